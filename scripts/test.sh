@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Runs every test on a fresh machine: installs what is missing, native tests, the release wasm
+# build, then the headless-Chromium tests against dist/ served on 127.0.0.1.
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+"$ROOT/scripts/install-tools.sh" --browser
+cd "$ROOT"
+
+step() { printf '\n==> %s (%s)\n' "$1" "$(date +%T)"; }
+
+step "rustfmt"
+cargo fmt --check
+
+step "native tests"
+cargo test --locked
+
+step "release wasm build (trunk, wasm-opt -Oz)"
+trunk build --release
+
+step "browser tests (headless Chromium, WebGPU on SwiftShader and CPU)"
+node tests/browser/run.mjs dist
+
+step "all tests passed"

@@ -1,0 +1,83 @@
+//! Input images: safe decoding, the classic evaluation crop (shorter side to N, centre crop),
+//! and conversion to an NCHW RGB tensor in [0, 1]. Shared by the CLI and the browser.
+
+use std::io::Cursor;
+
+use burn::tensor::{Device, Tensor, TensorData};
+use image::imageops::FilterType;
+use image::{ImageReader, RgbImage};
+
+use crate::error::ImageError;
+
+/// Largest side we decode: enough for any photo, small enough for a browser tab.
+pub const MAX_SIDE: u32 = 12_000;
+
+/// Decodes PNG/JPEG/GIF/BMP/WebP bytes to RGB, refusing absurd sizes before allocating.
+pub fn decode_rgb(bytes: &[u8]) -> Result<RgbImage, ImageError> {
+    if bytes.is_empty() {
+        return Err(ImageError::Empty);
+    }
+    let reader = ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| ImageError::Decode(e.to_string()))?;
+    if reader.format().is_none() {
+        return Err(ImageError::Decode("unknown file format".into()));
+    }
+    let (width, height) = reader.into_dimensions().map_err(|e| ImageError::Decode(e.to_string()))?;
+    if width > MAX_SIDE || height > MAX_SIDE {
+        return Err(ImageError::TooLarge { width, height, max: MAX_SIDE });
+    }
+    if width == 0 || height == 0 {
+        return Err(ImageError::Empty);
+    }
+    let mut reader = ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| ImageError::Decode(e.to_string()))?;
+    let mut limits = image::Limits::default();
+    limits.max_alloc = Some(1 << 30);
+    reader.limits(limits);
+    let img = reader.decode().map_err(|e| ImageError::Decode(e.to_string()))?;
+    Ok(img.to_rgb8())
+}
+
+/// Resizes so the shorter side is `shorter` (bilinear, antialiased when shrinking), then
+/// takes the centred `crop`×`crop` square.
+pub fn center_crop(img: &RgbImage, shorter: u32, crop: u32) -> RgbImage {
+    let (w, h) = img.dimensions();
+    let shorter = shorter.max(crop);
+    let (nw, nh) = if w <= h {
+        (shorter, ((h as u64 * shorter as u64 + w as u64 / 2) / w as u64).max(crop as u64) as u32)
+    } else {
+        (((w as u64 * shorter as u64 + h as u64 / 2) / h as u64).max(crop as u64) as u32, shorter)
+    };
+    let resized = image::imageops::resize(img, nw, nh, FilterType::Triangle);
+    let left = (nw - crop) / 2;
+    let top = (nh - crop) / 2;
+    image::imageops::crop_imm(&resized, left, top, crop, crop).to_image()
+}
+
+/// RGB pixels as `[1, 3, H, W]` floats in [0, 1].
+pub fn to_chw(img: &RgbImage) -> TensorData {
+    let (w, h) = img.dimensions();
+    let plane = (w * h) as usize;
+    let mut data = vec![0f32; 3 * plane];
+    for (i, p) in img.pixels().enumerate() {
+        for c in 0..3 {
+            data[c * plane + i] = p[c] as f32 / 255.0;
+        }
+    }
+    TensorData::new(data, [1, 3, h as usize, w as usize])
+}
+
+/// Uploads an RGB image as an input tensor.
+pub fn to_tensor(img: &RgbImage, device: &Device) -> Tensor<4> {
+    Tensor::from_data(to_chw(img), device)
+}
+
+/// Encodes an RGB image as PNG bytes (for showing the crop in the page).
+pub fn encode_png(img: &RgbImage) -> Vec<u8> {
+    let mut out = Vec::new();
+    // Encoding an in-memory RGB8 buffer to PNG cannot fail except on allocation.
+    let _ = img.write_to(&mut Cursor::new(&mut out), image::ImageFormat::Png);
+    out
+}

@@ -1,0 +1,462 @@
+//! Runs a [`Graph`] with Burn tensor ops on whatever device it is given. Every node output can
+//! be kept ("tapped") for the visualization methods; shapes are checked before each op so a
+//! hostile model yields an error, never a panic inside Burn.
+
+use std::collections::{HashMap, HashSet};
+
+use burn::tensor::activation;
+use burn::tensor::module::{avg_pool2d, conv2d, max_pool2d};
+use burn::tensor::ops::{AvgPoolOptions, ConvOptions, MaxPoolOptions};
+use burn::tensor::{Device, Tensor, TensorData};
+
+use super::graph::{Graph, Node, Op};
+use super::host::HostTensor;
+use crate::error::ModelError;
+
+/// A float activation: a rank-4 Burn tensor plus its logical ONNX shape (rank 1..=4, padded
+/// with trailing ones in storage).
+#[derive(Clone, Debug)]
+pub struct Value {
+    pub tensor: Tensor<4>,
+    pub shape: Vec<usize>,
+}
+
+impl Value {
+    /// Wraps a rank-4 tensor whose logical shape is its own.
+    pub fn nchw(tensor: Tensor<4>) -> Self {
+        let shape = tensor.dims().to_vec();
+        Self { tensor, shape }
+    }
+
+    fn from_shape(tensor: Tensor<4>, shape: Vec<usize>) -> Self {
+        Self { tensor, shape }
+    }
+
+    /// Reinterprets this value with another logical shape of the same size.
+    fn reshaped(self, shape: Vec<usize>) -> Self {
+        let stored = padded4(&shape);
+        Self { tensor: self.tensor.reshape(stored), shape }
+    }
+
+    /// The values as a 2-D tensor (logical rank must be 2).
+    pub fn matrix(&self) -> Tensor<2> {
+        let [a, b, _, _] = padded4(&self.shape);
+        self.tensor.clone().reshape([a, b])
+    }
+}
+
+fn padded4(shape: &[usize]) -> [usize; 4] {
+    let mut out = [1usize; 4];
+    out[..shape.len()].copy_from_slice(shape);
+    out
+}
+
+/// A slot of the run-time environment: a device tensor or a small host constant.
+#[derive(Clone, Debug)]
+enum Slot {
+    Float(Value),
+    Host(HostTensor),
+}
+
+/// A graph bound to a device: float constants uploaded once, ready to run many times.
+#[derive(Debug)]
+pub struct Network {
+    graph: Graph,
+    device: Device,
+    uploaded: HashMap<String, Value>,
+    /// For each node, the values whose last use it is (freed after it runs).
+    last_use: Vec<Vec<String>>,
+}
+
+/// Outputs of a forward pass: the graph outputs plus every requested tap.
+#[derive(Debug, Default)]
+pub struct Activations {
+    pub values: HashMap<String, Value>,
+}
+
+impl Activations {
+    pub fn get(&self, name: &str) -> Result<&Value, ModelError> {
+        self.values.get(name).ok_or_else(|| ModelError::UnknownTap(name.to_string()))
+    }
+}
+
+fn err(node: &Node, message: impl Into<String>) -> ModelError {
+    ModelError::BadNode { node: node.name.clone(), op_type: node.op_type.clone(), message: message.into() }
+}
+
+fn upload(t: &HostTensor, device: &Device) -> Result<Value, String> {
+    if t.dims.len() > 4 {
+        return Err(format!("constant of rank {} (at most 4 supported)", t.dims.len()));
+    }
+    let shape = t.dims.clone();
+    let data = TensorData::new(t.to_f32(), padded4(&shape).to_vec());
+    Ok(Value::from_shape(Tensor::<4>::from_data(data, device), shape))
+}
+
+impl Network {
+    /// Uploads the graph's float constants to `device`.
+    pub fn new(graph: Graph, device: &Device) -> Result<Self, ModelError> {
+        let mut float_inputs: HashSet<&str> = HashSet::new();
+        for node in &graph.nodes {
+            for (k, name) in node.inputs.iter().enumerate() {
+                let host_input = matches!((&node.op, k), (Op::Reshape, 1) | (Op::Clip { .. }, 1 | 2));
+                if !host_input && graph.constants.contains_key(name) {
+                    float_inputs.insert(name);
+                }
+            }
+        }
+        let mut uploaded = HashMap::new();
+        for name in float_inputs {
+            let v = upload(&graph.constants[name], device).map_err(|m| ModelError::Malformed(format!("'{name}': {m}")))?;
+            uploaded.insert(name.to_string(), v);
+        }
+        let mut last: HashMap<&str, usize> = HashMap::new();
+        for (i, node) in graph.nodes.iter().enumerate() {
+            for name in &node.inputs {
+                last.insert(name, i);
+            }
+        }
+        let mut last_use = vec![Vec::new(); graph.nodes.len()];
+        for (name, i) in last {
+            if name != graph.input && !graph.outputs.iter().any(|o| o == name) {
+                last_use[i].push(name.to_string());
+            }
+        }
+        Ok(Self { graph, device: device.clone(), uploaded, last_use })
+    }
+
+    pub fn graph(&self) -> &Graph {
+        &self.graph
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// Runs the graph on `input` (NCHW) and keeps the graph outputs and the named taps.
+    /// An autodiff input gives autodiff outputs, so gradients flow back to the image.
+    pub fn forward(&self, input: Tensor<4>, taps: &[&str]) -> Result<Activations, ModelError> {
+        self.check_input(&input.dims())?;
+        for t in taps {
+            if *t != self.graph.input && !self.graph.nodes.iter().any(|n| n.output == *t) {
+                return Err(ModelError::UnknownTap(t.to_string()));
+            }
+        }
+        let autodiff = input.is_autodiff();
+        let keep: HashSet<&str> = taps.iter().copied().chain(self.graph.outputs.iter().map(String::as_str)).collect();
+        let mut env: HashMap<String, Slot> = HashMap::new();
+        let mut out = Activations::default();
+        let input = Value::nchw(input);
+        if keep.contains(self.graph.input.as_str()) {
+            out.values.insert(self.graph.input.clone(), input.clone());
+        }
+        env.insert(self.graph.input.clone(), Slot::Float(input));
+        for (i, node) in self.graph.nodes.iter().enumerate() {
+            let value = self.run_node(node, &env, autodiff)?;
+            for dead in &self.last_use[i] {
+                env.remove(dead);
+            }
+            if keep.contains(node.output.as_str()) {
+                out.values.insert(node.output.clone(), value.clone());
+            }
+            env.insert(node.output.clone(), Slot::Float(value));
+        }
+        Ok(out)
+    }
+
+    fn check_input(&self, dims: &[usize]) -> Result<(), ModelError> {
+        let expected = &self.graph.input_shape;
+        let fits = expected.is_empty()
+            || (expected.len() == dims.len() && expected.iter().zip(dims).all(|(e, d)| e.is_none_or(|e| e == *d)));
+        if fits {
+            Ok(())
+        } else {
+            let text = expected.iter().map(|e| e.map_or("?".to_string(), |v| v.to_string())).collect::<Vec<_>>().join("×");
+            Err(ModelError::InputShape { got: dims.to_vec(), expected: text })
+        }
+    }
+
+    fn float(&self, node: &Node, env: &HashMap<String, Slot>, k: usize, autodiff: bool) -> Result<Value, ModelError> {
+        let name = node.inputs.get(k).filter(|n| !n.is_empty()).ok_or_else(|| err(node, format!("missing input {k}")))?;
+        let v = match env.get(name) {
+            Some(Slot::Float(v)) => v.clone(),
+            Some(Slot::Host(h)) => upload(h, &self.device).map_err(|m| err(node, m))?,
+            None => self.uploaded.get(name).cloned().ok_or_else(|| err(node, format!("input '{name}' is not available")))?,
+        };
+        Ok(if autodiff { Value { tensor: v.tensor.autodiff(), shape: v.shape } } else { v })
+    }
+
+    fn optional_float(&self, node: &Node, env: &HashMap<String, Slot>, k: usize, autodiff: bool) -> Result<Option<Value>, ModelError> {
+        match node.inputs.get(k) {
+            Some(n) if !n.is_empty() => self.float(node, env, k, autodiff).map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    fn host(&self, node: &Node, env: &HashMap<String, Slot>, k: usize) -> Result<Option<HostTensor>, ModelError> {
+        let Some(name) = node.inputs.get(k).filter(|n| !n.is_empty()) else { return Ok(None) };
+        if let Some(c) = self.graph.constants.get(name) {
+            return Ok(Some(c.clone()));
+        }
+        match env.get(name) {
+            Some(Slot::Host(h)) => Ok(Some(h.clone())),
+            _ => Err(err(node, format!("input '{name}' must be a constant"))),
+        }
+    }
+
+    fn run_node(&self, node: &Node, env: &HashMap<String, Slot>, ad: bool) -> Result<Value, ModelError> {
+        let x = self.float(node, env, 0, ad)?;
+        let rank4 = |v: &Value| {
+            if v.shape.len() == 4 { Ok(()) } else { Err(err(node, format!("expects a 4-D input, got shape {:?}", v.shape))) }
+        };
+        let value = match &node.op {
+            Op::Conv { strides, pads, dilations, groups, auto_pad_same } => {
+                rank4(&x)?;
+                let w = self.float(node, env, 1, ad)?;
+                let b = self.optional_float(node, env, 2, ad)?;
+                if w.shape.len() != 4 {
+                    return Err(err(node, format!("weight must be 4-D (2-D convolution), got {:?}", w.shape)));
+                }
+                let [n, c, h, wd] = padded4(&x.shape);
+                let [o, ci, kh, kw] = padded4(&w.shape);
+                if strides.contains(&0) || dilations.contains(&0) || c != ci * groups || o % groups != 0 {
+                    return Err(err(node, format!("input {:?} does not fit weight {:?} with group={groups}", x.shape, w.shape)));
+                }
+                if let Some(b) = &b
+                    && b.shape != [o]
+                {
+                    return Err(err(node, format!("bias shape {:?} does not match {o} output channels", b.shape)));
+                }
+                let mut padding = [(pads[0], pads[2]), (pads[1], pads[3])];
+                if *auto_pad_same {
+                    for (d, (size, k)) in [(h, kh), (wd, kw)].into_iter().enumerate() {
+                        let out = size.div_ceil(strides[d]);
+                        let need = ((out - 1) * strides[d] + (k - 1) * dilations[d] + 1).saturating_sub(size);
+                        padding[d] = (need / 2, need - need / 2);
+                    }
+                }
+                let span = |d: usize, size: usize, k: usize| size + padding[d].0 + padding[d].1 >= (k - 1) * dilations[d] + 1;
+                if !span(0, h, kh) || !span(1, wd, kw) {
+                    return Err(err(node, format!("kernel {kh}×{kw} is larger than the padded input {h}×{wd}")));
+                }
+                let options = ConvOptions::new_with_padding(*strides, padding, *dilations, *groups);
+                let y = conv2d(x.tensor, w.tensor, b.map(|b| b.tensor.reshape([o])), options);
+                let _ = n;
+                Value::nchw(y)
+            }
+            Op::Relu => Value { tensor: activation::relu(x.tensor), shape: x.shape },
+            Op::LeakyRelu { alpha } => Value { tensor: activation::leaky_relu(x.tensor, *alpha as f64), shape: x.shape },
+            Op::Sigmoid => Value { tensor: activation::sigmoid(x.tensor), shape: x.shape },
+            Op::Clip { min, max } => {
+                let scalar = |k: usize| -> Result<Option<f32>, ModelError> {
+                    Ok(self.host(node, env, k)?.and_then(|h| h.to_f32().first().copied()))
+                };
+                let lo = min.or(scalar(1)?);
+                let hi = max.or(scalar(2)?);
+                let mut t = x.tensor;
+                if let Some(lo) = lo {
+                    t = t.clamp_min(lo);
+                }
+                if let Some(hi) = hi {
+                    t = t.clamp_max(hi);
+                }
+                Value { tensor: t, shape: x.shape }
+            }
+            Op::MaxPool { kernel, strides, pads, ceil_mode } => {
+                rank4(&x)?;
+                self.check_pool(node, &x.shape, kernel, strides, pads)?;
+                let options = MaxPoolOptions {
+                    kernel_size: *kernel,
+                    stride: *strides,
+                    padding: [(pads[0], pads[2]), (pads[1], pads[3])],
+                    dilation: [1, 1],
+                    ceil_mode: *ceil_mode,
+                };
+                Value::nchw(max_pool2d(x.tensor, options))
+            }
+            Op::AveragePool { kernel, strides, pads, ceil_mode, count_include_pad } => {
+                rank4(&x)?;
+                self.check_pool(node, &x.shape, kernel, strides, pads)?;
+                let options = AvgPoolOptions {
+                    kernel_size: *kernel,
+                    stride: *strides,
+                    padding: [(pads[0], pads[2]), (pads[1], pads[3])],
+                    count_include_pad: *count_include_pad,
+                    ceil_mode: *ceil_mode,
+                };
+                Value::nchw(avg_pool2d(x.tensor, options))
+            }
+            Op::GlobalAveragePool => {
+                rank4(&x)?;
+                Value::nchw(x.tensor.mean_dims(&[2, 3]))
+            }
+            Op::GlobalMaxPool => {
+                rank4(&x)?;
+                Value::nchw(x.tensor.max_dims(&[2, 3]))
+            }
+            Op::Concat { axis } => {
+                let axis = resolve_axis(node, *axis, x.shape.len())?;
+                let mut parts = vec![x.clone()];
+                for k in 1..node.inputs.len() {
+                    parts.push(self.float(node, env, k, ad)?);
+                }
+                let mut shape = x.shape.clone();
+                shape[axis] = 0;
+                for p in &parts {
+                    let same = p.shape.len() == x.shape.len()
+                        && p.shape.iter().zip(&x.shape).enumerate().all(|(d, (a, b))| d == axis || a == b);
+                    if !same {
+                        return Err(err(node, format!("cannot concatenate {:?} with {:?} on axis {axis}", p.shape, x.shape)));
+                    }
+                    shape[axis] += p.shape[axis];
+                }
+                Value::from_shape(Tensor::cat(parts.into_iter().map(|p| p.tensor).collect(), axis), shape)
+            }
+            Op::Flatten { axis } => {
+                let rank = x.shape.len();
+                let axis = if *axis < 0 { *axis + rank as i64 } else { *axis };
+                if axis < 0 || axis as usize > rank {
+                    return Err(err(node, format!("axis {axis} out of range for rank {rank}")));
+                }
+                let a: usize = x.shape[..axis as usize].iter().product();
+                let b: usize = x.shape[axis as usize..].iter().product();
+                x.reshaped(vec![a, b])
+            }
+            Op::Reshape => {
+                let spec = self.host(node, env, 1)?.ok_or_else(|| err(node, "missing shape"))?.to_i64();
+                let shape = reshape_target(&x.shape, &spec).map_err(|m| err(node, m))?;
+                x.reshaped(shape)
+            }
+            Op::Softmax { axis } => {
+                let axis = resolve_axis(node, *axis, x.shape.len())?;
+                Value { tensor: activation::softmax(x.tensor, axis), shape: x.shape }
+            }
+            Op::Gemm { alpha, beta, trans_a, trans_b } => {
+                let a = self.float(node, env, 0, ad)?;
+                let b = self.float(node, env, 1, ad)?;
+                if a.shape.len() != 2 || b.shape.len() != 2 {
+                    return Err(err(node, format!("expects 2-D inputs, got {:?} and {:?}", a.shape, b.shape)));
+                }
+                let mut ma = a.matrix();
+                let mut mb = b.matrix();
+                if *trans_a {
+                    ma = ma.transpose();
+                }
+                if *trans_b {
+                    mb = mb.transpose();
+                }
+                let ([m, k1], [k2, n]) = (ma.dims(), mb.dims());
+                if k1 != k2 {
+                    return Err(err(node, format!("inner dimensions differ: {k1} vs {k2}")));
+                }
+                let mut y = ma.matmul(mb);
+                if *alpha != 1.0 {
+                    y = y.mul_scalar(*alpha);
+                }
+                let mut y = Value::from_shape(y.reshape([m, n, 1, 1]), vec![m, n]);
+                if let Some(c) = self.optional_float(node, env, 2, ad)? {
+                    let c = Value { tensor: c.tensor.mul_scalar(*beta), shape: c.shape };
+                    y = broadcast(node, y, c, |a, b| a + b)?;
+                }
+                y
+            }
+            Op::MatMul => {
+                let b = self.float(node, env, 1, ad)?;
+                if x.shape.len() != 2 || b.shape.len() != 2 || x.shape[1] != b.shape[0] {
+                    return Err(err(node, format!("only 2-D MatMul is supported, got {:?} × {:?}", x.shape, b.shape)));
+                }
+                let y = x.matrix().matmul(b.matrix());
+                let [m, n] = y.dims();
+                Value::from_shape(y.reshape([m, n, 1, 1]), vec![m, n])
+            }
+            Op::Add => broadcast(node, x, self.float(node, env, 1, ad)?, |a, b| a + b)?,
+            Op::Sub => broadcast(node, x, self.float(node, env, 1, ad)?, |a, b| a - b)?,
+            Op::Mul => broadcast(node, x, self.float(node, env, 1, ad)?, |a, b| a * b)?,
+            Op::Div => broadcast(node, x, self.float(node, env, 1, ad)?, |a, b| a / b)?,
+            Op::BatchNormalization { epsilon } => {
+                rank4(&x)?;
+                let c = x.shape[1];
+                let mut p = Vec::new();
+                for k in 1..5 {
+                    let v = self.float(node, env, k, ad)?;
+                    if v.shape != [c] {
+                        return Err(err(node, format!("parameter {k} has shape {:?}, expected [{c}]", v.shape)));
+                    }
+                    p.push(v.tensor.reshape([1, c, 1, 1]));
+                }
+                let (scale, bias, mean, var) = (p[0].clone(), p[1].clone(), p[2].clone(), p[3].clone());
+                let y = (x.tensor - mean) / (var.add_scalar(*epsilon)).sqrt() * scale + bias;
+                Value::from_shape(y, x.shape)
+            }
+            Op::Identity => x,
+        };
+        Ok(value)
+    }
+
+    fn check_pool(&self, node: &Node, shape: &[usize], kernel: &[usize; 2], strides: &[usize; 2], pads: &[usize; 4]) -> Result<(), ModelError> {
+        if strides.contains(&0) {
+            return Err(err(node, "strides must be positive"));
+        }
+        if pads[0] >= kernel[0] || pads[2] >= kernel[0] || pads[1] >= kernel[1] || pads[3] >= kernel[1] {
+            return Err(err(node, "padding must be smaller than the kernel"));
+        }
+        if shape[2] + pads[0] + pads[2] < kernel[0] || shape[3] + pads[1] + pads[3] < kernel[1] {
+            return Err(err(node, format!("kernel {kernel:?} is larger than the input {:?}", shape)));
+        }
+        Ok(())
+    }
+}
+
+fn resolve_axis(node: &Node, axis: i64, rank: usize) -> Result<usize, ModelError> {
+    let a = if axis < 0 { axis + rank as i64 } else { axis };
+    if a < 0 || a as usize >= rank {
+        return Err(err(node, format!("axis {axis} out of range for rank {rank}")));
+    }
+    Ok(a as usize)
+}
+
+/// ONNX Reshape semantics: 0 copies the input dimension, -1 is inferred.
+pub fn reshape_target(input: &[usize], spec: &[i64]) -> Result<Vec<usize>, String> {
+    let total: usize = input.iter().product();
+    let mut out = Vec::with_capacity(spec.len());
+    let mut infer = None;
+    for (i, &s) in spec.iter().enumerate() {
+        match s {
+            0 => out.push(*input.get(i).ok_or_else(|| format!("shape {spec:?}: 0 at {i} has no input dimension"))?),
+            -1 if infer.is_none() => {
+                infer = Some(i);
+                out.push(1);
+            }
+            s if s > 0 => out.push(s as usize),
+            _ => return Err(format!("invalid target shape {spec:?}")),
+        }
+    }
+    let known: usize = out.iter().product();
+    if let Some(i) = infer {
+        if known == 0 || total % known != 0 {
+            return Err(format!("cannot reshape {input:?} to {spec:?}"));
+        }
+        out[i] = total / known;
+    }
+    if out.iter().product::<usize>() != total || out.len() > 4 || out.is_empty() {
+        return Err(format!("cannot reshape {input:?} to {spec:?}"));
+    }
+    Ok(out)
+}
+
+/// Numpy-style broadcasting of two values (aligned on the right) for an element-wise op.
+fn broadcast(node: &Node, a: Value, b: Value, f: impl Fn(Tensor<4>, Tensor<4>) -> Tensor<4>) -> Result<Value, ModelError> {
+    let rank = a.shape.len().max(b.shape.len());
+    let align = |s: &[usize]| -> Vec<usize> { std::iter::repeat_n(1, rank - s.len()).chain(s.iter().copied()).collect() };
+    let (sa, sb) = (align(&a.shape), align(&b.shape));
+    let mut shape = Vec::with_capacity(rank);
+    for (&x, &y) in sa.iter().zip(&sb) {
+        if x != y && x != 1 && y != 1 {
+            return Err(err(node, format!("shapes {:?} and {:?} do not broadcast", a.shape, b.shape)));
+        }
+        shape.push(x.max(y));
+    }
+    let ta = a.tensor.reshape(padded4(&sa));
+    let tb = b.tensor.reshape(padded4(&sb));
+    Ok(Value::from_shape(f(ta, tb), shape))
+}

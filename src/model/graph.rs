@@ -1,0 +1,342 @@
+//! An ONNX graph read into our own operator list: typed attributes, constants folded at load
+//! (quantized weights are dequantized here, once, so every backend computes in f32).
+
+use std::collections::{HashMap, HashSet};
+
+use onnx_ir::{AttributeProto, Message, ModelProto, NodeProto};
+
+use super::host::{HostTensor, dequantize_linear};
+use crate::error::ModelError;
+
+/// Operators the executor implements. Adding one: a variant here, its parsing in
+/// [`parse_op`], its maths in `exec.rs`, a known-answer test in `tests/ops.rs`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Op {
+    Conv { strides: [usize; 2], pads: [usize; 4], dilations: [usize; 2], groups: usize, auto_pad_same: bool },
+    Relu,
+    LeakyRelu { alpha: f32 },
+    Sigmoid,
+    Clip { min: Option<f32>, max: Option<f32> },
+    MaxPool { kernel: [usize; 2], strides: [usize; 2], pads: [usize; 4], ceil_mode: bool },
+    AveragePool { kernel: [usize; 2], strides: [usize; 2], pads: [usize; 4], ceil_mode: bool, count_include_pad: bool },
+    GlobalAveragePool,
+    GlobalMaxPool,
+    Concat { axis: i64 },
+    Flatten { axis: i64 },
+    Reshape,
+    Softmax { axis: i64 },
+    Gemm { alpha: f32, beta: f32, trans_a: bool, trans_b: bool },
+    MatMul,
+    Add,
+    Sub,
+    Mul,
+    Div,
+    BatchNormalization { epsilon: f32 },
+    Identity,
+}
+
+/// Operator names we accept, for error messages.
+pub const SUPPORTED_OPS: &[&str] = &[
+    "Conv", "Relu", "LeakyRelu", "Sigmoid", "Clip", "MaxPool", "AveragePool", "GlobalAveragePool",
+    "GlobalMaxPool", "Concat", "Flatten", "Reshape", "Softmax", "Gemm", "MatMul", "Add", "Sub", "Mul",
+    "Div", "BatchNormalization", "Identity", "Dropout", "DequantizeLinear", "Constant",
+];
+
+/// One executable node.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    pub name: String,
+    pub op_type: String,
+    pub op: Op,
+    /// Input value names; an empty string is an omitted optional input.
+    pub inputs: Vec<String>,
+    pub output: String,
+}
+
+/// A model's graph, ready to execute: nodes in order, constants on the host.
+#[derive(Debug, Clone)]
+pub struct Graph {
+    pub input: String,
+    /// Static input shape if the file declares one (`None` entries are symbolic).
+    pub input_shape: Vec<Option<usize>>,
+    pub outputs: Vec<String>,
+    pub nodes: Vec<Node>,
+    pub constants: HashMap<String, HostTensor>,
+    pub metadata: HashMap<String, String>,
+    pub opset: i64,
+}
+
+fn bad(node: &NodeProto, message: impl Into<String>) -> ModelError {
+    ModelError::BadNode { node: node_name(node), op_type: node.op_type.clone(), message: message.into() }
+}
+
+fn node_name(node: &NodeProto) -> String {
+    if node.name.is_empty() { node.output.first().cloned().unwrap_or_default() } else { node.name.clone() }
+}
+
+struct Attrs<'a>(HashMap<&'a str, &'a AttributeProto>);
+
+impl<'a> Attrs<'a> {
+    fn of(node: &'a NodeProto) -> Self {
+        Self(node.attribute.iter().map(|a| (a.name.as_str(), a)).collect())
+    }
+    fn int(&self, name: &str, default: i64) -> i64 {
+        self.0.get(name).map(|a| a.i).unwrap_or(default)
+    }
+    fn float(&self, name: &str, default: f32) -> f32 {
+        self.0.get(name).map(|a| a.f).unwrap_or(default)
+    }
+    fn ints(&self, name: &str) -> Option<Vec<i64>> {
+        self.0.get(name).map(|a| a.ints.clone())
+    }
+    fn string(&self, name: &str) -> Option<String> {
+        self.0.get(name).map(|a| String::from_utf8_lossy(&a.s).into_owned())
+    }
+    fn tensor(&self, name: &str) -> Option<&'a onnx_ir::TensorProto> {
+        self.0.get(name).and_then(|a| a.t.as_ref())
+    }
+}
+
+fn usize_list<const N: usize>(node: &NodeProto, values: Option<Vec<i64>>, default: [usize; N], what: &str) -> Result<[usize; N], ModelError> {
+    let Some(values) = values else { return Ok(default) };
+    if values.len() != N {
+        return Err(bad(node, format!("{what} must have {N} values (2-D only), got {values:?}")));
+    }
+    let mut out = [0usize; N];
+    for (o, v) in out.iter_mut().zip(&values) {
+        *o = usize::try_from(*v).map_err(|_| bad(node, format!("{what} must be non-negative, got {values:?}")))?;
+    }
+    Ok(out)
+}
+
+fn check_auto_pad(node: &NodeProto, attrs: &Attrs) -> Result<bool, ModelError> {
+    match attrs.string("auto_pad").as_deref() {
+        None | Some("NOTSET") | Some("VALID") | Some("") => Ok(false),
+        Some("SAME_UPPER") => Ok(true),
+        Some(other) => Err(bad(node, format!("auto_pad={other} is not supported"))),
+    }
+}
+
+/// Reads one node's operator and attributes.
+fn parse_op(node: &NodeProto, opset: i64) -> Result<Op, ModelError> {
+    let a = Attrs::of(node);
+    let op = match node.op_type.as_str() {
+        "Conv" => {
+            let auto_pad_same = check_auto_pad(node, &a)?;
+            let groups = a.int("group", 1);
+            if groups < 1 {
+                return Err(bad(node, "group must be at least 1"));
+            }
+            Op::Conv {
+                strides: usize_list(node, a.ints("strides"), [1, 1], "strides")?,
+                pads: usize_list(node, a.ints("pads"), [0, 0, 0, 0], "pads")?,
+                dilations: usize_list(node, a.ints("dilations"), [1, 1], "dilations")?,
+                groups: groups as usize,
+                auto_pad_same,
+            }
+        }
+        "Relu" => Op::Relu,
+        "LeakyRelu" => Op::LeakyRelu { alpha: a.float("alpha", 0.01) },
+        "Sigmoid" => Op::Sigmoid,
+        "Clip" => {
+            if opset < 11 {
+                Op::Clip { min: Some(a.float("min", f32::MIN)), max: Some(a.float("max", f32::MAX)) }
+            } else {
+                Op::Clip { min: None, max: None } // bounds come from inputs 1 and 2
+            }
+        }
+        "MaxPool" | "AveragePool" => {
+            if check_auto_pad(node, &a)? {
+                return Err(bad(node, "auto_pad=SAME_UPPER is not supported for pooling"));
+            }
+            if let Some(d) = a.ints("dilations")
+                && d.iter().any(|&v| v != 1)
+            {
+                return Err(bad(node, "dilated pooling is not supported"));
+            }
+            if node.output.len() > 1 && !node.output[1].is_empty() {
+                return Err(bad(node, "MaxPool indices output is not supported"));
+            }
+            let kernel = usize_list(node, a.ints("kernel_shape"), [0, 0], "kernel_shape")?;
+            if kernel.contains(&0) {
+                return Err(bad(node, "kernel_shape is required"));
+            }
+            let strides = usize_list(node, a.ints("strides"), [1, 1], "strides")?;
+            let pads = usize_list(node, a.ints("pads"), [0, 0, 0, 0], "pads")?;
+            let ceil_mode = a.int("ceil_mode", 0) != 0;
+            if node.op_type == "MaxPool" {
+                Op::MaxPool { kernel, strides, pads, ceil_mode }
+            } else {
+                Op::AveragePool { kernel, strides, pads, ceil_mode, count_include_pad: a.int("count_include_pad", 0) != 0 }
+            }
+        }
+        "GlobalAveragePool" => Op::GlobalAveragePool,
+        "GlobalMaxPool" => Op::GlobalMaxPool,
+        "Concat" => Op::Concat { axis: a.int("axis", 1) },
+        "Flatten" => Op::Flatten { axis: a.int("axis", 1) },
+        "Reshape" => {
+            if a.int("allowzero", 0) != 0 {
+                return Err(bad(node, "Reshape with allowzero=1 is not supported"));
+            }
+            Op::Reshape
+        }
+        "Softmax" => Op::Softmax { axis: a.int("axis", if opset < 13 { 1 } else { -1 }) },
+        "Gemm" => Op::Gemm {
+            alpha: a.float("alpha", 1.0),
+            beta: a.float("beta", 1.0),
+            trans_a: a.int("transA", 0) != 0,
+            trans_b: a.int("transB", 0) != 0,
+        },
+        "MatMul" => Op::MatMul,
+        "Add" => Op::Add,
+        "Sub" => Op::Sub,
+        "Mul" => Op::Mul,
+        "Div" => Op::Div,
+        "BatchNormalization" => Op::BatchNormalization { epsilon: a.float("epsilon", 1e-5) },
+        "Identity" | "Dropout" => Op::Identity,
+        other => {
+            return Err(ModelError::UnsupportedOp {
+                op_type: other.to_string(),
+                node: node_name(node),
+                supported: SUPPORTED_OPS.join(", "),
+            });
+        }
+    };
+    Ok(op)
+}
+
+/// How many inputs each operator needs at least / at most.
+fn arity(op: &Op) -> (usize, usize) {
+    match op {
+        Op::Conv { .. } => (2, 3),
+        Op::Clip { .. } => (1, 3),
+        Op::Concat { .. } => (1, usize::MAX),
+        Op::Reshape | Op::MatMul | Op::Add | Op::Sub | Op::Mul | Op::Div => (2, 2),
+        Op::Gemm { .. } => (2, 3),
+        Op::BatchNormalization { .. } => (5, 5),
+        _ => (1, 1),
+    }
+}
+
+impl Graph {
+    /// Parses ONNX bytes: protobuf decode, constant folding, validation of every reference.
+    pub fn from_onnx_bytes(bytes: &[u8]) -> Result<Self, ModelError> {
+        if bytes.is_empty() {
+            return Err(ModelError::NotOnnx("the file is empty".into()));
+        }
+        let model = ModelProto::parse_from_bytes(bytes).map_err(|e| ModelError::NotOnnx(e.to_string()))?;
+        Self::from_proto(&model)
+    }
+
+    pub fn from_proto(model: &ModelProto) -> Result<Self, ModelError> {
+        let graph = model
+            .graph
+            .as_ref()
+            .ok_or_else(|| ModelError::NotOnnx("the file holds no graph".into()))?;
+        if graph.node.is_empty() {
+            return Err(ModelError::Malformed("the graph has no nodes".into()));
+        }
+        let opset = model
+            .opset_import
+            .iter()
+            .filter(|o| o.domain.is_empty() || o.domain == "ai.onnx")
+            .map(|o| o.version)
+            .max()
+            .unwrap_or(13);
+        let metadata = model.metadata_props.iter().map(|p| (p.key.clone(), p.value.clone())).collect();
+
+        let mut constants: HashMap<String, HostTensor> = HashMap::new();
+        for t in &graph.initializer {
+            constants.insert(t.name.clone(), HostTensor::from_proto(t)?);
+        }
+        let input_info = graph
+            .input
+            .iter()
+            .find(|i| !constants.contains_key(&i.name))
+            .ok_or_else(|| ModelError::Malformed("the graph declares no input".into()))?;
+        let input = input_info.name.clone();
+        let input_shape = input_info
+            .type_
+            .as_ref()
+            .and_then(|t| t.tensor_type().shape.as_ref().map(|s| s.dim.clone()))
+            .map(|dims| {
+                dims.iter()
+                    .map(|d| if d.has_dim_value() && d.dim_value() > 0 { Some(d.dim_value() as usize) } else { None })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let outputs: Vec<String> = graph.output.iter().map(|o| o.name.clone()).collect();
+        if outputs.is_empty() {
+            return Err(ModelError::Malformed("the graph declares no output".into()));
+        }
+
+        let mut defined: HashSet<String> = constants.keys().cloned().collect();
+        defined.insert(input.clone());
+        let mut nodes = Vec::new();
+        for node in &graph.node {
+            if !(node.domain.is_empty() || node.domain == "ai.onnx") {
+                return Err(ModelError::UnsupportedOp {
+                    op_type: format!("{}::{}", node.domain, node.op_type),
+                    node: node_name(node),
+                    supported: SUPPORTED_OPS.join(", "),
+                });
+            }
+            let output = node.output.first().filter(|o| !o.is_empty()).cloned().ok_or_else(|| bad(node, "node has no output"))?;
+            for i in node.input.iter().filter(|i| !i.is_empty()) {
+                if !defined.contains(i) {
+                    return Err(bad(node, format!("input '{i}' is not produced by any earlier node")));
+                }
+            }
+            // Constant nodes and dequantization of constant weights are folded now.
+            if node.op_type == "Constant" {
+                let t = Attrs::of(node).tensor("value").ok_or_else(|| bad(node, "only tensor-valued Constant is supported"))?;
+                constants.insert(output.clone(), HostTensor::from_proto(t)?);
+                defined.insert(output);
+                continue;
+            }
+            if node.op_type == "DequantizeLinear" {
+                let get = |k: usize| node.input.get(k).filter(|n| !n.is_empty()).and_then(|n| constants.get(n));
+                let (Some(x), Some(scale)) = (get(0), get(1)) else {
+                    return Err(bad(node, "only DequantizeLinear of constant weights is supported"));
+                };
+                if Attrs::of(node).int("block_size", 0) != 0 {
+                    return Err(bad(node, "blocked quantization is not supported"));
+                }
+                let y = dequantize_linear(x, scale, get(2), Attrs::of(node).int("axis", 1)).map_err(|m| bad(node, m))?;
+                constants.insert(output.clone(), y);
+                defined.insert(output);
+                continue;
+            }
+            let op = parse_op(node, opset)?;
+            let inputs: Vec<String> = node.input.clone();
+            let (lo, hi) = arity(&op);
+            let given = inputs.iter().filter(|i| !i.is_empty()).count();
+            if given < lo || inputs.len() > hi {
+                return Err(bad(node, format!("expects {lo}..{} inputs, got {}", hi.min(99), inputs.len())));
+            }
+            defined.insert(output.clone());
+            nodes.push(Node { name: node_name(node), op_type: node.op_type.clone(), op, inputs, output });
+        }
+        for o in &outputs {
+            if !defined.contains(o) {
+                return Err(ModelError::Malformed(format!("graph output '{o}' is never produced")));
+            }
+        }
+        Ok(Self { input, input_shape, outputs, nodes, constants, metadata, opset })
+    }
+
+    /// Names of all node outputs, in execution order: the activations a user can look at.
+    pub fn tap_names(&self) -> impl Iterator<Item = &str> {
+        self.nodes.iter().map(|n| n.output.as_str())
+    }
+
+    /// Number of float parameters the nodes use (quantized weights count once, dequantized).
+    pub fn parameter_count(&self) -> usize {
+        let used: HashSet<&str> = self.nodes.iter().flat_map(|n| n.inputs.iter().map(String::as_str)).collect();
+        self.constants
+            .iter()
+            .filter(|(name, c)| c.is_float() && used.contains(name.as_str()))
+            .map(|(_, c)| c.len())
+            .sum()
+    }
+}

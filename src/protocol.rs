@@ -1,0 +1,93 @@
+//! Messages between the page and the compute worker: small serde enums, sent as JSON text next
+//! to an optional byte buffer (image bytes one way, the cropped PNG the other).
+
+use serde::{Deserialize, Serialize};
+
+use crate::classify::Prediction;
+
+/// Which compute backend to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BackendChoice {
+    /// WebGPU when the browser offers it, else the CPU.
+    Auto,
+    WebGpu,
+    Cpu,
+}
+
+impl BackendChoice {
+    /// Reads the `?backend=` URL parameter (`webgpu`, `cpu`; anything else means automatic).
+    pub fn from_param(value: Option<&str>) -> Self {
+        match value.map(str::to_ascii_lowercase).as_deref() {
+            Some("webgpu" | "gpu" | "wgpu") => Self::WebGpu,
+            Some("cpu") => Self::Cpu,
+            _ => Self::Auto,
+        }
+    }
+}
+
+/// The backend actually running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BackendKind {
+    WebGpu,
+    Cpu,
+}
+
+impl BackendKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::WebGpu => "webgpu",
+            Self::Cpu => "cpu",
+        }
+    }
+}
+
+/// Page → worker.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Request {
+    /// Choose a backend and load the model at `model_url` (relative to the page).
+    Init { backend: BackendChoice, model_url: String },
+    /// Classify the image whose encoded bytes travel alongside.
+    Classify { id: u64 },
+}
+
+/// What the page needs to know about the loaded model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelSummary {
+    pub name: String,
+    pub file_bytes: usize,
+    pub parameters: usize,
+    pub input_size: usize,
+}
+
+/// Worker → page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Response {
+    /// Progress while starting (adapter, model download, warm-up).
+    Loading { message: String },
+    /// Ready to classify; `note` explains a fallback.
+    Ready { backend: BackendKind, note: Option<String>, model: ModelSummary, warmup_ms: f64 },
+    /// A classification; the centre crop's PNG travels alongside.
+    Classified { id: u64, top5: Vec<Prediction>, forward_ms: f64, width: u32, height: u32 },
+    /// A request failed; the worker stays usable.
+    Failed { id: Option<u64>, message: String },
+    /// The worker cannot go on (model or device unusable).
+    Fatal { message: String },
+}
+
+impl Request {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+    pub fn from_json(s: &str) -> Result<Self, String> {
+        serde_json::from_str(s).map_err(|e| e.to_string())
+    }
+}
+
+impl Response {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+    pub fn from_json(s: &str) -> Result<Self, String> {
+        serde_json::from_str(s).map_err(|e| e.to_string())
+    }
+}

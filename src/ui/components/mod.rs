@@ -1,0 +1,11 @@
+//! One component per file.
+
+mod crop_view;
+mod image_input;
+mod predictions;
+mod status_bar;
+
+pub use crop_view::CropView;
+pub use image_input::{ImageInput, read_file};
+pub use predictions::Predictions;
+pub use status_bar::StatusBar;

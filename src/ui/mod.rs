@@ -1,0 +1,24 @@
+//! The page (browser only): a thin Yew shell around the worker. State rules live in
+//! `crate::app_state`; components under `components/` only draw and forward user input.
+
+mod app;
+mod components;
+mod worker_link;
+
+use std::rc::Rc;
+
+use yew::Reducible;
+
+use crate::app_state::{Action, State};
+
+impl Reducible for State {
+    type Action = Action;
+    fn reduce(self: Rc<Self>, action: Action) -> Rc<Self> {
+        Rc::new((*self).clone().reduce(action))
+    }
+}
+
+/// Mounts the app on `<body>`.
+pub fn run() {
+    yew::Renderer::<app::App>::new().render();
+}

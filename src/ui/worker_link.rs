@@ -1,0 +1,114 @@
+//! Owns the compute worker: starts it, forwards its messages as [`Action`]s, and restarts it
+//! on the CPU if it dies (a lost GPU device or a crash must not take the page down).
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use js_sys::{Array, Uint8Array};
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
+use web_sys::{ErrorEvent, MessageEvent, Worker};
+use yew::Callback;
+
+use crate::app_state::Action;
+use crate::protocol::{BackendChoice, Request, Response};
+
+/// The model the page loads, relative to the page.
+pub const MODEL_URL: &str = "models/squeezenet1_1-int8.onnx";
+const WORKER_URL: &str = "./worker_loader.js";
+const MAX_RESTARTS: u32 = 2;
+
+pub struct WorkerLink {
+    worker: Option<Worker>,
+    restarts: u32,
+    dispatch: Callback<Action>,
+    // Closures must live as long as the worker uses them.
+    _handlers: Vec<Closure<dyn FnMut(JsValue)>>,
+}
+
+pub type SharedLink = Rc<RefCell<WorkerLink>>;
+
+impl WorkerLink {
+    pub fn start(choice: BackendChoice, dispatch: Callback<Action>) -> SharedLink {
+        let link = Rc::new(RefCell::new(WorkerLink { worker: None, restarts: 0, dispatch, _handlers: Vec::new() }));
+        Self::spawn(&link, choice);
+        link
+    }
+
+    fn spawn(link: &SharedLink, choice: BackendChoice) {
+        let dispatch = link.borrow().dispatch.clone();
+        let worker = match Worker::new(WORKER_URL) {
+            Ok(w) => w,
+            Err(e) => {
+                dispatch.emit(Action::Worker(Response::Fatal { message: format!("cannot start the compute worker: {e:?}") }, None));
+                return;
+            }
+        };
+        let on_message = {
+            let dispatch = dispatch.clone();
+            Closure::<dyn FnMut(JsValue)>::new(move |event: JsValue| {
+                let Ok(event) = event.dyn_into::<MessageEvent>() else { return };
+                let data = Array::from(&event.data());
+                let json = data.get(0).as_string().unwrap_or_default();
+                let bytes = data.get(1).dyn_into::<Uint8Array>().ok().map(|a| Rc::new(a.to_vec()));
+                match Response::from_json(&json) {
+                    Ok(response) => dispatch.emit(Action::Worker(response, bytes)),
+                    Err(e) => dispatch.emit(Action::PageError(format!("unreadable worker message: {e}"))),
+                }
+            })
+        };
+        let on_error = {
+            let link = Rc::downgrade(link);
+            Closure::<dyn FnMut(JsValue)>::new(move |event: JsValue| {
+                let message = event
+                    .dyn_ref::<ErrorEvent>()
+                    .map(|e| e.message())
+                    .filter(|m| !m.is_empty())
+                    .unwrap_or_else(|| "unknown error".into());
+                if let Some(link) = link.upgrade() {
+                    WorkerLink::crashed(&link, message);
+                }
+            })
+        };
+        worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+        let init = Request::Init { backend: choice, model_url: MODEL_URL.into() };
+        post(&worker, &init, None);
+        let mut l = link.borrow_mut();
+        l.worker = Some(worker);
+        l._handlers = vec![on_message, on_error];
+    }
+
+    fn crashed(link: &SharedLink, message: String) {
+        let (dispatch, restarts) = {
+            let mut l = link.borrow_mut();
+            if let Some(w) = l.worker.take() {
+                w.terminate();
+            }
+            l.restarts += 1;
+            (l.dispatch.clone(), l.restarts)
+        };
+        if restarts > MAX_RESTARTS {
+            dispatch.emit(Action::Worker(Response::Fatal { message: format!("the compute worker keeps failing: {message}") }, None));
+            return;
+        }
+        dispatch.emit(Action::WorkerCrashed(message));
+        Self::spawn(link, BackendChoice::Cpu);
+    }
+
+    pub fn classify(&self, id: u64, bytes: &[u8]) {
+        if let Some(w) = &self.worker {
+            post(w, &Request::Classify { id }, Some(bytes));
+        }
+    }
+}
+
+fn post(worker: &Worker, request: &Request, bytes: Option<&[u8]>) {
+    let message = Array::new();
+    message.push(&JsValue::from_str(&request.to_json()));
+    match bytes {
+        Some(b) => message.push(&Uint8Array::from(b).into()),
+        None => message.push(&JsValue::NULL),
+    };
+    let _ = worker.post_message(&message);
+}

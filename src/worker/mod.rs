@@ -1,0 +1,140 @@
+//! The compute worker (browser only): picks the backend once (WebGPU, else the CPU), loads the
+//! model, and answers page requests. It runs off the UI thread so the page never freezes; if it
+//! dies (device lost, out of memory) the page starts a new one on the CPU.
+
+mod backend;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use js_sys::{Array, Uint8Array};
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
+use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
+
+use crate::classify::{class_probabilities, top_k};
+use crate::model::{Model, ModelInfo, Network};
+use crate::protocol::{BackendChoice, ModelSummary, Request, Response};
+
+struct Engine {
+    info: ModelInfo,
+    net: Network,
+}
+
+fn scope() -> DedicatedWorkerGlobalScope {
+    js_sys::global().unchecked_into()
+}
+
+fn now_ms() -> f64 {
+    js_sys::Reflect::get(&js_sys::global(), &"performance".into())
+        .ok()
+        .and_then(|p| p.dyn_into::<web_sys::Performance>().ok())
+        .map(|p| p.now())
+        .unwrap_or_else(js_sys::Date::now)
+}
+
+/// Posts `[json, bytes?]` to the page.
+fn post(response: &Response, bytes: Option<&[u8]>) {
+    let message = Array::new();
+    message.push(&JsValue::from_str(&response.to_json()));
+    match bytes {
+        Some(b) => message.push(&Uint8Array::from(b).into()),
+        None => message.push(&JsValue::NULL),
+    };
+    let _ = scope().post_message(&message);
+}
+
+/// Entry point of the worker binary.
+pub fn start() {
+    let engine: Rc<RefCell<Option<Rc<Engine>>>> = Rc::new(RefCell::new(None));
+    let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+        let data = Array::from(&event.data());
+        let json = data.get(0).as_string().unwrap_or_default();
+        let bytes = data.get(1).dyn_into::<Uint8Array>().ok().map(|a| a.to_vec());
+        let engine = engine.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            match Request::from_json(&json) {
+                Ok(Request::Init { backend, model_url }) => init(engine, backend, &model_url).await,
+                Ok(Request::Classify { id }) => {
+                    let current = engine.borrow().clone();
+                    match current {
+                        Some(e) => classify(&e, id, bytes.unwrap_or_default()).await,
+                        None => post(&Response::Failed { id: Some(id), message: "the model is not loaded yet".into() }, None),
+                    }
+                }
+                Err(e) => post(&Response::Failed { id: None, message: format!("bad request: {e}") }, None),
+            }
+        });
+    });
+    scope().set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    on_message.forget();
+}
+
+async fn fetch_bytes(url: &str) -> Result<Vec<u8>, String> {
+    let response = wasm_bindgen_futures::JsFuture::from(scope().fetch_with_str(url))
+        .await
+        .map_err(|e| format!("cannot download {url}: {e:?}"))?;
+    let response: web_sys::Response = response.dyn_into().map_err(|_| "fetch returned no response".to_string())?;
+    if !response.ok() {
+        return Err(format!("cannot download {url}: HTTP {}", response.status()));
+    }
+    let buffer = wasm_bindgen_futures::JsFuture::from(response.array_buffer().map_err(|e| format!("{e:?}"))?)
+        .await
+        .map_err(|e| format!("cannot read {url}: {e:?}"))?;
+    Ok(Uint8Array::new(&buffer).to_vec())
+}
+
+async fn init(slot: Rc<RefCell<Option<Rc<Engine>>>>, choice: BackendChoice, model_url: &str) {
+    post(&Response::Loading { message: "looking for WebGPU…".into() }, None);
+    let picked = match backend::pick(choice).await {
+        Ok(p) => p,
+        Err(message) => return post(&Response::Fatal { message }, None),
+    };
+    post(&Response::Loading { message: format!("downloading the model ({})…", picked.kind.as_str()) }, None);
+    let bytes = match fetch_bytes(model_url).await {
+        Ok(b) => b,
+        Err(message) => return post(&Response::Fatal { message }, None),
+    };
+    let loaded = Model::from_bytes(&bytes).and_then(|m| m.bind(&picked.device));
+    let (info, net) = match loaded {
+        Ok(x) => x,
+        Err(e) => return post(&Response::Fatal { message: e.to_string() }, None),
+    };
+    post(&Response::Loading { message: "warming up (compiling kernels)…".into() }, None);
+    let start = now_ms();
+    let blank = image::RgbImage::from_pixel(info.input_size as u32, info.input_size as u32, image::Rgb([128, 128, 128]));
+    if let Err(e) = class_probabilities(&net, &blank).await {
+        return post(&Response::Fatal { message: format!("the model does not run: {e}") }, None);
+    }
+    let warmup_ms = now_ms() - start;
+    let model = ModelSummary {
+        name: info.name.clone(),
+        file_bytes: info.file_bytes,
+        parameters: info.parameters,
+        input_size: info.input_size,
+    };
+    *slot.borrow_mut() = Some(Rc::new(Engine { info, net }));
+    post(&Response::Ready { backend: picked.kind, note: picked.note, model, warmup_ms }, None);
+}
+
+async fn classify(engine: &Engine, id: u64, bytes: Vec<u8>) {
+    let rgb = match crate::image::decode_rgb(&bytes) {
+        Ok(img) => img,
+        Err(e) => return post(&Response::Failed { id: Some(id), message: e.to_string() }, None),
+    };
+    let side = engine.info.input_size as u32;
+    let crop = crate::image::center_crop(&rgb, engine.info.resize_shorter as u32, side);
+    let start = now_ms();
+    let probs = class_probabilities(&engine.net, &crop).await;
+    let forward_ms = now_ms() - start;
+    match probs {
+        Ok(p) => {
+            let top5 = top_k(&p, 5, &engine.info);
+            let png = crate::image::encode_png(&crop);
+            let (width, height) = rgb.dimensions();
+            post(&Response::Classified { id, top5, forward_ms, width, height }, Some(&png));
+        }
+        Err(e) => post(&Response::Failed { id: Some(id), message: e.to_string() }, None),
+    }
+}
+

@@ -1,0 +1,34 @@
+// A minimal static file server for dist/ on 127.0.0.1 (random free port), with correct MIME
+// types and a log of every path requested.
+import { createServer } from 'node:http';
+import { readFile, stat } from 'node:fs/promises';
+import { extname, join, normalize, resolve } from 'node:path';
+
+const TYPES = {
+  '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.mjs': 'text/javascript',
+  '.wasm': 'application/wasm', '.css': 'text/css', '.png': 'image/png', '.jpg': 'image/jpeg',
+  '.onnx': 'application/octet-stream', '.md': 'text/markdown; charset=utf-8', '.json': 'application/json',
+  '.txt': 'text/plain; charset=utf-8',
+};
+
+export async function serve(dir) {
+  const root = resolve(dir);
+  const requested = [];
+  const server = createServer(async (req, res) => {
+    const path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
+    requested.push(path);
+    let file = normalize(join(root, path));
+    if (!file.startsWith(root)) { res.writeHead(403).end(); return; }
+    try {
+      if ((await stat(file)).isDirectory()) file = join(file, 'index.html');
+      const body = await readFile(file);
+      res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream' });
+      res.end(body);
+    } catch {
+      res.writeHead(404).end('not found');
+    }
+  });
+  await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
+  const origin = `http://127.0.0.1:${server.address().port}`;
+  return { origin, requested, close: () => new Promise((ok) => server.close(ok)) };
+}

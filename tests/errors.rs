@@ -1,0 +1,101 @@
+//! Bad input gives typed errors, never a panic: corrupt models, unsupported operators,
+//! shape mismatches, corrupt or huge images.
+
+mod common;
+use common::{Attr, OnnxBuilder, device};
+use convlens::model::Model;
+use convlens::{ImageError, ModelError, Tensor, TensorData};
+
+#[test]
+fn garbage_bytes_are_not_onnx() {
+    assert!(matches!(Model::from_bytes(b""), Err(ModelError::NotOnnx(_))));
+    assert!(matches!(Model::from_bytes(&[0xff; 64]), Err(ModelError::NotOnnx(_))));
+    let png = std::fs::read("static/samples/coffee.png").unwrap();
+    assert!(Model::from_bytes(&png).is_err());
+}
+
+#[test]
+fn truncated_model_is_an_error() {
+    let bytes = std::fs::read("static/models/squeezenet1_1-int8.onnx").unwrap();
+    for cut in [10, 1000, bytes.len() / 2, bytes.len() - 3] {
+        assert!(Model::from_bytes(&bytes[..cut]).is_err(), "cut at {cut} parsed");
+    }
+}
+
+#[test]
+fn unsupported_operator_is_named() {
+    let bytes = OnnxBuilder::new("x").node("Einsum", &["x"], "y", vec![]).output("y").bytes();
+    match Model::from_bytes(&bytes) {
+        Err(ModelError::UnsupportedOp { op_type, node, .. }) => {
+            assert_eq!(op_type, "Einsum");
+            assert_eq!(node, "y");
+        }
+        other => panic!("expected UnsupportedOp, got {other:?}"),
+    }
+}
+
+#[test]
+fn undefined_input_and_missing_output() {
+    let bytes = OnnxBuilder::new("x").node("Relu", &["nope"], "y", vec![]).output("y").bytes();
+    assert!(matches!(Model::from_bytes(&bytes), Err(ModelError::BadNode { .. })));
+    let bytes = OnnxBuilder::new("x").node("Relu", &["x"], "y", vec![]).output("z").bytes();
+    assert!(matches!(Model::from_bytes(&bytes), Err(ModelError::Malformed(_))));
+}
+
+#[test]
+fn shape_mismatch_is_an_error_not_a_panic() {
+    // Weight wants 3 input channels; the input has 1.
+    let m = OnnxBuilder::new("x").f32("w", &[1, 3, 1, 1], &[1.0; 3])
+        .node("Conv", &["x", "w"], "y", vec![]).output("y").model();
+    let device = device();
+    let (_, net) = m.bind(&device).unwrap();
+    let x = Tensor::<4>::from_data(TensorData::new(vec![0.0f32; 4], [1, 1, 2, 2]), &device);
+    assert!(matches!(net.forward(x, &[]), Err(ModelError::BadNode { .. })));
+
+    let m = OnnxBuilder::new("x")
+        .node("MaxPool", &["x"], "y", vec![("kernel_shape", Attr::Ints(vec![5, 5]))]).output("y").model();
+    let (_, net) = m.bind(&device).unwrap();
+    let x = Tensor::<4>::from_data(TensorData::new(vec![0.0f32; 4], [1, 1, 2, 2]), &device);
+    assert!(net.forward(x, &[]).is_err());
+
+    let m = OnnxBuilder::new("x").node("Relu", &["x"], "y", vec![]).output("y").model();
+    let (_, net) = m.bind(&device).unwrap();
+    let x = Tensor::<4>::from_data(TensorData::new(vec![0.0f32; 4], [1, 1, 2, 2]), &device);
+    assert!(matches!(net.forward(x, &["missing"]), Err(ModelError::UnknownTap(_))));
+}
+
+#[test]
+fn bundled_model_rejects_wrong_input_size() {
+    let bytes = std::fs::read("static/models/squeezenet1_1-int8.onnx").unwrap();
+    let device = device();
+    let (_, net) = Model::from_bytes(&bytes).unwrap().bind(&device).unwrap();
+    let x = Tensor::<4>::from_data(TensorData::new(vec![0.0f32; 3 * 16 * 16], [1, 3, 16, 16]), &device);
+    assert!(matches!(net.forward(x, &[]), Err(ModelError::InputShape { .. })));
+}
+
+/// A BMP header claiming 20000×20000 pixels (no pixel data follows).
+fn huge_bmp() -> Vec<u8> {
+    let mut b = Vec::new();
+    b.extend_from_slice(b"BM");
+    b.extend_from_slice(&(54u32 + 16).to_le_bytes());
+    b.extend_from_slice(&[0; 4]);
+    b.extend_from_slice(&54u32.to_le_bytes());
+    b.extend_from_slice(&40u32.to_le_bytes());
+    b.extend_from_slice(&20_000i32.to_le_bytes());
+    b.extend_from_slice(&20_000i32.to_le_bytes());
+    b.extend_from_slice(&1u16.to_le_bytes());
+    b.extend_from_slice(&24u16.to_le_bytes());
+    b.extend_from_slice(&[0; 24]);
+    b.extend_from_slice(&[0; 16]);
+    b
+}
+
+#[test]
+fn bad_images_give_typed_errors() {
+    use convlens::image::decode_rgb;
+    assert_eq!(decode_rgb(b""), Err(ImageError::Empty));
+    assert!(matches!(decode_rgb(b"definitely not an image"), Err(ImageError::Decode(_))));
+    let png = std::fs::read("static/samples/coffee.png").unwrap();
+    assert!(matches!(decode_rgb(&png[..png.len() / 3]), Err(ImageError::Decode(_))));
+    assert!(matches!(decode_rgb(&huge_bmp()), Err(ImageError::TooLarge { width: 20_000, .. })));
+}
