@@ -68,7 +68,10 @@ pub enum Action {
     /// A message from the worker (the crop's PNG bytes travel with `Classified`).
     Worker(Response, Option<Rc<Vec<u8>>>),
     /// The user gave an image; the page sends it to the worker under the returned id.
-    Submit { id: u64, source: String },
+    Submit {
+        id: u64,
+        source: String,
+    },
     /// Something failed on the page side (a file could not be read, a sample is missing).
     PageError(String),
     /// The worker died (device lost, out of memory); the page restarts it on the CPU.

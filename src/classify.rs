@@ -17,7 +17,7 @@ pub struct Prediction {
 /// Reads a tensor back to the host: async because WebGPU reads are.
 pub async fn read_f32<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>, ModelError> {
     let data = t.into_data_async().await.map_err(|e| ModelError::Device(format!("{e:?}")))?;
-    data.convert::<f32>().into_vec::<f32>().map_err(|e| ModelError::Device(format!("{e:?}")))
+    data.convert::<f32>().try_into_vec::<f32>().map_err(|e| ModelError::Device(format!("{e:?}")))
 }
 
 /// Turns scores into probabilities: kept as they are if they already sum to one.

@@ -14,18 +14,10 @@ pub enum ModelError {
     Malformed(String),
     /// An operator this executor does not implement.
     #[error("unsupported operator {op_type} (node '{node}'); supported: {supported}")]
-    UnsupportedOp {
-        op_type: String,
-        node: String,
-        supported: String,
-    },
+    UnsupportedOp { op_type: String, node: String, supported: String },
     /// An operator is used with an attribute value or input this executor does not handle.
     #[error("node '{node}' ({op_type}): {message}")]
-    BadNode {
-        node: String,
-        op_type: String,
-        message: String,
-    },
+    BadNode { node: String, op_type: String, message: String },
     /// A tensor stored in the file has an element type that is not supported.
     #[error("tensor '{name}' has unsupported element type {data_type}")]
     UnsupportedDType { name: String, data_type: i32 },

@@ -39,9 +39,10 @@ fn a_failed_image_keeps_the_previous_result() {
     let s = ready().reduce(Action::Submit { id: 1, source: "coffee.png".into() }).reduce(classified(1));
     let shown = s.shown.clone().expect("result shown");
     assert_eq!(shown.source, "coffee.png");
-    let s = s
-        .reduce(Action::Submit { id: 2, source: "broken.png".into() })
-        .reduce(Action::Worker(Response::Failed { id: Some(2), message: "cannot read this file as an image".into() }, None));
+    let s = s.reduce(Action::Submit { id: 2, source: "broken.png".into() }).reduce(Action::Worker(
+        Response::Failed { id: Some(2), message: "cannot read this file as an image".into() },
+        None,
+    ));
     assert_eq!(s.shown, Some(shown));
     assert_eq!(s.status, Status::Ready);
     assert!(s.error.as_deref().unwrap().contains("cannot read"));

@@ -45,15 +45,20 @@ fn undefined_input_and_missing_output() {
 #[test]
 fn shape_mismatch_is_an_error_not_a_panic() {
     // Weight wants 3 input channels; the input has 1.
-    let m = OnnxBuilder::new("x").f32("w", &[1, 3, 1, 1], &[1.0; 3])
-        .node("Conv", &["x", "w"], "y", vec![]).output("y").model();
+    let m = OnnxBuilder::new("x")
+        .f32("w", &[1, 3, 1, 1], &[1.0; 3])
+        .node("Conv", &["x", "w"], "y", vec![])
+        .output("y")
+        .model();
     let device = device();
     let (_, net) = m.bind(&device).unwrap();
     let x = Tensor::<4>::from_data(TensorData::new(vec![0.0f32; 4], [1, 1, 2, 2]), &device);
     assert!(matches!(net.forward(x, &[]), Err(ModelError::BadNode { .. })));
 
     let m = OnnxBuilder::new("x")
-        .node("MaxPool", &["x"], "y", vec![("kernel_shape", Attr::Ints(vec![5, 5]))]).output("y").model();
+        .node("MaxPool", &["x"], "y", vec![("kernel_shape", Attr::Ints(vec![5, 5]))])
+        .output("y")
+        .model();
     let (_, net) = m.bind(&device).unwrap();
     let x = Tensor::<4>::from_data(TensorData::new(vec![0.0f32; 4], [1, 1, 2, 2]), &device);
     assert!(net.forward(x, &[]).is_err());

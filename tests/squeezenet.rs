@@ -76,8 +76,9 @@ fn our_crop_matches_the_reference_crop() {
         let ours = center_crop(&decode_rgb(&bytes).unwrap(), 256, 227);
         let theirs = image::open(format!("tests/fixtures/{}", s["crop"].as_str().unwrap())).unwrap().to_rgb8();
         assert_eq!(ours.dimensions(), theirs.dimensions());
-        let diff: f64 = ours.as_raw().iter().zip(theirs.as_raw()).map(|(a, b)| (*a as f64 - *b as f64).abs()).sum::<f64>()
-            / ours.as_raw().len() as f64;
+        let diff: f64 =
+            ours.as_raw().iter().zip(theirs.as_raw()).map(|(a, b)| (*a as f64 - *b as f64).abs()).sum::<f64>()
+                / ours.as_raw().len() as f64;
         assert!(diff < 3.0, "{}: mean absolute pixel difference {diff}", s["file"]);
     }
 }

@@ -17,9 +17,8 @@ pub fn decode_rgb(bytes: &[u8]) -> Result<RgbImage, ImageError> {
     if bytes.is_empty() {
         return Err(ImageError::Empty);
     }
-    let reader = ImageReader::new(Cursor::new(bytes))
-        .with_guessed_format()
-        .map_err(|e| ImageError::Decode(e.to_string()))?;
+    let reader =
+        ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|e| ImageError::Decode(e.to_string()))?;
     if reader.format().is_none() {
         return Err(ImageError::Decode("unknown file format".into()));
     }
@@ -30,9 +29,8 @@ pub fn decode_rgb(bytes: &[u8]) -> Result<RgbImage, ImageError> {
     if width == 0 || height == 0 {
         return Err(ImageError::Empty);
     }
-    let mut reader = ImageReader::new(Cursor::new(bytes))
-        .with_guessed_format()
-        .map_err(|e| ImageError::Decode(e.to_string()))?;
+    let mut reader =
+        ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|e| ImageError::Decode(e.to_string()))?;
     let mut limits = image::Limits::default();
     limits.max_alloc = Some(1 << 30);
     reader.limits(limits);

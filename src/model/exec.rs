@@ -51,13 +51,6 @@ fn padded4(shape: &[usize]) -> [usize; 4] {
     out
 }
 
-/// A slot of the run-time environment: a device tensor or a small host constant.
-#[derive(Clone, Debug)]
-enum Slot {
-    Float(Value),
-    Host(HostTensor),
-}
-
 /// A graph bound to a device: float constants uploaded once, ready to run many times.
 #[derive(Debug)]
 pub struct Network {
@@ -107,7 +100,8 @@ impl Network {
         }
         let mut uploaded = HashMap::new();
         for name in float_inputs {
-            let v = upload(&graph.constants[name], device).map_err(|m| ModelError::Malformed(format!("'{name}': {m}")))?;
+            let v =
+                upload(&graph.constants[name], device).map_err(|m| ModelError::Malformed(format!("'{name}': {m}")))?;
             uploaded.insert(name.to_string(), v);
         }
         let mut last: HashMap<&str, usize> = HashMap::new();
@@ -144,13 +138,13 @@ impl Network {
         }
         let autodiff = input.is_autodiff();
         let keep: HashSet<&str> = taps.iter().copied().chain(self.graph.outputs.iter().map(String::as_str)).collect();
-        let mut env: HashMap<String, Slot> = HashMap::new();
+        let mut env: HashMap<String, Value> = HashMap::new();
         let mut out = Activations::default();
         let input = Value::nchw(input);
         if keep.contains(self.graph.input.as_str()) {
             out.values.insert(self.graph.input.clone(), input.clone());
         }
-        env.insert(self.graph.input.clone(), Slot::Float(input));
+        env.insert(self.graph.input.clone(), input);
         for (i, node) in self.graph.nodes.iter().enumerate() {
             let value = self.run_node(node, &env, autodiff)?;
             for dead in &self.last_use[i] {
@@ -159,7 +153,7 @@ impl Network {
             if keep.contains(node.output.as_str()) {
                 out.values.insert(node.output.clone(), value.clone());
             }
-            env.insert(node.output.clone(), Slot::Float(value));
+            env.insert(node.output.clone(), value);
         }
         Ok(out)
     }
@@ -171,43 +165,54 @@ impl Network {
         if fits {
             Ok(())
         } else {
-            let text = expected.iter().map(|e| e.map_or("?".to_string(), |v| v.to_string())).collect::<Vec<_>>().join("×");
+            let text =
+                expected.iter().map(|e| e.map_or("?".to_string(), |v| v.to_string())).collect::<Vec<_>>().join("×");
             Err(ModelError::InputShape { got: dims.to_vec(), expected: text })
         }
     }
 
-    fn float(&self, node: &Node, env: &HashMap<String, Slot>, k: usize, autodiff: bool) -> Result<Value, ModelError> {
-        let name = node.inputs.get(k).filter(|n| !n.is_empty()).ok_or_else(|| err(node, format!("missing input {k}")))?;
+    fn float(&self, node: &Node, env: &HashMap<String, Value>, k: usize, autodiff: bool) -> Result<Value, ModelError> {
+        let name =
+            node.inputs.get(k).filter(|n| !n.is_empty()).ok_or_else(|| err(node, format!("missing input {k}")))?;
         let v = match env.get(name) {
-            Some(Slot::Float(v)) => v.clone(),
-            Some(Slot::Host(h)) => upload(h, &self.device).map_err(|m| err(node, m))?,
-            None => self.uploaded.get(name).cloned().ok_or_else(|| err(node, format!("input '{name}' is not available")))?,
+            Some(v) => v.clone(),
+            None => {
+                self.uploaded.get(name).cloned().ok_or_else(|| err(node, format!("input '{name}' is not available")))?
+            }
         };
         Ok(if autodiff { Value { tensor: v.tensor.autodiff(), shape: v.shape } } else { v })
     }
 
-    fn optional_float(&self, node: &Node, env: &HashMap<String, Slot>, k: usize, autodiff: bool) -> Result<Option<Value>, ModelError> {
+    fn optional_float(
+        &self,
+        node: &Node,
+        env: &HashMap<String, Value>,
+        k: usize,
+        autodiff: bool,
+    ) -> Result<Option<Value>, ModelError> {
         match node.inputs.get(k) {
             Some(n) if !n.is_empty() => self.float(node, env, k, autodiff).map(Some),
             _ => Ok(None),
         }
     }
 
-    fn host(&self, node: &Node, env: &HashMap<String, Slot>, k: usize) -> Result<Option<HostTensor>, ModelError> {
+    /// A constant input read on the host (shapes, clip bounds).
+    fn host(&self, node: &Node, k: usize) -> Result<Option<HostTensor>, ModelError> {
         let Some(name) = node.inputs.get(k).filter(|n| !n.is_empty()) else { return Ok(None) };
-        if let Some(c) = self.graph.constants.get(name) {
-            return Ok(Some(c.clone()));
-        }
-        match env.get(name) {
-            Some(Slot::Host(h)) => Ok(Some(h.clone())),
-            _ => Err(err(node, format!("input '{name}' must be a constant"))),
+        match self.graph.constants.get(name) {
+            Some(c) => Ok(Some(c.clone())),
+            None => Err(err(node, format!("input '{name}' must be a constant"))),
         }
     }
 
-    fn run_node(&self, node: &Node, env: &HashMap<String, Slot>, ad: bool) -> Result<Value, ModelError> {
+    fn run_node(&self, node: &Node, env: &HashMap<String, Value>, ad: bool) -> Result<Value, ModelError> {
         let x = self.float(node, env, 0, ad)?;
         let rank4 = |v: &Value| {
-            if v.shape.len() == 4 { Ok(()) } else { Err(err(node, format!("expects a 4-D input, got shape {:?}", v.shape))) }
+            if v.shape.len() == 4 {
+                Ok(())
+            } else {
+                Err(err(node, format!("expects a 4-D input, got shape {:?}", v.shape)))
+            }
         };
         let value = match &node.op {
             Op::Conv { strides, pads, dilations, groups, auto_pad_same } => {
@@ -220,7 +225,10 @@ impl Network {
                 let [n, c, h, wd] = padded4(&x.shape);
                 let [o, ci, kh, kw] = padded4(&w.shape);
                 if strides.contains(&0) || dilations.contains(&0) || c != ci * groups || o % groups != 0 {
-                    return Err(err(node, format!("input {:?} does not fit weight {:?} with group={groups}", x.shape, w.shape)));
+                    return Err(err(
+                        node,
+                        format!("input {:?} does not fit weight {:?} with group={groups}", x.shape, w.shape),
+                    ));
                 }
                 if let Some(b) = &b
                     && b.shape != [o]
@@ -235,7 +243,8 @@ impl Network {
                         padding[d] = (need / 2, need - need / 2);
                     }
                 }
-                let span = |d: usize, size: usize, k: usize| size + padding[d].0 + padding[d].1 >= (k - 1) * dilations[d] + 1;
+                let span =
+                    |d: usize, size: usize, k: usize| size + padding[d].0 + padding[d].1 >= (k - 1) * dilations[d] + 1;
                 if !span(0, h, kh) || !span(1, wd, kw) {
                     return Err(err(node, format!("kernel {kh}×{kw} is larger than the padded input {h}×{wd}")));
                 }
@@ -245,11 +254,13 @@ impl Network {
                 Value::nchw(y)
             }
             Op::Relu => Value { tensor: activation::relu(x.tensor), shape: x.shape },
-            Op::LeakyRelu { alpha } => Value { tensor: activation::leaky_relu(x.tensor, *alpha as f64), shape: x.shape },
+            Op::LeakyRelu { alpha } => {
+                Value { tensor: activation::leaky_relu(x.tensor, *alpha as f64), shape: x.shape }
+            }
             Op::Sigmoid => Value { tensor: activation::sigmoid(x.tensor), shape: x.shape },
             Op::Clip { min, max } => {
                 let scalar = |k: usize| -> Result<Option<f32>, ModelError> {
-                    Ok(self.host(node, env, k)?.and_then(|h| h.to_f32().first().copied()))
+                    Ok(self.host(node, k)?.and_then(|h| h.to_f32().first().copied()))
                 };
                 let lo = min.or(scalar(1)?);
                 let hi = max.or(scalar(2)?);
@@ -306,7 +317,10 @@ impl Network {
                     let same = p.shape.len() == x.shape.len()
                         && p.shape.iter().zip(&x.shape).enumerate().all(|(d, (a, b))| d == axis || a == b);
                     if !same {
-                        return Err(err(node, format!("cannot concatenate {:?} with {:?} on axis {axis}", p.shape, x.shape)));
+                        return Err(err(
+                            node,
+                            format!("cannot concatenate {:?} with {:?} on axis {axis}", p.shape, x.shape),
+                        ));
                     }
                     shape[axis] += p.shape[axis];
                 }
@@ -323,7 +337,7 @@ impl Network {
                 x.reshaped(vec![a, b])
             }
             Op::Reshape => {
-                let spec = self.host(node, env, 1)?.ok_or_else(|| err(node, "missing shape"))?.to_i64();
+                let spec = self.host(node, 1)?.ok_or_else(|| err(node, "missing shape"))?.to_i64();
                 let shape = reshape_target(&x.shape, &spec).map_err(|m| err(node, m))?;
                 x.reshaped(shape)
             }
@@ -393,7 +407,14 @@ impl Network {
         Ok(value)
     }
 
-    fn check_pool(&self, node: &Node, shape: &[usize], kernel: &[usize; 2], strides: &[usize; 2], pads: &[usize; 4]) -> Result<(), ModelError> {
+    fn check_pool(
+        &self,
+        node: &Node,
+        shape: &[usize],
+        kernel: &[usize; 2],
+        strides: &[usize; 2],
+        pads: &[usize; 4],
+    ) -> Result<(), ModelError> {
         if strides.contains(&0) {
             return Err(err(node, "strides must be positive"));
         }
@@ -445,9 +466,15 @@ pub fn reshape_target(input: &[usize], spec: &[i64]) -> Result<Vec<usize>, Strin
 }
 
 /// Numpy-style broadcasting of two values (aligned on the right) for an element-wise op.
-fn broadcast(node: &Node, a: Value, b: Value, f: impl Fn(Tensor<4>, Tensor<4>) -> Tensor<4>) -> Result<Value, ModelError> {
+fn broadcast(
+    node: &Node,
+    a: Value,
+    b: Value,
+    f: impl Fn(Tensor<4>, Tensor<4>) -> Tensor<4>,
+) -> Result<Value, ModelError> {
     let rank = a.shape.len().max(b.shape.len());
-    let align = |s: &[usize]| -> Vec<usize> { std::iter::repeat_n(1, rank - s.len()).chain(s.iter().copied()).collect() };
+    let align =
+        |s: &[usize]| -> Vec<usize> { std::iter::repeat_n(1, rank - s.len()).chain(s.iter().copied()).collect() };
     let (sa, sb) = (align(&a.shape), align(&b.shape));
     let mut shape = Vec::with_capacity(rank);
     for (&x, &y) in sa.iter().zip(&sb) {

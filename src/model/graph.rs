@@ -37,9 +37,30 @@ pub enum Op {
 
 /// Operator names we accept, for error messages.
 pub const SUPPORTED_OPS: &[&str] = &[
-    "Conv", "Relu", "LeakyRelu", "Sigmoid", "Clip", "MaxPool", "AveragePool", "GlobalAveragePool",
-    "GlobalMaxPool", "Concat", "Flatten", "Reshape", "Softmax", "Gemm", "MatMul", "Add", "Sub", "Mul",
-    "Div", "BatchNormalization", "Identity", "Dropout", "DequantizeLinear", "Constant",
+    "Conv",
+    "Relu",
+    "LeakyRelu",
+    "Sigmoid",
+    "Clip",
+    "MaxPool",
+    "AveragePool",
+    "GlobalAveragePool",
+    "GlobalMaxPool",
+    "Concat",
+    "Flatten",
+    "Reshape",
+    "Softmax",
+    "Gemm",
+    "MatMul",
+    "Add",
+    "Sub",
+    "Mul",
+    "Div",
+    "BatchNormalization",
+    "Identity",
+    "Dropout",
+    "DequantizeLinear",
+    "Constant",
 ];
 
 /// One executable node.
@@ -97,7 +118,12 @@ impl<'a> Attrs<'a> {
     }
 }
 
-fn usize_list<const N: usize>(node: &NodeProto, values: Option<Vec<i64>>, default: [usize; N], what: &str) -> Result<[usize; N], ModelError> {
+fn usize_list<const N: usize>(
+    node: &NodeProto,
+    values: Option<Vec<i64>>,
+    default: [usize; N],
+    what: &str,
+) -> Result<[usize; N], ModelError> {
     let Some(values) = values else { return Ok(default) };
     if values.len() != N {
         return Err(bad(node, format!("{what} must have {N} values (2-D only), got {values:?}")));
@@ -167,7 +193,13 @@ fn parse_op(node: &NodeProto, opset: i64) -> Result<Op, ModelError> {
             if node.op_type == "MaxPool" {
                 Op::MaxPool { kernel, strides, pads, ceil_mode }
             } else {
-                Op::AveragePool { kernel, strides, pads, ceil_mode, count_include_pad: a.int("count_include_pad", 0) != 0 }
+                Op::AveragePool {
+                    kernel,
+                    strides,
+                    pads,
+                    ceil_mode,
+                    count_include_pad: a.int("count_include_pad", 0) != 0,
+                }
             }
         }
         "GlobalAveragePool" => Op::GlobalAveragePool,
@@ -229,10 +261,7 @@ impl Graph {
     }
 
     pub fn from_proto(model: &ModelProto) -> Result<Self, ModelError> {
-        let graph = model
-            .graph
-            .as_ref()
-            .ok_or_else(|| ModelError::NotOnnx("the file holds no graph".into()))?;
+        let graph = model.graph.as_ref().ok_or_else(|| ModelError::NotOnnx("the file holds no graph".into()))?;
         if graph.node.is_empty() {
             return Err(ModelError::Malformed("the graph has no nodes".into()));
         }
@@ -281,7 +310,12 @@ impl Graph {
                     supported: SUPPORTED_OPS.join(", "),
                 });
             }
-            let output = node.output.first().filter(|o| !o.is_empty()).cloned().ok_or_else(|| bad(node, "node has no output"))?;
+            let output = node
+                .output
+                .first()
+                .filter(|o| !o.is_empty())
+                .cloned()
+                .ok_or_else(|| bad(node, "node has no output"))?;
             for i in node.input.iter().filter(|i| !i.is_empty()) {
                 if !defined.contains(i) {
                     return Err(bad(node, format!("input '{i}' is not produced by any earlier node")));
@@ -289,7 +323,9 @@ impl Graph {
             }
             // Constant nodes and dequantization of constant weights are folded now.
             if node.op_type == "Constant" {
-                let t = Attrs::of(node).tensor("value").ok_or_else(|| bad(node, "only tensor-valued Constant is supported"))?;
+                let t = Attrs::of(node)
+                    .tensor("value")
+                    .ok_or_else(|| bad(node, "only tensor-valued Constant is supported"))?;
                 constants.insert(output.clone(), HostTensor::from_proto(t)?);
                 defined.insert(output);
                 continue;
@@ -302,7 +338,8 @@ impl Graph {
                 if Attrs::of(node).int("block_size", 0) != 0 {
                     return Err(bad(node, "blocked quantization is not supported"));
                 }
-                let y = dequantize_linear(x, scale, get(2), Attrs::of(node).int("axis", 1)).map_err(|m| bad(node, m))?;
+                let y =
+                    dequantize_linear(x, scale, get(2), Attrs::of(node).int("axis", 1)).map_err(|m| bad(node, m))?;
                 constants.insert(output.clone(), y);
                 defined.insert(output);
                 continue;

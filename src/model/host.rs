@@ -77,7 +77,10 @@ impl HostTensor {
         let dims = t
             .dims
             .iter()
-            .map(|&d| usize::try_from(d).map_err(|_| ModelError::Malformed(format!("tensor '{name}' has negative dimension {d}"))))
+            .map(|&d| {
+                usize::try_from(d)
+                    .map_err(|_| ModelError::Malformed(format!("tensor '{name}' has negative dimension {d}")))
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let count = dims
             .iter()
@@ -95,7 +98,9 @@ impl HostTensor {
             if n == count {
                 Ok(())
             } else {
-                Err(ModelError::Malformed(format!("tensor '{name}' holds {n} values but its shape {dims:?} needs {count}")))
+                Err(ModelError::Malformed(format!(
+                    "tensor '{name}' holds {n} values but its shape {dims:?} needs {count}"
+                )))
             }
         };
         let data = match t.data_type {

@@ -43,7 +43,11 @@ pub fn app() -> Html {
         let ready = state.can_submit();
         Callback::from(move |(source, bytes): (String, Vec<u8>)| {
             if bytes.len() > MAX_FILE_BYTES {
-                dispatch.dispatch(Action::PageError(format!("{source} is {} MB; the limit is {} MB", bytes.len() >> 20, MAX_FILE_BYTES >> 20)));
+                dispatch.dispatch(Action::PageError(format!(
+                    "{source} is {} MB; the limit is {} MB",
+                    bytes.len() >> 20,
+                    MAX_FILE_BYTES >> 20
+                )));
                 return;
             }
             if !ready {

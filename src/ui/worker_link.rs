@@ -40,7 +40,10 @@ impl WorkerLink {
         let worker = match Worker::new(WORKER_URL) {
             Ok(w) => w,
             Err(e) => {
-                dispatch.emit(Action::Worker(Response::Fatal { message: format!("cannot start the compute worker: {e:?}") }, None));
+                dispatch.emit(Action::Worker(
+                    Response::Fatal { message: format!("cannot start the compute worker: {e:?}") },
+                    None,
+                ));
                 return;
             }
         };
@@ -89,7 +92,10 @@ impl WorkerLink {
             (l.dispatch.clone(), l.restarts)
         };
         if restarts > MAX_RESTARTS {
-            dispatch.emit(Action::Worker(Response::Fatal { message: format!("the compute worker keeps failing: {message}") }, None));
+            dispatch.emit(Action::Worker(
+                Response::Fatal { message: format!("the compute worker keeps failing: {message}") },
+                None,
+            ));
             return;
         }
         dispatch.emit(Action::WorkerCrashed(message));

@@ -13,8 +13,11 @@ pub struct Picked {
 }
 
 fn browser_has_webgpu() -> bool {
-    let navigator = js_sys::Reflect::get(&js_sys::global(), &JsValue::from_str("navigator")).unwrap_or(JsValue::UNDEFINED);
-    js_sys::Reflect::get(&navigator, &JsValue::from_str("gpu")).map(|g| !g.is_undefined() && !g.is_null()).unwrap_or(false)
+    let navigator =
+        js_sys::Reflect::get(&js_sys::global(), &JsValue::from_str("navigator")).unwrap_or(JsValue::UNDEFINED);
+    js_sys::Reflect::get(&navigator, &JsValue::from_str("gpu"))
+        .map(|g| !g.is_undefined() && !g.is_null())
+        .unwrap_or(false)
 }
 
 async fn webgpu() -> Result<Device, String> {
@@ -54,14 +57,20 @@ async fn fallback_adapter() -> Result<Device, String> {
 /// an explicit `webgpu` request that cannot be met is an error.
 pub async fn pick(choice: BackendChoice) -> Result<Picked, String> {
     match choice {
-        BackendChoice::Cpu => Ok(Picked { device: Device::flex(), kind: BackendKind::Cpu, note: Some("CPU requested".into()) }),
+        BackendChoice::Cpu => {
+            Ok(Picked { device: Device::flex(), kind: BackendKind::Cpu, note: Some("CPU requested".into()) })
+        }
         BackendChoice::WebGpu => webgpu()
             .await
             .map(|device| Picked { device, kind: BackendKind::WebGpu, note: None })
             .map_err(|e| format!("WebGPU was requested but is not available: {e}")),
         BackendChoice::Auto => Ok(match webgpu().await {
             Ok(device) => Picked { device, kind: BackendKind::WebGpu, note: None },
-            Err(e) => Picked { device: Device::flex(), kind: BackendKind::Cpu, note: Some(format!("running on the CPU: {e}")) },
+            Err(e) => Picked {
+                device: Device::flex(),
+                kind: BackendKind::Cpu,
+                note: Some(format!("running on the CPU: {e}")),
+            },
         }),
     }
 }

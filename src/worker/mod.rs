@@ -59,7 +59,10 @@ pub fn start() {
                     let current = engine.borrow().clone();
                     match current {
                         Some(e) => classify(&e, id, bytes.unwrap_or_default()).await,
-                        None => post(&Response::Failed { id: Some(id), message: "the model is not loaded yet".into() }, None),
+                        None => post(
+                            &Response::Failed { id: Some(id), message: "the model is not loaded yet".into() },
+                            None,
+                        ),
                     }
                 }
                 Err(e) => post(&Response::Failed { id: None, message: format!("bad request: {e}") }, None),
@@ -102,7 +105,8 @@ async fn init(slot: Rc<RefCell<Option<Rc<Engine>>>>, choice: BackendChoice, mode
     };
     post(&Response::Loading { message: "warming up (compiling kernels)…".into() }, None);
     let start = now_ms();
-    let blank = image::RgbImage::from_pixel(info.input_size as u32, info.input_size as u32, image::Rgb([128, 128, 128]));
+    let blank =
+        image::RgbImage::from_pixel(info.input_size as u32, info.input_size as u32, image::Rgb([128, 128, 128]));
     if let Err(e) = class_probabilities(&net, &blank).await {
         return post(&Response::Fatal { message: format!("the model does not run: {e}") }, None);
     }
@@ -137,4 +141,3 @@ async fn classify(engine: &Engine, id: u64, bytes: Vec<u8>) {
         Err(e) => post(&Response::Failed { id: Some(id), message: e.to_string() }, None),
     }
 }
-

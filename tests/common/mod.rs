@@ -107,7 +107,7 @@ pub fn run(model: Model, dims: [usize; 4], values: Vec<f32>, name: &str) -> (Vec
     let x = Tensor::<4>::from_data(TensorData::new(values, dims), &device);
     let acts = net.forward(x, &[name]).expect("forward");
     let v = acts.get(name).expect("tap");
-    let data = v.tensor.clone().into_data().convert::<f32>().into_vec::<f32>().expect("f32");
+    let data = v.tensor.clone().into_data().convert::<f32>().try_into_vec::<f32>().expect("f32");
     (v.shape.clone(), data)
 }
 
