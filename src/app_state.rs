@@ -103,6 +103,7 @@ impl State {
             }
             Action::DismissError => self.error = None,
             Action::Worker(response, png) => match response {
+                Response::Started => self.status = Status::Starting("loading the model…".into()),
                 Response::Loading { message } => self.status = Status::Starting(message),
                 Response::Ready { backend, note, model, warmup_ms } => {
                     self.backend = Some(backend);

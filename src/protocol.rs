@@ -62,6 +62,9 @@ pub struct ModelSummary {
 /// Worker → page.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Response {
+    /// The worker's wasm is running and listening; the page sends `Init` only after this
+    /// (messages posted before the worker installs its handler would be lost).
+    Started,
     /// Progress while starting (adapter, model download, warm-up).
     Loading { message: String },
     /// Ready to classify; `note` explains a fallback.

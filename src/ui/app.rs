@@ -1,7 +1,6 @@
 //! The root component: state, the worker link, and the page layout.
 
 use std::cell::Cell;
-use std::rc::Rc;
 
 use gloo::events::EventListener;
 use wasm_bindgen::JsCast;

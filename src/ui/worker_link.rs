@@ -49,12 +49,20 @@ impl WorkerLink {
         };
         let on_message = {
             let dispatch = dispatch.clone();
+            let link = Rc::downgrade(link);
             Closure::<dyn FnMut(JsValue)>::new(move |event: JsValue| {
                 let Ok(event) = event.dyn_into::<MessageEvent>() else { return };
                 let data = Array::from(&event.data());
                 let json = data.get(0).as_string().unwrap_or_default();
                 let bytes = data.get(1).dyn_into::<Uint8Array>().ok().map(|a| Rc::new(a.to_vec()));
                 match Response::from_json(&json) {
+                    Ok(Response::Started) => {
+                        if let Some(link) = link.upgrade()
+                            && let Some(w) = &link.borrow().worker
+                        {
+                            post(w, &Request::Init { backend: choice, model_url: MODEL_URL.into() }, None);
+                        }
+                    }
                     Ok(response) => dispatch.emit(Action::Worker(response, bytes)),
                     Err(e) => dispatch.emit(Action::PageError(format!("unreadable worker message: {e}"))),
                 }
@@ -75,8 +83,6 @@ impl WorkerLink {
         };
         worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
         worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
-        let init = Request::Init { backend: choice, model_url: MODEL_URL.into() };
-        post(&worker, &init, None);
         let mut l = link.borrow_mut();
         l.worker = Some(worker);
         l._handlers = vec![on_message, on_error];

@@ -71,6 +71,7 @@ pub fn start() {
     });
     scope().set_onmessage(Some(on_message.as_ref().unchecked_ref()));
     on_message.forget();
+    post(&Response::Started, None);
 }
 
 async fn fetch_bytes(url: &str) -> Result<Vec<u8>, String> {
