@@ -3,8 +3,7 @@
 
 use std::rc::Rc;
 
-use crate::classify::Prediction;
-use crate::protocol::{BackendKind, ModelSummary, Response};
+use crate::protocol::{BackendKind, ModelSummary, Prediction, Response};
 
 /// Busy / ready / error, as shown in `data-testid="status"`.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,6 +45,8 @@ pub struct State {
     pub pending: Option<(u64, String)>,
     /// The last error, shown once in a banner until the next action.
     pub error: Option<String>,
+    /// Why the worker was restarted on the CPU, if it was.
+    pub crash: Option<String>,
 }
 
 impl Default for State {
@@ -59,6 +60,7 @@ impl Default for State {
             shown: None,
             pending: None,
             error: None,
+            crash: None,
         }
     }
 }
@@ -100,6 +102,7 @@ impl State {
                 self.error = Some(format!("the compute worker stopped ({message}); restarting on the CPU"));
                 self.status = Status::Starting("restarting on the CPU…".into());
                 self.model = None;
+                self.crash = Some(message);
             }
             Action::DismissError => self.error = None,
             Action::Worker(response, png) => match response {
@@ -107,7 +110,10 @@ impl State {
                 Response::Loading { message } => self.status = Status::Starting(message),
                 Response::Ready { backend, note, model, warmup_ms } => {
                     self.backend = Some(backend);
-                    self.backend_note = note;
+                    self.backend_note = match &self.crash {
+                        Some(reason) => Some(format!("switched to the CPU after the compute worker stopped: {reason}")),
+                        None => note,
+                    };
                     self.model = Some(model);
                     self.warmup_ms = Some(warmup_ms);
                     self.status = Status::Ready;

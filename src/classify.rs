@@ -6,13 +6,7 @@ use image::RgbImage;
 use crate::error::ModelError;
 use crate::model::{ModelInfo, Network};
 
-/// One row of a top-k list.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Prediction {
-    pub index: usize,
-    pub label: String,
-    pub prob: f32,
-}
+pub use crate::protocol::Prediction;
 
 /// Reads a tensor back to the host: async because WebGPU reads are.
 pub async fn read_f32<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>, ModelError> {

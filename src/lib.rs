@@ -1,18 +1,23 @@
 //! convlens: look inside a CNN. The device-agnostic core: ONNX models executed with Burn,
-//! image preprocessing and classification. Browser glue lives in `worker` and `ui` (wasm only).
+//! image preprocessing and classification (feature `compute`), plus the page's state and the
+//! page↔worker protocol. Browser glue lives in `worker` and `ui` (wasm only).
 
 pub mod app_state;
-pub mod classify;
 pub mod error;
+pub mod protocol;
+
+#[cfg(feature = "compute")]
+pub mod classify;
+#[cfg(feature = "compute")]
 pub mod image;
+#[cfg(feature = "compute")]
 pub mod model;
 
 #[cfg(target_arch = "wasm32")]
 pub mod ui;
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "compute"))]
 pub mod worker;
 
-pub mod protocol;
-
+#[cfg(feature = "compute")]
 pub use burn::tensor::{Device, Tensor, TensorData};
 pub use error::{ImageError, ModelError};

@@ -3,7 +3,13 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::classify::Prediction;
+/// One row of a top-k list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Prediction {
+    pub index: usize,
+    pub label: String,
+    pub prob: f32,
+}
 
 /// Which compute backend to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

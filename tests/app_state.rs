@@ -3,8 +3,7 @@
 use std::rc::Rc;
 
 use convlens::app_state::{Action, State, Status};
-use convlens::classify::Prediction;
-use convlens::protocol::{BackendChoice, BackendKind, ModelSummary, Request, Response};
+use convlens::protocol::{BackendChoice, BackendKind, ModelSummary, Prediction, Request, Response};
 
 fn ready() -> State {
     State::default().reduce(Action::Worker(
@@ -69,6 +68,17 @@ fn worker_crash_restarts_and_keeps_result() {
     assert!(s.shown.is_some());
     assert_eq!(s.status.code(), "busy");
     assert!(!s.can_submit());
+    let s = s.reduce(Action::Worker(
+        Response::Ready {
+            backend: BackendKind::Cpu,
+            note: Some("CPU requested".into()),
+            model: ModelSummary { name: "m".into(), file_bytes: 1, parameters: 1, input_size: 227 },
+            warmup_ms: 1.0,
+        },
+        None,
+    ));
+    assert!(s.backend_note.unwrap().contains("device lost"));
+    assert!(s.shown.is_some());
 }
 
 #[test]

@@ -12,7 +12,6 @@ pub const SAMPLES: &[(&str, &str)] = &[
     ("chelsea.png", "cat"),
     ("astronaut.jpg", "astronaut"),
     ("rocket.jpg", "rocket"),
-    ("motorcycle_left.png", "motorcycle"),
     ("horse.png", "horse"),
     ("hubble_deep_field.jpg", "deep field"),
 ];
