@@ -21,6 +21,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         })
         .collect();
     times.sort_by(f64::total_cmp);
-    println!("native flex forward: median of {runs} = {:.1} ms (min {:.1}, max {:.1})", times[runs / 2], times[0], times[runs - 1]);
+    println!(
+        "native flex forward: median of {runs} = {:.1} ms (min {:.1}, max {:.1})",
+        times[runs / 2],
+        times[0],
+        times[runs - 1]
+    );
     Ok(())
 }
