@@ -11,6 +11,8 @@ pub mod classify;
 #[cfg(feature = "compute")]
 pub mod image;
 #[cfg(feature = "compute")]
+pub mod methods;
+#[cfg(feature = "compute")]
 pub mod model;
 
 #[cfg(target_arch = "wasm32")]

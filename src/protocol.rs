@@ -18,6 +18,8 @@ pub enum BackendChoice {
     Auto,
     WebGpu,
     Cpu,
+    /// Burn's ndarray CPU backend, for comparison only (builds with feature `cpu-ndarray`).
+    CpuNdarray,
 }
 
 impl BackendChoice {
@@ -26,6 +28,7 @@ impl BackendChoice {
         match value.map(str::to_ascii_lowercase).as_deref() {
             Some("webgpu" | "gpu" | "wgpu") => Self::WebGpu,
             Some("cpu") => Self::Cpu,
+            Some("ndarray") => Self::CpuNdarray,
             _ => Self::Auto,
         }
     }

@@ -59,6 +59,8 @@ pub struct Network {
     uploaded: HashMap<String, Value>,
     /// For each node, the values whose last use it is (freed after it runs).
     last_use: Vec<Vec<String>>,
+    /// The pre-softmax class scores: the input of a final Softmax, else the first output.
+    score_name: String,
 }
 
 /// Outputs of a forward pass: the graph outputs plus every requested tap.
@@ -116,7 +118,29 @@ impl Network {
                 last_use[i].push(name.to_string());
             }
         }
-        Ok(Self { graph, device: device.clone(), uploaded, last_use })
+        let first = &graph.outputs[0];
+        let score_name = graph
+            .outputs
+            .iter()
+            .find_map(|o| graph.nodes.iter().find(|n| &n.output == o && matches!(n.op, Op::Softmax { .. })))
+            .and_then(|softmax| softmax.inputs.first().cloned())
+            .unwrap_or_else(|| first.clone());
+        Ok(Self { graph, device: device.clone(), uploaded, last_use, score_name })
+    }
+
+    /// Pre-softmax class scores `[N, classes]` for a batch of images.
+    pub fn scores(&self, input: Tensor<4>) -> Result<Tensor<2>, ModelError> {
+        self.scores_with(input, HashMap::new())
+    }
+
+    /// [`Network::scores`] with some activations replaced (see [`Network::forward_with`]).
+    pub fn scores_with(&self, input: Tensor<4>, overrides: HashMap<String, Value>) -> Result<Tensor<2>, ModelError> {
+        let name = self.score_name.clone();
+        let acts = self.forward_with(input, &[name.as_str()], overrides)?;
+        let v = acts.get(&name)?;
+        let n = v.shape.first().copied().unwrap_or(1);
+        let classes = v.shape.iter().skip(1).product::<usize>();
+        Ok(v.tensor.clone().reshape([n, classes]))
     }
 
     pub fn graph(&self) -> &Graph {
@@ -127,17 +151,31 @@ impl Network {
         &self.device
     }
 
-    /// Runs the graph on `input` (NCHW) and keeps the graph outputs and the named taps.
-    /// An autodiff input gives autodiff outputs, so gradients flow back to the image.
+    /// Runs the graph on `input` (NCHW, any batch size) and keeps the graph outputs and the
+    /// named taps. An autodiff input gives autodiff outputs, so gradients flow back to the image.
     pub fn forward(&self, input: Tensor<4>, taps: &[&str]) -> Result<Activations, ModelError> {
+        self.forward_with(input, taps, HashMap::new())
+    }
+
+    /// Like [`Network::forward`], but the named activations in `overrides` replace what their
+    /// nodes would compute (those nodes, and everything only they need, are skipped). A
+    /// gradient with respect to an inner layer (Grad-CAM) comes from overriding that layer with
+    /// a tensor that requires grad.
+    pub fn forward_with(
+        &self,
+        input: Tensor<4>,
+        taps: &[&str],
+        overrides: HashMap<String, Value>,
+    ) -> Result<Activations, ModelError> {
         self.check_input(&input.dims())?;
-        for t in taps {
-            if *t != self.graph.input && !self.graph.nodes.iter().any(|n| n.output == *t) {
+        for t in taps.iter().copied().chain(overrides.keys().map(String::as_str)) {
+            if t != self.graph.input && !self.graph.nodes.iter().any(|n| n.output == t) {
                 return Err(ModelError::UnknownTap(t.to_string()));
             }
         }
-        let autodiff = input.is_autodiff();
+        let autodiff = input.is_autodiff() || overrides.values().any(|v| v.tensor.is_autodiff());
         let keep: HashSet<&str> = taps.iter().copied().chain(self.graph.outputs.iter().map(String::as_str)).collect();
+        let needed = self.needed_nodes(&keep, &overrides);
         let mut env: HashMap<String, Value> = HashMap::new();
         let mut out = Activations::default();
         let input = Value::nchw(input);
@@ -146,7 +184,11 @@ impl Network {
         }
         env.insert(self.graph.input.clone(), input);
         for (i, node) in self.graph.nodes.iter().enumerate() {
-            let value = self.run_node(node, &env, autodiff)?;
+            let value = match overrides.get(&node.output) {
+                Some(v) => v.clone(),
+                None if needed[i] => self.run_node(node, &env, autodiff)?,
+                None => continue,
+            };
             for dead in &self.last_use[i] {
                 env.remove(dead);
             }
@@ -158,10 +200,26 @@ impl Network {
         Ok(out)
     }
 
+    /// Which nodes must run to produce `keep`, given that `overrides` are supplied.
+    fn needed_nodes(&self, keep: &HashSet<&str>, overrides: &HashMap<String, Value>) -> Vec<bool> {
+        let mut wanted: HashSet<&str> = keep.clone();
+        let mut needed = vec![false; self.graph.nodes.len()];
+        for (i, node) in self.graph.nodes.iter().enumerate().rev() {
+            if wanted.contains(node.output.as_str()) && !overrides.contains_key(&node.output) {
+                needed[i] = true;
+                wanted.extend(node.inputs.iter().map(String::as_str));
+            }
+        }
+        needed
+    }
+
     fn check_input(&self, dims: &[usize]) -> Result<(), ModelError> {
         let expected = &self.graph.input_shape;
+        // The batch dimension is free: methods run many perturbed copies of an image at once.
         let fits = expected.is_empty()
-            || (expected.len() == dims.len() && expected.iter().zip(dims).all(|(e, d)| e.is_none_or(|e| e == *d)));
+            || (expected.len() == dims.len()
+                && dims.first().is_some_and(|&n| n >= 1)
+                && expected.iter().zip(dims).skip(1).all(|(e, d)| e.is_none_or(|e| e == *d)));
         if fits {
             Ok(())
         } else {

@@ -60,6 +60,15 @@ pub async fn pick(choice: BackendChoice) -> Result<Picked, String> {
         BackendChoice::Cpu => {
             Ok(Picked { device: Device::flex(), kind: BackendKind::Cpu, note: Some("CPU requested".into()) })
         }
+        #[cfg(feature = "cpu-ndarray")]
+        #[allow(deprecated)] // kept only to measure it against flex
+        BackendChoice::CpuNdarray => Ok(Picked {
+            device: Device::ndarray(),
+            kind: BackendKind::Cpu,
+            note: Some("CPU (ndarray) requested".into()),
+        }),
+        #[cfg(not(feature = "cpu-ndarray"))]
+        BackendChoice::CpuNdarray => Err("this build has no ndarray backend (feature cpu-ndarray)".into()),
         BackendChoice::WebGpu => webgpu()
             .await
             .map(|device| Picked { device, kind: BackendKind::WebGpu, note: None })
