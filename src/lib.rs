@@ -14,6 +14,8 @@ pub mod image;
 pub mod methods;
 #[cfg(feature = "compute")]
 pub mod model;
+#[cfg(feature = "compute")]
+pub mod render;
 
 #[cfg(target_arch = "wasm32")]
 pub mod ui;

@@ -1,0 +1,43 @@
+//! Heatmap colouring and blending on tiny maps with exact answers.
+
+use convlens::render::{INFERNO, RED_BLUE, Scale, blend, heatmap, normalise, range};
+use image::{Rgb, RgbImage};
+
+#[test]
+fn magnitude_maps_run_from_zero_to_the_maximum() {
+    assert_eq!(range(&[0.5, 2.0, 1.0], Scale::Magnitude), (0.0, 2.0));
+    assert_eq!(normalise(&[0.0, 1.0, 2.0], Scale::Magnitude), vec![0.0, 0.5, 1.0]);
+    assert_eq!(normalise(&[3.0, 3.0], Scale::Magnitude), vec![1.0, 1.0]);
+    assert_eq!(normalise(&[0.0, 0.0], Scale::Magnitude), vec![0.0, 0.0]);
+    assert_eq!(normalise(&[f32::NAN, 1.0], Scale::Magnitude), vec![0.0, 1.0]);
+}
+
+#[test]
+fn signed_maps_put_zero_in_the_middle() {
+    assert_eq!(range(&[-1.0, 4.0], Scale::Signed), (-4.0, 4.0));
+    assert_eq!(normalise(&[-4.0, 0.0, 4.0, 2.0], Scale::Signed), vec![0.0, 0.5, 1.0, 0.75]);
+}
+
+#[test]
+fn heatmap_uses_the_colormap_ends() {
+    let hi = INFERNO.eval_continuous(1.0);
+    let lo = INFERNO.eval_continuous(0.0);
+    let img = heatmap(&[5.0], 1, 1, Scale::Magnitude, INFERNO, 3);
+    assert_eq!(img.dimensions(), (3, 3));
+    assert!(img.pixels().all(|p| *p == Rgb([hi.r, hi.g, hi.b])));
+    let img = heatmap(&[0.0; 4], 2, 2, Scale::Magnitude, INFERNO, 4);
+    assert!(img.pixels().all(|p| *p == Rgb([lo.r, lo.g, lo.b])));
+    // Signed: zero sits at the colormap's middle.
+    let mid = RED_BLUE.eval_continuous(0.5);
+    let img = heatmap(&[-2.0, 0.0, 0.0, 2.0], 2, 2, Scale::Signed, RED_BLUE, 2);
+    assert_eq!(img.get_pixel(1, 0), &Rgb([mid.r, mid.g, mid.b]));
+}
+
+#[test]
+fn blend_mixes_linearly() {
+    let base = RgbImage::from_pixel(2, 2, Rgb([0, 100, 200]));
+    let top = RgbImage::from_pixel(2, 2, Rgb([200, 100, 0]));
+    assert_eq!(blend(&base, &top, 0.5).get_pixel(1, 1), &Rgb([100, 100, 100]));
+    assert_eq!(blend(&base, &top, 0.0).get_pixel(0, 0), &Rgb([0, 100, 200]));
+    assert_eq!(blend(&base, &top, 2.0).get_pixel(0, 0), &Rgb([200, 100, 0]));
+}
