@@ -10,7 +10,7 @@ const server = await serve(dist);
 const context = await launch();
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
 
-for (const backend of ['cpu', 'webgpu']) {
+for (const backend of (process.argv[4] ?? 'cpu,webgpu').split(',')) {
   const page = await context.newPage();
   const t0 = Date.now();
   await page.goto(`${server.origin}/?backend=${backend}`);
