@@ -3,7 +3,7 @@
 
 use std::rc::Rc;
 
-use crate::protocol::{BackendKind, ModelSummary, Prediction, Response};
+use crate::protocol::{BackendKind, Explain, ModelSummary, Prediction, Response};
 
 /// Busy / ready / error, as shown in `data-testid="status"`.
 #[derive(Debug, Clone, PartialEq)]
@@ -33,6 +33,18 @@ pub struct Shown {
     pub forward_ms: f64,
 }
 
+/// The last attribution map shown over the crop.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Explanation {
+    pub method: Explain,
+    pub class: usize,
+    pub label: String,
+    pub png: Rc<Vec<u8>>,
+    pub lo: f32,
+    pub hi: f32,
+    pub ms: f64,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct State {
     pub status: Status,
@@ -47,6 +59,9 @@ pub struct State {
     pub error: Option<String>,
     /// Why the worker was restarted on the CPU, if it was.
     pub crash: Option<String>,
+    pub explanation: Option<Explanation>,
+    /// The explanation being computed: request id, method, progress (done, total).
+    pub explaining: Option<(u64, Explain, Option<(usize, usize)>)>,
 }
 
 impl Default for State {
@@ -61,6 +76,8 @@ impl Default for State {
             pending: None,
             error: None,
             crash: None,
+            explanation: None,
+            explaining: None,
         }
     }
 }
@@ -74,6 +91,11 @@ pub enum Action {
         id: u64,
         source: String,
     },
+    /// The user asked for an attribution map of the shown image.
+    Explain {
+        id: u64,
+        method: Explain,
+    },
     /// Something failed on the page side (a file could not be read, a sample is missing).
     PageError(String),
     /// The worker died (device lost, out of memory); the page restarts it on the CPU.
@@ -86,11 +108,21 @@ impl State {
         self.model.is_some() && !matches!(self.status, Status::Starting(_))
     }
 
+    /// An explanation can start when an image is shown and nothing else is running.
+    pub fn can_explain(&self) -> bool {
+        self.can_submit() && self.shown.is_some() && self.pending.is_none() && self.explaining.is_none()
+    }
+
     pub fn reduce(mut self, action: Action) -> Self {
         match action {
             Action::Submit { id, source } => {
                 self.status = Status::Busy(format!("classifying {source}…"));
                 self.pending = Some((id, source));
+                self.error = None;
+            }
+            Action::Explain { id, method } => {
+                self.explaining = Some((id, method, None));
+                self.status = Status::Busy(format!("computing {}…", method.name()));
                 self.error = None;
             }
             Action::PageError(message) => {
@@ -99,6 +131,7 @@ impl State {
             }
             Action::WorkerCrashed(message) => {
                 self.pending = None;
+                self.explaining = None;
                 self.error = Some(format!("the compute worker stopped ({message}); restarting on the CPU"));
                 self.status = Status::Starting("restarting on the CPU…".into());
                 self.model = None;
@@ -122,6 +155,7 @@ impl State {
                     if let Some((pending, source)) = self.pending.take() {
                         if pending == id {
                             self.shown = Some(Shown { source, crop_png: png.unwrap_or_default(), top5, forward_ms });
+                            self.explanation = None;
                         } else {
                             self.pending = Some((pending, source));
                         }
@@ -130,15 +164,42 @@ impl State {
                         self.status = Status::Ready;
                     }
                 }
+                Response::Progress { id, done, total } => {
+                    if let Some((running, _, progress)) = &mut self.explaining
+                        && *running == id
+                    {
+                        *progress = Some((done, total));
+                    }
+                }
+                Response::Explained { id, method, class, lo, hi, ms, .. } => {
+                    if self.explaining.as_ref().map(|e| e.0) == Some(id) {
+                        self.explaining = None;
+                        let label = self
+                            .shown
+                            .as_ref()
+                            .and_then(|s| s.top5.iter().find(|p| p.index == class))
+                            .map(|p| p.label.clone())
+                            .unwrap_or_else(|| format!("class {class}"));
+                        let png = png.unwrap_or_default();
+                        self.explanation = Some(Explanation { method, class, label, png, lo, hi, ms });
+                        if self.pending.is_none() {
+                            self.status = Status::Ready;
+                        }
+                    }
+                }
                 Response::Failed { id, message } => {
                     if id.is_none() || self.pending.as_ref().map(|p| p.0) == id {
                         self.pending = None;
+                    }
+                    if id.is_none() || self.explaining.as_ref().map(|e| e.0) == id {
+                        self.explaining = None;
                     }
                     self.error = Some(message);
                     self.status = Status::Ready;
                 }
                 Response::Fatal { message } => {
                     self.pending = None;
+                    self.explaining = None;
                     self.status = Status::Error(message.clone());
                     self.error = Some(message);
                 }

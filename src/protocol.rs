@@ -50,6 +50,28 @@ impl BackendKind {
     }
 }
 
+/// An attribution method as the page asks for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Explain {
+    /// |d score / d pixel|, largest over colour channels.
+    Saliency,
+    /// Grad-CAM at the last layer that still has a spatial grid.
+    GradCam,
+    /// A grey square of `window` pixels slid every `stride` pixels; red where hiding it lowers
+    /// the class probability, blue where it raises it.
+    Occlusion { window: u32, stride: u32 },
+}
+
+impl Explain {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Saliency => "saliency",
+            Self::GradCam => "grad-cam",
+            Self::Occlusion { .. } => "occlusion",
+        }
+    }
+}
+
 /// Page → worker.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Request {
@@ -57,6 +79,8 @@ pub enum Request {
     Init { backend: BackendChoice, model_url: String },
     /// Classify the image whose encoded bytes travel alongside.
     Classify { id: u64 },
+    /// Explain `class` on the last classified image.
+    Explain { id: u64, method: Explain, class: usize },
 }
 
 /// What the page needs to know about the loaded model.
@@ -80,6 +104,11 @@ pub enum Response {
     Ready { backend: BackendKind, note: Option<String>, model: ModelSummary, warmup_ms: f64 },
     /// A classification; the centre crop's PNG travels alongside.
     Classified { id: u64, top5: Vec<Prediction>, forward_ms: f64, width: u32, height: u32 },
+    /// Progress of a long explanation.
+    Progress { id: u64, done: usize, total: usize },
+    /// An explanation; the heatmap blended over the crop (PNG) travels alongside. `lo`..`hi`
+    /// is the value range its colours span.
+    Explained { id: u64, method: Explain, class: usize, score: f32, lo: f32, hi: f32, ms: f64 },
     /// A request failed; the worker stays usable.
     Failed { id: Option<u64>, message: String },
     /// The worker cannot go on (model or device unusable).

@@ -3,7 +3,7 @@
 use std::rc::Rc;
 
 use convlens::app_state::{Action, State, Status};
-use convlens::protocol::{BackendChoice, BackendKind, ModelSummary, Prediction, Request, Response};
+use convlens::protocol::{BackendChoice, BackendKind, Explain, ModelSummary, Prediction, Request, Response};
 
 fn ready() -> State {
     State::default().reduce(Action::Worker(
@@ -89,4 +89,28 @@ fn protocol_round_trips_and_backend_param() {
     assert_eq!(BackendChoice::from_param(Some("cpu")), BackendChoice::Cpu);
     assert_eq!(BackendChoice::from_param(Some("WebGPU")), BackendChoice::WebGpu);
     assert_eq!(BackendChoice::from_param(None), BackendChoice::Auto);
+}
+
+#[test]
+fn explanations_follow_the_shown_image() {
+    let s = ready().reduce(Action::Submit { id: 1, source: "a".into() }).reduce(classified(1));
+    assert!(s.can_explain());
+    let s = s.reduce(Action::Explain { id: 2, method: Explain::Saliency });
+    assert!(!s.can_explain());
+    let s = s.reduce(Action::Worker(Response::Progress { id: 2, done: 3, total: 9 }, None));
+    assert_eq!(s.explaining.as_ref().unwrap().2, Some((3, 9)));
+    let done =
+        Response::Explained { id: 2, method: Explain::Saliency, class: 967, score: 1.0, lo: 0.0, hi: 2.0, ms: 5.0 };
+    let s = s.reduce(Action::Worker(done, Some(Rc::new(vec![9]))));
+    let e = s.explanation.clone().unwrap();
+    assert_eq!((e.class, e.label.as_str(), e.hi), (967, "espresso", 2.0));
+    assert_eq!(s.status, Status::Ready);
+    // A failed explanation keeps the image and frees the buttons.
+    let s = s
+        .reduce(Action::Explain { id: 3, method: Explain::GradCam })
+        .reduce(Action::Worker(Response::Failed { id: Some(3), message: "no layer".into() }, None));
+    assert!(s.can_explain() && s.shown.is_some());
+    // A new image clears the old map.
+    let s = s.reduce(Action::Submit { id: 4, source: "b".into() }).reduce(classified(4));
+    assert!(s.explanation.is_none());
 }

@@ -1,6 +1,6 @@
 //! Heatmap colouring and blending on tiny maps with exact answers.
 
-use convlens::render::{INFERNO, RED_BLUE, Scale, blend, heatmap, normalise, range};
+use convlens::render::{Palette, Scale, blend, heatmap, normalise, range};
 use image::{Rgb, RgbImage};
 
 #[test]
@@ -20,17 +20,19 @@ fn signed_maps_put_zero_in_the_middle() {
 
 #[test]
 fn heatmap_uses_the_colormap_ends() {
-    let hi = INFERNO.eval_continuous(1.0);
-    let lo = INFERNO.eval_continuous(0.0);
-    let img = heatmap(&[5.0], 1, 1, Scale::Magnitude, INFERNO, 3);
+    let hi = colorous::INFERNO.eval_continuous(1.0);
+    let lo = colorous::INFERNO.eval_continuous(0.0);
+    let img = heatmap(&[5.0], 1, 1, Scale::Magnitude, Palette::Inferno, 3);
     assert_eq!(img.dimensions(), (3, 3));
     assert!(img.pixels().all(|p| *p == Rgb([hi.r, hi.g, hi.b])));
-    let img = heatmap(&[0.0; 4], 2, 2, Scale::Magnitude, INFERNO, 4);
+    let img = heatmap(&[0.0; 4], 2, 2, Scale::Magnitude, Palette::Inferno, 4);
     assert!(img.pixels().all(|p| *p == Rgb([lo.r, lo.g, lo.b])));
-    // Signed: zero sits at the colormap's middle.
-    let mid = RED_BLUE.eval_continuous(0.5);
-    let img = heatmap(&[-2.0, 0.0, 0.0, 2.0], 2, 2, Scale::Signed, RED_BLUE, 2);
+    // Signed: zero sits at the middle (white-ish); negative is blue, positive red.
+    let img = heatmap(&[-2.0, 0.0, 0.0, 2.0], 2, 2, Scale::Signed, Palette::BlueRed, 2);
+    let mid = colorous::RED_BLUE.eval_continuous(0.5);
     assert_eq!(img.get_pixel(1, 0), &Rgb([mid.r, mid.g, mid.b]));
+    let (neg, pos) = (img.get_pixel(0, 0), img.get_pixel(1, 1));
+    assert!(neg[2] > neg[0] && pos[0] > pos[2], "{neg:?} {pos:?}");
 }
 
 #[test]

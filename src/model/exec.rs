@@ -128,6 +128,19 @@ impl Network {
         Ok(Self { graph, device: device.clone(), uploaded, last_use, score_name })
     }
 
+    /// The last activation that still has a spatial grid (4-D, more than one position): the
+    /// usual Grad-CAM layer.
+    pub fn last_spatial_tap(&self, input: Tensor<4>) -> Result<String, ModelError> {
+        let names: Vec<&str> = self.graph.nodes.iter().map(|n| n.output.as_str()).collect();
+        let acts = self.forward(input, &names)?;
+        names
+            .iter()
+            .rev()
+            .find(|n| acts.values.get(**n).is_some_and(|v| v.shape.len() == 4 && v.shape[2] * v.shape[3] > 1))
+            .map(|n| n.to_string())
+            .ok_or_else(|| ModelError::Malformed("no layer with a spatial grid".into()))
+    }
+
     /// Pre-softmax class scores `[N, classes]` for a batch of images.
     pub fn scores(&self, input: Tensor<4>) -> Result<Tensor<2>, ModelError> {
         self.scores_with(input, HashMap::new())

@@ -13,10 +13,25 @@ pub enum Scale {
     Signed,
 }
 
-/// A colormap from `colorous`.
-pub type Colormap = colorous::Gradient;
-pub const INFERNO: Colormap = colorous::INFERNO;
-pub const RED_BLUE: Colormap = colorous::RED_BLUE;
+/// Colormaps (d3's, from `colorous`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Palette {
+    /// Perceptually uniform dark → bright, for magnitudes.
+    Inferno,
+    /// Diverging blue (low) → white → red (high), for signed maps.
+    BlueRed,
+}
+
+impl Palette {
+    /// The colour at `t` in [0, 1].
+    pub fn rgb(self, t: f64) -> [u8; 3] {
+        let c = match self {
+            Palette::Inferno => colorous::INFERNO.eval_continuous(t),
+            Palette::BlueRed => colorous::RED_BLUE.eval_continuous(1.0 - t),
+        };
+        [c.r, c.g, c.b]
+    }
+}
 
 /// The value range a legend shows for a map drawn with `scale`.
 pub fn range(values: &[f32], scale: Scale) -> (f32, f32) {
@@ -38,7 +53,7 @@ pub fn normalise(values: &[f32], scale: Scale) -> Vec<f32> {
 }
 
 /// Colours an `[h, w]` map, resized (bilinear) to `size`×`size`.
-pub fn heatmap(values: &[f32], h: usize, w: usize, scale: Scale, colormap: Colormap, size: u32) -> RgbImage {
+pub fn heatmap(values: &[f32], h: usize, w: usize, scale: Scale, palette: Palette, size: u32) -> RgbImage {
     let t = normalise(values, scale);
     let gray: ImageBuffer<Luma<f32>, Vec<f32>> = ImageBuffer::from_raw(w as u32, h as u32, t).unwrap_or_default();
     let resized = if gray.dimensions() == (size, size) {
@@ -46,10 +61,7 @@ pub fn heatmap(values: &[f32], h: usize, w: usize, scale: Scale, colormap: Color
     } else {
         image::imageops::resize(&gray, size, size, FilterType::Triangle)
     };
-    RgbImage::from_fn(size, size, |x, y| {
-        let c = colormap.eval_continuous(resized.get_pixel(x, y)[0].clamp(0.0, 1.0) as f64);
-        Rgb([c.r, c.g, c.b])
-    })
+    RgbImage::from_fn(size, size, |x, y| Rgb(palette.rgb(resized.get_pixel(x, y)[0].clamp(0.0, 1.0) as f64)))
 }
 
 /// `alpha`·overlay + (1 − alpha)·base, pixel by pixel (both the same size).

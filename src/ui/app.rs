@@ -1,12 +1,10 @@
 //! The root component: state, the worker link, and the page layout.
 
-use std::cell::Cell;
-
 use gloo::events::EventListener;
 use wasm_bindgen::JsCast;
 use yew::prelude::*;
 
-use super::components::{CropView, ImageInput, Predictions, StatusBar};
+use super::components::{CropView, ExplainPanel, ImageInput, Predictions, StatusBar};
 use super::worker_link::{SharedLink, WorkerLink};
 use crate::app_state::{Action, State};
 use crate::protocol::BackendChoice;
@@ -20,11 +18,18 @@ fn backend_param() -> BackendChoice {
     BackendChoice::from_param(value.as_deref())
 }
 
+/// Request ids: one counter for classifications and explanations.
+fn next_id(ids: &std::cell::RefCell<u64>) -> u64 {
+    let mut id = ids.borrow_mut();
+    *id += 1;
+    *id
+}
+
 #[function_component(App)]
 pub fn app() -> Html {
     let state = use_reducer(State::default);
     let link = use_mut_ref(|| None::<SharedLink>);
-    let ids = use_mut_ref(|| Cell::new(0u64));
+    let ids = use_mut_ref(|| 0u64);
 
     {
         let dispatch = state.dispatcher();
@@ -39,6 +44,7 @@ pub fn app() -> Html {
     let submit = {
         let dispatch = state.dispatcher();
         let link = link.clone();
+        let ids = ids.clone();
         let ready = state.can_submit();
         Callback::from(move |(source, bytes): (String, Vec<u8>)| {
             if bytes.len() > MAX_FILE_BYTES {
@@ -53,14 +59,23 @@ pub fn app() -> Html {
                 dispatch.dispatch(Action::PageError("the model is still loading; try again in a moment".into()));
                 return;
             }
-            let id = {
-                let ids = ids.borrow();
-                ids.set(ids.get() + 1);
-                ids.get()
-            };
+            let id = next_id(&ids);
             dispatch.dispatch(Action::Submit { id, source });
             if let Some(l) = link.borrow().as_ref() {
                 l.borrow().classify(id, &bytes);
+            }
+        })
+    };
+    // Attribution maps of the shown image.
+    let explain = {
+        let dispatch = state.dispatcher();
+        let link = link.clone();
+        let ids = ids.clone();
+        Callback::from(move |(method, class): (crate::protocol::Explain, usize)| {
+            let id = next_id(&ids);
+            dispatch.dispatch(Action::Explain { id, method });
+            if let Some(l) = link.borrow().as_ref() {
+                l.borrow().explain(id, method, class);
             }
         })
     };
@@ -110,6 +125,9 @@ pub fn app() -> Html {
                     <CropView shown={s.shown.clone()} />
                     <Predictions shown={s.shown.clone()} />
                 </div>
+            </section>
+            <section class="explain-section">
+                <ExplainPanel state={state.clone()} on_explain={explain} />
             </section>
             <footer>
                 {"SqueezeNet 1.1 weights: BSD licence (DeepScale). Sample photos: public domain (scikit-image). "}

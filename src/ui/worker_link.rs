@@ -108,6 +108,12 @@ impl WorkerLink {
         Self::spawn(link, BackendChoice::Cpu);
     }
 
+    pub fn explain(&self, id: u64, method: crate::protocol::Explain, class: usize) {
+        if let Some(w) = &self.worker {
+            post(w, &Request::Explain { id, method, class }, None);
+        }
+    }
+
     pub fn classify(&self, id: u64, bytes: &[u8]) {
         if let Some(w) = &self.worker {
             post(w, &Request::Classify { id }, Some(bytes));

@@ -13,12 +13,16 @@ use wasm_bindgen::prelude::*;
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
 
 use crate::classify::{class_probabilities, top_k};
+use crate::methods::{Method, OcclusionParams, Target};
 use crate::model::{Model, ModelInfo, Network};
-use crate::protocol::{BackendChoice, ModelSummary, Request, Response};
+use crate::protocol::{BackendChoice, Explain, ModelSummary, Request, Response};
+use crate::render::{self, Scale};
 
 struct Engine {
     info: ModelInfo,
     net: Network,
+    /// The last classified crop, which explanations refer to.
+    last_crop: RefCell<Option<image::RgbImage>>,
 }
 
 fn scope() -> DedicatedWorkerGlobalScope {
@@ -53,18 +57,19 @@ pub fn start() {
         let bytes = data.get(1).dyn_into::<Uint8Array>().ok().map(|a| a.to_vec());
         let engine = engine.clone();
         wasm_bindgen_futures::spawn_local(async move {
+            let loaded = engine.borrow().clone();
+            let not_loaded =
+                |id| post(&Response::Failed { id: Some(id), message: "the model is not loaded yet".into() }, None);
             match Request::from_json(&json) {
                 Ok(Request::Init { backend, model_url }) => init(engine, backend, &model_url).await,
-                Ok(Request::Classify { id }) => {
-                    let current = engine.borrow().clone();
-                    match current {
-                        Some(e) => classify(&e, id, bytes.unwrap_or_default()).await,
-                        None => post(
-                            &Response::Failed { id: Some(id), message: "the model is not loaded yet".into() },
-                            None,
-                        ),
-                    }
-                }
+                Ok(Request::Classify { id }) => match loaded {
+                    Some(e) => classify(&e, id, bytes.unwrap_or_default()).await,
+                    None => not_loaded(id),
+                },
+                Ok(Request::Explain { id, method, class }) => match loaded {
+                    Some(e) => explain(&e, id, method, class).await,
+                    None => not_loaded(id),
+                },
                 Err(e) => post(&Response::Failed { id: None, message: format!("bad request: {e}") }, None),
             }
         });
@@ -118,7 +123,7 @@ async fn init(slot: Rc<RefCell<Option<Rc<Engine>>>>, choice: BackendChoice, mode
         parameters: info.parameters,
         input_size: info.input_size,
     };
-    *slot.borrow_mut() = Some(Rc::new(Engine { info, net }));
+    *slot.borrow_mut() = Some(Rc::new(Engine { info, net, last_crop: RefCell::new(None) }));
     post(&Response::Ready { backend: picked.kind, note: picked.note, model, warmup_ms }, None);
 }
 
@@ -137,8 +142,48 @@ async fn classify(engine: &Engine, id: u64, bytes: Vec<u8>) {
             let top5 = top_k(&p, 5, &engine.info);
             let png = crate::image::encode_png(&crop);
             let (width, height) = rgb.dimensions();
+            *engine.last_crop.borrow_mut() = Some(crop);
             post(&Response::Classified { id, top5, forward_ms, width, height }, Some(&png));
         }
         Err(e) => post(&Response::Failed { id: Some(id), message: e.to_string() }, None),
     }
+}
+
+async fn explain(engine: &Engine, id: u64, method: Explain, class: usize) {
+    let fail = |message: String| post(&Response::Failed { id: Some(id), message }, None);
+    let Some(crop) = engine.last_crop.borrow().clone() else {
+        return fail("classify an image first".into());
+    };
+    let start = now_ms();
+    let x = crate::image::to_tensor(&crop, engine.net.device());
+    let (m, scale, colormap, alpha) = match method {
+        Explain::Saliency => (Method::Saliency, Scale::Magnitude, render::Palette::Inferno, 0.9),
+        Explain::GradCam => match engine.net.last_spatial_tap(x.clone()) {
+            Ok(layer) => (Method::GradCam { layer }, Scale::Magnitude, render::Palette::Inferno, 0.6),
+            Err(e) => return fail(e.to_string()),
+        },
+        Explain::Occlusion { window, stride } => {
+            let p = OcclusionParams {
+                window: [window as usize; 2],
+                strides: [stride as usize; 2],
+                baseline: 0.5,
+                batch: 8,
+            };
+            (Method::Occlusion(p), Scale::Signed, render::Palette::BlueRed, 0.6)
+        }
+    };
+    let mut progress = |done: usize, total: usize| {
+        post(&Response::Progress { id, done, total }, None);
+        true
+    };
+    let map = match m.attribute(&engine.net, &x, &Target::Class(class), &mut progress).await {
+        Ok(a) => a.max_abs_over_channels(),
+        Err(e) => return fail(e.to_string()),
+    };
+    let [h, w] = [map.shape[0], map.shape[1]];
+    let (lo, hi) = render::range(&map.values, scale);
+    let heat = render::heatmap(&map.values, h, w, scale, colormap, crop.width());
+    let png = crate::image::encode_png(&render::blend(&crop, &heat, alpha));
+    let ms = now_ms() - start;
+    post(&Response::Explained { id, method, class, score: map.score, lo, hi, ms }, Some(&png));
 }

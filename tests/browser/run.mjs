@@ -68,6 +68,10 @@ await test('default backend is WebGPU and coffee.png is espresso', async () => {
   const ms = Number(await page.textContent('[data-testid="forward-ms"]'));
   assert.ok(ms > 0, `forward-ms ${ms}`);
   console.log(`     webgpu forward ${ms} ms`);
+  // One gradient map on WebGPU: autodiff through the wgpu backend.
+  await page.click('[data-testid="explain-saliency"]');
+  const img = await page.waitForSelector('[data-testid="explanation"][data-method="saliency"]', { timeout: READY_MS });
+  assert.equal(await img.getAttribute('data-class-index'), '967');
   await page.close();
 });
 
@@ -82,6 +86,15 @@ await test('?backend=cpu classifies, accepts files and survives a corrupt one', 
   });
   top = await topPredictions(page, 'cat.png');
   assert.equal(top[0].index, 285, `chelsea top-1 ${JSON.stringify(top[0])}`); // Egyptian cat
+
+  // Attribution maps of the shown crop, for the top-1 class.
+  for (const method of ['saliency', 'grad-cam', 'occlusion']) {
+    await page.click(`[data-testid="explain-${method}"]`);
+    const img = await page.waitForSelector(`[data-testid="explanation"][data-method="${method}"]`, { timeout: 120_000 });
+    assert.equal(await img.getAttribute('data-class-index'), '285', method);
+    assert.ok(await img.evaluate((el) => el.complete && el.naturalWidth === 227), `${method} map is a 227-pixel image`);
+    await page.waitForSelector('[data-testid="status"][data-state="ready"]');
+  }
 
   await page.setInputFiles('[data-testid="image-input"]', {
     name: 'broken.png', mimeType: 'image/png', buffer: Buffer.from('this is not a png at all'),

@@ -10,7 +10,8 @@ pub struct CropViewProps {
     pub shown: Option<Shown>,
 }
 
-fn blob_url(png: &[u8]) -> Option<String> {
+/// An object URL for PNG bytes (revoke it when done).
+pub fn blob_url(png: &[u8]) -> Option<String> {
     let parts = js_sys::Array::of1(&js_sys::Uint8Array::from(png).into());
     let options = BlobPropertyBag::new();
     options.set_type("image/png");

@@ -1,11 +1,13 @@
 //! One component per file.
 
 mod crop_view;
+mod explain_panel;
 mod image_input;
 mod predictions;
 mod status_bar;
 
-pub use crop_view::CropView;
+pub use crop_view::{CropView, blob_url};
+pub use explain_panel::ExplainPanel;
 pub use image_input::{ImageInput, read_file};
 pub use predictions::Predictions;
 pub use status_bar::StatusBar;
