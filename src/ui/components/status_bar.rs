@@ -14,7 +14,7 @@ pub fn status_bar(props: &StatusBarProps) -> Html {
     let s = &*props.state;
     let status_text = match &s.status {
         Status::Starting(m) | Status::Busy(m) => m.clone(),
-        Status::Ready => "ready".into(),
+        Status::Ready => String::new(),
         Status::Error(m) => format!("error: {m}"),
     };
     let backend = s.backend.map(|b| b.as_str()).unwrap_or("");
