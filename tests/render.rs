@@ -1,6 +1,6 @@
 //! Heatmap colouring and blending on tiny maps with exact answers.
 
-use convlens::render::{Palette, Scale, blend, heatmap, normalise, range};
+use convlens::render::{Palette, Scale, blend, blend_signed, heatmap, normalise, range};
 use image::{Rgb, RgbImage};
 
 #[test]
@@ -42,4 +42,13 @@ fn blend_mixes_linearly() {
     assert_eq!(blend(&base, &top, 0.5).get_pixel(1, 1), &Rgb([100, 100, 100]));
     assert_eq!(blend(&base, &top, 0.0).get_pixel(0, 0), &Rgb([0, 100, 200]));
     assert_eq!(blend(&base, &top, 2.0).get_pixel(0, 0), &Rgb([200, 100, 0]));
+}
+
+#[test]
+fn signed_blend_leaves_zero_untouched_and_colours_extremes() {
+    let base = RgbImage::from_pixel(3, 1, Rgb([10, 20, 30]));
+    let out = blend_signed(&base, &[-1.0, 0.0, 1.0], 1, 3, Palette::BlueRed, 1.0);
+    assert_eq!(out.get_pixel(1, 0), &Rgb([10, 20, 30]));
+    assert_eq!(out.get_pixel(0, 0), &Rgb(Palette::BlueRed.rgb(0.0)));
+    assert_eq!(out.get_pixel(2, 0), &Rgb(Palette::BlueRed.rgb(1.0)));
 }

@@ -53,6 +53,18 @@ async fn fallback_adapter() -> Result<Device, String> {
     Device::wgpu_options().setup(setup).init().map_err(|e| e.to_string())
 }
 
+/// A short reason for the status bar (the wgpu error text is long and technical).
+fn fallback_note(error: &str) -> String {
+    let reason = if error.contains("no WebGPU") {
+        "this browser offers no WebGPU"
+    } else if error.to_ascii_lowercase().contains("adapter") {
+        "WebGPU found no usable graphics adapter"
+    } else {
+        "WebGPU failed to start"
+    };
+    format!("running on the CPU: {reason}")
+}
+
 /// Picks the device for `choice`. Automatic choice falls back to the CPU with a note;
 /// an explicit `webgpu` request that cannot be met is an error.
 pub async fn pick(choice: BackendChoice) -> Result<Picked, String> {
@@ -75,11 +87,7 @@ pub async fn pick(choice: BackendChoice) -> Result<Picked, String> {
             .map_err(|e| format!("WebGPU was requested but is not available: {e}")),
         BackendChoice::Auto => Ok(match webgpu().await {
             Ok(device) => Picked { device, kind: BackendKind::WebGpu, note: None },
-            Err(e) => Picked {
-                device: Device::flex(),
-                kind: BackendKind::Cpu,
-                note: Some(format!("running on the CPU: {e}")),
-            },
+            Err(e) => Picked { device: Device::flex(), kind: BackendKind::Cpu, note: Some(fallback_note(&e)) },
         }),
     }
 }

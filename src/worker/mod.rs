@@ -169,7 +169,7 @@ async fn explain(engine: &Engine, id: u64, method: Explain, class: usize) {
                 baseline: 0.5,
                 batch: 8,
             };
-            (Method::Occlusion(p), Scale::Signed, render::Palette::BlueRed, 0.6)
+            (Method::Occlusion(p), Scale::Signed, render::Palette::BlueRed, 0.85)
         }
     };
     let mut progress = |done: usize, total: usize| {
@@ -182,8 +182,14 @@ async fn explain(engine: &Engine, id: u64, method: Explain, class: usize) {
     };
     let [h, w] = [map.shape[0], map.shape[1]];
     let (lo, hi) = render::range(&map.values, scale);
-    let heat = render::heatmap(&map.values, h, w, scale, colormap, crop.width());
-    let png = crate::image::encode_png(&render::blend(&crop, &heat, alpha));
+    let picture = match scale {
+        // Signed maps: colour only where the value is far from zero, so the photo shows through.
+        Scale::Signed => render::blend_signed(&crop, &map.values, h, w, colormap, alpha),
+        Scale::Magnitude => {
+            render::blend(&crop, &render::heatmap(&map.values, h, w, scale, colormap, crop.width()), alpha)
+        }
+    };
+    let png = crate::image::encode_png(&picture);
     let ms = now_ms() - start;
     post(&Response::Explained { id, method, class, score: map.score, lo, hi, ms }, Some(&png));
 }

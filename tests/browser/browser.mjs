@@ -6,13 +6,17 @@ import { join } from 'node:path';
 
 export const CHROMIUM = process.env.CHROMIUM ?? '/usr/lib/chromium/chromium';
 
-export async function launch() {
+// `webgpu: false` starts Chromium with no GPU at all, to test the automatic CPU fallback.
+export async function launch({ webgpu = true } = {}) {
   const userDataDir = mkdtempSync(join(tmpdir(), 'convlens-chromium-'));
+  const gpu = webgpu
+    ? ['--enable-unsafe-webgpu', '--use-angle=swiftshader', '--use-vulkan=swiftshader', '--enable-features=Vulkan']
+    : ['--disable-gpu'];
   return chromium.launchPersistentContext(userDataDir, {
     executablePath: CHROMIUM,
     headless: true,
     args: [
-      '--enable-unsafe-webgpu', '--use-angle=swiftshader', '--use-vulkan=swiftshader', '--enable-features=Vulkan',
+      ...gpu,
       '--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking',
       '--disable-component-update', '--disable-sync',
     ],

@@ -108,6 +108,19 @@ await test('?backend=cpu classifies, accepts files and survives a corrupt one', 
   await page.close();
 });
 
+await test('without a GPU the page falls back to the CPU and says why', async () => {
+  const noGpu = await launch({ webgpu: false });
+  try {
+    const page = await noGpu.newPage();
+    await page.goto(`${server.origin}/`);
+    await page.waitForSelector('[data-testid="status"][data-state="ready"]', { timeout: READY_MS });
+    assert.equal(await page.textContent('[data-testid="backend"]'), 'cpu');
+    assert.match(await page.textContent('[data-testid="backend-note"]'), /running on the CPU/);
+  } finally {
+    await noGpu.close();
+  }
+});
+
 await test('no request left the page origin', async () => {
   assert.deepEqual(foreign, []);
   assert.ok(server.requested.some((p) => p.endsWith('.onnx')), 'the model was fetched from the origin');
