@@ -3,6 +3,7 @@
 
 mod app;
 mod components;
+mod hooks;
 mod worker_link;
 
 use std::rc::Rc;

@@ -1,12 +1,12 @@
 //! "Why this class?": attribution maps of the shown crop (saliency, Grad-CAM, occlusion) for a
 //! chosen class, drawn over the image with a legend.
 
-use web_sys::{HtmlSelectElement, Url};
+use web_sys::HtmlSelectElement;
 use yew::prelude::*;
 
-use super::blob_url;
 use crate::app_state::State;
 use crate::protocol::Explain;
+use crate::ui::hooks::use_png_url;
 
 #[derive(PartialEq, Properties)]
 pub struct ExplainPanelProps {
@@ -34,22 +34,12 @@ pub fn explain_panel(props: &ExplainPanelProps) -> Html {
     let s = &*props.state;
     let class = use_state(|| None::<usize>);
     let occlusion = use_state(|| 0usize);
-    let Some(shown) = &s.shown else { return html! {} };
-    let chosen = class.filter(|c| shown.top5.iter().any(|p| p.index == *c)).unwrap_or(shown.top5[0].index);
-
-    let png = s.explanation.as_ref().map(|e| e.png.clone());
-    let url = use_memo(png, |png| png.as_ref().and_then(|p| blob_url(p)));
-    {
-        let url = url.clone();
-        use_effect_with(url, |url| {
-            let url = (**url).clone();
-            move || {
-                if let Some(u) = url {
-                    let _ = Url::revoke_object_url(&u);
-                }
-            }
-        });
-    }
+    // Hooks run before any early return, in the same order on every render.
+    let url = use_png_url(s.explanation.as_ref().map(|e| e.png.clone()));
+    let Some((shown, best)) = s.shown.as_ref().and_then(|sh| sh.top5.first().map(|p| (sh, p.index))) else {
+        return html! {};
+    };
+    let chosen = class.filter(|c| shown.top5.iter().any(|p| p.index == *c)).unwrap_or(best);
 
     let on_class = {
         let class = class.clone();
@@ -109,7 +99,7 @@ pub fn explain_panel(props: &ExplainPanelProps) -> Html {
                 </label>
             </div>
             { for progress }
-            if let (Some(e), Some(u)) = (&s.explanation, &*url) {
+            if let (Some(e), Some(u)) = (&s.explanation, &url) {
                 <figure class="explanation">
                     <img src={u.clone()} alt={format!("{} map for {}", e.method.name(), e.label)}
                          data-testid="explanation" data-method={e.method.name()} data-class-index={e.class.to_string()} />

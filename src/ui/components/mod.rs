@@ -6,7 +6,7 @@ mod image_input;
 mod predictions;
 mod status_bar;
 
-pub use crop_view::{CropView, blob_url};
+pub use crop_view::CropView;
 pub use explain_panel::ExplainPanel;
 pub use image_input::{ImageInput, read_file};
 pub use predictions::Predictions;
