@@ -31,10 +31,9 @@ pub async fn grad_cam(
     let grads = score.backward();
     let g =
         leaf.grad(&grads).ok_or_else(|| MethodError::BadArgument(format!("'{layer}' does not lead to the output")))?;
-    let [_, k, h, w] = g.dims();
+    let [_, _, h, w] = g.dims();
     let alpha = g.mean_dims(&[2, 3]); // [1, k, 1, 1]
     let cam: Tensor<4> = relu((a.tensor * alpha).sum_dim(1)); // [1, 1, h, w]
-    let _ = k;
     Ok(Attribution {
         values: read_f32(cam).await?,
         shape: vec![h, w],

@@ -293,7 +293,7 @@ impl Network {
                 if w.shape.len() != 4 {
                     return Err(err(node, format!("weight must be 4-D (2-D convolution), got {:?}", w.shape)));
                 }
-                let [n, c, h, wd] = padded4(&x.shape);
+                let [_, c, h, wd] = padded4(&x.shape);
                 let [o, ci, kh, kw] = padded4(&w.shape);
                 if strides.contains(&0) || dilations.contains(&0) || c != ci * groups || o % groups != 0 {
                     return Err(err(
@@ -321,7 +321,6 @@ impl Network {
                 }
                 let options = ConvOptions::new_with_padding(*strides, padding, *dilations, *groups);
                 let y = conv2d(x.tensor, w.tensor, b.map(|b| b.tensor.reshape([o])), options);
-                let _ = n;
                 Value::nchw(y)
             }
             Op::Relu => Value { tensor: activation::relu(x.tensor), shape: x.shape },
