@@ -19,6 +19,8 @@ pub mod render;
 
 #[cfg(target_arch = "wasm32")]
 pub mod ui;
+#[cfg(target_arch = "wasm32")]
+pub mod wire;
 #[cfg(all(target_arch = "wasm32", feature = "compute"))]
 pub mod worker;
 

@@ -103,7 +103,7 @@ pub enum Response {
     /// Ready to classify; `note` explains a fallback.
     Ready { backend: BackendKind, note: Option<String>, model: ModelSummary, warmup_ms: f64 },
     /// A classification; the centre crop's PNG travels alongside.
-    Classified { id: u64, top5: Vec<Prediction>, forward_ms: f64, width: u32, height: u32 },
+    Classified { id: u64, top5: Vec<Prediction>, forward_ms: f64 },
     /// Progress of a long explanation.
     Progress { id: u64, done: usize, total: usize },
     /// An explanation; the heatmap blended over the crop (PNG) travels alongside. `lo`..`hi`

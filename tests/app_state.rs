@@ -19,7 +19,7 @@ fn ready() -> State {
 
 fn classified(id: u64) -> Action {
     let top5 = vec![Prediction { index: 967, label: "espresso".into(), prob: 0.9 }];
-    Action::Worker(Response::Classified { id, top5, forward_ms: 12.0, width: 4, height: 4 }, Some(Rc::new(vec![1, 2])))
+    Action::Worker(Response::Classified { id, top5, forward_ms: 12.0 }, Some(Rc::new(vec![1, 2])))
 }
 
 #[test]

@@ -81,15 +81,17 @@ pub async fn occlusion(
         if !progress(done * p.batch, total) {
             return Err(MethodError::Cancelled);
         }
+        // Copy the image once per position straight into the batch, then paint the window.
         let mut batch = Vec::with_capacity(chunk.len() * pixels.len());
         for &(y0, x0) in chunk {
-            let mut img = pixels.clone();
+            let start = batch.len();
+            batch.extend_from_slice(&pixels);
+            let img = &mut batch[start..];
             for ch in 0..c {
                 for y in y0..y0 + wh {
                     img[(ch * h + y) * w + x0..(ch * h + y) * w + x0 + ww].fill(p.baseline);
                 }
             }
-            batch.extend_from_slice(&img);
         }
         let x = Tensor::<4>::from_data(TensorData::new(batch, [chunk.len(), c, h, w]), &input.device());
         let scores = read_f32(net.scores(x)?).await?;

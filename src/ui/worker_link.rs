@@ -4,7 +4,6 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use js_sys::{Array, Uint8Array};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use web_sys::{ErrorEvent, MessageEvent, Worker};
@@ -52,9 +51,8 @@ impl WorkerLink {
             let link = Rc::downgrade(link);
             Closure::<dyn FnMut(JsValue)>::new(move |event: JsValue| {
                 let Ok(event) = event.dyn_into::<MessageEvent>() else { return };
-                let data = Array::from(&event.data());
-                let json = data.get(0).as_string().unwrap_or_default();
-                let bytes = data.get(1).dyn_into::<Uint8Array>().ok().map(|a| Rc::new(a.to_vec()));
+                let (json, bytes) = crate::wire::unpack(&event.data());
+                let bytes = bytes.map(Rc::new);
                 match Response::from_json(&json) {
                     Ok(Response::Started) => {
                         if let Some(link) = link.upgrade()
@@ -122,11 +120,5 @@ impl WorkerLink {
 }
 
 fn post(worker: &Worker, request: &Request, bytes: Option<&[u8]>) {
-    let message = Array::new();
-    message.push(&JsValue::from_str(&request.to_json()));
-    match bytes {
-        Some(b) => message.push(&Uint8Array::from(b).into()),
-        None => message.push(&JsValue::NULL),
-    };
-    let _ = worker.post_message(&message);
+    let _ = worker.post_message(&crate::wire::pack(&request.to_json(), bytes));
 }

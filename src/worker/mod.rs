@@ -7,7 +7,6 @@ mod backend;
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use js_sys::{Array, Uint8Array};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
@@ -39,22 +38,14 @@ fn now_ms() -> f64 {
 
 /// Posts `[json, bytes?]` to the page.
 fn post(response: &Response, bytes: Option<&[u8]>) {
-    let message = Array::new();
-    message.push(&JsValue::from_str(&response.to_json()));
-    match bytes {
-        Some(b) => message.push(&Uint8Array::from(b).into()),
-        None => message.push(&JsValue::NULL),
-    };
-    let _ = scope().post_message(&message);
+    let _ = scope().post_message(&crate::wire::pack(&response.to_json(), bytes));
 }
 
 /// Entry point of the worker binary.
 pub fn start() {
     let engine: Rc<RefCell<Option<Rc<Engine>>>> = Rc::new(RefCell::new(None));
     let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
-        let data = Array::from(&event.data());
-        let json = data.get(0).as_string().unwrap_or_default();
-        let bytes = data.get(1).dyn_into::<Uint8Array>().ok().map(|a| a.to_vec());
+        let (json, bytes) = crate::wire::unpack(&event.data());
         let engine = engine.clone();
         wasm_bindgen_futures::spawn_local(async move {
             let loaded = engine.borrow().clone();
@@ -79,20 +70,6 @@ pub fn start() {
     post(&Response::Started, None);
 }
 
-async fn fetch_bytes(url: &str) -> Result<Vec<u8>, String> {
-    let response = wasm_bindgen_futures::JsFuture::from(scope().fetch_with_str(url))
-        .await
-        .map_err(|e| format!("cannot download {url}: {e:?}"))?;
-    let response: web_sys::Response = response.dyn_into().map_err(|_| "fetch returned no response".to_string())?;
-    if !response.ok() {
-        return Err(format!("cannot download {url}: HTTP {}", response.status()));
-    }
-    let buffer = wasm_bindgen_futures::JsFuture::from(response.array_buffer().map_err(|e| format!("{e:?}"))?)
-        .await
-        .map_err(|e| format!("cannot read {url}: {e:?}"))?;
-    Ok(Uint8Array::new(&buffer).to_vec())
-}
-
 async fn init(slot: Rc<RefCell<Option<Rc<Engine>>>>, choice: BackendChoice, model_url: &str) {
     post(&Response::Loading { message: "looking for WebGPU…".into() }, None);
     let picked = match backend::pick(choice).await {
@@ -100,7 +77,7 @@ async fn init(slot: Rc<RefCell<Option<Rc<Engine>>>>, choice: BackendChoice, mode
         Err(message) => return post(&Response::Fatal { message }, None),
     };
     post(&Response::Loading { message: format!("downloading the model ({})…", picked.kind.as_str()) }, None);
-    let bytes = match fetch_bytes(model_url).await {
+    let bytes = match crate::wire::fetch_bytes(scope().fetch_with_str(model_url), model_url).await {
         Ok(b) => b,
         Err(message) => return post(&Response::Fatal { message }, None),
     };
@@ -141,9 +118,8 @@ async fn classify(engine: &Engine, id: u64, bytes: Vec<u8>) {
         Ok(p) => {
             let top5 = top_k(&p, 5, &engine.info);
             let png = crate::image::encode_png(&crop);
-            let (width, height) = rgb.dimensions();
             *engine.last_crop.borrow_mut() = Some(crop);
-            post(&Response::Classified { id, top5, forward_ms, width, height }, Some(&png));
+            post(&Response::Classified { id, top5, forward_ms }, Some(&png));
         }
         Err(e) => post(&Response::Failed { id: Some(id), message: e.to_string() }, None),
     }

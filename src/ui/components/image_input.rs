@@ -1,7 +1,6 @@
 //! Every way to give the app a picture: file picker, drag-and-drop, and the sample gallery
 //! (paste is handled page-wide in `app.rs`).
 
-use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::{JsFuture, spawn_local};
 use web_sys::{DragEvent, File, HtmlInputElement};
 use yew::prelude::*;
@@ -36,14 +35,7 @@ pub fn read_file(file: File, on_image: Callback<(String, Vec<u8>)>) {
 async fn fetch_sample(file: &str) -> Result<Vec<u8>, String> {
     let window = web_sys::window().ok_or("no window")?;
     let url = format!("samples/{file}");
-    let response = JsFuture::from(window.fetch_with_str(&url)).await.map_err(|_| format!("cannot download {url}"))?;
-    let response: web_sys::Response = response.dyn_into().map_err(|_| "fetch returned no response".to_string())?;
-    if !response.ok() {
-        return Err(format!("cannot download {url}: HTTP {}", response.status()));
-    }
-    let promise = response.array_buffer().map_err(|_| "cannot read the response".to_string())?;
-    let buffer = JsFuture::from(promise).await.map_err(|_| format!("cannot read {url}"))?;
-    Ok(js_sys::Uint8Array::new(&buffer).to_vec())
+    crate::wire::fetch_bytes(window.fetch_with_str(&url), &url).await
 }
 
 #[function_component(ImageInput)]
