@@ -50,6 +50,94 @@ impl BackendKind {
     }
 }
 
+/// What an attribution explains.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Target {
+    /// A class: its pre-softmax score for gradient methods, its probability for occlusion.
+    Class(usize),
+    /// One channel of a named layer: its mean activation over the layer's positions.
+    Channel { layer: String, channel: usize },
+}
+
+/// What occlusion paints into the hidden window.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum Fill {
+    /// The same value in every channel (0.5 is mid-grey, 0 black, for inputs in [0, 1]).
+    Value(f32),
+    /// The ImageNet mean colour.
+    Mean,
+    /// A strongly blurred copy of the image: hides detail, keeps colour and brightness.
+    Blur,
+}
+
+impl Fill {
+    pub fn name(self) -> String {
+        match self {
+            Fill::Value(v) if v == 0.5 => "grey".into(),
+            Fill::Value(v) if v == 0.0 => "zero".into(),
+            Fill::Value(v) => format!("{v}"),
+            Fill::Mean => "mean".into(),
+            Fill::Blur => "blur".into(),
+        }
+    }
+
+    /// `grey`, `zero`, `mean`, `blur` or a number.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "grey" | "gray" => Ok(Fill::Value(0.5)),
+            "zero" | "black" => Ok(Fill::Value(0.0)),
+            "mean" => Ok(Fill::Mean),
+            "blur" | "blurred" => Ok(Fill::Blur),
+            other => other
+                .parse::<f32>()
+                .ok()
+                .filter(|v| v.is_finite())
+                .map(Fill::Value)
+                .ok_or_else(|| format!("fill '{text}' is not grey, zero, mean, blur or a number")),
+        }
+    }
+}
+
+/// Every method's parameters in one place (CLI flags, the URL, the page's controls); each
+/// method reads the ones it needs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MethodParams {
+    /// Grad-CAM's layer; `None` picks the last layer with a spatial grid.
+    pub layer: Option<String>,
+    /// Occlusion window side and stride, in input pixels.
+    pub window: usize,
+    pub stride: usize,
+    pub fill: Fill,
+    /// Integrated Gradients: the baseline image's value in every channel, and the number of
+    /// points on the path.
+    pub baseline: f32,
+    pub steps: usize,
+    /// SmoothGrad: noisy copies, the noise's standard deviation as a fraction of the input's
+    /// value range, the random seed, and the gradient rule it smooths.
+    pub samples: usize,
+    pub sigma: f32,
+    pub seed: u64,
+    pub smooth: String,
+}
+
+impl Default for MethodParams {
+    fn default() -> Self {
+        Self {
+            layer: None,
+            window: 32,
+            stride: 16,
+            fill: Fill::Value(0.5),
+            baseline: 0.0,
+            steps: 64,
+            samples: 16,
+            sigma: 0.15,
+            seed: 0,
+            smooth: "saliency".into(),
+        }
+    }
+}
+
 /// An attribution method as the page asks for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Explain {

@@ -1,27 +1,23 @@
 //! Attribution methods behind one contract (after Captum): given a bound network, an input
-//! image and a target, each returns a map shaped like the input (or like a layer, for CAM
-//! methods) plus the score it explained. One method per file; [`Method::ALL_NAMES`] is the
-//! table the cross-cutting tests loop over.
+//! image and a [`Target`], each returns a map shaped like the input (or like a layer, for CAM
+//! methods) plus the score it explained. One method per file; variants are parameters (the
+//! three gradient maps are one method with a ReLU rule). [`Method::ALL_NAMES`] is the table the
+//! cross-cutting tests loop over.
 
 pub mod gradcam;
+pub mod gradient;
+pub mod integrated_gradients;
 pub mod occlusion;
-pub mod saliency;
+pub mod smoothgrad;
 
 use burn::tensor::Tensor;
 use thiserror::Error;
 
 use crate::error::ModelError;
-use crate::model::Network;
+use crate::model::{Network, Pass, ReluRule};
+pub use crate::protocol::{Fill, MethodParams, Target};
 
 pub use occlusion::OcclusionParams;
-
-/// What to explain.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Target {
-    /// A class of the network's output (its pre-softmax score for gradient methods, its
-    /// probability for occlusion).
-    Class(usize),
-}
 
 /// A method's answer.
 #[derive(Debug, Clone, PartialEq)]
@@ -45,6 +41,12 @@ impl Attribution {
         let values = (0..plane).map(|i| (0..c).map(|k| self.values[k * plane + i].abs()).fold(0.0, f32::max)).collect();
         Attribution { values, shape: vec![h, w], score: self.score }
     }
+
+    /// Whether the values carry a sign worth showing (gradients, occlusion drops) rather than
+    /// a magnitude (Grad-CAM is non-negative by construction).
+    pub fn is_signed(&self) -> bool {
+        self.values.iter().any(|v| *v < 0.0)
+    }
 }
 
 #[derive(Debug, Error, Clone, PartialEq)]
@@ -57,26 +59,82 @@ pub enum MethodError {
     Cancelled,
 }
 
-/// The attribution methods, each one small file; variants are parameters.
+/// The attribution methods, each one small file.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Method {
-    /// Vanilla backprop: d score / d image.
-    Saliency,
-    /// Slide a patch over the image and record how much the target's probability drops.
+    /// d score / d image with a ReLU rule: saliency, guided backprop, deconvnet.
+    Gradient(ReluRule),
+    /// A gradient map averaged over noisy copies of the image.
+    SmoothGrad { rule: ReluRule, samples: usize, sigma: f32, seed: u64 },
+    /// Gradients averaged along the straight path from a constant baseline image.
+    IntegratedGradients { steps: usize, baseline: f32 },
+    /// Grad-CAM at a layer (`None`: the last with a spatial grid); `guided` multiplies the
+    /// upsampled map with guided backprop.
+    GradCam { layer: Option<String>, guided: bool },
+    /// Slide a patch over the image and record how much the target drops.
     Occlusion(OcclusionParams),
-    /// Grad-CAM at a named layer.
-    GradCam { layer: String },
 }
 
 impl Method {
-    pub const ALL_NAMES: &[&str] = &["saliency", "occlusion", "grad-cam"];
+    pub const ALL_NAMES: &[&str] = &[
+        "saliency",
+        "guided-backprop",
+        "deconvnet",
+        "smoothgrad",
+        "integrated-gradients",
+        "grad-cam",
+        "guided-grad-cam",
+        "occlusion",
+    ];
 
     pub fn name(&self) -> &'static str {
         match self {
-            Method::Saliency => "saliency",
+            Method::Gradient(rule) => gradient::rule_name(*rule),
+            Method::SmoothGrad { .. } => "smoothgrad",
+            Method::IntegratedGradients { .. } => "integrated-gradients",
+            Method::GradCam { guided: false, .. } => "grad-cam",
+            Method::GradCam { guided: true, .. } => "guided-grad-cam",
             Method::Occlusion(_) => "occlusion",
-            Method::GradCam { .. } => "grad-cam",
         }
+    }
+
+    /// The method called `name` with its parameters taken from `p`.
+    pub fn from_name(name: &str, p: &MethodParams) -> Result<Method, MethodError> {
+        let positive = |what: &str, v: usize| {
+            if v == 0 { Err(MethodError::BadArgument(format!("{what} must be at least 1"))) } else { Ok(v) }
+        };
+        Ok(match name {
+            "saliency" | "guided-backprop" | "deconvnet" => Method::Gradient(gradient::parse_rule(name)?),
+            "smoothgrad" => {
+                if !(p.sigma.is_finite() && p.sigma >= 0.0) {
+                    return Err(MethodError::BadArgument(format!("sigma must be ≥ 0, got {}", p.sigma)));
+                }
+                Method::SmoothGrad {
+                    rule: gradient::parse_rule(&p.smooth)?,
+                    samples: positive("samples", p.samples)?,
+                    sigma: p.sigma,
+                    seed: p.seed,
+                }
+            }
+            "integrated-gradients" => {
+                Method::IntegratedGradients { steps: positive("steps", p.steps)?, baseline: p.baseline }
+            }
+            "grad-cam" | "guided-grad-cam" => {
+                Method::GradCam { layer: p.layer.clone(), guided: name == "guided-grad-cam" }
+            }
+            "occlusion" => Method::Occlusion(OcclusionParams {
+                window: [positive("window", p.window)?; 2],
+                strides: [positive("stride", p.stride)?; 2],
+                fill: p.fill,
+                ..OcclusionParams::default()
+            }),
+            other => {
+                return Err(MethodError::BadArgument(format!(
+                    "unknown method '{other}' (one of {})",
+                    Method::ALL_NAMES.join(", ")
+                )));
+            }
+        })
     }
 
     /// Runs the method. `progress(done, total)` is called as work completes; returning
@@ -90,9 +148,15 @@ impl Method {
     ) -> Result<Attribution, MethodError> {
         check_single_image(input)?;
         match self {
-            Method::Saliency => saliency::saliency(net, input, target).await,
+            Method::Gradient(rule) => gradient::gradient(net, input, target, *rule).await,
+            Method::SmoothGrad { rule, samples, sigma, seed } => {
+                smoothgrad::smoothgrad(net, input, target, *rule, *samples, *sigma, *seed, progress).await
+            }
+            Method::IntegratedGradients { steps, baseline } => {
+                integrated_gradients::integrated_gradients(net, input, target, *steps, *baseline, progress).await
+            }
+            Method::GradCam { layer, guided } => gradcam::grad_cam(net, input, target, layer.as_deref(), *guided).await,
             Method::Occlusion(p) => occlusion::occlusion(net, input, target, p, progress).await,
-            Method::GradCam { layer } => gradcam::grad_cam(net, input, target, layer).await,
         }
     }
 }
@@ -106,12 +170,39 @@ fn check_single_image(input: &Tensor<4>) -> Result<(), MethodError> {
     Ok(())
 }
 
-/// The target's score per batch row: `[N]` from the `[N, classes]` score output.
-pub(crate) fn class_score(scores: &Tensor<2>, target: &Target) -> Result<Tensor<1>, MethodError> {
-    let Target::Class(c) = *target;
-    let [n, classes] = scores.dims();
-    if c >= classes {
-        return Err(MethodError::BadArgument(format!("class {c} does not exist (the model has {classes})")));
+/// The target's score for each image of a batch, `[N]`: a pre-softmax class score, or a
+/// channel's mean activation.
+pub(crate) fn target_score(
+    net: &Network,
+    input: Tensor<4>,
+    target: &Target,
+    pass: &Pass,
+) -> Result<Tensor<1>, MethodError> {
+    match target {
+        Target::Class(c) => {
+            let scores = net.scores_with(input, pass)?;
+            let [n, classes] = scores.dims();
+            if *c >= classes {
+                return Err(MethodError::BadArgument(format!("class {c} does not exist (the model has {classes})")));
+            }
+            Ok(scores.slice([0..n, *c..*c + 1]).reshape([n]))
+        }
+        Target::Channel { layer, channel } => {
+            let acts = net.forward_with(input, &[layer.as_str()], pass)?;
+            let v = acts.get(layer)?;
+            let (n, channels) = (v.shape[0], v.shape.get(1).copied().unwrap_or(1));
+            if *channel >= channels {
+                return Err(MethodError::BadArgument(format!(
+                    "channel {channel} does not exist ('{layer}' has {channels})"
+                )));
+            }
+            let one = v.tensor.clone().slice([0..n, *channel..*channel + 1]);
+            Ok(one.mean_dims(&[1, 2, 3]).reshape([n]))
+        }
     }
-    Ok(scores.clone().slice([0..n, c..c + 1]).reshape([n]))
+}
+
+/// The first value of a score tensor, read back.
+pub(crate) async fn first(t: Tensor<1>) -> Result<f32, MethodError> {
+    Ok(crate::classify::read_f32(t).await?.first().copied().unwrap_or(f32::NAN))
 }

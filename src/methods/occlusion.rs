@@ -1,13 +1,14 @@
 //! Occlusion (Zeiler & Fergus 2014) with Captum's conventions: a window of `window` pixels
-//! slides with `strides`; inside it every channel is set to `baseline`; each pixel's
-//! attribution is the drop of the target's probability, averaged over the windows that
-//! covered it. Positions are independent, so they run in batches. Shaped `[H, W]`.
+//! slides with `strides`; inside it the image is replaced by the fill; each pixel's attribution
+//! is the drop of the target (a class's softmax probability, or a channel's mean activation),
+//! averaged over the windows that covered it. Positions are independent, so they run in
+//! batches. Shaped `[H, W]`.
 
 use burn::tensor::{Tensor, TensorData};
 
-use super::{Attribution, MethodError, Target};
-use crate::classify::read_f32;
-use crate::model::Network;
+use super::{Attribution, Fill, MethodError, Target, target_score};
+use crate::classify::{probabilities, read_f32};
+use crate::model::{Network, Pass};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct OcclusionParams {
@@ -15,20 +16,23 @@ pub struct OcclusionParams {
     pub window: [usize; 2],
     /// Step between window positions.
     pub strides: [usize; 2],
-    /// Value written into the window (0.5 is mid-grey for RGB inputs in [0, 1]).
-    pub baseline: f32,
+    /// What the window shows instead of the image.
+    pub fill: Fill,
     /// Occluded copies per forward pass.
     pub batch: usize,
 }
 
 impl Default for OcclusionParams {
     fn default() -> Self {
-        Self { window: [32, 32], strides: [16, 16], baseline: 0.5, batch: 8 }
+        Self { window: [32, 32], strides: [16, 16], fill: Fill::Value(0.5), batch: 8 }
     }
 }
 
+/// ImageNet's mean colour, RGB in [0, 1].
+pub const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
+
 /// Window start offsets along one axis: every `stride`, plus a last one flush with the edge.
-fn starts(size: usize, window: usize, stride: usize) -> Vec<usize> {
+pub fn starts(size: usize, window: usize, stride: usize) -> Vec<usize> {
     let mut s: Vec<usize> = (0..=size - window).step_by(stride).collect();
     if s.last() != Some(&(size - window)) {
         s.push(size - window);
@@ -36,11 +40,78 @@ fn starts(size: usize, window: usize, stride: usize) -> Vec<usize> {
     s
 }
 
-fn softmax_row(row: &[f32]) -> Vec<f32> {
-    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let e: Vec<f32> = row.iter().map(|v| (v - max).exp()).collect();
-    let s: f32 = e.iter().sum();
-    e.into_iter().map(|v| v / s).collect()
+/// The image the window reveals, `[C, H, W]` like `pixels`.
+pub fn fill_image(pixels: &[f32], [c, h, w]: [usize; 3], fill: Fill) -> Vec<f32> {
+    let plane = h * w;
+    match fill {
+        Fill::Value(v) => vec![v; pixels.len()],
+        Fill::Mean => {
+            (0..c).flat_map(|k| std::iter::repeat_n(IMAGENET_MEAN.get(k).copied().unwrap_or(0.5), plane)).collect()
+        }
+        Fill::Blur => {
+            // A box blur of radius ~h/16, three times (close to a Gaussian), per channel.
+            let radius = (h.max(w) / 16).max(1);
+            let mut out = pixels.to_vec();
+            for k in 0..c {
+                let ch = &mut out[k * plane..(k + 1) * plane];
+                for _ in 0..3 {
+                    box_blur(ch, h, w, radius);
+                }
+            }
+            out
+        }
+    }
+}
+
+/// One horizontal and one vertical running-mean pass, edges clamped.
+fn box_blur(plane: &mut [f32], h: usize, w: usize, r: usize) {
+    let blur_line = |get: &dyn Fn(usize) -> f32, n: usize| -> Vec<f32> {
+        (0..n)
+            .map(|i| {
+                let (a, b) = (i.saturating_sub(r), (i + r).min(n - 1));
+                (a..=b).map(get).sum::<f32>() / (b - a + 1) as f32
+            })
+            .collect()
+    };
+    for y in 0..h {
+        let row = blur_line(&|x| plane[y * w + x], w);
+        plane[y * w..(y + 1) * w].copy_from_slice(&row);
+    }
+    for x in 0..w {
+        let col = blur_line(&|y| plane[y * w + x], h);
+        for (y, v) in col.into_iter().enumerate() {
+            plane[y * w + x] = v;
+        }
+    }
+}
+
+/// Paints `fill` over the window at `(y0, x0)` of size `wh × ww` in every channel of `img`.
+pub fn paint(img: &mut [f32], fill: &[f32], [c, h, w]: [usize; 3], (y0, x0): (usize, usize), [wh, ww]: [usize; 2]) {
+    for ch in 0..c {
+        for y in y0..(y0 + wh).min(h) {
+            let row = (ch * h + y) * w;
+            let span = row + x0..row + (x0 + ww).min(w);
+            img[span.clone()].copy_from_slice(&fill[span]);
+        }
+    }
+}
+
+/// The occlusion target for each image of a batch: a class's probability or a channel's mean.
+pub async fn measure(net: &Network, x: Tensor<4>, target: &Target) -> Result<Vec<f32>, MethodError> {
+    match target {
+        Target::Class(class) => {
+            let scores = net.scores(x)?;
+            let [n, classes] = scores.dims();
+            if *class >= classes {
+                return Err(MethodError::BadArgument(format!(
+                    "class {class} does not exist (the model has {classes})"
+                )));
+            }
+            let s = read_f32(scores).await?;
+            Ok((0..n).map(|r| probabilities(&s[r * classes..(r + 1) * classes])[*class]).collect())
+        }
+        Target::Channel { .. } => Ok(read_f32(target_score(net, x, target, &Pass::default())?).await?),
+    }
 }
 
 pub async fn occlusion(
@@ -58,17 +129,9 @@ pub async fn occlusion(
             p.strides
         )));
     }
-    let Target::Class(class) = *target;
     let pixels = read_f32(input.clone()).await?;
-    let probability =
-        |scores: &[f32], classes: usize, row: usize| softmax_row(&scores[row * classes..(row + 1) * classes])[class];
-
-    let base_scores = read_f32(net.scores(input.clone())?).await?;
-    let classes = base_scores.len();
-    if class >= classes {
-        return Err(MethodError::BadArgument(format!("class {class} does not exist (the model has {classes})")));
-    }
-    let base = probability(&base_scores, classes, 0);
+    let fill = fill_image(&pixels, [c, h, w], p.fill);
+    let base = measure(net, input.clone(), target).await?[0];
 
     let positions: Vec<(usize, usize)> = starts(h, wh, p.strides[0])
         .into_iter()
@@ -81,22 +144,16 @@ pub async fn occlusion(
         if !progress(done * p.batch, total) {
             return Err(MethodError::Cancelled);
         }
-        // Copy the image once per position straight into the batch, then paint the window.
         let mut batch = Vec::with_capacity(chunk.len() * pixels.len());
-        for &(y0, x0) in chunk {
+        for &at in chunk {
             let start = batch.len();
             batch.extend_from_slice(&pixels);
-            let img = &mut batch[start..];
-            for ch in 0..c {
-                for y in y0..y0 + wh {
-                    img[(ch * h + y) * w + x0..(ch * h + y) * w + x0 + ww].fill(p.baseline);
-                }
-            }
+            paint(&mut batch[start..], &fill, [c, h, w], at, p.window);
         }
         let x = Tensor::<4>::from_data(TensorData::new(batch, [chunk.len(), c, h, w]), &input.device());
-        let scores = read_f32(net.scores(x)?).await?;
-        for (row, &(y0, x0)) in chunk.iter().enumerate() {
-            let drop = base - probability(&scores, classes, row);
+        let values = measure(net, x, target).await?;
+        for (&(y0, x0), v) in chunk.iter().zip(values) {
+            let drop = base - v;
             for y in y0..y0 + wh {
                 for x in x0..x0 + ww {
                     sum[y * w + x] += drop;

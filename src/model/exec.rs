@@ -11,6 +11,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 
 use super::graph::{Graph, Node, Op};
 use super::host::HostTensor;
+use super::modified_relu::{ReluRule, modified_relu};
 use crate::error::ModelError;
 
 /// A float activation: a rank-4 Burn tensor plus its logical ONNX shape (rank 1..=4, padded
@@ -61,6 +62,28 @@ pub struct Network {
     last_use: Vec<Vec<String>>,
     /// The pre-softmax class scores: the input of a final Softmax, else the first output.
     score_name: String,
+}
+
+/// How a forward pass departs from the plain network (the methods' hooks).
+#[derive(Debug, Clone, Default)]
+pub struct Pass {
+    /// Activations that replace what their nodes would compute (those nodes, and everything
+    /// only they need, are skipped). A gradient with respect to an inner layer (Grad-CAM) comes
+    /// from overriding that layer with a tensor that requires grad.
+    pub overrides: HashMap<String, Value>,
+    /// The backward rule at every ReLU; the forward values are the same for every rule.
+    pub relu: ReluRule,
+}
+
+impl Pass {
+    pub fn relu(rule: ReluRule) -> Self {
+        Self { relu: rule, ..Self::default() }
+    }
+
+    pub fn with_override(mut self, name: &str, value: Value) -> Self {
+        self.overrides.insert(name.to_string(), value);
+        self
+    }
 }
 
 /// Outputs of a forward pass: the graph outputs plus every requested tap.
@@ -143,13 +166,13 @@ impl Network {
 
     /// Pre-softmax class scores `[N, classes]` for a batch of images.
     pub fn scores(&self, input: Tensor<4>) -> Result<Tensor<2>, ModelError> {
-        self.scores_with(input, HashMap::new())
+        self.scores_with(input, &Pass::default())
     }
 
-    /// [`Network::scores`] with some activations replaced (see [`Network::forward_with`]).
-    pub fn scores_with(&self, input: Tensor<4>, overrides: HashMap<String, Value>) -> Result<Tensor<2>, ModelError> {
+    /// [`Network::scores`] for a modified pass (see [`Network::forward_with`]).
+    pub fn scores_with(&self, input: Tensor<4>, pass: &Pass) -> Result<Tensor<2>, ModelError> {
         let name = self.score_name.clone();
-        let acts = self.forward_with(input, &[name.as_str()], overrides)?;
+        let acts = self.forward_with(input, &[name.as_str()], pass)?;
         let v = acts.get(&name)?;
         let n = v.shape.first().copied().unwrap_or(1);
         let classes = v.shape.iter().skip(1).product::<usize>();
@@ -167,19 +190,12 @@ impl Network {
     /// Runs the graph on `input` (NCHW, any batch size) and keeps the graph outputs and the
     /// named taps. An autodiff input gives autodiff outputs, so gradients flow back to the image.
     pub fn forward(&self, input: Tensor<4>, taps: &[&str]) -> Result<Activations, ModelError> {
-        self.forward_with(input, taps, HashMap::new())
+        self.forward_with(input, taps, &Pass::default())
     }
 
-    /// Like [`Network::forward`], but the named activations in `overrides` replace what their
-    /// nodes would compute (those nodes, and everything only they need, are skipped). A
-    /// gradient with respect to an inner layer (Grad-CAM) comes from overriding that layer with
-    /// a tensor that requires grad.
-    pub fn forward_with(
-        &self,
-        input: Tensor<4>,
-        taps: &[&str],
-        overrides: HashMap<String, Value>,
-    ) -> Result<Activations, ModelError> {
+    /// Like [`Network::forward`], modified by `pass` (overridden activations, a ReLU rule).
+    pub fn forward_with(&self, input: Tensor<4>, taps: &[&str], pass: &Pass) -> Result<Activations, ModelError> {
+        let overrides = &pass.overrides;
         self.check_input(&input.dims())?;
         for t in taps.iter().copied().chain(overrides.keys().map(String::as_str)) {
             if t != self.graph.input && !self.graph.nodes.iter().any(|n| n.output == t) {
@@ -188,7 +204,7 @@ impl Network {
         }
         let autodiff = input.is_autodiff() || overrides.values().any(|v| v.tensor.is_autodiff());
         let keep: HashSet<&str> = taps.iter().copied().chain(self.graph.outputs.iter().map(String::as_str)).collect();
-        let needed = self.needed_nodes(&keep, &overrides);
+        let needed = self.needed_nodes(&keep, overrides);
         let mut env: HashMap<String, Value> = HashMap::new();
         let mut out = Activations::default();
         let input = Value::nchw(input);
@@ -199,7 +215,7 @@ impl Network {
         for (i, node) in self.graph.nodes.iter().enumerate() {
             let value = match overrides.get(&node.output) {
                 Some(v) => v.clone(),
-                None if needed[i] => self.run_node(node, &env, autodiff)?,
+                None if needed[i] => self.run_node(node, &env, autodiff, pass.relu)?,
                 None => continue,
             };
             for dead in &self.last_use[i] {
@@ -276,7 +292,13 @@ impl Network {
         }
     }
 
-    fn run_node(&self, node: &Node, env: &HashMap<String, Value>, ad: bool) -> Result<Value, ModelError> {
+    fn run_node(
+        &self,
+        node: &Node,
+        env: &HashMap<String, Value>,
+        ad: bool,
+        rule: ReluRule,
+    ) -> Result<Value, ModelError> {
         let x = self.float(node, env, 0, ad)?;
         let rank4 = |v: &Value| {
             if v.shape.len() == 4 {
@@ -322,6 +344,9 @@ impl Network {
                 let options = ConvOptions::new_with_padding(*strides, padding, *dilations, *groups);
                 let y = conv2d(x.tensor, w.tensor, b.map(|b| b.tensor.reshape([o])), options);
                 Value::nchw(y)
+            }
+            Op::Relu if ad && rule != ReluRule::Standard => {
+                Value { tensor: modified_relu(x.tensor, rule), shape: x.shape }
             }
             Op::Relu => Value { tensor: activation::relu(x.tensor), shape: x.shape },
             Op::LeakyRelu { alpha } => {

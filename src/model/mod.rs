@@ -4,9 +4,11 @@
 pub mod exec;
 pub mod graph;
 pub mod host;
+pub mod modified_relu;
 
-pub use exec::{Activations, Network, Value};
+pub use exec::{Activations, Network, Pass, Value};
 pub use graph::{Graph, Op};
+pub use modified_relu::ReluRule;
 
 use crate::error::ModelError;
 

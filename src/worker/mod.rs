@@ -133,16 +133,15 @@ async fn explain(engine: &Engine, id: u64, method: Explain, class: usize) {
     let start = now_ms();
     let x = crate::image::to_tensor(&crop, engine.net.device());
     let (m, scale, colormap, alpha) = match method {
-        Explain::Saliency => (Method::Saliency, Scale::Magnitude, render::Palette::Inferno, 0.9),
-        Explain::GradCam => match engine.net.last_spatial_tap(x.clone()) {
-            Ok(layer) => (Method::GradCam { layer }, Scale::Magnitude, render::Palette::Inferno, 0.6),
-            Err(e) => return fail(e.to_string()),
-        },
+        Explain::Saliency => (Method::Gradient(Default::default()), Scale::Magnitude, render::Palette::Inferno, 0.9),
+        Explain::GradCam => {
+            (Method::GradCam { layer: None, guided: false }, Scale::Magnitude, render::Palette::Inferno, 0.6)
+        }
         Explain::Occlusion { window, stride } => {
             let p = OcclusionParams {
                 window: [window as usize; 2],
                 strides: [stride as usize; 2],
-                baseline: 0.5,
+                fill: crate::protocol::Fill::Value(0.5),
                 batch: 8,
             };
             (Method::Occlusion(p), Scale::Signed, render::Palette::BlueRed, 0.85)
