@@ -138,6 +138,19 @@ impl Default for MethodParams {
     }
 }
 
+/// How an attribution map is drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum View {
+    /// Coloured over the photo.
+    #[default]
+    Overlay,
+    /// The colour map alone.
+    Heat,
+    /// A gradient's three channels as a colour image around mid-grey (signed; the lecture's
+    /// guided-backprop pictures). Maps with one channel are drawn as `Heat`.
+    Rgb,
+}
+
 /// An attribution method as the page asks for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Explain {

@@ -29,3 +29,98 @@ fn predict_reports_bad_files_without_panicking() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("ONNX"));
 }
+
+fn convlens(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_convlens")).args(args).output().unwrap()
+}
+
+/// Reads a float32 `.npy` file: (shape, values).
+fn read_npy(bytes: &[u8]) -> (Vec<usize>, Vec<f32>) {
+    assert_eq!(&bytes[..8], b"\x93NUMPY\x01\x00");
+    let len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+    let header = std::str::from_utf8(&bytes[10..10 + len]).unwrap();
+    assert_eq!((10 + len) % 64, 0, "header padded to 64 bytes");
+    assert!(header.contains("'descr': '<f4'") && header.contains("'fortran_order': False"), "{header}");
+    let dims = &header[header.find("'shape': (").unwrap() + 10..];
+    let dims = &dims[..dims.find(')').unwrap()];
+    let shape: Vec<usize> =
+        dims.split(',').filter(|d| !d.trim().is_empty()).map(|d| d.trim().parse().unwrap()).collect();
+    let values = bytes[10 + len..].chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+    (shape, values)
+}
+
+#[test]
+fn attribute_writes_raw_maps_and_pictures() {
+    let dir = std::env::temp_dir().join(format!("convlens-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let npy = dir.join("s.npy");
+    let out = convlens(&[
+        "attribute",
+        "saliency",
+        "static/samples/coffee.png",
+        "--target",
+        "967",
+        "--out",
+        npy.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (shape, values) = read_npy(&std::fs::read(&npy).unwrap());
+    assert_eq!(shape, vec![3, 227, 227]);
+    assert_eq!(values.len(), 3 * 227 * 227);
+    assert!(values.iter().any(|v| *v != 0.0));
+
+    let cam = dir.join("cam.npy");
+    let out = convlens(&[
+        "attribute",
+        "grad-cam",
+        "static/samples/coffee.png",
+        "--layer",
+        "fire9/concat",
+        "--out",
+        cam.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("espresso"), "defaults to the top-1 class");
+    assert_eq!(read_npy(&std::fs::read(&cam).unwrap()).0, vec![14, 14]);
+
+    let png = dir.join("neuron.png");
+    let out = convlens(&[
+        "attribute",
+        "guided-backprop",
+        "static/samples/coffee.png",
+        "--neuron",
+        "fire9/concat:7",
+        "--view",
+        "rgb",
+        "--out",
+        png.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(image::open(&png).unwrap().to_rgb8().dimensions(), (227, 227));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn attribute_rejects_bad_arguments_with_a_message() {
+    for (args, needle) in [
+        (vec!["attribute", "nonsense", "static/samples/coffee.png", "--out", "/tmp/x.png"], "unknown method"),
+        (
+            vec!["attribute", "saliency", "static/samples/coffee.png", "--target", "5000", "--out", "/tmp/x.png"],
+            "does not exist",
+        ),
+        (
+            vec!["attribute", "occlusion", "static/samples/coffee.png", "--window", "999", "--out", "/tmp/x.png"],
+            "does not fit",
+        ),
+        (vec!["attribute", "saliency", "static/samples/coffee.png"], "--out"),
+        (
+            vec!["attribute", "saliency", "static/samples/coffee.png", "--neuron", "nope:1", "--out", "/tmp/x.png"],
+            "nope",
+        ),
+    ] {
+        let out = convlens(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+}

@@ -260,24 +260,25 @@ fn fills_are_grey_mean_or_a_blur() {
     assert_eq!(fill_image(&[0.3; 48], [3, 4, 4], Fill::Blur), vec![0.3; 48]);
 }
 
-/// One window at a time: rows 0..=2 step 1, columns 0 and 1 (the last flush with the edge).
+/// One window at a time, Captum's way: rows 0..=2 step 1; columns 0 and 2, the window at
+/// column 2 cut off by the border after two columns.
 fn brute_force_occlusion(net: &Network, x: &[f32], fill: Fill) -> Vec<f32> {
     let fill = fill_image(x, [3, 4, 4], fill);
     let base = prob(net, x, 1);
     let (mut sum, mut n) = (vec![0f32; 16], vec![0f32; 16]);
     for y0 in 0..=2 {
-        for x0 in [0, 1] {
+        for x0 in [0, 2] {
             let mut img = x.to_vec();
             for c in 0..3 {
                 for y in y0..y0 + 2 {
-                    for xx in x0..x0 + 3 {
+                    for xx in x0..(x0 + 3).min(4) {
                         img[c * 16 + y * 4 + xx] = fill[c * 16 + y * 4 + xx];
                     }
                 }
             }
             let drop = base - prob(net, &img, 1);
             for y in y0..y0 + 2 {
-                for xx in x0..x0 + 3 {
+                for xx in x0..(x0 + 3).min(4) {
                     sum[y * 4 + xx] += drop;
                     n[y * 4 + xx] += 1.0;
                 }

@@ -21,12 +21,11 @@ average pool after conv10 + ReLU (graph output "logits"; "prob" = softmax(logits
   guided_backprop  Same, but every ReLU (conv10's included) passes the gradient only
                    where forward input > 0 AND incoming gradient > 0.
   occlusion        32x32 window, stride 16 in both axes, all 3 channels set to 0.5.
-                   Window starts per axis: 0, 16, ..., <= 227 - 32, plus one start flush
-                   with the edge (227 - 32 = 195) if not already present -> 14 starts,
-                   196 windows. Value per pixel = mean over the windows covering it of
-                   (p_base - p_occluded), p = softmax(logits)[c]; uncovered pixels -> 0.
-                   Shape [227, 227]. (Captum's own Occlusion differs at the edge: its
-                   last start is 13 * 16 = 208 with the window cut off at the border.)
+                   Window starts per axis as in Captum: k * 16 for k = 0..ceil(195/16),
+                   i.e. 0, 16, ..., 208, the last window cut off at the border -> 14
+                   starts, 196 windows. Value per pixel = mean over the windows covering it
+                   of (p_base - p_occluded), p = softmax(logits)[c]; uncovered pixels -> 0.
+                   Shape [227, 227].
 
 Each map is stored as summary statistics over the whole map (abs_max, abs_sum, sum) plus
 values at 2000 distinct flat (row-major) indices drawn with np.random.default_rng(0)
@@ -113,7 +112,7 @@ def pool_out_len(n, k=POOL_K, s=POOL_S):
     return o - 1 if (o - 1) * s >= n else o
 
 
-def maxpool_fwd(x, k=POOL_K, s=POOL_S, tie_rel=None):
+def maxpool_fwd(x, k=POOL_K, s=POOL_S, tie_rel=None, last=False):
     """Ceil-mode max pool, no padding. Returns (y, argmax inside each k*k window, #ties).
 
     The argmax is the FIRST window element (row-major (u, v) order) within
@@ -131,6 +130,8 @@ def maxpool_fwd(x, k=POOL_K, s=POOL_S, tie_rel=None):
     y = win.max(axis=-1)
     top = win >= (y - tie_rel * np.abs(x).max())[..., None]
     arg = top.argmax(axis=-1)  # first True
+    if last:  # the last tied element instead: shows which pixels depend on the tie rule
+        arg = k * k - 1 - top[..., ::-1].argmax(axis=-1)
     ties = int(((top.sum(axis=-1) > 1) & (y > 0)).sum())  # y > 0: gradient can flow
     return y, arg, ties
 
@@ -150,7 +151,7 @@ def maxpool_bwd(g, arg, in_hw, k=POOL_K, s=POOL_S):
 
 # --------------------------------------------------------------------------- network
 
-def forward(x, P, tape=None, tie_rel=None):
+def forward(x, P, tape=None, tie_rel=None, last=False):
     """SqueezeNet v1.1 on a batch. x: (3, N, 227, 227) -> logits (N, 1000).
 
     With tape (a dict), stores what the backward pass needs: ReLU inputs, pool argmaxes,
@@ -167,7 +168,7 @@ def forward(x, P, tape=None, tie_rel=None):
     keep("conv1", z)
     z = np.maximum(z, 0.0)
     keep("pool1_hw", z.shape[2:])
-    h, arg, ties = maxpool_fwd(z, tie_rel=tie_rel.get("pool1"))
+    h, arg, ties = maxpool_fwd(z, tie_rel=tie_rel.get("pool1"), last=last)
     keep("pool1_arg", arg)
     keep("pool1_ties", ties)
     for i in range(2, 10):
@@ -184,7 +185,7 @@ def forward(x, P, tape=None, tie_rel=None):
         if i in (3, 5):
             pool = "pool3" if i == 3 else "pool5"
             keep(pool + "_hw", h.shape[2:])
-            h, arg, ties = maxpool_fwd(h, tie_rel=tie_rel.get(pool))
+            h, arg, ties = maxpool_fwd(h, tie_rel=tie_rel.get(pool), last=last)
             keep(pool + "_arg", arg)
             keep(pool + "_ties", ties)
     keep("conv10_in_hw", h.shape[2:])
@@ -231,10 +232,9 @@ def logits_one(img, P):
 # --------------------------------------------------------------------------- occlusion
 
 def window_starts(n, win, stride):
-    starts = list(range(0, n - win + 1, stride))
-    if starts[-1] != n - win:
-        starts.append(n - win)  # one extra window flush with the far edge
-    return starts
+    # Captum's Occlusion: ceil((n - win) / stride) + 1 starts, k * stride; the last window
+    # may run past the far edge and is cut off there (NumPy slicing clips it).
+    return [k * stride for k in range(-(-(n - win) // stride) + 1)]
 
 
 def occlusion(img, P, cls, p_base, win, stride, baseline, batch):
@@ -382,6 +382,15 @@ def main():
     # Gradients.
     sal = backward(tape, P, cls, guided=False)
     gbp = backward(tape, P, cls, guided=True)
+    # At an exact tie the gradient is not unique (any tied element is a valid subgradient
+    # route, and a float32 forward breaks ties by rounding noise). Rerun with the LAST tied
+    # element and record the pixels whose value depends on the choice.
+    tape_last = {}
+    forward(img[:, None], P, tape_last, last=True)
+    tie_dependent = {}
+    for name, g, m in (("saliency", False, sal), ("guided_backprop", True, gbp)):
+        other = backward(tape_last, P, cls, guided=g)
+        tie_dependent[name] = np.flatnonzero(np.abs(other - m) > 1e-9 * np.abs(m).max())
 
     # Finite-difference check of the saliency. The net is piecewise linear, so a
     # difference quotient is exact up to rounding unless a kink (ReLU at 0, pool winner
@@ -442,8 +451,8 @@ def main():
                  "the first of them gets the gradient, not whichever rounding noise favours). "
                  "guided_backprop = same with every ReLU (conv10's included) also requiring "
                  "grad > 0. occlusion: window x window squares (all 3 channels) set to "
-                 "baseline, starts 0,stride,2*stride,... <= 227-window plus one flush start at "
-                 "227-window if missing (14 x 14 = 196 windows for 32/16); value = mean over "
+                 "baseline, starts k*stride for k = 0..ceil((227-window)/stride) as in Captum, the "
+                 "last window cut off at the border (14 x 14 = 196 windows for 32/16); value = mean over "
                  "covering windows of p_base - p_occluded, p = softmax(logits)[class], "
                  "uncovered pixels 0. indices: flat row-major indices, 2000 drawn with "
                  "np.random.default_rng(0).choice(size, 2000, replace=False) (fresh generator "
@@ -455,8 +464,8 @@ def main():
         "label": labels[cls],
         "logit": g7(logits[cls]),
         "probability": g7(p_base),
-        "saliency": summarise(sal),
-        "guided_backprop": summarise(gbp),
+        "saliency": summarise(sal, {"tie_dependent": tie_dependent["saliency"].tolist()}),
+        "guided_backprop": summarise(gbp, {"tie_dependent": tie_dependent["guided_backprop"].tolist()}),
         "occlusion": summarise(occ, {"window": args.window, "stride": args.stride,
                                      "baseline": args.baseline}),
     }
@@ -476,6 +485,7 @@ def main():
         print(f"{name:<16} abs_max {np.abs(m).max():.7g}  abs_sum {np.abs(m).sum():.7g}  "
               f"sum {m.sum():.7g}")
     print(f"occlusion: {ny}x{nx} windows, {t_occ:.1f}s")
+    print("pixels whose gradient depends on the tie rule: " + ", ".join(f"{k} {len(v)}" for k, v in tie_dependent.items()))
     print(f"kink margins (relative to layer max): ReLU inputs {relu_margin:.1e}, pool "
           + ", ".join(f"{k} {v:.1e}" for k, v in pool_margin.items()))
     print("float32 rerun, max |f32 - f64| / abs_max: "

@@ -31,13 +31,11 @@ impl Default for OcclusionParams {
 /// ImageNet's mean colour, RGB in [0, 1].
 pub const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
 
-/// Window start offsets along one axis: every `stride`, plus a last one flush with the edge.
+/// Window start offsets along one axis, as in Captum: `k · stride` for
+/// `k = 0..=ceil((size − window) / stride)`; the last window may run past the far edge and is
+/// cut off there.
 pub fn starts(size: usize, window: usize, stride: usize) -> Vec<usize> {
-    let mut s: Vec<usize> = (0..=size - window).step_by(stride).collect();
-    if s.last() != Some(&(size - window)) {
-        s.push(size - window);
-    }
-    s
+    (0..=(size - window).div_ceil(stride)).map(|k| k * stride).collect()
 }
 
 /// The image the window reveals, `[C, H, W]` like `pixels`.
@@ -154,8 +152,8 @@ pub async fn occlusion(
         let values = measure(net, x, target).await?;
         for (&(y0, x0), v) in chunk.iter().zip(values) {
             let drop = base - v;
-            for y in y0..y0 + wh {
-                for x in x0..x0 + ww {
+            for y in y0..(y0 + wh).min(h) {
+                for x in x0..(x0 + ww).min(w) {
                     sum[y * w + x] += drop;
                     count[y * w + x] += 1;
                 }

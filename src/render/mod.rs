@@ -92,3 +92,70 @@ pub fn blend_signed(base: &RgbImage, values: &[f32], h: usize, w: usize, palette
         Rgb([0, 1, 2].map(|i| (a * c[i] as f32 + (1.0 - a) * b[i] as f32).round() as u8))
     })
 }
+
+/// An attribution drawn for people, and the value range its colours span (for the legend).
+pub struct Picture {
+    pub image: RgbImage,
+    pub lo: f32,
+    pub hi: f32,
+}
+
+/// The `q`-quantile (0..=1) of |values|.
+pub fn abs_quantile(values: &[f32], q: f32) -> f32 {
+    let mut a: Vec<f32> = values.iter().map(|v| v.abs()).filter(|v| v.is_finite()).collect();
+    if a.is_empty() {
+        return 0.0;
+    }
+    let k = ((a.len() - 1) as f32 * q.clamp(0.0, 1.0)).round() as usize;
+    *a.select_nth_unstable_by(k, f32::total_cmp).1
+}
+
+/// Draws `a` for the crop it explains. Three-channel gradients become max |value| over channels
+/// (or a signed colour image for [`View::Rgb`]); maps with negative values (occlusion) use the
+/// diverging palette. Magnitudes saturate at their 99.5th percentile, so a few extreme pixels
+/// do not wash out the rest (the legend says so by its upper bound).
+pub fn picture(crop: &RgbImage, a: &crate::methods::Attribution, view: crate::protocol::View, opacity: f32) -> Picture {
+    use crate::protocol::View;
+    if let (View::Rgb, [3, h, w]) = (view, a.shape.as_slice()) {
+        return signed_rgb(&a.values, *h, *w);
+    }
+    let map = a.max_abs_over_channels();
+    let [h, w] = [map.shape[0], map.shape.get(1).copied().unwrap_or(1)];
+    let size = crop.width();
+    if map.is_signed() {
+        let (lo, hi) = range(&map.values, Scale::Signed);
+        let image = match view {
+            View::Overlay => blend_signed(crop, &map.values, h, w, Palette::BlueRed, opacity),
+            _ => heatmap(&map.values, h, w, Scale::Signed, Palette::BlueRed, size),
+        };
+        return Picture { image, lo, hi };
+    }
+    let top = if map.values.len() >= 1000 {
+        abs_quantile(&map.values, 0.995)
+    } else {
+        range(&map.values, Scale::Magnitude).1
+    };
+    let clipped: Vec<f32> = map.values.iter().map(|v| v.min(top)).collect();
+    let heat = heatmap(&clipped, h, w, Scale::Magnitude, Palette::Inferno, size);
+    let image = match view {
+        View::Overlay => blend(crop, &heat, opacity),
+        _ => heat,
+    };
+    Picture { image, lo: 0.0, hi: top }
+}
+
+/// A `[3, h, w]` signed map as colours around mid-grey: 0.5 + 0.15 · v / std, clipped (the
+/// usual way guided-backprop images are shown). The legend spans the values at black and white.
+pub fn signed_rgb(values: &[f32], h: usize, w: usize) -> Picture {
+    let n = values.len().max(1) as f32;
+    let mean = values.iter().sum::<f32>() / n;
+    let std = (values.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / n).sqrt().max(f32::MIN_POSITIVE);
+    let plane = h * w;
+    let image = RgbImage::from_fn(w as u32, h as u32, |x, y| {
+        let i = y as usize * w + x as usize;
+        Rgb([0, 1, 2]
+            .map(|c| ((0.5 + 0.15 * (values[c * plane + i] - mean) / std).clamp(0.0, 1.0) * 255.0).round() as u8))
+    });
+    let reach = std / 0.3;
+    Picture { image, lo: mean - reach, hi: mean + reach }
+}
