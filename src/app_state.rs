@@ -3,7 +3,7 @@
 
 use std::rc::Rc;
 
-use crate::protocol::{BackendKind, Explain, ModelSummary, Prediction, Response};
+use crate::protocol::{BackendKind, ExplainJob, MethodParams, ModelSummary, Prediction, Response, Target, View};
 
 /// Busy / ready / error, as shown in `data-testid="status"`.
 #[derive(Debug, Clone, PartialEq)]
@@ -33,17 +33,41 @@ pub struct Shown {
     pub forward_ms: f64,
 }
 
-/// The last attribution map shown over the crop.
+/// An attribution map of the shown crop.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Explanation {
-    pub method: Explain,
-    pub class: usize,
+    pub id: u64,
+    pub job: ExplainJob,
+    /// What was explained, in words ("Egyptian cat", "fire9/concat channel 7").
     pub label: String,
     pub png: Rc<Vec<u8>>,
+    pub score: f32,
     pub lo: f32,
     pub hi: f32,
     pub ms: f64,
 }
+
+/// An explanation in progress.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Running {
+    pub id: u64,
+    pub job: ExplainJob,
+    pub progress: Option<(usize, usize)>,
+}
+
+/// The live occluder's last answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Probe {
+    pub x: u32,
+    pub y: u32,
+    pub size: u32,
+    pub prob: f32,
+    pub top5: Vec<Prediction>,
+    pub ms: f64,
+}
+
+/// How many maps the gallery keeps (newest first).
+pub const GALLERY: usize = 6;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct State {
@@ -59,9 +83,14 @@ pub struct State {
     pub error: Option<String>,
     /// Why the worker was restarted on the CPU, if it was.
     pub crash: Option<String>,
-    pub explanation: Option<Explanation>,
-    /// The explanation being computed: request id, method, progress (done, total).
-    pub explaining: Option<(u64, Explain, Option<(usize, usize)>)>,
+    /// Finished maps of the shown image, newest first.
+    pub explanations: Vec<Explanation>,
+    /// Explanations being computed, in request order.
+    pub explaining: Vec<Running>,
+    /// The live occluder's latest answer while it is on.
+    pub probe: Option<Probe>,
+    pub occluder: bool,
+    pub settings: Settings,
 }
 
 impl Default for State {
@@ -76,8 +105,11 @@ impl Default for State {
             pending: None,
             error: None,
             crash: None,
-            explanation: None,
-            explaining: None,
+            explanations: Vec::new(),
+            explaining: Vec::new(),
+            probe: None,
+            occluder: false,
+            settings: Settings::default(),
         }
     }
 }
@@ -94,8 +126,15 @@ pub enum Action {
     /// The user asked for an attribution map of the shown image.
     Explain {
         id: u64,
-        method: Explain,
+        job: ExplainJob,
     },
+    /// The user stopped every running explanation.
+    CancelExplanations,
+    /// The live occluder was switched on or off.
+    Occluder(bool),
+    ClearGallery,
+    /// The explain panel's choices changed.
+    Settings(Settings),
     /// Something failed on the page side (a file could not be read, a sample is missing).
     PageError(String),
     /// The worker died (device lost, out of memory); the page restarts it on the CPU.
@@ -108,9 +147,31 @@ impl State {
         self.model.is_some() && !matches!(self.status, Status::Starting(_))
     }
 
-    /// An explanation can start when an image is shown and nothing else is running.
+    /// An explanation can start when an image is shown and no classification is running.
     pub fn can_explain(&self) -> bool {
-        self.can_submit() && self.shown.is_some() && self.pending.is_none() && self.explaining.is_none()
+        self.can_submit() && self.shown.is_some() && self.pending.is_none()
+    }
+
+    /// The name of a class, from the model's labels or the shown top-5.
+    pub fn class_label(&self, class: usize) -> String {
+        self.model
+            .as_ref()
+            .and_then(|m| m.labels.get(class).cloned())
+            .or_else(|| self.shown.as_ref()?.top5.iter().find(|p| p.index == class).map(|p| p.label.clone()))
+            .unwrap_or_else(|| format!("class {class}"))
+    }
+
+    pub fn target_label(&self, target: &Target) -> String {
+        match target {
+            Target::Class(c) => self.class_label(*c),
+            Target::Channel { layer, channel } => format!("{layer} channel {channel}"),
+        }
+    }
+
+    fn settle(&mut self) {
+        if self.pending.is_none() && self.explaining.is_empty() && self.model.is_some() {
+            self.status = Status::Ready;
+        }
     }
 
     pub fn reduce(mut self, action: Action) -> Self {
@@ -120,18 +181,28 @@ impl State {
                 self.pending = Some((id, source));
                 self.error = None;
             }
-            Action::Explain { id, method } => {
-                self.explaining = Some((id, method, None));
-                self.status = Status::Busy(format!("computing {}…", method.name()));
+            Action::Explain { id, job } => {
+                self.status = Status::Busy(format!("computing {}…", job.method));
+                self.explaining.push(Running { id, job, progress: None });
                 self.error = None;
             }
+            Action::CancelExplanations => {
+                self.explaining.clear();
+                self.settle();
+            }
+            Action::Occluder(on) => {
+                self.occluder = on;
+                self.probe = None;
+            }
+            Action::ClearGallery => self.explanations.clear(),
+            Action::Settings(settings) => self.settings = settings,
             Action::PageError(message) => {
                 self.error = Some(message);
                 self.status = if self.model.is_some() { Status::Ready } else { Status::Error("not ready".into()) };
             }
             Action::WorkerCrashed(message) => {
                 self.pending = None;
-                self.explaining = None;
+                self.explaining.clear();
                 self.error = Some(format!("the compute worker stopped ({message}); restarting on the CPU"));
                 self.status = Status::Starting("restarting on the CPU…".into());
                 self.model = None;
@@ -155,7 +226,8 @@ impl State {
                     if let Some((pending, source)) = self.pending.take() {
                         if pending == id {
                             self.shown = Some(Shown { source, crop_png: png.unwrap_or_default(), top5, forward_ms });
-                            self.explanation = None;
+                            self.explanations.clear();
+                            self.probe = None;
                         } else {
                             self.pending = Some((pending, source));
                         }
@@ -165,46 +237,163 @@ impl State {
                     }
                 }
                 Response::Progress { id, done, total } => {
-                    if let Some((running, _, progress)) = &mut self.explaining
-                        && *running == id
-                    {
-                        *progress = Some((done, total));
+                    if let Some(r) = self.explaining.iter_mut().find(|r| r.id == id) {
+                        r.progress = Some((done, total));
                     }
                 }
-                Response::Explained { id, method, class, lo, hi, ms, .. } => {
-                    if self.explaining.as_ref().map(|e| e.0) == Some(id) {
-                        self.explaining = None;
-                        let label = self
-                            .shown
-                            .as_ref()
-                            .and_then(|s| s.top5.iter().find(|p| p.index == class))
-                            .map(|p| p.label.clone())
-                            .unwrap_or_else(|| format!("class {class}"));
+                Response::Explained { id, job, score, lo, hi, ms } => {
+                    // A map that was cancelled, or belongs to an earlier image, is dropped.
+                    if let Some(k) = self.explaining.iter().position(|r| r.id == id) {
+                        self.explaining.remove(k);
+                        let label = self.target_label(&job.target);
                         let png = png.unwrap_or_default();
-                        self.explanation = Some(Explanation { method, class, label, png, lo, hi, ms });
-                        if self.pending.is_none() {
-                            self.status = Status::Ready;
-                        }
+                        self.explanations.insert(0, Explanation { id, job, label, png, score, lo, hi, ms });
+                        self.explanations.truncate(GALLERY);
+                        self.settle();
+                    }
+                }
+                Response::Probed { x, y, size, prob, top5, ms, .. } => {
+                    if self.occluder {
+                        self.probe = Some(Probe { x, y, size, prob, top5, ms });
                     }
                 }
                 Response::Failed { id, message } => {
                     if id.is_none() || self.pending.as_ref().map(|p| p.0) == id {
                         self.pending = None;
                     }
-                    if id.is_none() || self.explaining.as_ref().map(|e| e.0) == id {
-                        self.explaining = None;
+                    let cancelled = message == "cancelled";
+                    self.explaining.retain(|r| id.is_some() && Some(r.id) != id);
+                    if !cancelled {
+                        self.error = Some(message);
                     }
-                    self.error = Some(message);
                     self.status = Status::Ready;
+                    self.settle();
                 }
                 Response::Fatal { message } => {
                     self.pending = None;
-                    self.explaining = None;
+                    self.explaining.clear();
                     self.status = Status::Error(message.clone());
                     self.error = Some(message);
                 }
             },
         }
         self
+    }
+}
+
+/// The explain panel's choices: what the next map will be. Kept in the page's URL so a link
+/// reproduces the view.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    pub method: String,
+    /// A class to explain; `None` follows the shown image's top-1.
+    pub class: Option<usize>,
+    /// A neuron (layer, channel) to explain instead of a class.
+    pub neuron: Option<(String, usize)>,
+    pub params: MethodParams,
+    pub view: View,
+    /// The live occluder's square side in crop pixels.
+    pub occluder_size: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            method: "guided-backprop".into(),
+            class: None,
+            neuron: None,
+            params: MethodParams::default(),
+            view: View::Overlay,
+            occluder_size: 48,
+        }
+    }
+}
+
+fn view_name(v: View) -> &'static str {
+    match v {
+        View::Overlay => "overlay",
+        View::Heat => "heat",
+        View::Rgb => "rgb",
+    }
+}
+
+impl Settings {
+    /// The target for the shown image (the top-1 class unless chosen).
+    pub fn target(&self, top1: usize) -> Target {
+        match &self.neuron {
+            Some((layer, channel)) => Target::Channel { layer: layer.clone(), channel: *channel },
+            None => Target::Class(self.class.unwrap_or(top1)),
+        }
+    }
+
+    pub fn job(&self, top1: usize) -> ExplainJob {
+        ExplainJob {
+            method: self.method.clone(),
+            target: self.target(top1),
+            params: self.params.clone(),
+            view: self.view,
+        }
+    }
+
+    /// `key=value` pairs for the URL (only what differs from the defaults).
+    pub fn to_query(&self) -> Vec<(String, String)> {
+        let d = Settings::default();
+        let (p, dp) = (&self.params, &d.params);
+        let mut q = vec![("method".to_string(), self.method.clone())];
+        let mut add = |k: &str, v: String, default: String| {
+            if v != default {
+                q.push((k.to_string(), v));
+            }
+        };
+        add("class", self.class.map(|c| c.to_string()).unwrap_or_default(), String::new());
+        add("neuron", self.neuron.as_ref().map(|(l, c)| format!("{l}:{c}")).unwrap_or_default(), String::new());
+        add("layer", p.layer.clone().unwrap_or_default(), String::new());
+        add("window", p.window.to_string(), dp.window.to_string());
+        add("stride", p.stride.to_string(), dp.stride.to_string());
+        add("fill", p.fill.name(), dp.fill.name());
+        add("baseline", p.baseline.to_string(), dp.baseline.to_string());
+        add("steps", p.steps.to_string(), dp.steps.to_string());
+        add("samples", p.samples.to_string(), dp.samples.to_string());
+        add("sigma", p.sigma.to_string(), dp.sigma.to_string());
+        add("seed", p.seed.to_string(), dp.seed.to_string());
+        add("smooth", p.smooth.clone(), dp.smooth.clone());
+        add("view", view_name(self.view).into(), view_name(d.view).into());
+        add("occluder", self.occluder_size.to_string(), d.occluder_size.to_string());
+        q
+    }
+
+    /// Reads what [`Settings::to_query`] wrote; unknown or malformed values keep their defaults.
+    pub fn from_query(pairs: &[(String, String)]) -> Self {
+        let mut s = Settings::default();
+        for (k, v) in pairs {
+            let p = &mut s.params;
+            match k.as_str() {
+                "method" if crate::protocol::METHOD_NAMES.contains(&v.as_str()) => s.method = v.clone(),
+                "class" => s.class = v.parse().ok(),
+                "neuron" => {
+                    s.neuron = v.rsplit_once(':').and_then(|(l, c)| Some((l.to_string(), c.parse().ok()?)));
+                }
+                "layer" if !v.is_empty() => p.layer = Some(v.clone()),
+                "window" => p.window = v.parse().unwrap_or(p.window).clamp(1, 1024),
+                "stride" => p.stride = v.parse().unwrap_or(p.stride).clamp(1, 1024),
+                "fill" => p.fill = crate::protocol::Fill::parse(v).unwrap_or(p.fill),
+                "baseline" => p.baseline = v.parse().ok().filter(|b: &f32| b.is_finite()).unwrap_or(p.baseline),
+                "steps" => p.steps = v.parse().unwrap_or(p.steps).clamp(1, 512),
+                "samples" => p.samples = v.parse().unwrap_or(p.samples).clamp(1, 256),
+                "sigma" => p.sigma = v.parse().ok().filter(|x: &f32| (0.0..=2.0).contains(x)).unwrap_or(p.sigma),
+                "seed" => p.seed = v.parse().unwrap_or(p.seed),
+                "smooth" if ["saliency", "guided-backprop", "deconvnet"].contains(&v.as_str()) => p.smooth = v.clone(),
+                "view" => {
+                    s.view = match v.as_str() {
+                        "heat" => View::Heat,
+                        "rgb" => View::Rgb,
+                        _ => View::Overlay,
+                    }
+                }
+                "occluder" => s.occluder_size = v.parse().unwrap_or(s.occluder_size).clamp(4, 227),
+                _ => {}
+            }
+        }
+        s
     }
 }

@@ -151,24 +151,39 @@ pub enum View {
     Rgb,
 }
 
-/// An attribution method as the page asks for it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Explain {
-    /// |d score / d pixel|, largest over colour channels.
-    Saliency,
-    /// Grad-CAM at the last layer that still has a spatial grid.
-    GradCam,
-    /// A grey square of `window` pixels slid every `stride` pixels; red where hiding it lowers
-    /// the class probability, blue where it raises it.
-    Occlusion { window: u32, stride: u32 },
+/// The attribution methods by name, in the order the page lists them (the same table as
+/// `methods::Method::ALL_NAMES`, which a test keeps equal).
+pub const METHOD_NAMES: &[&str] = &[
+    "saliency",
+    "guided-backprop",
+    "deconvnet",
+    "smoothgrad",
+    "integrated-gradients",
+    "grad-cam",
+    "guided-grad-cam",
+    "occlusion",
+];
+
+/// An attribution the page asks for: a method by name (see `methods::Method::ALL_NAMES`),
+/// what it explains, its parameters, and how to draw it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExplainJob {
+    pub method: String,
+    pub target: Target,
+    pub params: MethodParams,
+    pub view: View,
 }
 
-impl Explain {
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Saliency => "saliency",
-            Self::GradCam => "grad-cam",
-            Self::Occlusion { .. } => "occlusion",
+impl ExplainJob {
+    /// A short caption: method and the settings that shaped the map.
+    pub fn settings(&self) -> String {
+        let p = &self.params;
+        match self.method.as_str() {
+            "occlusion" => format!("window {} px, stride {} px, fill {}", p.window, p.stride, p.fill.name()),
+            "smoothgrad" => format!("{} over {} samples, σ {:.0}%", p.smooth, p.samples, p.sigma * 100.0),
+            "integrated-gradients" => format!("{} steps from a {} image", p.steps, p.baseline),
+            "grad-cam" | "guided-grad-cam" => format!("layer {}", p.layer.as_deref().unwrap_or("last conv")),
+            _ => String::new(),
         }
     }
 }
@@ -180,8 +195,14 @@ pub enum Request {
     Init { backend: BackendChoice, model_url: String },
     /// Classify the image whose encoded bytes travel alongside.
     Classify { id: u64 },
-    /// Explain `class` on the last classified image.
-    Explain { id: u64, method: Explain, class: usize },
+    /// Explain something about the last classified image.
+    Explain { id: u64, job: ExplainJob },
+    /// Stop the explanation `id` at its next progress step.
+    Cancel { id: u64 },
+    /// The live occluder: the last classified image with a `size`-pixel square at (`x`, `y`)
+    /// (crop pixels, top-left corner) filled by `fill`; answers the class's probability and
+    /// the top-5.
+    Probe { id: u64, class: usize, x: u32, y: u32, size: u32, fill: Fill },
 }
 
 /// What the page needs to know about the loaded model.
@@ -191,6 +212,10 @@ pub struct ModelSummary {
     pub file_bytes: usize,
     pub parameters: usize,
     pub input_size: usize,
+    /// Class names in output order (for choosing any class as the target).
+    pub labels: Vec<String>,
+    /// Layers a neuron target can name: node outputs with a channel axis.
+    pub layers: Vec<String>,
 }
 
 /// Worker → page.
@@ -209,7 +234,9 @@ pub enum Response {
     Progress { id: u64, done: usize, total: usize },
     /// An explanation; the heatmap blended over the crop (PNG) travels alongside. `lo`..`hi`
     /// is the value range its colours span.
-    Explained { id: u64, method: Explain, class: usize, score: f32, lo: f32, hi: f32, ms: f64 },
+    Explained { id: u64, job: ExplainJob, score: f32, lo: f32, hi: f32, ms: f64 },
+    /// The live occluder's answer.
+    Probed { id: u64, x: u32, y: u32, size: u32, prob: f32, top5: Vec<Prediction>, ms: f64 },
     /// A request failed; the worker stays usable.
     Failed { id: Option<u64>, message: String },
     /// The worker cannot go on (model or device unusable).

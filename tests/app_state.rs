@@ -3,14 +3,23 @@
 use std::rc::Rc;
 
 use convlens::app_state::{Action, State, Status};
-use convlens::protocol::{BackendChoice, BackendKind, Explain, ModelSummary, Prediction, Request, Response};
+use convlens::protocol::{
+    BackendChoice, BackendKind, ExplainJob, MethodParams, ModelSummary, Prediction, Request, Response, Target, View,
+};
 
 fn ready() -> State {
     State::default().reduce(Action::Worker(
         Response::Ready {
             backend: BackendKind::Cpu,
             note: None,
-            model: ModelSummary { name: "m".into(), file_bytes: 1, parameters: 1, input_size: 227 },
+            model: ModelSummary {
+                name: "m".into(),
+                file_bytes: 1,
+                parameters: 1,
+                input_size: 227,
+                labels: vec![],
+                layers: vec![],
+            },
             warmup_ms: 1.0,
         },
         None,
@@ -72,7 +81,14 @@ fn worker_crash_restarts_and_keeps_result() {
         Response::Ready {
             backend: BackendKind::Cpu,
             note: Some("CPU requested".into()),
-            model: ModelSummary { name: "m".into(), file_bytes: 1, parameters: 1, input_size: 227 },
+            model: ModelSummary {
+                name: "m".into(),
+                file_bytes: 1,
+                parameters: 1,
+                input_size: 227,
+                labels: vec![],
+                layers: vec![],
+            },
             warmup_ms: 1.0,
         },
         None,
@@ -91,26 +107,90 @@ fn protocol_round_trips_and_backend_param() {
     assert_eq!(BackendChoice::from_param(None), BackendChoice::Auto);
 }
 
+fn job(method: &str, class: usize) -> ExplainJob {
+    ExplainJob {
+        method: method.into(),
+        target: Target::Class(class),
+        params: MethodParams::default(),
+        view: View::Overlay,
+    }
+}
+
+fn explained(id: u64, job: ExplainJob) -> Action {
+    Action::Worker(Response::Explained { id, job, score: 1.0, lo: 0.0, hi: 2.0, ms: 5.0 }, Some(Rc::new(vec![9])))
+}
+
 #[test]
 fn explanations_follow_the_shown_image() {
     let s = ready().reduce(Action::Submit { id: 1, source: "a".into() }).reduce(classified(1));
     assert!(s.can_explain());
-    let s = s.reduce(Action::Explain { id: 2, method: Explain::Saliency });
-    assert!(!s.can_explain());
+    let s = s.reduce(Action::Explain { id: 2, job: job("saliency", 967) });
+    assert!(s.can_explain(), "several maps may be queued");
     let s = s.reduce(Action::Worker(Response::Progress { id: 2, done: 3, total: 9 }, None));
-    assert_eq!(s.explaining.as_ref().unwrap().2, Some((3, 9)));
-    let done =
-        Response::Explained { id: 2, method: Explain::Saliency, class: 967, score: 1.0, lo: 0.0, hi: 2.0, ms: 5.0 };
-    let s = s.reduce(Action::Worker(done, Some(Rc::new(vec![9]))));
-    let e = s.explanation.clone().unwrap();
-    assert_eq!((e.class, e.label.as_str(), e.hi), (967, "espresso", 2.0));
+    assert_eq!(s.explaining[0].progress, Some((3, 9)));
+    let s = s.reduce(explained(2, job("saliency", 967)));
+    let e = s.explanations[0].clone();
+    assert_eq!((e.job.target.clone(), e.label.as_str(), e.hi), (Target::Class(967), "espresso", 2.0));
     assert_eq!(s.status, Status::Ready);
-    // A failed explanation keeps the image and frees the buttons.
+    // A failed explanation keeps the image and the gallery.
     let s = s
-        .reduce(Action::Explain { id: 3, method: Explain::GradCam })
+        .reduce(Action::Explain { id: 3, job: job("grad-cam", 967) })
         .reduce(Action::Worker(Response::Failed { id: Some(3), message: "no layer".into() }, None));
-    assert!(s.can_explain() && s.shown.is_some());
-    // A new image clears the old map.
-    let s = s.reduce(Action::Submit { id: 4, source: "b".into() }).reduce(classified(4));
-    assert!(s.explanation.is_none());
+    assert!(s.can_explain() && s.shown.is_some() && s.explaining.is_empty());
+    assert_eq!((s.explanations.len(), s.error.as_deref()), (1, Some("no layer")));
+    // The lecture's side-by-side: three maps queued at once, shown newest first.
+    let mut s = s;
+    for (id, m) in [(5, "saliency"), (6, "guided-backprop"), (7, "deconvnet")] {
+        s = s.reduce(Action::Explain { id, job: job(m, 967) });
+    }
+    for (id, m) in [(5, "saliency"), (6, "guided-backprop"), (7, "deconvnet")] {
+        s = s.reduce(explained(id, job(m, 967)));
+    }
+    let names: Vec<&str> = s.explanations.iter().map(|e| e.job.method.as_str()).collect();
+    assert_eq!(names, ["deconvnet", "guided-backprop", "saliency", "saliency"]);
+    // Cancelling drops running maps; a late answer for them is ignored, as is "cancelled".
+    let s = s.reduce(Action::Explain { id: 8, job: job("occlusion", 967) }).reduce(Action::CancelExplanations);
+    assert!(s.explaining.is_empty() && s.status == Status::Ready);
+    let s = s.reduce(Action::Worker(Response::Failed { id: Some(8), message: "cancelled".into() }, None));
+    assert!(s.error.is_none());
+    let s = s.reduce(explained(8, job("occlusion", 967)));
+    assert_eq!(s.explanations.len(), 4);
+    // A new image clears the old maps.
+    let s = s.reduce(Action::Submit { id: 9, source: "b".into() }).reduce(classified(9));
+    assert!(s.explanations.is_empty());
+}
+
+#[test]
+fn the_live_occluder_shows_answers_only_while_on() {
+    let s = ready().reduce(Action::Submit { id: 1, source: "a".into() }).reduce(classified(1));
+    let probed =
+        |prob| Action::Worker(Response::Probed { id: 2, x: 10, y: 20, size: 32, prob, top5: vec![], ms: 50.0 }, None);
+    assert!(s.clone().reduce(probed(0.5)).probe.is_none());
+    let s = s.reduce(Action::Occluder(true)).reduce(probed(0.25));
+    assert_eq!(s.probe.as_ref().map(|p| (p.x, p.y, p.prob)), Some((10, 20, 0.25)));
+    assert!(s.reduce(Action::Occluder(false)).probe.is_none());
+}
+
+#[test]
+fn settings_survive_the_url() {
+    use convlens::app_state::Settings;
+    use convlens::protocol::Fill;
+    let d = Settings::default();
+    assert_eq!(Settings::from_query(&d.to_query()), d);
+    assert_eq!(d.to_query().len(), 1, "defaults stay out of the URL");
+    let mut s = Settings { method: "occlusion".into(), class: Some(285), view: View::Heat, ..Settings::default() };
+    s.params.window = 24;
+    s.params.fill = Fill::Blur;
+    s.neuron = Some(("fire9/concat".into(), 7));
+    s.params.sigma = 0.25;
+    assert_eq!(Settings::from_query(&s.to_query()), s);
+    assert_eq!(s.target(3), Target::Channel { layer: "fire9/concat".into(), channel: 7 });
+    s.neuron = None;
+    assert_eq!(s.job(3).target, Target::Class(285));
+    // Hostile or broken values fall back to the defaults.
+    let q = |k: &str, v: &str| vec![(k.to_string(), v.to_string())];
+    assert_eq!(Settings::from_query(&q("method", "rm -rf")).method, d.method);
+    assert_eq!(Settings::from_query(&q("window", "999999")).params.window, 1024);
+    assert_eq!(Settings::from_query(&q("sigma", "NaN")).params.sigma, d.params.sigma);
+    assert_eq!(Settings::from_query(&q("neuron", "x")).neuron, None);
 }

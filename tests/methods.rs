@@ -236,12 +236,14 @@ fn prob(net: &Network, x: &[f32], class: usize) -> f32 {
 fn occlusion_matches_one_window_at_a_time() {
     let net = net();
     let (x, t) = image();
-    for fill in [Fill::Value(0.25), Fill::Mean, Fill::Blur] {
-        let p = OcclusionParams { window: [2, 3], strides: [1, 2], fill, batch: 3 };
-        let a = run(&Method::Occlusion(p), &net, &t, 1).unwrap();
-        assert_eq!(a.shape, vec![4, 4]);
-        assert_close(&a.values, &brute_force_occlusion(&net, &x, fill), 1e-5);
-        assert!((a.score - prob(&net, &x, 1)).abs() < 1e-6);
+    for incremental in [false, true] {
+        for fill in [Fill::Value(0.25), Fill::Mean, Fill::Blur] {
+            let p = OcclusionParams { window: [2, 3], strides: [1, 2], fill, batch: 3, incremental };
+            let a = run(&Method::Occlusion(p), &net, &t, 1).unwrap();
+            assert_eq!(a.shape, vec![4, 4]);
+            assert_close(&a.values, &brute_force_occlusion(&net, &x, fill), 1e-5);
+            assert!((a.score - prob(&net, &x, 1)).abs() < 1e-6);
+        }
     }
 }
 
@@ -292,7 +294,7 @@ fn brute_force_occlusion(net: &Network, x: &[f32], fill: Fill) -> Vec<f32> {
 fn occluding_everything_gives_the_full_drop_everywhere() {
     let net = net();
     let (x, t) = image();
-    let p = OcclusionParams { window: [4, 4], strides: [4, 4], fill: Fill::Value(0.0), batch: 1 };
+    let p = OcclusionParams { window: [4, 4], strides: [4, 4], fill: Fill::Value(0.0), batch: 1, ..Default::default() };
     let a = run(&Method::Occlusion(p), &net, &t, 0).unwrap();
     let drop = prob(&net, &x, 0) - prob(&net, &[0.0; 48], 0);
     assert_close(&a.values, &[drop; 16], 1e-5);
@@ -326,7 +328,13 @@ fn every_method_is_in_the_table_and_rejects_bad_targets() {
 #[test]
 fn occlusion_reports_progress_and_cancels() {
     let (_, t) = image();
-    let m = Method::Occlusion(OcclusionParams { window: [1, 1], strides: [1, 1], fill: Fill::Value(0.5), batch: 4 });
+    let m = Method::Occlusion(OcclusionParams {
+        window: [1, 1],
+        strides: [1, 1],
+        fill: Fill::Value(0.5),
+        batch: 4,
+        ..Default::default()
+    });
     let mut seen = Vec::new();
     pollster::block_on(m.attribute(&net(), &t, &Target::Class(0), &mut |done, total| {
         seen.push((done, total));

@@ -44,7 +44,7 @@ pub async fn integrated_gradients(
     target: &Target,
     steps: usize,
     baseline: f32,
-    progress: &mut dyn FnMut(usize, usize) -> bool,
+    progress: &mut dyn super::Progress,
 ) -> Result<Attribution, MethodError> {
     let [_, c, h, w] = input.dims();
     let pixels = read_f32(input.clone()).await?;
@@ -53,7 +53,7 @@ pub async fn integrated_gradients(
     let nodes = gauss_legendre(steps);
     let mut avg = vec![0f32; pixels.len()];
     for (k, chunk) in nodes.chunks(BATCH).enumerate() {
-        if !progress(k * BATCH, steps) {
+        if !progress.tick(k * BATCH, steps).await {
             return Err(MethodError::Cancelled);
         }
         let batch: Vec<f32> = chunk
@@ -70,7 +70,7 @@ pub async fn integrated_gradients(
             }
         }
     }
-    progress(steps, steps);
+    progress.tick(steps, steps).await;
     let values = avg.iter().zip(&pixels).map(|(g, x)| (x - baseline) * g).collect();
     Ok(Attribution { values, shape: vec![c, h, w], score })
 }

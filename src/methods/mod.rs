@@ -10,6 +10,9 @@ pub mod integrated_gradients;
 pub mod occlusion;
 pub mod smoothgrad;
 
+use std::future::Future;
+use std::pin::Pin;
+
 use burn::tensor::Tensor;
 use thiserror::Error;
 
@@ -18,6 +21,19 @@ use crate::model::{Network, Pass, ReluRule};
 pub use crate::protocol::{Fill, MethodParams, Target};
 
 pub use occlusion::OcclusionParams;
+
+/// Reports progress and asks whether to go on. The browser worker posts a message and yields
+/// to its event loop here (so a "cancel" can arrive); any `FnMut(done, total) -> bool`
+/// closure is a progress that never yields.
+pub trait Progress {
+    fn tick(&mut self, done: usize, total: usize) -> Pin<Box<dyn Future<Output = bool> + '_>>;
+}
+
+impl<F: FnMut(usize, usize) -> bool> Progress for F {
+    fn tick(&mut self, done: usize, total: usize) -> Pin<Box<dyn Future<Output = bool> + '_>> {
+        Box::pin(std::future::ready(self(done, total)))
+    }
+}
 
 /// A method's answer.
 #[derive(Debug, Clone, PartialEq)]
@@ -76,16 +92,7 @@ pub enum Method {
 }
 
 impl Method {
-    pub const ALL_NAMES: &[&str] = &[
-        "saliency",
-        "guided-backprop",
-        "deconvnet",
-        "smoothgrad",
-        "integrated-gradients",
-        "grad-cam",
-        "guided-grad-cam",
-        "occlusion",
-    ];
+    pub const ALL_NAMES: &[&str] = crate::protocol::METHOD_NAMES;
 
     pub fn name(&self) -> &'static str {
         match self {
@@ -137,14 +144,13 @@ impl Method {
         })
     }
 
-    /// Runs the method. `progress(done, total)` is called as work completes; returning
-    /// `false` cancels.
+    /// Runs the method. `progress` hears of work as it completes; answering `false` cancels.
     pub async fn attribute(
         &self,
         net: &Network,
         input: &Tensor<4>,
         target: &Target,
-        progress: &mut dyn FnMut(usize, usize) -> bool,
+        progress: &mut dyn Progress,
     ) -> Result<Attribution, MethodError> {
         check_single_image(input)?;
         match self {
@@ -189,17 +195,19 @@ pub(crate) fn target_score(
         }
         Target::Channel { layer, channel } => {
             let acts = net.forward_with(input, &[layer.as_str()], pass)?;
-            let v = acts.get(layer)?;
-            let (n, channels) = (v.shape[0], v.shape.get(1).copied().unwrap_or(1));
-            if *channel >= channels {
-                return Err(MethodError::BadArgument(format!(
-                    "channel {channel} does not exist ('{layer}' has {channels})"
-                )));
-            }
-            let one = v.tensor.clone().slice([0..n, *channel..*channel + 1]);
-            Ok(one.mean_dims(&[1, 2, 3]).reshape([n]))
+            channel_mean(acts.get(layer)?, layer, *channel)
         }
     }
+}
+
+/// One channel's mean activation per image, `[N]`.
+pub(crate) fn channel_mean(v: &crate::model::Value, layer: &str, channel: usize) -> Result<Tensor<1>, MethodError> {
+    let (n, channels) = (v.shape[0], v.shape.get(1).copied().unwrap_or(1));
+    if channel >= channels {
+        return Err(MethodError::BadArgument(format!("channel {channel} does not exist ('{layer}' has {channels})")));
+    }
+    let one = v.tensor.clone().slice([0..n, channel..channel + 1]);
+    Ok(one.mean_dims(&[1, 2, 3]).reshape([n]))
 }
 
 /// The first value of a score tensor, read back.

@@ -6,9 +6,9 @@
 
 use burn::tensor::{Tensor, TensorData};
 
-use super::{Attribution, Fill, MethodError, Target, target_score};
+use super::{Attribution, Fill, MethodError, Target, channel_mean, target_score};
 use crate::classify::{probabilities, read_f32};
-use crate::model::{Network, Pass};
+use crate::model::{Network, Pass, Value};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct OcclusionParams {
@@ -20,11 +20,14 @@ pub struct OcclusionParams {
     pub fill: Fill,
     /// Occluded copies per forward pass.
     pub batch: usize,
+    /// Recompute only what each window can change ([`crate::model::incremental`]); the answer
+    /// is the same either way.
+    pub incremental: bool,
 }
 
 impl Default for OcclusionParams {
     fn default() -> Self {
-        Self { window: [32, 32], strides: [16, 16], fill: Fill::Value(0.5), batch: 8 }
+        Self { window: [32, 32], strides: [16, 16], fill: Fill::Value(0.5), batch: 8, incremental: true }
     }
 }
 
@@ -33,9 +36,10 @@ pub const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
 
 /// Window start offsets along one axis, as in Captum: `k · stride` for
 /// `k = 0..=ceil((size − window) / stride)`; the last window may run past the far edge and is
-/// cut off there.
+/// cut off there. (With a stride longer than the window Captum's last start can fall past the
+/// edge; such an empty window changes nothing and is skipped.)
 pub fn starts(size: usize, window: usize, stride: usize) -> Vec<usize> {
-    (0..=(size - window).div_ceil(stride)).map(|k| k * stride).collect()
+    (0..=(size - window).div_ceil(stride)).map(|k| k * stride).filter(|&s| s < size).collect()
 }
 
 /// The image the window reveals, `[C, H, W]` like `pixels`.
@@ -97,18 +101,42 @@ pub fn paint(img: &mut [f32], fill: &[f32], [c, h, w]: [usize; 3], (y0, x0): (us
 /// The occlusion target for each image of a batch: a class's probability or a channel's mean.
 pub async fn measure(net: &Network, x: Tensor<4>, target: &Target) -> Result<Vec<f32>, MethodError> {
     match target {
-        Target::Class(class) => {
-            let scores = net.scores(x)?;
-            let [n, classes] = scores.dims();
-            if *class >= classes {
-                return Err(MethodError::BadArgument(format!(
-                    "class {class} does not exist (the model has {classes})"
-                )));
-            }
-            let s = read_f32(scores).await?;
-            Ok((0..n).map(|r| probabilities(&s[r * classes..(r + 1) * classes])[*class]).collect())
-        }
+        Target::Class(_) => class_probability(net.scores(x)?, target).await,
         Target::Channel { .. } => Ok(read_f32(target_score(net, x, target, &Pass::default())?).await?),
+    }
+}
+
+async fn class_probability(scores: Tensor<2>, target: &Target) -> Result<Vec<f32>, MethodError> {
+    let Target::Class(class) = *target else { return Ok(Vec::new()) };
+    let [n, classes] = scores.dims();
+    if class >= classes {
+        return Err(MethodError::BadArgument(format!("class {class} does not exist (the model has {classes})")));
+    }
+    let s = read_f32(scores).await?;
+    Ok((0..n).map(|r| probabilities(&s[r * classes..(r + 1) * classes])[class]).collect())
+}
+
+/// What the windows at `at` do to the target, recomputing only what each window reaches.
+async fn measure_incremental(
+    net: &Network,
+    input: &Tensor<4>,
+    base: &std::collections::HashMap<String, Value>,
+    fill: &Tensor<4>,
+    at: &[[usize; 2]],
+    window: [usize; 2],
+    target: &Target,
+) -> Result<Vec<f32>, MethodError> {
+    match target {
+        Target::Class(_) => {
+            let v = net.occluded(input, base, fill, at, window, net.score_name())?;
+            let n = v.shape.first().copied().unwrap_or(1);
+            let classes = v.shape.iter().skip(1).product::<usize>();
+            class_probability(v.tensor.reshape([n, classes]), target).await
+        }
+        Target::Channel { layer, channel } => {
+            let v = net.occluded(input, base, fill, at, window, layer)?;
+            Ok(read_f32(channel_mean(&v, layer, *channel)?).await?)
+        }
     }
 }
 
@@ -117,7 +145,7 @@ pub async fn occlusion(
     input: &Tensor<4>,
     target: &Target,
     p: &OcclusionParams,
-    progress: &mut dyn FnMut(usize, usize) -> bool,
+    progress: &mut dyn super::Progress,
 ) -> Result<Attribution, MethodError> {
     let [_, c, h, w] = input.dims();
     let [wh, ww] = p.window;
@@ -130,6 +158,14 @@ pub async fn occlusion(
     let pixels = read_f32(input.clone()).await?;
     let fill = fill_image(&pixels, [c, h, w], p.fill);
     let base = measure(net, input.clone(), target).await?[0];
+    // Incremental runs start from every activation of the unmodified image.
+    let (acts, fill_tensor) = if p.incremental {
+        let names: Vec<&str> = net.graph().nodes.iter().map(|n| n.output.as_str()).collect();
+        let acts = net.forward(input.clone(), &names)?.values;
+        (acts, Tensor::<4>::from_data(TensorData::new(fill.clone(), [1, c, h, w]), &input.device()))
+    } else {
+        (Default::default(), input.clone())
+    };
 
     let positions: Vec<(usize, usize)> = starts(h, wh, p.strides[0])
         .into_iter()
@@ -139,17 +175,22 @@ pub async fn occlusion(
     let mut count = vec![0u32; h * w];
     let total = positions.len();
     for (done, chunk) in positions.chunks(p.batch).enumerate() {
-        if !progress(done * p.batch, total) {
+        if !progress.tick(done * p.batch, total).await {
             return Err(MethodError::Cancelled);
         }
-        let mut batch = Vec::with_capacity(chunk.len() * pixels.len());
-        for &at in chunk {
-            let start = batch.len();
-            batch.extend_from_slice(&pixels);
-            paint(&mut batch[start..], &fill, [c, h, w], at, p.window);
-        }
-        let x = Tensor::<4>::from_data(TensorData::new(batch, [chunk.len(), c, h, w]), &input.device());
-        let values = measure(net, x, target).await?;
+        let values = if p.incremental {
+            let at: Vec<[usize; 2]> = chunk.iter().map(|&(y, x)| [y, x]).collect();
+            measure_incremental(net, input, &acts, &fill_tensor, &at, p.window, target).await?
+        } else {
+            let mut batch = Vec::with_capacity(chunk.len() * pixels.len());
+            for &at in chunk {
+                let start = batch.len();
+                batch.extend_from_slice(&pixels);
+                paint(&mut batch[start..], &fill, [c, h, w], at, p.window);
+            }
+            let x = Tensor::<4>::from_data(TensorData::new(batch, [chunk.len(), c, h, w]), &input.device());
+            measure(net, x, target).await?
+        };
         for (&(y0, x0), v) in chunk.iter().zip(values) {
             let drop = base - v;
             for y in y0..(y0 + wh).min(h) {
@@ -160,7 +201,7 @@ pub async fn occlusion(
             }
         }
     }
-    progress(total, total);
+    progress.tick(total, total).await;
     let values = sum.iter().zip(&count).map(|(s, &n)| if n == 0 { 0.0 } else { s / n as f32 }).collect();
     Ok(Attribution { values, shape: vec![h, w], score: base })
 }

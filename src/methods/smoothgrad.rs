@@ -24,7 +24,7 @@ pub async fn smoothgrad(
     samples: usize,
     sigma: f32,
     seed: u64,
-    progress: &mut dyn FnMut(usize, usize) -> bool,
+    progress: &mut dyn super::Progress,
 ) -> Result<Attribution, MethodError> {
     let [_, c, h, w] = input.dims();
     let pixels = read_f32(input.clone()).await?;
@@ -36,7 +36,7 @@ pub async fn smoothgrad(
     let mut sum = vec![0f32; pixels.len()];
     let mut done = 0;
     while done < samples {
-        if !progress(done, samples) {
+        if !progress.tick(done, samples).await {
             return Err(MethodError::Cancelled);
         }
         let n = BATCH.min(samples - done);
@@ -50,7 +50,7 @@ pub async fn smoothgrad(
         }
         done += n;
     }
-    progress(samples, samples);
+    progress.tick(samples, samples).await;
     let values = sum.into_iter().map(|v| v / samples as f32).collect();
     Ok(Attribution { values, shape: vec![c, h, w], score })
 }

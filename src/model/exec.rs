@@ -55,13 +55,13 @@ fn padded4(shape: &[usize]) -> [usize; 4] {
 /// A graph bound to a device: float constants uploaded once, ready to run many times.
 #[derive(Debug)]
 pub struct Network {
-    graph: Graph,
+    pub(super) graph: Graph,
     device: Device,
-    uploaded: HashMap<String, Value>,
+    pub(super) uploaded: HashMap<String, Value>,
     /// For each node, the values whose last use it is (freed after it runs).
-    last_use: Vec<Vec<String>>,
+    pub(super) last_use: Vec<Vec<String>>,
     /// The pre-softmax class scores: the input of a final Softmax, else the first output.
-    score_name: String,
+    pub(super) score_name: String,
 }
 
 /// How a forward pass departs from the plain network (the methods' hooks).
@@ -179,6 +179,11 @@ impl Network {
         Ok(v.tensor.clone().reshape([n, classes]))
     }
 
+    /// The node whose output is the pre-softmax class scores.
+    pub fn score_name(&self) -> &str {
+        &self.score_name
+    }
+
     pub fn graph(&self) -> &Graph {
         &self.graph
     }
@@ -230,7 +235,7 @@ impl Network {
     }
 
     /// Which nodes must run to produce `keep`, given that `overrides` are supplied.
-    fn needed_nodes(&self, keep: &HashSet<&str>, overrides: &HashMap<String, Value>) -> Vec<bool> {
+    pub(super) fn needed_nodes(&self, keep: &HashSet<&str>, overrides: &HashMap<String, Value>) -> Vec<bool> {
         let mut wanted: HashSet<&str> = keep.clone();
         let mut needed = vec![false; self.graph.nodes.len()];
         for (i, node) in self.graph.nodes.iter().enumerate().rev() {
@@ -292,7 +297,7 @@ impl Network {
         }
     }
 
-    fn run_node(
+    pub(super) fn run_node(
         &self,
         node: &Node,
         env: &HashMap<String, Value>,
@@ -328,14 +333,7 @@ impl Network {
                 {
                     return Err(err(node, format!("bias shape {:?} does not match {o} output channels", b.shape)));
                 }
-                let mut padding = [(pads[0], pads[2]), (pads[1], pads[3])];
-                if *auto_pad_same {
-                    for (d, (size, k)) in [(h, kh), (wd, kw)].into_iter().enumerate() {
-                        let out = size.div_ceil(strides[d]);
-                        let need = ((out - 1) * strides[d] + (k - 1) * dilations[d] + 1).saturating_sub(size);
-                        padding[d] = (need / 2, need - need / 2);
-                    }
-                }
+                let padding = conv_padding(*pads, *auto_pad_same, *strides, *dilations, [h, wd], [kh, kw]);
                 let span =
                     |d: usize, size: usize, k: usize| size + padding[d].0 + padding[d].1 >= (k - 1) * dilations[d] + 1;
                 if !span(0, h, kh) || !span(1, wd, kw) {
@@ -521,6 +519,28 @@ impl Network {
         }
         Ok(())
     }
+}
+
+/// A convolution's (before, after) padding per spatial axis; SAME_UPPER puts the odd pixel
+/// after.
+pub(super) fn conv_padding(
+    pads: [usize; 4],
+    auto_pad_same: bool,
+    strides: [usize; 2],
+    dilations: [usize; 2],
+    input: [usize; 2],
+    kernel: [usize; 2],
+) -> [(usize, usize); 2] {
+    let mut padding = [(pads[0], pads[2]), (pads[1], pads[3])];
+    if auto_pad_same {
+        for d in 0..2 {
+            let out = input[d].div_ceil(strides[d].max(1));
+            let need =
+                ((out.max(1) - 1) * strides[d] + (kernel[d].max(1) - 1) * dilations[d] + 1).saturating_sub(input[d]);
+            padding[d] = (need / 2, need - need / 2);
+        }
+    }
+    padding
 }
 
 fn resolve_axis(node: &Node, axis: i64, rank: usize) -> Result<usize, ModelError> {

@@ -4,6 +4,7 @@
 pub mod exec;
 pub mod graph;
 pub mod host;
+pub mod incremental;
 pub mod modified_relu;
 
 pub use exec::{Activations, Network, Pass, Value};

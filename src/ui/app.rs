@@ -6,16 +6,47 @@ use yew::prelude::*;
 
 use super::components::{CropView, ExplainPanel, ImageInput, Predictions, StatusBar};
 use super::worker_link::{SharedLink, WorkerLink};
-use crate::app_state::{Action, State};
+use crate::app_state::{Action, Settings, State};
 use crate::protocol::BackendChoice;
 
 /// Largest file we accept from the user (decoding limits apply after this).
 const MAX_FILE_BYTES: usize = 64 << 20;
 
-fn backend_param() -> BackendChoice {
+fn url_params() -> Option<web_sys::UrlSearchParams> {
     let search = web_sys::window().and_then(|w| w.location().search().ok()).unwrap_or_default();
-    let value = web_sys::UrlSearchParams::new_with_str(&search).ok().and_then(|p| p.get("backend"));
-    BackendChoice::from_param(value.as_deref())
+    web_sys::UrlSearchParams::new_with_str(&search).ok()
+}
+
+fn backend_param() -> BackendChoice {
+    BackendChoice::from_param(url_params().and_then(|p| p.get("backend")).as_deref())
+}
+
+/// The explain settings a shared link carries.
+fn settings_from_url() -> Settings {
+    let Some(params) = url_params() else { return Settings::default() };
+    let keys = [
+        "method", "class", "neuron", "layer", "window", "stride", "fill", "baseline", "steps", "samples", "sigma",
+        "seed", "smooth", "view", "occluder",
+    ];
+    let pairs: Vec<(String, String)> = keys.iter().filter_map(|k| params.get(k).map(|v| (k.to_string(), v))).collect();
+    Settings::from_query(&pairs)
+}
+
+/// Writes the settings into the address bar (keeping `backend`), without a new history entry.
+fn settings_to_url(settings: &Settings) {
+    let Some(window) = web_sys::window() else { return };
+    let Ok(params) = web_sys::UrlSearchParams::new() else { return };
+    if let Some(b) = url_params().and_then(|p| p.get("backend")) {
+        params.append("backend", &b);
+    }
+    for (k, v) in settings.to_query() {
+        params.append(&k, &v);
+    }
+    let query: String = params.to_string().into();
+    let path = window.location().pathname().unwrap_or_default();
+    if let Ok(history) = window.history() {
+        let _ = history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&format!("{path}?{query}")));
+    }
 }
 
 /// Request ids: one counter for classifications and explanations.
@@ -35,10 +66,12 @@ pub fn app() -> Html {
         let dispatch = state.dispatcher();
         let link = link.clone();
         use_effect_with((), move |_| {
+            dispatch.dispatch(Action::Settings(settings_from_url()));
             let cb = Callback::from(move |a: Action| dispatch.dispatch(a));
             *link.borrow_mut() = Some(WorkerLink::start(backend_param(), cb));
         });
     }
+    use_effect_with(state.settings.clone(), |settings| settings_to_url(settings));
 
     // One entry point for every image source: file picker, drop, paste, samples.
     let submit = {
@@ -66,17 +99,68 @@ pub fn app() -> Html {
             }
         })
     };
-    // Attribution maps of the shown image.
+    // Attribution maps of the shown image: one request per method, current settings.
     let explain = {
         let dispatch = state.dispatcher();
         let link = link.clone();
         let ids = ids.clone();
-        Callback::from(move |(method, class): (crate::protocol::Explain, usize)| {
-            let id = next_id(&ids);
-            dispatch.dispatch(Action::Explain { id, method });
-            if let Some(l) = link.borrow().as_ref() {
-                l.borrow().explain(id, method, class);
+        let settings = state.settings.clone();
+        let top1 = state.shown.as_ref().and_then(|s| s.top5.first()).map(|p| p.index).unwrap_or(0);
+        Callback::from(move |methods: Vec<String>| {
+            for method in methods {
+                let id = next_id(&ids);
+                let job = Settings { method, ..settings.clone() }.job(top1);
+                dispatch.dispatch(Action::Explain { id, job: job.clone() });
+                if let Some(l) = link.borrow().as_ref() {
+                    l.borrow().explain(id, job);
+                }
             }
+        })
+    };
+    let cancel = {
+        let dispatch = state.dispatcher();
+        let link = link.clone();
+        let running: Vec<u64> = state.explaining.iter().map(|r| r.id).collect();
+        Callback::from(move |_| {
+            if let Some(l) = link.borrow().as_ref() {
+                for id in &running {
+                    l.borrow().cancel(*id);
+                }
+            }
+            dispatch.dispatch(Action::CancelExplanations);
+        })
+    };
+    let on_settings = {
+        let dispatch = state.dispatcher();
+        Callback::from(move |s: Settings| dispatch.dispatch(Action::Settings(s)))
+    };
+    let clear = {
+        let dispatch = state.dispatcher();
+        Callback::from(move |_| dispatch.dispatch(Action::ClearGallery))
+    };
+    // The live occluder.
+    let top1 = state.shown.as_ref().and_then(|s| s.top5.first()).map(|p| p.index).unwrap_or(0);
+    let occluded_class = state.settings.class.unwrap_or(top1);
+    let on_occluder = {
+        let dispatch = state.dispatcher();
+        Callback::from(move |on: bool| dispatch.dispatch(Action::Occluder(on)))
+    };
+    let on_move = {
+        let link = link.clone();
+        let ids = ids.clone();
+        let fill = state.settings.params.fill;
+        Callback::from(move |rect: [u32; 3]| {
+            let id = next_id(&ids);
+            if let Some(l) = link.borrow().as_ref() {
+                l.borrow_mut().probe(id, occluded_class, rect, fill);
+            }
+        })
+    };
+    let on_occluder_size = {
+        let dispatch = state.dispatcher();
+        let settings = state.settings.clone();
+        Callback::from(move |size: u32| {
+            dispatch.dispatch(Action::Settings(Settings { occluder_size: size, ..settings.clone() }))
         })
     };
     let on_error = {
@@ -122,12 +206,16 @@ pub fn app() -> Html {
             <section class="workspace">
                 <ImageInput on_image={submit} on_error={on_error} disabled={!s.can_submit()} />
                 <div class="result">
-                    <CropView shown={s.shown.clone()} />
-                    <Predictions shown={s.shown.clone()} />
+                    <CropView shown={s.shown.clone()} side={s.model.as_ref().map_or(227, |m| m.input_size as u32)}
+                              occluder={s.occluder} probe={s.probe.clone()} size={s.settings.occluder_size}
+                              class_label={s.class_label(occluded_class)} on_toggle={on_occluder}
+                              on_move={on_move} on_size={on_occluder_size} />
+                    <Predictions shown={s.shown.clone()} probe={s.occluder.then(|| s.probe.clone()).flatten()} />
                 </div>
             </section>
             <section class="explain-section">
-                <ExplainPanel state={state.clone()} on_explain={explain} />
+                <ExplainPanel state={state.clone()} on_settings={on_settings} on_explain={explain}
+                              on_cancel={cancel} on_clear={clear} />
             </section>
             <footer>
                 {"SqueezeNet 1.1 weights: BSD licence (DeepScale). Sample photos: public domain (scikit-image). "}

@@ -19,6 +19,10 @@ const MAX_RESTARTS: u32 = 2;
 
 pub struct WorkerLink {
     worker: Option<Worker>,
+    /// The live occluder sends one probe at a time: the one in flight, and the latest
+    /// position asked for meanwhile (older ones are dropped, so the answers keep up).
+    probe_in_flight: Option<u64>,
+    probe_next: Option<Request>,
     restarts: u32,
     dispatch: Callback<Action>,
     // Closures must live as long as the worker uses them.
@@ -29,7 +33,14 @@ pub type SharedLink = Rc<RefCell<WorkerLink>>;
 
 impl WorkerLink {
     pub fn start(choice: BackendChoice, dispatch: Callback<Action>) -> SharedLink {
-        let link = Rc::new(RefCell::new(WorkerLink { worker: None, restarts: 0, dispatch, _handlers: Vec::new() }));
+        let link = Rc::new(RefCell::new(WorkerLink {
+            worker: None,
+            probe_in_flight: None,
+            probe_next: None,
+            restarts: 0,
+            dispatch,
+            _handlers: Vec::new(),
+        }));
         Self::spawn(&link, choice);
         link
     }
@@ -61,7 +72,14 @@ impl WorkerLink {
                             post(w, &Request::Init { backend: choice, model_url: MODEL_URL.into() }, None);
                         }
                     }
-                    Ok(response) => dispatch.emit(Action::Worker(response, bytes)),
+                    Ok(response) => {
+                        if let (Response::Probed { id, .. } | Response::Failed { id: Some(id), .. }, Some(link)) =
+                            (&response, link.upgrade())
+                        {
+                            link.borrow_mut().probe_answered(*id);
+                        }
+                        dispatch.emit(Action::Worker(response, bytes))
+                    }
                     Err(e) => dispatch.emit(Action::PageError(format!("unreadable worker message: {e}"))),
                 }
             })
@@ -92,6 +110,8 @@ impl WorkerLink {
             if let Some(w) = l.worker.take() {
                 w.terminate();
             }
+            l.probe_in_flight = None;
+            l.probe_next = None;
             l.restarts += 1;
             (l.dispatch.clone(), l.restarts)
         };
@@ -106,9 +126,37 @@ impl WorkerLink {
         Self::spawn(link, BackendChoice::Cpu);
     }
 
-    pub fn explain(&self, id: u64, method: crate::protocol::Explain, class: usize) {
+    pub fn explain(&self, id: u64, job: crate::protocol::ExplainJob) {
+        self.send(&Request::Explain { id, job });
+    }
+
+    pub fn cancel(&self, id: u64) {
+        self.send(&Request::Cancel { id });
+    }
+
+    pub fn probe(&mut self, id: u64, class: usize, [x, y, size]: [u32; 3], fill: crate::protocol::Fill) {
+        let request = Request::Probe { id, class, x, y, size, fill };
+        if self.probe_in_flight.is_some() {
+            self.probe_next = Some(request);
+        } else {
+            self.probe_in_flight = Some(id);
+            self.send(&request);
+        }
+    }
+
+    fn probe_answered(&mut self, id: u64) {
+        if self.probe_in_flight != Some(id) {
+            return;
+        }
+        self.probe_in_flight = None;
+        if let Some(Request::Probe { id, class, x, y, size, fill }) = self.probe_next.take() {
+            self.probe(id, class, [x, y, size], fill);
+        }
+    }
+
+    fn send(&self, request: &Request) {
         if let Some(w) = &self.worker {
-            post(w, &Request::Explain { id, method, class }, None);
+            post(w, request, None);
         }
     }
 

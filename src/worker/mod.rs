@@ -5,23 +5,28 @@
 mod backend;
 
 use std::cell::RefCell;
+use std::collections::HashSet;
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
 
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
 
-use crate::classify::{class_probabilities, top_k};
-use crate::methods::{Method, OcclusionParams, Target};
+use crate::classify::{class_probabilities, probabilities, read_f32, top_k};
+use crate::methods::occlusion::{fill_image, paint};
+use crate::methods::{Method, Progress};
 use crate::model::{Model, ModelInfo, Network};
-use crate::protocol::{BackendChoice, Explain, ModelSummary, Request, Response};
-use crate::render::{self, Scale};
+use crate::protocol::{BackendChoice, ExplainJob, Fill, ModelSummary, Request, Response};
 
 struct Engine {
     info: ModelInfo,
     net: Network,
     /// The last classified crop, which explanations refer to.
     last_crop: RefCell<Option<image::RgbImage>>,
+    /// Explanations the page has cancelled; each stops at its next progress step.
+    cancelled: RefCell<HashSet<u64>>,
 }
 
 fn scope() -> DedicatedWorkerGlobalScope {
@@ -57,8 +62,17 @@ pub fn start() {
                     Some(e) => classify(&e, id, bytes.unwrap_or_default()).await,
                     None => not_loaded(id),
                 },
-                Ok(Request::Explain { id, method, class }) => match loaded {
-                    Some(e) => explain(&e, id, method, class).await,
+                Ok(Request::Explain { id, job }) => match loaded {
+                    Some(e) => explain(&e, id, job).await,
+                    None => not_loaded(id),
+                },
+                Ok(Request::Cancel { id }) => {
+                    if let Some(e) = loaded {
+                        e.cancelled.borrow_mut().insert(id);
+                    }
+                }
+                Ok(Request::Probe { id, class, x, y, size, fill }) => match loaded {
+                    Some(e) => probe(&e, id, class, [x, y, size], fill).await,
                     None => not_loaded(id),
                 },
                 Err(e) => post(&Response::Failed { id: None, message: format!("bad request: {e}") }, None),
@@ -99,8 +113,11 @@ async fn init(slot: Rc<RefCell<Option<Rc<Engine>>>>, choice: BackendChoice, mode
         file_bytes: info.file_bytes,
         parameters: info.parameters,
         input_size: info.input_size,
+        labels: info.labels.clone(),
+        layers: info.taps.clone(),
     };
-    *slot.borrow_mut() = Some(Rc::new(Engine { info, net, last_crop: RefCell::new(None) }));
+    *slot.borrow_mut() =
+        Some(Rc::new(Engine { info, net, last_crop: RefCell::new(None), cancelled: RefCell::new(HashSet::new()) }));
     post(&Response::Ready { backend: picked.kind, note: picked.note, model, warmup_ms }, None);
 }
 
@@ -125,46 +142,73 @@ async fn classify(engine: &Engine, id: u64, bytes: Vec<u8>) {
     }
 }
 
-async fn explain(engine: &Engine, id: u64, method: Explain, class: usize) {
+/// Posts progress, then yields to the event loop so a `Cancel` can arrive; answers whether
+/// to go on.
+struct WorkerProgress<'a> {
+    engine: &'a Engine,
+    id: u64,
+}
+
+impl Progress for WorkerProgress<'_> {
+    fn tick(&mut self, done: usize, total: usize) -> Pin<Box<dyn Future<Output = bool> + '_>> {
+        post(&Response::Progress { id: self.id, done, total }, None);
+        Box::pin(async move {
+            gloo_timers::future::TimeoutFuture::new(0).await;
+            !self.engine.cancelled.borrow().contains(&self.id)
+        })
+    }
+}
+
+async fn explain(engine: &Engine, id: u64, job: ExplainJob) {
     let fail = |message: String| post(&Response::Failed { id: Some(id), message }, None);
     let Some(crop) = engine.last_crop.borrow().clone() else {
         return fail("classify an image first".into());
     };
     let start = now_ms();
-    let x = crate::image::to_tensor(&crop, engine.net.device());
-    let (m, scale, colormap, alpha) = match method {
-        Explain::Saliency => (Method::Gradient(Default::default()), Scale::Magnitude, render::Palette::Inferno, 0.9),
-        Explain::GradCam => {
-            (Method::GradCam { layer: None, guided: false }, Scale::Magnitude, render::Palette::Inferno, 0.6)
-        }
-        Explain::Occlusion { window, stride } => {
-            let p = OcclusionParams {
-                window: [window as usize; 2],
-                strides: [stride as usize; 2],
-                fill: crate::protocol::Fill::Value(0.5),
-                batch: 8,
-            };
-            (Method::Occlusion(p), Scale::Signed, render::Palette::BlueRed, 0.85)
-        }
-    };
-    let mut progress = |done: usize, total: usize| {
-        post(&Response::Progress { id, done, total }, None);
-        true
-    };
-    let map = match m.attribute(&engine.net, &x, &Target::Class(class), &mut progress).await {
-        Ok(a) => a.max_abs_over_channels(),
+    let method = match Method::from_name(&job.method, &job.params) {
+        Ok(m) => m,
         Err(e) => return fail(e.to_string()),
     };
-    let [h, w] = [map.shape[0], map.shape[1]];
-    let (lo, hi) = render::range(&map.values, scale);
-    let picture = match scale {
-        // Signed maps: colour only where the value is far from zero, so the photo shows through.
-        Scale::Signed => render::blend_signed(&crop, &map.values, h, w, colormap, alpha),
-        Scale::Magnitude => {
-            render::blend(&crop, &render::heatmap(&map.values, h, w, scale, colormap, crop.width()), alpha)
-        }
+    let x = crate::image::to_tensor(&crop, engine.net.device());
+    let mut progress = WorkerProgress { engine, id };
+    let result = method.attribute(&engine.net, &x, &job.target, &mut progress).await;
+    engine.cancelled.borrow_mut().remove(&id);
+    let a = match result {
+        Ok(a) => a,
+        Err(e) => return fail(e.to_string()),
     };
-    let png = crate::image::encode_png(&picture);
+    let opacity = if job.method.contains("grad-cam") { 0.6 } else { 0.85 };
+    let picture = crate::render::picture(&crop, &a, job.view, opacity);
+    let png = crate::image::encode_png(&picture.image);
     let ms = now_ms() - start;
-    post(&Response::Explained { id, method, class, score: map.score, lo, hi, ms }, Some(&png));
+    post(&Response::Explained { id, job, score: a.score, lo: picture.lo, hi: picture.hi, ms }, Some(&png));
+}
+
+/// One forward pass of the last crop with a square hidden: the live occluder.
+async fn probe(engine: &Engine, id: u64, class: usize, [x, y, size]: [u32; 3], fill: Fill) {
+    let fail = |message: String| post(&Response::Failed { id: Some(id), message }, None);
+    let Some(crop) = engine.last_crop.borrow().clone() else {
+        return fail("classify an image first".into());
+    };
+    let start = now_ms();
+    let (w, h) = crop.dimensions();
+    let size = size.clamp(1, w.min(h));
+    let (x, y) = (x.min(w - size), y.min(h - size));
+    let chw = [3, h as usize, w as usize];
+    let pixels = crate::image::to_chw(&crop).try_into_vec::<f32>().unwrap_or_default();
+    let mut img = pixels.clone();
+    paint(&mut img, &fill_image(&pixels, chw, fill), chw, (y as usize, x as usize), [size as usize; 2]);
+    let t =
+        crate::Tensor::<4>::from_data(crate::TensorData::new(img, [1, 3, h as usize, w as usize]), engine.net.device());
+    let scores = match engine.net.scores(t) {
+        Ok(s) => s,
+        Err(e) => return fail(e.to_string()),
+    };
+    let probs = match read_f32(scores).await {
+        Ok(s) => probabilities(&s),
+        Err(e) => return fail(e.to_string()),
+    };
+    let prob = probs.get(class).copied().unwrap_or(0.0);
+    let top5 = top_k(&probs, 5, &engine.info);
+    post(&Response::Probed { id, x, y, size, prob, top5, ms: now_ms() - start }, None);
 }

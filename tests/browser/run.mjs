@@ -1,5 +1,6 @@
 // Headless-browser tests of the built app (dist/): backend choice, classification on WebGPU and
-// CPU, file input, a corrupt file, and no request to any other origin.
+// CPU, file input, a corrupt file, every attribution method, the live occluder, cancelling a
+// sweep, settings in the URL, and no request to any other origin.
 // Usage: node tests/browser/run.mjs dist
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -30,7 +31,7 @@ async function openApp(query) {
 async function topPredictions(page, source, previous) {
   // Wait until the caption shows the new source and the status is ready again.
   await page.waitForFunction(([src]) => {
-    const cap = document.querySelector('figure.crop figcaption');
+    const cap = document.querySelector('[data-testid="crop-source"]');
     const st = document.querySelector('[data-testid="status"]');
     return cap && cap.textContent === src && st.dataset.state === 'ready';
   }, [source, previous], { timeout: READY_MS });
@@ -42,6 +43,33 @@ async function topPredictions(page, source, previous) {
 async function classifySample(page, file) {
   await page.click(`[data-testid="sample"][data-sample="${file}"]`);
   return topPredictions(page, file);
+}
+
+/** Runs the chosen method with the panel's current settings; resolves to the new map's <figure>. */
+async function explain(page, method, timeout = 180_000) {
+  // The gallery keeps the newest maps first (and only a few): wait for a new first figure.
+  const before = await page.$$eval('[data-testid="explanation"]', (f) => (f[0] ? f[0].dataset.id : ''));
+  await page.selectOption('[data-testid="explain-method"]', method);
+  await page.click('[data-testid="explain-run"]');
+  await page.waitForFunction(([m, id]) => {
+    const first = document.querySelector('[data-testid="explanation"]');
+    return first && first.dataset.id !== id && first.dataset.method === m && first.querySelector('img').complete;
+  }, [method, before], { timeout });
+  return page.$('[data-testid="explanation"]');
+}
+
+/** Standard deviation of a map's pixels (a blank or flat picture is ~0). */
+async function pictureSpread(figure) {
+  return figure.$eval('img', (img) => {
+    const c = document.createElement('canvas');
+    c.width = img.naturalWidth; c.height = img.naturalHeight;
+    const g = c.getContext('2d');
+    g.drawImage(img, 0, 0);
+    const d = g.getImageData(0, 0, c.width, c.height).data;
+    let sum = 0, sq = 0, n = 0;
+    for (let i = 0; i < d.length; i += 4) { const v = (d[i] + d[i + 1] + d[i + 2]) / 3; sum += v; sq += v * v; n++; }
+    return Math.sqrt(sq / n - (sum / n) ** 2);
+  });
 }
 
 let failures = 0;
@@ -68,15 +96,29 @@ await test('default backend is WebGPU and coffee.png is espresso', async () => {
   const ms = Number(await page.textContent('[data-testid="forward-ms"]'));
   assert.ok(ms > 0, `forward-ms ${ms}`);
   console.log(`     webgpu forward ${ms} ms`);
-  // One gradient map on WebGPU: autodiff through the wgpu backend.
-  await page.click('[data-testid="explain-saliency"]');
-  const img = await page.waitForSelector('[data-testid="explanation"][data-method="saliency"]', { timeout: READY_MS });
-  assert.equal(await img.getAttribute('data-class-index'), '967');
+  // The lecture's side-by-side on WebGPU: autodiff, and the custom ReLU backward, on wgpu.
+  await page.click('[data-testid="explain-compare"]');
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid="explanation"]').length === 3
+    && [...document.querySelectorAll('[data-testid="explanation"] img')].every((i) => i.complete), null, { timeout: READY_MS });
+  const methods = await page.$$eval('[data-testid="explanation"]', (f) => f.map((x) => x.dataset.method));
+  assert.deepEqual(methods.sort(), ['deconvnet', 'guided-backprop', 'saliency']);
+  for (const fig of await page.$$('[data-testid="explanation"]')) {
+    assert.ok(await pictureSpread(fig) > 5, 'a WebGPU map is not blank');
+  }
+  // A small occlusion sweep completes on WebGPU too.
+  await page.fill('[data-testid="class-search"]', 'espresso');
+  await page.selectOption('[data-testid="explain-method"]', 'occlusion');
+  await page.fill('[data-testid="param-window"]', '113');
+  await page.dispatchEvent('[data-testid="param-window"]', 'change');
+  await page.fill('[data-testid="param-stride"]', '57');
+  await page.dispatchEvent('[data-testid="param-stride"]', 'change');
+  const sweep = await explain(page, 'occlusion', READY_MS);
+  assert.ok(await pictureSpread(sweep) > 1, 'the WebGPU sweep is not blank');
   await page.close();
 });
 
 await test('?backend=cpu classifies, accepts files and survives a corrupt one', async () => {
-  const { page } = await openApp('?backend=cpu');
+  const { page } = await openApp('?backend=cpu&window=113&stride=57&samples=4&steps=8');
   assert.equal(await page.textContent('[data-testid="backend"]'), 'cpu');
   let top = await classifySample(page, 'coffee.png');
   assert.equal(top[0].label, 'espresso');
@@ -87,14 +129,25 @@ await test('?backend=cpu classifies, accepts files and survives a corrupt one', 
   top = await topPredictions(page, 'cat.png');
   assert.equal(top[0].index, 285, `chelsea top-1 ${JSON.stringify(top[0])}`); // Egyptian cat
 
-  // Attribution maps of the shown crop, for the top-1 class.
-  for (const method of ['saliency', 'grad-cam', 'occlusion']) {
-    await page.click(`[data-testid="explain-${method}"]`);
-    const img = await page.waitForSelector(`[data-testid="explanation"][data-method="${method}"]`, { timeout: 120_000 });
-    assert.equal(await img.getAttribute('data-class-index'), '285', method);
-    assert.ok(await img.evaluate((el) => el.complete && el.naturalWidth === 227), `${method} map is a 227-pixel image`);
+  // Every method draws a non-blank map of the top-1 class (light parameters from the URL).
+  for (const method of ['saliency', 'guided-backprop', 'deconvnet', 'smoothgrad', 'integrated-gradients',
+    'grad-cam', 'guided-grad-cam', 'occlusion']) {
+    const fig = await explain(page, method);
+    assert.match(await fig.textContent(), /Egyptian cat/, method);
+    assert.ok(await fig.$eval('img', (el) => el.naturalWidth === 227), `${method} map is a 227-pixel image`);
+    const spread = await pictureSpread(fig);
+    assert.ok(spread > 3, `${method} map is not blank (spread ${spread.toFixed(1)})`);
+    assert.match(await fig.$eval('[data-testid="download"]', (a) => a.getAttribute('download')), new RegExp(`^convlens-${method}-egyptian-cat\\.png$`));
     await page.waitForSelector('[data-testid="status"][data-state="ready"]');
   }
+  // A neuron target instead of a class.
+  await page.selectOption('[data-testid="neuron-layer"]', 'fire9/concat');
+  await page.fill('[data-testid="neuron-channel"]', '7');
+  await page.dispatchEvent('[data-testid="neuron-channel"]', 'change');
+  const neuron = await explain(page, 'guided-backprop');
+  assert.match(await neuron.textContent(), /fire9\/concat channel 7/);
+  assert.match(page.url(), /neuron=fire9%2Fconcat%3A7/);
+  await page.selectOption('[data-testid="neuron-layer"]', '');
 
   await page.setInputFiles('[data-testid="image-input"]', {
     name: 'broken.png', mimeType: 'image/png', buffer: Buffer.from('this is not a png at all'),
@@ -104,7 +157,75 @@ await test('?backend=cpu classifies, accepts files and survives a corrupt one', 
   await page.waitForSelector('[data-testid="status"][data-state="ready"]');
   const after = await page.$$eval('[data-testid="prediction"]', (rows) => rows.map((r) => Number(r.dataset.classIndex)));
   assert.equal(after[0], 285, 'the previous result stays after a corrupt file');
-  assert.equal(await page.textContent('figure.crop figcaption'), 'cat.png');
+  assert.equal(await page.textContent('[data-testid="crop-source"]'), 'cat.png');
+  await page.close();
+});
+
+await test('the live occluder follows the mouse and the keys', async () => {
+  const { page } = await openApp('?backend=cpu');
+  await classifySample(page, 'chelsea.png');
+  await page.click('[data-testid="occluder-toggle"]');
+  const prob = async (x, y) => page.waitForFunction(([x, y]) => {
+    const o = document.querySelector('[data-testid="occluder"]');
+    const r = document.querySelector('[data-testid="occluder-prob"]');
+    return o && o.dataset.x === String(x) && o.dataset.y === String(y) && r.dataset.prob !== '' && Number(r.dataset.prob);
+  }, [x, y], { timeout: 60_000 }).then((h) => h.jsonValue());
+  // Drag from the top-left corner to the cat's face.
+  const box = await (await page.$('[data-testid="crop"]')).boundingBox();
+  const at = (px, py) => [box.x + (px / 227) * box.width, box.y + (py / 227) * box.height];
+  await page.mouse.move(...at(30, 30));
+  await page.mouse.down();
+  const corner = await prob(6, 6);
+  const updates = [];
+  for (let k = 1; k <= 8; k++) {
+    const t0 = Date.now();
+    await page.mouse.move(...at(30 + k * 10, 30 + k * 10));
+    updates.push(Date.now() - t0);
+  }
+  await page.mouse.up();
+  const face = await prob(86, 86);
+  assert.ok(Math.abs(face - corner) > 0.01, `hiding the face moves p(cat): corner ${corner}, face ${face}`);
+  const shownTop = await page.$eval('[data-testid="prediction"]', (r) => r.closest('ol').dataset.occluded);
+  assert.equal(shownTop, 'true', 'the top-5 shows the occluded image');
+  // Arrow keys move it by 4 pixels (16 with shift).
+  await page.focus('[data-testid="crop-stage"]');
+  await page.keyboard.press('ArrowRight');
+  await prob(90, 86);
+  await page.keyboard.press('Shift+ArrowDown');
+  await prob(90, 102);
+  await page.keyboard.press('Escape');
+  await page.waitForSelector('[data-testid="occluder"]', { state: 'detached' });
+  await page.close();
+});
+
+await test('a sweep shows progress, keeps the page responsive, and can be cancelled', async () => {
+  const { page } = await openApp('?backend=cpu&method=occlusion&window=16&stride=4');
+  await classifySample(page, 'chelsea.png');
+  assert.equal(await page.$eval('[data-testid="explain-method"]', (s) => s.value), 'occlusion', 'settings come from the URL');
+  assert.equal(await page.$eval('[data-testid="param-window"]', (i) => i.value), '16');
+  await page.evaluate(() => {
+    window.__long = [];
+    new PerformanceObserver((l) => { for (const e of l.getEntries()) window.__long.push(e.duration); })
+      .observe({ type: 'longtask', buffered: false });
+  });
+  await page.click('[data-testid="explain-run"]');
+  await page.waitForFunction(() => {
+    const p = document.querySelector('[data-testid="explain-progress"] progress');
+    return p && Number(p.value) >= 16;
+  }, null, { timeout: 120_000 });
+  await page.click('[data-testid="explain-cancel"]');
+  await page.waitForSelector('[data-testid="explain-progress"]', { state: 'detached' });
+  await page.waitForSelector('[data-testid="status"][data-state="ready"]');
+  const longest = Math.max(0, ...(await page.evaluate(() => window.__long)));
+  console.log(`     longest main-thread task during the sweep: ${longest.toFixed(0)} ms`);
+  assert.ok(longest < 200, `the page stayed responsive (longest task ${longest} ms)`);
+  // The worker is free again: a quick map still works, and the cancelled one never shows up.
+  const fig = await explain(page, 'saliency');
+  assert.ok(fig);
+  await page.waitForTimeout(500);
+  const methods = await page.$$eval('[data-testid="explanation"]', (f) => f.map((x) => x.dataset.method));
+  assert.deepEqual(methods, ['saliency']);
+  assert.equal(await page.$('[data-testid="error"]'), null, 'cancelling is not an error');
   await page.close();
 });
 

@@ -1,117 +1,260 @@
-//! "Why this class?": attribution maps of the shown crop (saliency, Grad-CAM, occlusion) for a
-//! chosen class, drawn over the image with a legend.
+//! "Why this class?": choose a method, a target (a class, or a neuron of any layer) and the
+//! method's parameters; run it, or the lecture's side-by-side of the three gradient maps.
+//! Finished maps collect in a gallery of figures.
 
-use web_sys::HtmlSelectElement;
+use web_sys::{HtmlInputElement, HtmlSelectElement};
 use yew::prelude::*;
 
-use crate::app_state::State;
-use crate::protocol::Explain;
-use crate::ui::hooks::use_png_url;
+use super::MapFigure;
+use crate::app_state::{Settings, State};
+use crate::protocol::{Fill, METHOD_NAMES, View};
 
 #[derive(PartialEq, Properties)]
 pub struct ExplainPanelProps {
     pub state: UseReducerHandle<State>,
-    pub on_explain: Callback<(Explain, usize)>,
+    /// New settings (the page keeps them in state and in the URL).
+    pub on_settings: Callback<Settings>,
+    /// Run these methods with the current settings (one map each).
+    pub on_explain: Callback<Vec<String>>,
+    pub on_cancel: Callback<()>,
+    pub on_clear: Callback<()>,
 }
 
-const OCCLUSION_SIZES: &[(u32, u32, &str)] =
-    &[(113, 38, "coarse (113 px)"), (57, 19, "medium (57 px)"), (29, 10, "fine (29 px)")];
-
-fn describe(method: Explain) -> &'static str {
-    match method {
-        Explain::Saliency => {
-            "Saliency: how strongly each pixel's change moves the class score (|gradient|, max over colours)."
-        }
-        Explain::GradCam => "Grad-CAM: where the last convolutional layer's evidence for the class sits.",
-        Explain::Occlusion { .. } => {
-            "Occlusion: a grey square slid over the image. Red: hiding it lowers the probability; blue: raises it."
-        }
+pub fn method_title(name: &str) -> &'static str {
+    match name {
+        "saliency" => "Saliency (vanilla backprop)",
+        "guided-backprop" => "Guided backprop",
+        "deconvnet" => "Deconvnet",
+        "smoothgrad" => "SmoothGrad",
+        "integrated-gradients" => "Integrated Gradients",
+        "grad-cam" => "Grad-CAM",
+        "guided-grad-cam" => "Guided Grad-CAM",
+        "occlusion" => "Occlusion sweep",
+        _ => "?",
     }
+}
+
+pub fn method_help(name: &str) -> &'static str {
+    match name {
+        "saliency" => {
+            "The gradient of the score with respect to each pixel: which pixels, changed a little, move the score most."
+        }
+        "guided-backprop" => {
+            "Backprop where every ReLU also blocks negative gradients: sharp pictures of the features that excite the target."
+        }
+        "deconvnet" => "Zeiler & Fergus' deconvnet: ReLUs pass only positive gradients, ignoring the forward pass.",
+        "smoothgrad" => "A gradient map averaged over noisy copies of the image: less speckle, same idea.",
+        "integrated-gradients" => {
+            "Gradients averaged along the path from a plain image to this one; the map adds up to the score difference."
+        }
+        "grad-cam" => {
+            "Where a convolutional layer's evidence for the target sits: channels weighted by their mean gradient."
+        }
+        "guided-grad-cam" => "Guided backprop masked by Grad-CAM: fine detail, but only where the class is.",
+        "occlusion" => {
+            "A square slid over the image: red where hiding it lowers the probability, blue where it raises it."
+        }
+        _ => "",
+    }
+}
+
+fn select_value(e: &Event) -> Option<String> {
+    e.target_dyn_into::<HtmlSelectElement>().map(|s| s.value())
+}
+
+fn input_value(e: &Event) -> Option<String> {
+    e.target_dyn_into::<HtmlInputElement>().map(|s| s.value())
 }
 
 #[function_component(ExplainPanel)]
 pub fn explain_panel(props: &ExplainPanelProps) -> Html {
     let s = &*props.state;
-    let class = use_state(|| None::<usize>);
-    let occlusion = use_state(|| 0usize);
-    // Hooks run before any early return, in the same order on every render.
-    let url = use_png_url(s.explanation.as_ref().map(|e| e.png.clone()));
-    let Some((shown, best)) = s.shown.as_ref().and_then(|sh| sh.top5.first().map(|p| (sh, p.index))) else {
-        return html! {};
-    };
-    let chosen = class.filter(|c| shown.top5.iter().any(|p| p.index == *c)).unwrap_or(best);
+    let Some(shown) = &s.shown else { return html! {} };
+    let Some(top1) = shown.top5.first().map(|p| p.index) else { return html! {} };
+    let settings = &s.settings;
+    let labels = s.model.as_ref().map(|m| m.labels.clone()).unwrap_or_default();
+    let layers: Vec<String> = s.model.as_ref().map(|m| m.layers.clone()).unwrap_or_default();
 
-    let on_class = {
-        let class = class.clone();
+    // One helper per kind of control: read the event, change a copy of the settings, emit.
+    let change = |f: fn(&mut Settings, String)| {
+        let on = props.on_settings.clone();
+        let current = settings.clone();
         Callback::from(move |e: Event| {
-            if let Some(sel) = e.target_dyn_into::<HtmlSelectElement>() {
-                class.set(sel.value().parse().ok());
+            if let Some(v) = select_value(&e).or_else(|| input_value(&e)) {
+                let mut next = current.clone();
+                f(&mut next, v);
+                on.emit(next);
             }
         })
     };
-    let on_size = {
-        let occlusion = occlusion.clone();
-        Callback::from(move |e: Event| {
-            if let Some(sel) = e.target_dyn_into::<HtmlSelectElement>() {
-                occlusion.set(sel.value().parse().unwrap_or(0));
-            }
-        })
-    };
-    let (window, stride, _) = OCCLUSION_SIZES[(*occlusion).min(OCCLUSION_SIZES.len() - 1)];
-    let button = |method: Explain, title: &str| {
-        let on_explain = props.on_explain.clone();
-        let onclick = Callback::from(move |_| on_explain.emit((method, chosen)));
+    let number = |label: &str, value: String, step: &str, testid: &str, f: fn(&mut Settings, String)| {
         html! {
-            <button class="method" onclick={onclick} disabled={!s.can_explain()} data-testid={format!("explain-{}", method.name())}>
-                {title.to_string()}
-            </button>
+            <label>{format!("{label} ")}
+                <input type="number" class="num" value={value} step={step.to_string()} min="0"
+                       onchange={change(f)} data-testid={testid.to_string()} />
+            </label>
         }
     };
-    let progress = s.explaining.as_ref().map(|(_, method, p)| {
-        let (done, total) = p.unwrap_or((0, 1));
+    let p = &settings.params;
+    let params = match settings.method.as_str() {
+        "occlusion" => html! { <>
+            { number("window", p.window.to_string(), "1", "param-window", |s, v| s.params.window = v.parse().unwrap_or(s.params.window).clamp(1, 1024)) }
+            { number("stride", p.stride.to_string(), "1", "param-stride", |s, v| s.params.stride = v.parse().unwrap_or(s.params.stride).clamp(1, 1024)) }
+            <label>{"fill "}
+                <select onchange={change(|s, v| s.params.fill = Fill::parse(&v).unwrap_or(s.params.fill))} data-testid="param-fill">
+                    { for ["grey", "zero", "mean", "blur"].iter().map(|f| html! {
+                        <option value={*f} selected={p.fill.name() == *f}>{*f}</option>
+                    }) }
+                </select>
+            </label>
+        </> },
+        "smoothgrad" => html! { <>
+            { number("samples", p.samples.to_string(), "1", "param-samples", |s, v| s.params.samples = v.parse().unwrap_or(s.params.samples).clamp(1, 256)) }
+            { number("noise σ", p.sigma.to_string(), "0.05", "param-sigma", |s, v| s.params.sigma = v.parse().unwrap_or(s.params.sigma).clamp(0.0, 2.0)) }
+            <label>{"of "}
+                <select onchange={change(|s, v| s.params.smooth = v)} data-testid="param-smooth">
+                    { for ["saliency", "guided-backprop", "deconvnet"].iter().map(|m| html! {
+                        <option value={*m} selected={p.smooth == *m}>{method_title(m)}</option>
+                    }) }
+                </select>
+            </label>
+        </> },
+        "integrated-gradients" => html! { <>
+            { number("steps", p.steps.to_string(), "1", "param-steps", |s, v| s.params.steps = v.parse().unwrap_or(s.params.steps).clamp(1, 512)) }
+            { number("baseline", p.baseline.to_string(), "0.1", "param-baseline", |s, v| s.params.baseline = v.parse().ok().filter(|b: &f32| b.is_finite()).unwrap_or(s.params.baseline)) }
+        </> },
+        "grad-cam" | "guided-grad-cam" => html! {
+            <label>{"layer "}
+                <select onchange={change(|s, v| s.params.layer = (!v.is_empty()).then_some(v))} data-testid="param-layer">
+                    <option value="" selected={p.layer.is_none()}>{"last conv layer"}</option>
+                    { for layers.iter().map(|l| html! { <option value={l.clone()} selected={p.layer.as_deref() == Some(l)}>{l}</option> }) }
+                </select>
+            </label>
+        },
+        _ => html! {},
+    };
+
+    // Target: a class (top-5 shortcut or search over all names) or a neuron.
+    let class = settings.class.unwrap_or(top1);
+    let on_class_search = {
+        let on = props.on_settings.clone();
+        let current = settings.clone();
+        let labels = labels.clone();
+        Callback::from(move |e: Event| {
+            let Some(text) = input_value(&e) else { return };
+            let text = text.trim().to_lowercase();
+            let found = text.parse::<usize>().ok().filter(|k| *k < labels.len().max(1)).or_else(|| {
+                labels
+                    .iter()
+                    .position(|l| l.to_lowercase() == text)
+                    .or_else(|| labels.iter().position(|l| l.to_lowercase().contains(&text)))
+            });
+            if let Some(k) = found {
+                on.emit(Settings { class: Some(k), neuron: None, ..current.clone() });
+            }
+        })
+    };
+    let neuron = settings.neuron.clone();
+    let target_controls = html! {
+        <div class="target">
+            <label>{"class "}
+                <select onchange={change(|s, v| { s.class = v.parse().ok(); s.neuron = None; })} data-testid="explain-class">
+                    { for shown.top5.iter().map(|p| html! {
+                        <option value={p.index.to_string()} selected={neuron.is_none() && p.index == class}>{format!("{} ({:.1}%)", p.label, p.prob * 100.0)}</option>
+                    }) }
+                    if !shown.top5.iter().any(|p| p.index == class) {
+                        <option value={class.to_string()} selected={neuron.is_none()}>{s.class_label(class)}</option>
+                    }
+                </select>
+            </label>
+            <label>{"or any class "}
+                <input type="search" list="class-names" placeholder="search 1,000 names" onchange={on_class_search}
+                       data-testid="class-search" aria-label="search a class by name" />
+            </label>
+            <datalist id="class-names">
+                { for labels.iter().map(|l| html! { <option value={l.clone()} /> }) }
+            </datalist>
+            <label>{"or a neuron "}
+                <select onchange={change(|s, v| s.neuron = (!v.is_empty()).then(|| (v, s.neuron.as_ref().map_or(0, |n| n.1))))} data-testid="neuron-layer">
+                    <option value="" selected={neuron.is_none()}>{"—"}</option>
+                    { for layers.iter().map(|l| html! { <option value={l.clone()} selected={neuron.as_ref().is_some_and(|n| &n.0 == l)}>{l}</option> }) }
+                </select>
+            </label>
+            if let Some((_, channel)) = &neuron {
+                <label>{"channel "}
+                    <input type="number" class="num" min="0" value={channel.to_string()} data-testid="neuron-channel"
+                           onchange={change(|s, v| if let Some(n) = s.neuron.as_mut() { n.1 = v.parse().unwrap_or(n.1) })} />
+                </label>
+            }
+        </div>
+    };
+
+    let run = |methods: Vec<String>| {
+        let on = props.on_explain.clone();
+        Callback::from(move |_| on.emit(methods.clone()))
+    };
+    let can = s.can_explain();
+    let running = !s.explaining.is_empty();
+    let progress = s.explaining.iter().map(|r| {
+        let (done, total) = r.progress.unwrap_or((0, 1));
         html! {
             <div class="progress" data-testid="explain-progress">
-                <span>{format!("{}…", method.name())}</span>
+                <span>{format!("{}…", method_title(&r.job.method))}</span>
                 <progress max={total.to_string()} value={done.to_string()}></progress>
+                <span class="muted">{format!("{done}/{total}")}</span>
             </div>
         }
     });
+    let on_cancel = {
+        let on = props.on_cancel.clone();
+        Callback::from(move |_| on.emit(()))
+    };
+    let on_clear = {
+        let on = props.on_clear.clone();
+        Callback::from(move |_| on.emit(()))
+    };
     html! {
         <div class="explain">
             <h2>{"Why this class?"}</h2>
             <div class="explain-controls">
-                <label>{"class "}
-                    <select onchange={on_class} data-testid="explain-class">
-                        { for shown.top5.iter().map(|p| html! {
-                            <option value={p.index.to_string()} selected={p.index == chosen}>{&p.label}</option>
+                <label>{"method "}
+                    <select onchange={change(|s, v| s.method = v)} data-testid="explain-method">
+                        { for METHOD_NAMES.iter().map(|m| html! {
+                            <option value={*m} selected={settings.method == *m}>{method_title(m)}</option>
                         }) }
                     </select>
                 </label>
-                { button(Explain::Saliency, "Saliency") }
-                { button(Explain::GradCam, "Grad-CAM") }
-                { button(Explain::Occlusion { window, stride }, "Occlusion") }
-                <label>{"square "}
-                    <select onchange={on_size} data-testid="occlusion-size">
-                        { for OCCLUSION_SIZES.iter().enumerate().map(|(i, (_, _, name))| html! {
-                            <option value={i.to_string()} selected={i == *occlusion}>{*name}</option>
-                        }) }
+                { params }
+                <label>{"view "}
+                    <select onchange={change(|s, v| s.view = match v.as_str() { "heat" => View::Heat, "rgb" => View::Rgb, _ => View::Overlay })} data-testid="explain-view">
+                        <option value="overlay" selected={settings.view == View::Overlay}>{"over the photo"}</option>
+                        <option value="heat" selected={settings.view == View::Heat}>{"map only"}</option>
+                        <option value="rgb" selected={settings.view == View::Rgb}>{"signed colour"}</option>
                     </select>
                 </label>
             </div>
+            { target_controls }
+            <p class="muted help">{method_help(&settings.method)}</p>
+            <div class="explain-actions">
+                <button class="method primary" onclick={run(vec![settings.method.clone()])} disabled={!can} data-testid="explain-run">
+                    {format!("Explain with {}", method_title(&settings.method))}
+                </button>
+                <button class="method" disabled={!can} data-testid="explain-compare"
+                        onclick={run(["saliency", "guided-backprop", "deconvnet"].map(String::from).to_vec())}
+                        title="the lecture's figure: the three gradient maps side by side">
+                    {"Compare backprop · guided · deconvnet"}
+                </button>
+                if running {
+                    <button class="method" onclick={on_cancel} data-testid="explain-cancel">{"Cancel"}</button>
+                }
+                if !s.explanations.is_empty() {
+                    <button class="method" onclick={on_clear} data-testid="explain-clear">{"Clear maps"}</button>
+                }
+            </div>
             { for progress }
-            if let (Some(e), Some(u)) = (&s.explanation, &url) {
-                <figure class="explanation">
-                    <img src={u.clone()} alt={format!("{} map for {}", e.method.name(), e.label)}
-                         data-testid="explanation" data-method={e.method.name()} data-class-index={e.class.to_string()} />
-                    <figcaption>
-                        <div class={classes!("legend", e.method.name())}>
-                            <span>{format!("{:.3}", e.lo)}</span><span class="ramp"></span><span>{format!("{:.3}", e.hi)}</span>
-                        </div>
-                        <p>{describe(e.method)}</p>
-                        <p class="muted">{format!("{} for “{}” in {:.0} ms", e.method.name(), e.label, e.ms)}</p>
-                    </figcaption>
-                </figure>
-            }
+            <div class="gallery" data-testid="gallery">
+                { for s.explanations.iter().map(|e| html! { <MapFigure key={e.id} explanation={e.clone()} /> }) }
+            </div>
         </div>
     }
 }

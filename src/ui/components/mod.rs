@@ -3,11 +3,13 @@
 mod crop_view;
 mod explain_panel;
 mod image_input;
+mod map_figure;
 mod predictions;
 mod status_bar;
 
 pub use crop_view::CropView;
 pub use explain_panel::ExplainPanel;
 pub use image_input::{ImageInput, read_file};
+pub use map_figure::MapFigure;
 pub use predictions::Predictions;
 pub use status_bar::StatusBar;

@@ -2,11 +2,14 @@
 
 use yew::prelude::*;
 
-use crate::app_state::Shown;
+use crate::app_state::{Probe, Shown};
 
 #[derive(PartialEq, Properties)]
 pub struct PredictionsProps {
     pub shown: Option<Shown>,
+    /// While the live occluder is on: the top-5 with the square hidden.
+    #[prop_or_default]
+    pub probe: Option<Probe>,
 }
 
 #[function_component(Predictions)]
@@ -14,9 +17,15 @@ pub fn predictions(props: &PredictionsProps) -> Html {
     let Some(shown) = &props.shown else {
         return html! { <ol class="predictions empty"><li>{"Pick a photo to see what the network sees."}</li></ol> };
     };
+    let (rows, occluded) = match &props.probe {
+        Some(p) => (&p.top5, true),
+        None => (&shown.top5, false),
+    };
     html! {
-        <ol class="predictions" aria-label="top-5 classes">
-            { for shown.top5.iter().map(|p| {
+        <ol class={classes!("predictions", occluded.then_some("occluded"))}
+            aria-label={if occluded { "top-5 classes with the square hidden" } else { "top-5 classes" }}
+            data-occluded={occluded.to_string()}>
+            { for rows.iter().map(|p| {
                 let pct = p.prob * 100.0;
                 html! {
                     <li data-testid="prediction" data-class-index={p.index.to_string()} data-label={p.label.clone()} data-prob={p.prob.to_string()}>

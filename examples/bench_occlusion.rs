@@ -1,0 +1,42 @@
+//! Occlusion sweep time on Burn's CPU backend (flex), every occluded image in full ("naive")
+//! against incremental inference (only what each window reaches is recomputed), same
+//! windows: `cargo run --release --example bench_occlusion [runs]`, median of `runs` (default 3).
+
+use std::time::Instant;
+
+use convlens::image::{center_crop, decode_rgb, to_tensor};
+use convlens::methods::{Fill, Method, OcclusionParams, Target};
+use convlens::model::Model;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let runs: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(3);
+    let device = convlens::Device::flex();
+    let (_, net) = Model::from_bytes(&std::fs::read("static/models/squeezenet1_1-int8.onnx")?)?.bind(&device)?;
+    let crop = center_crop(&decode_rgb(&std::fs::read("static/samples/chelsea.png")?)?, 256, 227);
+    let x = to_tensor(&crop, &device);
+    println!("window stride positions   naive ms  incremental ms  speed-up");
+    for (window, stride) in [(16, 8), (32, 16), (48, 24), (64, 32)] {
+        let time = |incremental: bool| -> Result<f64, Box<dyn std::error::Error>> {
+            let p = OcclusionParams {
+                window: [window; 2],
+                strides: [stride; 2],
+                fill: Fill::Value(0.5),
+                batch: 8,
+                incremental,
+            };
+            let m = Method::Occlusion(p);
+            let mut times = Vec::new();
+            for _ in 0..runs {
+                let t0 = Instant::now();
+                pollster::block_on(m.attribute(&net, &x, &Target::Class(285), &mut |_, _| true))?;
+                times.push(t0.elapsed().as_secs_f64() * 1000.0);
+            }
+            times.sort_by(f64::total_cmp);
+            Ok(times[times.len() / 2])
+        };
+        let positions = convlens::methods::occlusion::starts(227, window, stride).len().pow(2);
+        let (naive, fast) = (time(false)?, time(true)?);
+        println!("{window:>6} {stride:>6} {positions:>9} {naive:>10.0} {fast:>15.0} {:>8.2}×", naive / fast);
+    }
+    Ok(())
+}

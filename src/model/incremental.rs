@@ -1,0 +1,339 @@
+//! Incremental inference for occlusion (after Nakandala et al., "Incremental and approximate
+//! inference for faster occlusion-based deep CNN explanations", SIGMOD 2019). A batch of copies
+//! of one image that differ only inside one small square each is carried through the network
+//! as the unmodified image's activations plus, per copy, a patch where the activations may
+//! differ. A convolution or pooling recomputes only the patch's reach (its input tile cut from
+//! the unmodified activations with the patch pasted in); position-wise ops run on the patch
+//! alone. Once a patch covers most of its layer, the copies are assembled in full and the rest
+//! of the network runs as usual. The answers equal a plain forward pass of the occluded
+//! images up to float rounding.
+
+use std::collections::HashMap;
+
+use burn::tensor::Tensor;
+use burn::tensor::ops::PadMode;
+
+use super::exec::{Network, Value, conv_padding};
+use super::graph::{Node, Op};
+use super::modified_relu::ReluRule;
+use crate::error::ModelError;
+
+/// Copies of one activation that differ from it only inside one rectangle per copy.
+#[derive(Clone, Debug)]
+struct Patched {
+    /// The unmodified activation, `[1, C, H, W]`.
+    base: Tensor<4>,
+    /// Per copy, the values inside its rectangle, `[N, C, ph, pw]`.
+    patch: Tensor<4>,
+    /// Per copy, the rectangle's top-left corner.
+    at: Vec<[usize; 2]>,
+}
+
+#[derive(Clone, Debug)]
+enum Inc {
+    Dense(Value),
+    Patched(Patched),
+}
+
+/// A patch that covers more than this share of its layer is assembled in full.
+const DENSE_SHARE: f32 = 0.7;
+
+impl Patched {
+    fn size(&self) -> [usize; 2] {
+        let [_, _, h, w] = self.patch.dims();
+        [h, w]
+    }
+
+    /// Every copy in full, `[N, C, H, W]`.
+    fn dense(&self) -> Tensor<4> {
+        let [_, c, _, _] = self.base.dims();
+        let [ph, pw] = self.size();
+        let mut full = self.base.clone().repeat_dim(0, self.at.len());
+        for (r, &[y, x]) in self.at.iter().enumerate() {
+            let part = self.patch.clone().slice([r..r + 1, 0..c, 0..ph, 0..pw]);
+            full = full.slice_assign([r..r + 1, 0..c, y..y + ph, x..x + pw], part);
+        }
+        full
+    }
+
+    /// For each copy, the `size` window whose top-left corner is `from[r]` (it may reach past
+    /// the map, where `pad` fills in): `[N, C, th, tw]`.
+    fn gather(&self, from: &[[isize; 2]], [th, tw]: [usize; 2], pad: f32) -> Tensor<4> {
+        let [_, c, h, w] = self.base.dims();
+        let [ph, pw] = self.size();
+        let before = |d: usize| from.iter().map(|f| (-f[d]).max(0) as usize).max().unwrap_or(0);
+        let after = |d: usize, size: usize, extent: usize| {
+            from.iter().map(|f| (f[d] + size as isize - extent as isize).max(0) as usize).max().unwrap_or(0)
+        };
+        let (top, left, bottom, right) = (before(0), before(1), after(0, th, h), after(1, tw, w));
+        let padded = if top + left + bottom + right > 0 {
+            self.base.clone().pad([(top, bottom), (left, right)], PadMode::Constant(pad))
+        } else {
+            self.base.clone()
+        };
+        let tiles = from
+            .iter()
+            .enumerate()
+            .map(|(r, f)| {
+                let (y0, x0) = ((f[0] + top as isize) as usize, (f[1] + left as isize) as usize);
+                let mut tile = padded.clone().slice([0..1, 0..c, y0..y0 + th, x0..x0 + tw]);
+                // Paste this copy's patch where it overlaps the window.
+                let [py, px] = [self.at[r][0] as isize, self.at[r][1] as isize];
+                let (oy0, oy1) = (py.max(f[0]), (py + ph as isize).min(f[0] + th as isize));
+                let (ox0, ox1) = (px.max(f[1]), (px + pw as isize).min(f[1] + tw as isize));
+                if oy0 < oy1 && ox0 < ox1 {
+                    let src = |a: isize, o: isize| (a - o) as usize;
+                    let part = self.patch.clone().slice([
+                        r..r + 1,
+                        0..c,
+                        src(oy0, py)..src(oy1, py),
+                        src(ox0, px)..src(ox1, px),
+                    ]);
+                    tile = tile.slice_assign(
+                        [0..1, 0..c, src(oy0, f[0])..src(oy1, f[0]), src(ox0, f[1])..src(ox1, f[1])],
+                        part,
+                    );
+                }
+                tile
+            })
+            .collect();
+        Tensor::cat(tiles, 0)
+    }
+}
+
+impl Inc {
+    fn dense(&self) -> Value {
+        match self {
+            Inc::Dense(v) => v.clone(),
+            Inc::Patched(p) => Value::nchw(p.dense()),
+        }
+    }
+}
+
+/// Along one axis, for a window op (kernel reach `reach` = (k − 1)·dilation, stride `s`, padding
+/// before `p`, `out` outputs): the outputs that input span `[a, a + len)` can change (inclusive).
+fn affected(a: usize, len: usize, reach: usize, s: usize, p: usize, out: usize) -> (usize, usize) {
+    let lo = (a + p).saturating_sub(reach).div_ceil(s).min(out - 1);
+    let hi = ((a + len - 1 + p) / s).min(out - 1).max(lo);
+    (lo, hi)
+}
+
+/// The output patch of a window op on a patched input: its size (the same for every copy) and
+/// each copy's output corner and input tile corner; `None` when the patch would cover most of
+/// the output (run densely instead).
+#[allow(clippy::type_complexity)]
+fn window_plan(
+    p: &Patched,
+    out: [usize; 2],
+    kernel: [usize; 2],
+    strides: [usize; 2],
+    dilations: [usize; 2],
+    before: [usize; 2],
+) -> Option<([usize; 2], Vec<[usize; 2]>, Vec<[isize; 2]>, [usize; 2])> {
+    let size = p.size();
+    let reach = [0, 1].map(|d| (kernel[d] - 1) * dilations[d]);
+    let spans: Vec<[(usize, usize); 2]> =
+        p.at.iter().map(|a| [0, 1].map(|d| affected(a[d], size[d], reach[d], strides[d], before[d], out[d]))).collect();
+    let osize = [0, 1].map(|d| spans.iter().map(|s| s[d].1 - s[d].0 + 1).max().unwrap_or(1));
+    if (osize[0] * osize[1]) as f32 > DENSE_SHARE * (out[0] * out[1]) as f32 {
+        return None;
+    }
+    let corners: Vec<[usize; 2]> = spans.iter().map(|s| [0, 1].map(|d| s[d].0.min(out[d] - osize[d]))).collect();
+    let from = corners.iter().map(|c| [0, 1].map(|d| (c[d] * strides[d]) as isize - before[d] as isize)).collect();
+    let tile = [0, 1].map(|d| (osize[d] - 1) * strides[d] + reach[d] + 1);
+    Some((osize, corners, from, tile))
+}
+
+/// One rectangle per copy covering every input's patch (same size for all copies, inside the map).
+fn union(inputs: &[&Patched]) -> ([usize; 2], Vec<[usize; 2]>) {
+    let [_, _, h, w] = inputs[0].base.dims();
+    let extent = [h, w];
+    let n = inputs[0].at.len();
+    let spans: Vec<[(usize, usize); 2]> = (0..n)
+        .map(|r| {
+            [0, 1].map(|d| {
+                let lo = inputs.iter().map(|p| p.at[r][d]).min().unwrap_or(0);
+                let hi = inputs.iter().map(|p| p.at[r][d] + p.size()[d]).max().unwrap_or(1);
+                (lo, hi)
+            })
+        })
+        .collect();
+    let size = [0, 1].map(|d| spans.iter().map(|s| s[d].1 - s[d].0).max().unwrap_or(1).min(extent[d]));
+    let corners = spans.iter().map(|s| [0, 1].map(|d| s[d].0.min(extent[d] - size[d]))).collect();
+    (size, corners)
+}
+
+impl Network {
+    /// The value `name` for `at.len()` copies of `input`, copy `r` with `fill` (an image like
+    /// `input`) in place of the `window` whose top-left corner is `at[r]` (windows may run past
+    /// the far edges and are cut off there). `base` holds every activation of the unmodified
+    /// input ([`Network::forward`] with all node outputs as taps).
+    pub fn occluded(
+        &self,
+        input: &Tensor<4>,
+        base: &HashMap<String, Value>,
+        fill: &Tensor<4>,
+        at: &[[usize; 2]],
+        window: [usize; 2],
+        name: &str,
+    ) -> Result<Value, ModelError> {
+        let [_, c, h, w] = input.dims();
+        if at.is_empty() || fill.dims() != input.dims() || window[0] == 0 || window[1] == 0 {
+            return Err(ModelError::Malformed("occluded: no copies, or a fill unlike the input".into()));
+        }
+        // The input patch: each window cut off at the map's edges, then shifted inward so that
+        // every copy's patch has the same size.
+        let size = [window[0].min(h), window[1].min(w)];
+        let corners: Vec<[usize; 2]> = at.iter().map(|a| [a[0].min(h - size[0]), a[1].min(w - size[1])]).collect();
+        let mut rows = Vec::with_capacity(at.len());
+        for (a, corner) in at.iter().zip(&corners) {
+            let mut tile =
+                input.clone().slice([0..1, 0..c, corner[0]..corner[0] + size[0], corner[1]..corner[1] + size[1]]);
+            let (y1, x1) = ((a[0] + window[0]).min(h), (a[1] + window[1]).min(w));
+            if a[0] < y1 && a[1] < x1 {
+                let part = fill.clone().slice([0..1, 0..c, a[0]..y1, a[1]..x1]);
+                let (oy, ox) = (a[0] - corner[0], a[1] - corner[1]);
+                tile = tile.slice_assign([0..1, 0..c, oy..oy + y1 - a[0], ox..ox + x1 - a[1]], part);
+            }
+            rows.push(tile);
+        }
+        let start = Patched { base: input.clone(), patch: Tensor::cat(rows, 0), at: corners };
+
+        let keep = std::collections::HashSet::from([name]);
+        let needed = self.needed_nodes(&keep, &HashMap::new());
+        let mut env: HashMap<String, Inc> = HashMap::from([(self.graph.input.clone(), Inc::Patched(start))]);
+        for (i, node) in self.graph.nodes.iter().enumerate() {
+            if !needed[i] {
+                continue;
+            }
+            let base_out = base.get(&node.output).ok_or_else(|| ModelError::UnknownTap(node.output.clone()))?;
+            let value = self.incremental_node(node, &env, base_out)?;
+            for dead in &self.last_use[i] {
+                if dead != name {
+                    env.remove(dead);
+                }
+            }
+            env.insert(node.output.clone(), value);
+        }
+        env.get(name).map(Inc::dense).ok_or_else(|| ModelError::UnknownTap(name.to_string()))
+    }
+
+    fn incremental_node(&self, node: &Node, env: &HashMap<String, Inc>, base_out: &Value) -> Result<Inc, ModelError> {
+        let acts: Vec<(usize, &Inc)> =
+            node.inputs.iter().enumerate().filter_map(|(k, n)| env.get(n).map(|v| (k, v))).collect();
+        let patched: Vec<&Patched> = acts
+            .iter()
+            .filter_map(|(_, v)| match v {
+                Inc::Patched(p) => Some(p),
+                Inc::Dense(_) => None,
+            })
+            .collect();
+        let all_patched = !patched.is_empty() && patched.len() == acts.len();
+        let run = |inputs: Vec<(usize, Value)>, node: &Node| -> Result<Value, ModelError> {
+            let local: HashMap<String, Value> = inputs.into_iter().map(|(k, v)| (node.inputs[k].clone(), v)).collect();
+            self.run_node(node, &local, false, ReluRule::Standard)
+        };
+        let patched_out = |patch: Value, at: Vec<[usize; 2]>| {
+            Inc::Patched(Patched { base: base_out.tensor.clone(), patch: patch.tensor, at })
+        };
+        let per_channel_constants = node.inputs.iter().filter(|n| !n.is_empty() && !env.contains_key(*n)).all(|n| {
+            self.uploaded.get(n).is_some_and(|v| {
+                let s = &v.shape;
+                s.len() < 2 || s[s.len() - 2..].iter().all(|d| *d == 1)
+            })
+        });
+        let spatial = base_out.shape.len() == 4;
+        match (&node.op, all_patched && spatial) {
+            (
+                Op::Relu
+                | Op::LeakyRelu { .. }
+                | Op::Sigmoid
+                | Op::Clip { .. }
+                | Op::Identity
+                | Op::BatchNormalization { .. }
+                | Op::Add
+                | Op::Sub
+                | Op::Mul
+                | Op::Div,
+                true,
+            ) if per_channel_constants => {
+                if patched.len() == 1 {
+                    let p = patched[0];
+                    let out = run(vec![(acts[0].0, Value::nchw(p.patch.clone()))], node)?;
+                    Ok(patched_out(out, p.at.clone()))
+                } else {
+                    // Two patched operands (a residual sum): both over one shared rectangle.
+                    let (size, corners) = union(&patched);
+                    let from: Vec<[isize; 2]> = corners.iter().map(|c| c.map(|v| v as isize)).collect();
+                    let inputs =
+                        acts.iter().zip(&patched).map(|((k, _), p)| (*k, Value::nchw(p.gather(&from, size, 0.0))));
+                    let out = run(inputs.collect(), node)?;
+                    Ok(patched_out(out, corners))
+                }
+            }
+            (Op::Concat { axis }, true) if *axis == 1 || *axis == -3 => {
+                let (size, corners) = union(&patched);
+                let from: Vec<[isize; 2]> = corners.iter().map(|c| c.map(|v| v as isize)).collect();
+                let inputs = acts.iter().zip(&patched).map(|((k, _), p)| (*k, Value::nchw(p.gather(&from, size, 0.0))));
+                let out = run(inputs.collect(), node)?;
+                Ok(patched_out(out, corners))
+            }
+            (Op::Conv { strides, pads, dilations, auto_pad_same, groups }, true) if acts.len() == 1 => {
+                let p = patched[0];
+                let [_, _, h, w] = p.base.dims();
+                let weight = self.uploaded.get(node.inputs.get(1).map_or("", String::as_str));
+                let Some(kernel) = weight.and_then(|wt| match wt.shape.as_slice() {
+                    [_, _, kh, kw] => Some([*kh, *kw]),
+                    _ => None,
+                }) else {
+                    return self.dense_node(node, &acts, &run);
+                };
+                let padding = conv_padding(*pads, *auto_pad_same, *strides, *dilations, [h, w], kernel);
+                let out = [base_out.shape[2], base_out.shape[3]];
+                let before = [padding[0].0, padding[1].0];
+                let Some((_, corners, from, tile)) = window_plan(p, out, kernel, *strides, *dilations, before) else {
+                    return self.dense_node(node, &acts, &run);
+                };
+                let unpadded = Node {
+                    op: Op::Conv {
+                        strides: *strides,
+                        pads: [0; 4],
+                        dilations: *dilations,
+                        groups: *groups,
+                        auto_pad_same: false,
+                    },
+                    ..node.clone()
+                };
+                let out = run(vec![(acts[0].0, Value::nchw(p.gather(&from, tile, 0.0)))], &unpadded)?;
+                Ok(patched_out(out, corners))
+            }
+            (Op::MaxPool { kernel, strides, pads, .. }, true) => {
+                let p = patched[0];
+                let out = [base_out.shape[2], base_out.shape[3]];
+                let Some((_, corners, from, tile)) = window_plan(p, out, *kernel, *strides, [1, 1], [pads[0], pads[1]])
+                else {
+                    return self.dense_node(node, &acts, &run);
+                };
+                let unpadded = Node {
+                    op: Op::MaxPool { kernel: *kernel, strides: *strides, pads: [0; 4], ceil_mode: false },
+                    ..node.clone()
+                };
+                // Outside the map nothing can win the max.
+                let out = run(vec![(acts[0].0, Value::nchw(p.gather(&from, tile, f32::MIN)))], &unpadded)?;
+                Ok(patched_out(out, corners))
+            }
+            _ => self.dense_node(node, &acts, &run),
+        }
+    }
+
+    /// Assembles every input in full and runs the node as usual.
+    fn dense_node(
+        &self,
+        _node: &Node,
+        acts: &[(usize, &Inc)],
+        run: &dyn Fn(Vec<(usize, Value)>, &Node) -> Result<Value, ModelError>,
+    ) -> Result<Inc, ModelError> {
+        let inputs = acts.iter().map(|(k, v)| (*k, v.dense())).collect();
+        Ok(Inc::Dense(run(inputs, _node)?))
+    }
+}

@@ -1,0 +1,90 @@
+//! Incremental occlusion (only the region a window can reach is recomputed) gives the same
+//! maps as running every occluded image in full, on the bundled SqueezeNet and on small nets
+//! with padded, strided and dilated convolutions, ceil-mode pooling and residual sums.
+
+mod common;
+use common::{Attr, OnnxBuilder, device};
+use convlens::methods::{Fill, Method, OcclusionParams, Target};
+use convlens::model::{Model, Network};
+use convlens::{Tensor, TensorData};
+
+fn sweep(net: &Network, x: &Tensor<4>, target: &Target, p: OcclusionParams) -> Vec<f32> {
+    pollster::block_on(Method::Occlusion(p).attribute(net, x, target, &mut |_, _| true)).unwrap().values
+}
+
+fn assert_same(net: &Network, x: &Tensor<4>, target: &Target, p: OcclusionParams) {
+    let naive = sweep(net, x, target, OcclusionParams { incremental: false, ..p.clone() });
+    let fast = sweep(net, x, target, OcclusionParams { incremental: true, ..p.clone() });
+    let scale = naive.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-12);
+    let worst = naive.iter().zip(&fast).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    assert!(worst <= 1e-5 * scale.max(1.0), "{p:?} {target:?}: worst difference {worst} (scale {scale})");
+    assert!(naive.iter().any(|v| *v != 0.0), "{p:?}: the map is not empty");
+}
+
+#[test]
+fn squeezenet_incremental_equals_naive() {
+    let (_, net) = Model::from_bytes(&std::fs::read("static/models/squeezenet1_1-int8.onnx").unwrap())
+        .unwrap()
+        .bind(&device())
+        .unwrap();
+    let crop = image::open("tests/fixtures/crops/chelsea.png").unwrap().to_rgb8();
+    let x = convlens::image::to_tensor(&crop, &device());
+    let cat = Target::Class(285);
+    for (window, stride, fill) in [(32, 48, Fill::Value(0.5)), (20, 70, Fill::Blur), (57, 85, Fill::Mean)] {
+        let p = OcclusionParams { window: [window; 2], strides: [stride; 2], fill, batch: 4, incremental: true };
+        assert_same(&net, &x, &cat, p);
+    }
+    let neuron = Target::Channel { layer: "fire4/concat".into(), channel: 5 };
+    assert_same(&net, &x, &neuron, OcclusionParams { window: [24; 2], strides: [60; 2], ..Default::default() });
+}
+
+#[test]
+fn tricky_geometry_incremental_equals_naive() {
+    // conv 3×3 pad 1 → relu → conv 3×3 stride 2 dilation 2 pad 2 → relu "a"; conv 1×1 on "a" → "b";
+    // "a" + "b" (a residual sum) → max pool 3×3 stride 2 ceil → global average → gemm.
+    let w1: Vec<f32> = (0..4 * 3 * 9).map(|i| ((i * 7 % 11) as f32 - 5.0) / 10.0).collect();
+    let w2: Vec<f32> = (0..4 * 4 * 9).map(|i| ((i * 5 % 13) as f32 - 6.0) / 12.0).collect();
+    let w3: Vec<f32> = (0..16).map(|i| ((i * 3 % 7) as f32 - 3.0) / 4.0).collect();
+    let fc: Vec<f32> = (0..12).map(|i| (i as f32 - 5.5) / 6.0).collect();
+    let ints = |v: &[i64]| Attr::Ints(v.to_vec());
+    let net = OnnxBuilder::new("x")
+        .f32("w1", &[4, 3, 3, 3], &w1)
+        .f32("w2", &[4, 4, 3, 3], &w2)
+        .f32("w3", &[4, 4, 1, 1], &w3)
+        .f32("fc", &[3, 4], &fc)
+        .node("Conv", &["x", "w1"], "c1", vec![("pads", ints(&[1, 1, 1, 1]))])
+        .node("Relu", &["c1"], "r1", vec![])
+        .node(
+            "Conv",
+            &["r1", "w2"],
+            "c2",
+            vec![("pads", ints(&[2, 2, 2, 2])), ("strides", ints(&[2, 2])), ("dilations", ints(&[2, 2]))],
+        )
+        .node("Relu", &["c2"], "a", vec![])
+        .node("Conv", &["a", "w3"], "b", vec![])
+        .node("Add", &["a", "b"], "s", vec![])
+        .node(
+            "MaxPool",
+            &["s"],
+            "p",
+            vec![("kernel_shape", ints(&[3, 3])), ("strides", ints(&[2, 2])), ("ceil_mode", Attr::Int(1))],
+        )
+        .node("GlobalAveragePool", &["p"], "g", vec![])
+        .node("Flatten", &["g"], "f", vec![])
+        .node("Gemm", &["f", "fc"], "logits", vec![("transB", Attr::Int(1))])
+        .node("Softmax", &["logits"], "prob", vec![("axis", Attr::Int(1))])
+        .output("prob")
+        .model()
+        .bind(&device())
+        .unwrap()
+        .1;
+    let (h, w) = (23, 29);
+    let pixels: Vec<f32> = (0..3 * h * w).map(|i| ((i as f32) * 0.61).sin()).collect();
+    let x = Tensor::<4>::from_data(TensorData::new(pixels, [1, 3, h, w]), &device());
+    for (window, strides) in [([3, 3], [2, 2]), ([5, 2], [4, 3]), ([1, 1], [5, 7]), ([7, 9], [6, 8])] {
+        for class in 0..3 {
+            let p = OcclusionParams { window, strides, fill: Fill::Value(0.3), batch: 5, incremental: true };
+            assert_same(&net, &x, &Target::Class(class), p);
+        }
+    }
+}
