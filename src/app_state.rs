@@ -357,6 +357,8 @@ impl Settings {
         add("sigma", p.sigma.to_string(), dp.sigma.to_string());
         add("seed", p.seed.to_string(), dp.seed.to_string());
         add("smooth", p.smooth.clone(), dp.smooth.clone());
+        add("incremental", p.incremental.to_string(), dp.incremental.to_string());
+        add("randomize", p.randomize.to_string(), dp.randomize.to_string());
         add("view", view_name(self.view).into(), view_name(d.view).into());
         add("occluder", self.occluder_size.to_string(), d.occluder_size.to_string());
         q
@@ -382,6 +384,8 @@ impl Settings {
                 "samples" => p.samples = v.parse().unwrap_or(p.samples).clamp(1, 256),
                 "sigma" => p.sigma = v.parse().ok().filter(|x: &f32| (0.0..=2.0).contains(x)).unwrap_or(p.sigma),
                 "seed" => p.seed = v.parse().unwrap_or(p.seed),
+                "randomize" => p.randomize = v.parse().unwrap_or(0).min(64),
+                "incremental" => p.incremental = !matches!(v.as_str(), "false" | "0" | "no"),
                 "smooth" if ["saliency", "guided-backprop", "deconvnet"].contains(&v.as_str()) => p.smooth = v.clone(),
                 "view" => {
                     s.view = match v.as_str() {

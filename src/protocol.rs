@@ -119,6 +119,12 @@ pub struct MethodParams {
     pub sigma: f32,
     pub seed: u64,
     pub smooth: String,
+    /// Occlusion: recompute only what each window reaches (the same answer, faster); off
+    /// only to measure the difference.
+    pub incremental: bool,
+    /// Sanity check: explain a copy of the model whose top `randomize` weight layers are
+    /// random (0: the model itself).
+    pub randomize: usize,
 }
 
 impl Default for MethodParams {
@@ -134,6 +140,8 @@ impl Default for MethodParams {
             sigma: 0.15,
             seed: 0,
             smooth: "saliency".into(),
+            incremental: true,
+            randomize: 0,
         }
     }
 }
@@ -178,12 +186,17 @@ impl ExplainJob {
     /// A short caption: method and the settings that shaped the map.
     pub fn settings(&self) -> String {
         let p = &self.params;
-        match self.method.as_str() {
+        let text = match self.method.as_str() {
             "occlusion" => format!("window {} px, stride {} px, fill {}", p.window, p.stride, p.fill.name()),
             "smoothgrad" => format!("{} over {} samples, σ {:.0}%", p.smooth, p.samples, p.sigma * 100.0),
             "integrated-gradients" => format!("{} steps from a {} image", p.steps, p.baseline),
             "grad-cam" | "guided-grad-cam" => format!("layer {}", p.layer.as_deref().unwrap_or("last conv")),
             _ => String::new(),
+        };
+        match (self.params.randomize, text.is_empty()) {
+            (0, _) => text,
+            (k, true) => format!("top {k} layers randomized"),
+            (k, false) => format!("{text}, top {k} layers randomized"),
         }
     }
 }

@@ -364,3 +364,24 @@ fn squeezenet_maps_have_the_expected_shapes() {
     assert_eq!(cam.shape, vec![14, 14]);
     assert!(cam.values.iter().any(|v| *v > 0.0), "espresso should light up somewhere");
 }
+
+#[test]
+fn sanity_check_randomizes_the_top_layers_only() {
+    let net = net();
+    assert_eq!(net.weight_layers(), vec!["logits".to_string(), "conv".to_string()]);
+    let (_, t) = image();
+    let acts = |n: &Network, name: &str| {
+        n.forward(t.clone(), &[name]).unwrap().get(name).unwrap().tensor.clone().into_data().to_vec::<f32>().unwrap()
+    };
+    let same = net.randomized(0, 1).unwrap();
+    assert_eq!(acts(&same, "logits"), acts(&net, "logits"));
+    // The top layer random: the layers below are untouched, the scores and the map change.
+    let top = net.randomized(1, 1).unwrap();
+    assert_eq!(acts(&top, "r"), acts(&net, "r"));
+    assert_ne!(acts(&top, "logits"), acts(&net, "logits"));
+    assert_eq!(acts(&top, "logits"), acts(&net.randomized(1, 1).unwrap(), "logits"), "a seed gives one copy");
+    let map = |n: &Network| run(&method("saliency"), n, &t, 0).unwrap().values;
+    assert_ne!(map(&top), map(&net));
+    // Cascading further down changes the lower layer too.
+    assert_ne!(acts(&net.randomized(2, 1).unwrap(), "r"), acts(&net, "r"));
+}

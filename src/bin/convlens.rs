@@ -4,7 +4,7 @@
 //! convlens predict IMAGE [--model FILE] [--top K] [--json]
 //! convlens attribute METHOD IMAGE [--target K | --neuron LAYER:CHANNEL] [--model FILE]
 //!     [--layer NAME] [--window W] [--stride S] [--fill grey|zero|mean|blur|V] [--baseline V]
-//!     [--steps N] [--samples N] [--sigma S] [--seed N] [--smooth RULE] [--view overlay|heat|rgb]
+//!     [--steps N] [--samples N] [--sigma S] [--seed N] [--smooth RULE] [--randomize K] [--view overlay|heat|rgb]
 //!     --out FILE.png|FILE.npy
 //! ```
 
@@ -35,7 +35,7 @@ mod cli {
     const USAGE: &str = "usage: convlens predict IMAGE [--model FILE] [--top K] [--json]
        convlens attribute METHOD IMAGE [--target K | --neuron LAYER:CHANNEL] [--model FILE] [--layer NAME]
            [--window W] [--stride S] [--fill grey|zero|mean|blur|V] [--baseline V] [--steps N]
-           [--samples N] [--sigma S] [--seed N] [--smooth RULE] [--view overlay|heat|rgb] --out FILE.png|FILE.npy
+           [--samples N] [--sigma S] [--seed N] [--smooth RULE] [--randomize K] [--view overlay|heat|rgb] --out FILE.png|FILE.npy
        METHOD: saliency, guided-backprop, deconvnet, smoothgrad, integrated-gradients, grad-cam,
                guided-grad-cam, occlusion";
 
@@ -113,6 +113,7 @@ mod cli {
                 "--samples" => p.samples = number("--samples", it.next())?,
                 "--sigma" => p.sigma = number("--sigma", it.next())?,
                 "--seed" => p.seed = number("--seed", it.next())?,
+                "--randomize" => p.randomize = number("--randomize", it.next())?,
                 "--smooth" => p.smooth = it.next().ok_or("--smooth needs a rule")?,
                 "--baseline" => {
                     p.baseline = number("--baseline", it.next())?;
@@ -156,6 +157,8 @@ mod cli {
             }
         };
         let x = convlens::image::to_tensor(&crop, net.device());
+        // The sanity check: the same method on a copy whose top layers are random.
+        let net = if p.randomize > 0 { net.randomized(p.randomize, p.seed).map_err(|e| e.to_string())? } else { net };
         let a = pollster::block_on(method.attribute(&net, &x, &target, &mut |_, _| true)).map_err(|e| e.to_string())?;
         let what = match &target {
             Target::Class(k) => format!("class {k} ({})", info.label(*k)),

@@ -133,6 +133,7 @@ impl Method {
                 window: [positive("window", p.window)?; 2],
                 strides: [positive("stride", p.stride)?; 2],
                 fill: p.fill,
+                incremental: p.incremental,
                 ..OcclusionParams::default()
             }),
             other => {

@@ -6,6 +6,7 @@ pub mod graph;
 pub mod host;
 pub mod incremental;
 pub mod modified_relu;
+pub mod randomize;
 
 pub use exec::{Activations, Network, Pass, Value};
 pub use graph::{Graph, Op};

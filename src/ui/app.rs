@@ -25,8 +25,22 @@ fn backend_param() -> BackendChoice {
 fn settings_from_url() -> Settings {
     let Some(params) = url_params() else { return Settings::default() };
     let keys = [
-        "method", "class", "neuron", "layer", "window", "stride", "fill", "baseline", "steps", "samples", "sigma",
-        "seed", "smooth", "view", "occluder",
+        "method",
+        "class",
+        "neuron",
+        "layer",
+        "window",
+        "stride",
+        "fill",
+        "baseline",
+        "steps",
+        "samples",
+        "sigma",
+        "seed",
+        "smooth",
+        "incremental",
+        "view",
+        "occluder",
     ];
     let pairs: Vec<(String, String)> = keys.iter().filter_map(|k| params.get(k).map(|v| (k.to_string(), v))).collect();
     Settings::from_query(&pairs)

@@ -27,6 +27,8 @@ struct Engine {
     last_crop: RefCell<Option<image::RgbImage>>,
     /// Explanations the page has cancelled; each stops at its next progress step.
     cancelled: RefCell<HashSet<u64>>,
+    /// The sanity check's randomized copy of the model, by number of randomized layers.
+    randomized: RefCell<Option<(usize, Rc<Network>)>>,
 }
 
 fn scope() -> DedicatedWorkerGlobalScope {
@@ -116,8 +118,13 @@ async fn init(slot: Rc<RefCell<Option<Rc<Engine>>>>, choice: BackendChoice, mode
         labels: info.labels.clone(),
         layers: info.taps.clone(),
     };
-    *slot.borrow_mut() =
-        Some(Rc::new(Engine { info, net, last_crop: RefCell::new(None), cancelled: RefCell::new(HashSet::new()) }));
+    *slot.borrow_mut() = Some(Rc::new(Engine {
+        info,
+        net,
+        last_crop: RefCell::new(None),
+        cancelled: RefCell::new(HashSet::new()),
+        randomized: RefCell::new(None),
+    }));
     post(&Response::Ready { backend: picked.kind, note: picked.note, model, warmup_ms }, None);
 }
 
@@ -139,6 +146,20 @@ async fn classify(engine: &Engine, id: u64, bytes: Vec<u8>) {
             post(&Response::Classified { id, top5, forward_ms }, Some(&png));
         }
         Err(e) => post(&Response::Failed { id: Some(id), message: e.to_string() }, None),
+    }
+}
+
+impl Engine {
+    /// The model with its top `layers` weight layers randomized (kept for the next request).
+    fn randomized(&self, layers: usize) -> Result<Rc<Network>, crate::error::ModelError> {
+        if let Some((k, net)) = self.randomized.borrow().as_ref()
+            && *k == layers
+        {
+            return Ok(net.clone());
+        }
+        let net = Rc::new(self.net.randomized(layers, 0)?);
+        *self.randomized.borrow_mut() = Some((layers, net.clone()));
+        Ok(net)
     }
 }
 
@@ -170,8 +191,16 @@ async fn explain(engine: &Engine, id: u64, job: ExplainJob) {
         Err(e) => return fail(e.to_string()),
     };
     let x = crate::image::to_tensor(&crop, engine.net.device());
+    let randomized = match job.params.randomize {
+        0 => None,
+        k => match engine.randomized(k) {
+            Ok(net) => Some(net),
+            Err(e) => return fail(e.to_string()),
+        },
+    };
+    let net = randomized.as_deref().unwrap_or(&engine.net);
     let mut progress = WorkerProgress { engine, id };
-    let result = method.attribute(&engine.net, &x, &job.target, &mut progress).await;
+    let result = method.attribute(net, &x, &job.target, &mut progress).await;
     engine.cancelled.borrow_mut().remove(&id);
     let a = match result {
         Ok(a) => a,

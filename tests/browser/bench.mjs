@@ -1,6 +1,8 @@
-// Browser benchmark: time from page load to first prediction and the forward latency
-// (median of N classifications of coffee.png) per backend, in headless Chromium.
-// Usage: node tests/browser/bench.mjs dist [runs=20]
+// Browser benchmark, headless Chromium, per backend: time from page load to first prediction,
+// forward latency (median of N classifications of coffee.png), each attribution method's
+// latency (median of 3), an occlusion sweep naive vs incremental, and the live occluder's
+// update time while dragging.
+// Usage: node tests/browser/bench.mjs dist [runs=20] [backends=cpu,webgpu] [parts=forward,methods]
 import { serve } from './serve.mjs';
 import { launch } from './browser.mjs';
 
@@ -10,7 +12,17 @@ const server = await serve(dist);
 const context = await launch();
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
 
+const parts = (process.argv[5] ?? 'forward,methods').split(',');
+const results = [];
 for (const backend of (process.argv[4] ?? 'cpu,webgpu').split(',')) {
+  if (parts.includes('forward')) await forward(backend);
+  if (parts.includes('methods')) await methods(backend);
+}
+console.log(JSON.stringify(results));
+await context.close();
+await server.close();
+
+async function forward(backend) {
   const page = await context.newPage();
   const t0 = Date.now();
   await page.goto(`${server.origin}/?backend=${backend}`);
@@ -20,13 +32,69 @@ for (const backend of (process.argv[4] ?? 'cpu,webgpu').split(',')) {
   for (let i = 0; i <= runs; i++) {
     const name = `run${i}.png`;
     await page.setInputFiles('[data-testid="image-input"]', { name, mimeType: 'image/png', buffer: await (await import('node:fs/promises')).readFile('static/samples/coffee.png') });
-    await page.waitForFunction((n) => document.querySelector('figure.crop figcaption')?.textContent === n
+    await page.waitForFunction((n) => document.querySelector('[data-testid="crop-source"]')?.textContent === n
       && document.querySelector('[data-testid="status"]').dataset.state === 'ready', name, { timeout: 600_000 });
     if (i === 0) console.log(`${backend}: page load → first prediction ${Date.now() - t0} ms (ready after ${readyMs} ms)`);
     else times.push(Number(await page.textContent('[data-testid="forward-ms"]')));
   }
   console.log(`${backend}: forward latency median of ${runs}: ${median(times).toFixed(1)} ms (min ${Math.min(...times).toFixed(1)}, max ${Math.max(...times).toFixed(1)})`);
+  results.push({ backend, what: 'forward', ms: median(times) });
   await page.close();
 }
-await context.close();
-await server.close();
+
+/** One map with the current settings; its compute time as the worker measured it. */
+async function explainMs(page, method) {
+  const before = await page.$$eval('[data-testid="explanation"]', (f) => (f[0] ? f[0].dataset.id : ''));
+  await page.selectOption('[data-testid="explain-method"]', method);
+  await page.click('[data-testid="explain-run"]');
+  const h = await page.waitForFunction(([m, id]) => {
+    const first = document.querySelector('[data-testid="explanation"]');
+    return first && first.dataset.id !== id && first.dataset.method === m && Number(first.dataset.ms);
+  }, [method, before], { timeout: 1_800_000 });
+  return h.jsonValue();
+}
+
+async function methods(backend) {
+  const light = 'samples=8&steps=16';
+  const sweeps = backend === 'cpu' ? ['32,16', '64,32'] : ['64,32'];
+  for (const query of [light, ...sweeps.flatMap((ws) => {
+    const [w, s] = ws.split(',');
+    return [`method=occlusion&window=${w}&stride=${s}&incremental=false`, `method=occlusion&window=${w}&stride=${s}`];
+  })]) {
+    const page = await context.newPage();
+    await page.goto(`${server.origin}/?backend=${backend}&${query}`);
+    await page.waitForSelector('[data-testid="status"][data-state="ready"]', { timeout: 600_000 });
+    await page.click('[data-testid="sample"][data-sample="chelsea.png"]');
+    await page.waitForSelector('[data-testid="explain-run"]', { timeout: 600_000 });
+    await page.waitForSelector('[data-testid="status"][data-state="ready"]');
+    const list = query === light
+      ? ['saliency', 'guided-backprop', 'deconvnet', 'smoothgrad', 'integrated-gradients', 'grad-cam', 'guided-grad-cam']
+      : ['occlusion'];
+    for (const method of list) {
+      const times = [];
+      for (let i = 0; i < (method === 'occlusion' ? 1 : 3); i++) times.push(await explainMs(page, method));
+      const label = method === 'occlusion' ? `occlusion ${query.replace('method=occlusion&', '')}` : method;
+      console.log(`${backend}: ${label}: ${median(times).toFixed(0)} ms`);
+      results.push({ backend, what: label, ms: median(times) });
+    }
+    if (query === light) {
+      // The live occluder: drag across the cat and read each update's compute time.
+      await page.click('[data-testid="occluder-toggle"]');
+      const box = await (await page.$('[data-testid="crop"]')).boundingBox();
+      await page.mouse.move(box.x + 20, box.y + 20);
+      await page.mouse.down();
+      const updates = [];
+      const t0 = Date.now();
+      for (let k = 0; k < 12; k++) {
+        await page.mouse.move(box.x + 20 + k * 15, box.y + 20 + k * 15);
+        const h = await page.waitForFunction(() => Number(document.querySelector('[data-testid="occluder-prob"]').dataset.ms), null, { timeout: 600_000 });
+        updates.push(await h.jsonValue());
+      }
+      const perSecond = (12 / ((Date.now() - t0) / 1000));
+      await page.mouse.up();
+      console.log(`${backend}: live occluder: ${median(updates).toFixed(0)} ms per update, ${perSecond.toFixed(1)} updates/s while dragging`);
+      results.push({ backend, what: 'live occluder update', ms: median(updates), per_second: perSecond });
+    }
+    await page.close();
+  }
+}

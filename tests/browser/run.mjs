@@ -148,6 +148,14 @@ await test('?backend=cpu classifies, accepts files and survives a corrupt one', 
   assert.match(await neuron.textContent(), /fire9\/concat channel 7/);
   assert.match(page.url(), /neuron=fire9%2Fconcat%3A7/);
   await page.selectOption('[data-testid="neuron-layer"]', '');
+  // The sanity check: the same method on a copy with random top layers.
+  await page.fill('[data-testid="param-randomize"]', '3');
+  await page.dispatchEvent('[data-testid="param-randomize"]', 'change');
+  const random = await explain(page, 'guided-backprop');
+  assert.match(await random.textContent(), /top 3 layers randomized/);
+  assert.ok(await pictureSpread(random) > 3, 'the randomized map is drawn');
+  await page.fill('[data-testid="param-randomize"]', '0');
+  await page.dispatchEvent('[data-testid="param-randomize"]', 'change');
 
   await page.setInputFiles('[data-testid="image-input"]', {
     name: 'broken.png', mimeType: 'image/png', buffer: Buffer.from('this is not a png at all'),

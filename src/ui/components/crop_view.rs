@@ -156,6 +156,7 @@ pub fn crop_view(props: &CropViewProps) -> Html {
                          style={format!("left:{};top:{};width:{};height:{}", pct(x), pct(y), pct(size), pct(size))}></div>
                     <div class="occluder-readout" data-testid="occluder-prob"
                          data-prob={current.map(|p| p.prob.to_string()).unwrap_or_default()}
+                         data-ms={current.map(|p| p.ms.to_string()).unwrap_or_default()}
                          style={format!("left:{};top:{}", pct(x), pct((y + size).min(side - 12)))}>{readout}</div>
                 }
             </div>

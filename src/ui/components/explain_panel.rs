@@ -232,6 +232,13 @@ pub fn explain_panel(props: &ExplainPanelProps) -> Html {
                         <option value="rgb" selected={settings.view == View::Rgb}>{"signed colour"}</option>
                     </select>
                 </label>
+                <label title="Adebayo et al. 2018: a map that survives random weights does not explain the model">
+                    {"sanity check: randomize top "}
+                    <input type="number" class="num" min="0" max="64" value={settings.params.randomize.to_string()}
+                           onchange={change(|s, v| s.params.randomize = v.parse().unwrap_or(0).min(64))}
+                           data-testid="param-randomize" aria-label="number of top layers with random weights" />
+                    {" layers"}
+                </label>
             </div>
             { target_controls }
             <p class="muted help">{method_help(&settings.method)}</p>

@@ -33,7 +33,7 @@ pub fn map_figure(props: &MapFigureProps) -> Html {
     let settings = e.job.settings();
     let file = format!("convlens-{}-{}.png", e.job.method, slug(&e.label));
     html! {
-        <figure class="map" data-testid="explanation" data-method={e.job.method.clone()} data-id={e.id.to_string()}>
+        <figure class="map" data-testid="explanation" data-method={e.job.method.clone()} data-id={e.id.to_string()} data-ms={e.ms.to_string()}>
             <img src={url.clone()} alt={format!("{} map for {}", method_title(&e.job.method), e.label)} width="227" height="227" />
             <figcaption>
                 <strong>{method_title(&e.job.method)}</strong>
