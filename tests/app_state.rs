@@ -7,21 +7,13 @@ use convlens::protocol::{
     BackendChoice, BackendKind, ExplainJob, MethodParams, ModelSummary, Prediction, Request, Response, Target, View,
 };
 
+fn summary() -> ModelSummary {
+    ModelSummary { name: "m".into(), file_bytes: 1, parameters: 1, input_size: 227, labels: vec![], layers: vec![] }
+}
+
 fn ready() -> State {
     State::default().reduce(Action::Worker(
-        Response::Ready {
-            backend: BackendKind::Cpu,
-            note: None,
-            model: ModelSummary {
-                name: "m".into(),
-                file_bytes: 1,
-                parameters: 1,
-                input_size: 227,
-                labels: vec![],
-                layers: vec![],
-            },
-            warmup_ms: 1.0,
-        },
+        Response::Ready { backend: BackendKind::Cpu, note: None, model: summary(), warmup_ms: 1.0 },
         None,
     ))
 }
@@ -81,14 +73,7 @@ fn worker_crash_restarts_and_keeps_result() {
         Response::Ready {
             backend: BackendKind::Cpu,
             note: Some("CPU requested".into()),
-            model: ModelSummary {
-                name: "m".into(),
-                file_bytes: 1,
-                parameters: 1,
-                input_size: 227,
-                labels: vec![],
-                layers: vec![],
-            },
+            model: summary(),
             warmup_ms: 1.0,
         },
         None,

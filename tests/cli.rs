@@ -49,54 +49,38 @@ fn read_npy(bytes: &[u8]) -> (Vec<usize>, Vec<f32>) {
     (shape, values)
 }
 
+/// `convlens attribute METHOD coffee.png ARGS…`, which must succeed; its standard output.
+fn attribute_ok(args: &[&str]) -> String {
+    let mut all = vec!["attribute", args[0], "static/samples/coffee.png"];
+    all.extend_from_slice(&args[1..]);
+    let out = convlens(&all);
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 #[test]
 fn attribute_writes_raw_maps_and_pictures() {
     let dir = std::env::temp_dir().join(format!("convlens-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let npy = dir.join("s.npy");
-    let out = convlens(&[
-        "attribute",
-        "saliency",
-        "static/samples/coffee.png",
-        "--target",
-        "967",
-        "--out",
-        npy.to_str().unwrap(),
-    ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    attribute_ok(&["saliency", "--target", "967", "--out", npy.to_str().unwrap()]);
     let (shape, values) = read_npy(&std::fs::read(&npy).unwrap());
     assert_eq!(shape, vec![3, 227, 227]);
     assert_eq!(values.len(), 3 * 227 * 227);
     assert!(values.iter().any(|v| *v != 0.0));
 
     let cam = dir.join("cam.npy");
-    let out = convlens(&[
-        "attribute",
-        "grad-cam",
-        "static/samples/coffee.png",
-        "--layer",
-        "fire9/concat",
-        "--out",
-        cam.to_str().unwrap(),
-    ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("espresso"), "defaults to the top-1 class");
+    let printed = attribute_ok(&["grad-cam", "--layer", "fire9/concat", "--out", cam.to_str().unwrap()]);
+    assert!(printed.contains("espresso"), "defaults to the top-1 class");
     assert_eq!(read_npy(&std::fs::read(&cam).unwrap()).0, vec![14, 14]);
 
     let png = dir.join("neuron.png");
-    let out = convlens(&[
-        "attribute",
-        "guided-backprop",
-        "static/samples/coffee.png",
-        "--neuron",
-        "fire9/concat:7",
-        "--view",
-        "rgb",
-        "--out",
-        png.to_str().unwrap(),
-    ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    attribute_ok(&["guided-backprop", "--neuron", "fire9/concat:7", "--view", "rgb", "--out", png.to_str().unwrap()]);
     assert_eq!(image::open(&png).unwrap().to_rgb8().dimensions(), (227, 227));
+    // The sanity check's randomized copy still draws a map.
+    let random = dir.join("random.npy");
+    let printed = attribute_ok(&["saliency", "--randomize", "4", "--out", random.to_str().unwrap()]);
+    assert!(printed.contains("[3, 227, 227]"), "{printed}");
     std::fs::remove_dir_all(&dir).ok();
 }
 
