@@ -1,6 +1,7 @@
 //! Occlusion sweep time on Burn's CPU backend (flex), every occluded image in full ("naive")
 //! against incremental inference (only what each window reaches is recomputed), same
-//! windows: `cargo run --release --example bench_occlusion [runs]`, median of `runs` (default 3).
+//! windows: `cargo run --release --example bench_occlusion [runs] [batch]`, median of `runs`
+//! (default 3), `batch` occluded images per pass (default 8).
 
 use std::time::Instant;
 
@@ -10,6 +11,7 @@ use convlens::model::Model;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let runs: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(3);
+    let batch: usize = std::env::args().nth(2).and_then(|a| a.parse().ok()).unwrap_or(8);
     let device = convlens::Device::flex();
     let (_, net) = Model::from_bytes(&std::fs::read("static/models/squeezenet1_1-int8.onnx")?)?.bind(&device)?;
     let crop = center_crop(&decode_rgb(&std::fs::read("static/samples/chelsea.png")?)?, 256, 227);

@@ -120,10 +120,11 @@ pub fn app() -> Html {
         let ids = ids.clone();
         let settings = state.settings.clone();
         let top1 = state.shown.as_ref().and_then(|s| s.top5.first()).map(|p| p.index).unwrap_or(0);
-        Callback::from(move |methods: Vec<String>| {
+        Callback::from(move |(methods, view): (Vec<String>, Option<crate::protocol::View>)| {
             for method in methods {
                 let id = next_id(&ids);
-                let job = Settings { method, ..settings.clone() }.job(top1);
+                let view = view.unwrap_or(settings.view);
+                let job = Settings { method, view, ..settings.clone() }.job(top1);
                 dispatch.dispatch(Action::Explain { id, job: job.clone() });
                 if let Some(l) = link.borrow().as_ref() {
                     l.borrow().explain(id, job);

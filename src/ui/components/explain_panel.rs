@@ -14,8 +14,8 @@ pub struct ExplainPanelProps {
     pub state: UseReducerHandle<State>,
     /// New settings (the page keeps them in state and in the URL).
     pub on_settings: Callback<Settings>,
-    /// Run these methods with the current settings (one map each).
-    pub on_explain: Callback<Vec<String>>,
+    /// Run these methods with the current settings (one map each), optionally in another view.
+    pub on_explain: Callback<(Vec<String>, Option<View>)>,
     pub on_cancel: Callback<()>,
     pub on_clear: Callback<()>,
 }
@@ -189,9 +189,9 @@ pub fn explain_panel(props: &ExplainPanelProps) -> Html {
         </div>
     };
 
-    let run = |methods: Vec<String>| {
+    let run = |methods: Vec<String>, view: Option<View>| {
         let on = props.on_explain.clone();
-        Callback::from(move |_| on.emit(methods.clone()))
+        Callback::from(move |_| on.emit((methods.clone(), view)))
     };
     let can = s.can_explain();
     let running = !s.explaining.is_empty();
@@ -243,12 +243,12 @@ pub fn explain_panel(props: &ExplainPanelProps) -> Html {
             { target_controls }
             <p class="muted help">{method_help(&settings.method)}</p>
             <div class="explain-actions">
-                <button class="method primary" onclick={run(vec![settings.method.clone()])} disabled={!can} data-testid="explain-run">
+                <button class="method primary" onclick={run(vec![settings.method.clone()], None)} disabled={!can} data-testid="explain-run">
                     {format!("Explain with {}", method_title(&settings.method))}
                 </button>
                 <button class="method" disabled={!can} data-testid="explain-compare"
-                        onclick={run(["saliency", "guided-backprop", "deconvnet"].map(String::from).to_vec())}
-                        title="the lecture's figure: the three gradient maps side by side">
+                        onclick={run(["saliency", "guided-backprop", "deconvnet"].map(String::from).to_vec(), Some(View::Rgb))}
+                        title="the lecture's figure: the three gradient maps side by side, as signed colour images">
                     {"Compare backprop · guided · deconvnet"}
                 </button>
                 if running {
