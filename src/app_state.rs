@@ -53,6 +53,8 @@ pub struct Running {
     pub id: u64,
     pub job: ExplainJob,
     pub progress: Option<(usize, usize)>,
+    /// A rough first map (PNG) while the rest is computed.
+    pub preview: Option<Rc<Vec<u8>>>,
 }
 
 /// The live occluder's last answer.
@@ -183,7 +185,7 @@ impl State {
             }
             Action::Explain { id, job } => {
                 self.status = Status::Busy(format!("computing {}…", job.method));
-                self.explaining.push(Running { id, job, progress: None });
+                self.explaining.push(Running { id, job, progress: None, preview: None });
                 self.error = None;
             }
             Action::CancelExplanations => {
@@ -239,6 +241,11 @@ impl State {
                 Response::Progress { id, done, total } => {
                     if let Some(r) = self.explaining.iter_mut().find(|r| r.id == id) {
                         r.progress = Some((done, total));
+                    }
+                }
+                Response::Preview { id } => {
+                    if let Some(r) = self.explaining.iter_mut().find(|r| r.id == id) {
+                        r.preview = png;
                     }
                 }
                 Response::Explained { id, job, score, lo, hi, ms } => {

@@ -245,6 +245,9 @@ pub enum Response {
     Classified { id: u64, top5: Vec<Prediction>, forward_ms: f64 },
     /// Progress of a long explanation.
     Progress { id: u64, done: usize, total: usize },
+    /// A first rough map of a running explanation (occlusion's coarse pass); its PNG travels
+    /// alongside.
+    Preview { id: u64 },
     /// An explanation; the heatmap blended over the crop (PNG) travels alongside. `lo`..`hi`
     /// is the value range its colours span.
     Explained { id: u64, job: ExplainJob, score: f32, lo: f32, hi: f32, ms: f64 },

@@ -113,6 +113,8 @@ fn explanations_follow_the_shown_image() {
     assert!(s.can_explain(), "several maps may be queued");
     let s = s.reduce(Action::Worker(Response::Progress { id: 2, done: 3, total: 9 }, None));
     assert_eq!(s.explaining[0].progress, Some((3, 9)));
+    let s = s.reduce(Action::Worker(Response::Preview { id: 2 }, Some(Rc::new(vec![7]))));
+    assert_eq!(s.explaining[0].preview.as_deref(), Some(&vec![7]));
     let s = s.reduce(explained(2, job("saliency", 967)));
     let e = s.explanations[0].clone();
     assert_eq!((e.job.target.clone(), e.label.as_str(), e.hi), (Target::Class(967), "espresso", 2.0));

@@ -371,7 +371,15 @@ fn sanity_check_randomizes_the_top_layers_only() {
     assert_eq!(net.weight_layers(), vec!["logits".to_string(), "conv".to_string()]);
     let (_, t) = image();
     let acts = |n: &Network, name: &str| {
-        n.forward(t.clone(), &[name]).unwrap().get(name).unwrap().tensor.clone().into_data().to_vec::<f32>().unwrap()
+        n.forward(t.clone(), &[name])
+            .unwrap()
+            .get(name)
+            .unwrap()
+            .tensor
+            .clone()
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap()
     };
     let same = net.randomized(0, 1).unwrap();
     assert_eq!(acts(&same, "logits"), acts(&net, "logits"));
@@ -384,4 +392,35 @@ fn sanity_check_randomizes_the_top_layers_only() {
     assert_ne!(map(&top), map(&net));
     // Cascading further down changes the lower layer too.
     assert_ne!(acts(&net.randomized(2, 1).unwrap(), "r"), acts(&net, "r"));
+}
+
+#[test]
+fn occlusion_previews_a_coarse_pass_first() {
+    // 4×4 windows of one pixel: the coarse pass is every other window, i.e. stride 2.
+    struct Recorder(Vec<Vec<f32>>, Vec<usize>);
+    impl convlens::methods::Progress for Recorder {
+        fn tick(&mut self, done: usize, _: usize) -> std::pin::Pin<Box<dyn std::future::Future<Output = bool> + '_>> {
+            self.1.push(done);
+            Box::pin(std::future::ready(true))
+        }
+        fn preview(&mut self, map: &convlens::methods::Attribution) {
+            self.0.push(map.values.clone());
+        }
+    }
+    let (_, t) = image();
+    let params = |stride| OcclusionParams { window: [1, 1], strides: [stride; 2], batch: 3, ..Default::default() };
+    let mut rec = Recorder(Vec::new(), Vec::new());
+    let full =
+        pollster::block_on(Method::Occlusion(params(1)).attribute(&net(), &t, &Target::Class(2), &mut rec)).unwrap();
+    assert_eq!(rec.0.len(), 1, "one preview");
+    let coarse = run(&Method::Occlusion(params(2)), &net(), &t, 2).unwrap();
+    assert_close(&rec.0[0], &coarse.values, 1e-6);
+    assert_eq!(rec.1.first(), Some(&0));
+    assert_eq!(rec.1.last(), Some(&16));
+    assert!(rec.1.windows(2).all(|w| w[0] <= w[1]), "progress only grows: {:?}", rec.1);
+    // The final map is the full-stride one, whatever the order.
+    let plain =
+        pollster::block_on(Method::Occlusion(params(1)).attribute(&net(), &t, &Target::Class(2), &mut |_, _| true))
+            .unwrap();
+    assert_eq!(full, plain);
 }

@@ -27,6 +27,9 @@ pub use occlusion::OcclusionParams;
 /// closure is a progress that never yields.
 pub trait Progress {
     fn tick(&mut self, done: usize, total: usize) -> Pin<Box<dyn Future<Output = bool> + '_>>;
+
+    /// A first rough answer while the rest is computed (occlusion's coarse pass).
+    fn preview(&mut self, _map: &Attribution) {}
 }
 
 impl<F: FnMut(usize, usize) -> bool> Progress for F {

@@ -167,17 +167,41 @@ pub async fn occlusion(
         (Default::default(), input.clone())
     };
 
-    let positions: Vec<(usize, usize)> = starts(h, wh, p.strides[0])
-        .into_iter()
-        .flat_map(|y| starts(w, ww, p.strides[1]).into_iter().map(move |x| (y, x)))
-        .collect();
+    // Coarse first: every other window along both axes makes a quick preview (an occlusion map
+    // at twice the stride); the windows in between refine it.
+    let (ys, xs) = (starts(h, wh, p.strides[0]), starts(w, ww, p.strides[1]));
+    let grid = |coarse: bool| -> Vec<(usize, usize)> {
+        let mut out = Vec::new();
+        for (i, &y) in ys.iter().enumerate() {
+            for (j, &x) in xs.iter().enumerate() {
+                if (i % 2 == 0 && j % 2 == 0) == coarse {
+                    out.push((y, x));
+                }
+            }
+        }
+        out
+    };
+    let coarse = grid(true);
+    let preview_after = if ys.len() * xs.len() >= 16 { coarse.len() } else { usize::MAX };
+    let positions: Vec<(usize, usize)> = coarse.into_iter().chain(grid(false)).collect();
     let mut sum = vec![0f32; h * w];
     let mut count = vec![0u32; h * w];
     let total = positions.len();
-    for (done, chunk) in positions.chunks(p.batch).enumerate() {
-        if !progress.tick(done * p.batch, total).await {
+    let mean = |sum: &[f32], count: &[u32]| -> Vec<f32> {
+        sum.iter().zip(count).map(|(s, &n)| if n == 0 { 0.0 } else { s / n as f32 }).collect()
+    };
+    let mut done = 0;
+    let batches = positions[..preview_after.min(total)]
+        .chunks(p.batch)
+        .chain(positions[preview_after.min(total)..].chunks(p.batch));
+    for chunk in batches {
+        if done == preview_after {
+            progress.preview(&Attribution { values: mean(&sum, &count), shape: vec![h, w], score: base });
+        }
+        if !progress.tick(done, total).await {
             return Err(MethodError::Cancelled);
         }
+        done += chunk.len();
         let values = if p.incremental {
             let at: Vec<[usize; 2]> = chunk.iter().map(|&(y, x)| [y, x]).collect();
             measure_incremental(net, input, &acts, &fill_tensor, &at, p.window, target).await?
@@ -202,6 +226,5 @@ pub async fn occlusion(
         }
     }
     progress.tick(total, total).await;
-    let values = sum.iter().zip(&count).map(|(s, &n)| if n == 0 { 0.0 } else { s / n as f32 }).collect();
-    Ok(Attribution { values, shape: vec![h, w], score: base })
+    Ok(Attribution { values: mean(&sum, &count), shape: vec![h, w], score: base })
 }

@@ -168,6 +168,8 @@ impl Engine {
 struct WorkerProgress<'a> {
     engine: &'a Engine,
     id: u64,
+    crop: &'a image::RgbImage,
+    view: crate::protocol::View,
 }
 
 impl Progress for WorkerProgress<'_> {
@@ -177,6 +179,11 @@ impl Progress for WorkerProgress<'_> {
             gloo_timers::future::TimeoutFuture::new(0).await;
             !self.engine.cancelled.borrow().contains(&self.id)
         })
+    }
+
+    fn preview(&mut self, map: &crate::methods::Attribution) {
+        let picture = crate::render::picture(self.crop, map, self.view, 0.85);
+        post(&Response::Preview { id: self.id }, Some(&crate::image::encode_png(&picture.image)));
     }
 }
 
@@ -199,7 +206,7 @@ async fn explain(engine: &Engine, id: u64, job: ExplainJob) {
         },
     };
     let net = randomized.as_deref().unwrap_or(&engine.net);
-    let mut progress = WorkerProgress { engine, id };
+    let mut progress = WorkerProgress { engine, id, crop: &crop, view: job.view };
     let result = method.attribute(net, &x, &job.target, &mut progress).await;
     engine.cancelled.borrow_mut().remove(&id);
     let a = match result {

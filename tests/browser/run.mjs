@@ -206,21 +206,20 @@ await test('the live occluder follows the mouse and the keys', async () => {
   await page.close();
 });
 
-await test('a sweep shows progress, keeps the page responsive, and can be cancelled', async () => {
-  const { page } = await openApp('?backend=cpu&method=occlusion&window=16&stride=4');
+await test('a sweep previews a coarse pass, keeps the page responsive, and can be cancelled', async () => {
+  const { page } = await openApp('?backend=cpu&method=occlusion&window=24&stride=8');
   await classifySample(page, 'chelsea.png');
   assert.equal(await page.$eval('[data-testid="explain-method"]', (s) => s.value), 'occlusion', 'settings come from the URL');
-  assert.equal(await page.$eval('[data-testid="param-window"]', (i) => i.value), '16');
+  assert.equal(await page.$eval('[data-testid="param-window"]', (i) => i.value), '24');
   await page.evaluate(() => {
     window.__long = [];
     new PerformanceObserver((l) => { for (const e of l.getEntries()) window.__long.push(e.duration); })
       .observe({ type: 'longtask', buffered: false });
   });
   await page.click('[data-testid="explain-run"]');
-  await page.waitForFunction(() => {
-    const p = document.querySelector('[data-testid="explain-progress"] progress');
-    return p && Number(p.value) >= 16;
-  }, null, { timeout: 120_000 });
+  // The coarse pass (every other window) shows first, then the sweep refines it.
+  const preview = await page.waitForSelector('[data-testid="explain-preview"]', { timeout: 120_000 });
+  assert.ok(await preview.evaluate((img) => img.complete && img.naturalWidth === 227), 'the coarse map is drawn');
   await page.click('[data-testid="explain-cancel"]');
   await page.waitForSelector('[data-testid="explain-progress"]', { state: 'detached' });
   await page.waitForSelector('[data-testid="status"][data-state="ready"]');

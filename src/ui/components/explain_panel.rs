@@ -195,16 +195,7 @@ pub fn explain_panel(props: &ExplainPanelProps) -> Html {
     };
     let can = s.can_explain();
     let running = !s.explaining.is_empty();
-    let progress = s.explaining.iter().map(|r| {
-        let (done, total) = r.progress.unwrap_or((0, 1));
-        html! {
-            <div class="progress" data-testid="explain-progress">
-                <span>{format!("{}…", method_title(&r.job.method))}</span>
-                <progress max={total.to_string()} value={done.to_string()}></progress>
-                <span class="muted">{format!("{done}/{total}")}</span>
-            </div>
-        }
-    });
+    let progress = s.explaining.iter().map(|r| html! { <RunningRow key={r.id} running={r.clone()} /> });
     let on_cancel = {
         let on = props.on_cancel.clone();
         Callback::from(move |_| on.emit(()))
@@ -262,6 +253,30 @@ pub fn explain_panel(props: &ExplainPanelProps) -> Html {
             <div class="gallery" data-testid="gallery">
                 { for s.explanations.iter().map(|e| html! { <MapFigure key={e.id} explanation={e.clone()} /> }) }
             </div>
+        </div>
+    }
+}
+
+#[derive(PartialEq, Properties)]
+struct RunningRowProps {
+    running: crate::app_state::Running,
+}
+
+/// One explanation in progress: a progress bar and, once there is one, the rough first map.
+#[function_component(RunningRow)]
+fn running_row(props: &RunningRowProps) -> Html {
+    let r = &props.running;
+    let preview = crate::ui::hooks::use_png_url(r.preview.clone());
+    let (done, total) = r.progress.unwrap_or((0, 1));
+    html! {
+        <div class="progress" data-testid="explain-progress">
+            <span>{format!("{}…", method_title(&r.job.method))}</span>
+            <progress max={total.to_string()} value={done.to_string()}></progress>
+            <span class="muted">{format!("{done}/{total}")}</span>
+            if let Some(url) = preview {
+                <img class="preview" src={url} alt="coarse first pass" data-testid="explain-preview" />
+                <span class="muted">{"coarse pass; refining…"}</span>
+            }
         </div>
     }
 }
