@@ -3,7 +3,9 @@
 
 use std::rc::Rc;
 
-use crate::protocol::{BackendKind, ExplainJob, MethodParams, ModelSummary, Prediction, Response, Target, View};
+use crate::protocol::{
+    BackendKind, Colormap, ExplainJob, Look, MethodParams, ModelSummary, Prediction, Response, Target, View,
+};
 
 /// Busy / ready / error, as shown in `data-testid="status"`.
 #[derive(Debug, Clone, PartialEq)]
@@ -298,7 +300,7 @@ pub struct Settings {
     /// A neuron (layer, channel) to explain instead of a class.
     pub neuron: Option<(String, usize)>,
     pub params: MethodParams,
-    pub view: View,
+    pub look: Look,
     /// The live occluder's square side in crop pixels.
     pub occluder_size: u32,
 }
@@ -310,7 +312,7 @@ impl Default for Settings {
             class: None,
             neuron: None,
             params: MethodParams::default(),
-            view: View::Overlay,
+            look: Look::default(),
             occluder_size: 48,
         }
     }
@@ -338,7 +340,7 @@ impl Settings {
             method: self.method.clone(),
             target: self.target(top1),
             params: self.params.clone(),
-            view: self.view,
+            look: self.look,
         }
     }
 
@@ -366,7 +368,9 @@ impl Settings {
         add("smooth", p.smooth.clone(), dp.smooth.clone());
         add("incremental", p.incremental.to_string(), dp.incremental.to_string());
         add("randomize", p.randomize.to_string(), dp.randomize.to_string());
-        add("view", view_name(self.view).into(), view_name(d.view).into());
+        add("view", view_name(self.look.view).into(), view_name(d.look.view).into());
+        add("colormap", self.look.colormap.name().into(), d.look.colormap.name().into());
+        add("opacity", self.look.opacity.to_string(), d.look.opacity.to_string());
         add("occluder", self.occluder_size.to_string(), d.occluder_size.to_string());
         q
     }
@@ -395,11 +399,15 @@ impl Settings {
                 "incremental" => p.incremental = !matches!(v.as_str(), "false" | "0" | "no"),
                 "smooth" if ["saliency", "guided-backprop", "deconvnet"].contains(&v.as_str()) => p.smooth = v.clone(),
                 "view" => {
-                    s.view = match v.as_str() {
+                    s.look.view = match v.as_str() {
                         "heat" => View::Heat,
                         "rgb" => View::Rgb,
                         _ => View::Overlay,
                     }
+                }
+                "colormap" => s.look.colormap = Colormap::parse(v).unwrap_or(s.look.colormap),
+                "opacity" => {
+                    s.look.opacity = v.parse().ok().filter(|o: &f32| (0.0..=1.0).contains(o)).unwrap_or(s.look.opacity)
                 }
                 "occluder" => s.occluder_size = v.parse().unwrap_or(s.occluder_size).clamp(4, 227),
                 _ => {}

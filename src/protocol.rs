@@ -159,6 +159,47 @@ pub enum View {
     Rgb,
 }
 
+/// The colour scale for magnitude maps (signed maps always use a diverging blue–red).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum Colormap {
+    #[default]
+    Inferno,
+    Viridis,
+    /// A smooth rainbow in the spirit of "jet".
+    Turbo,
+}
+
+impl Colormap {
+    pub const ALL: [Colormap; 3] = [Colormap::Inferno, Colormap::Viridis, Colormap::Turbo];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Colormap::Inferno => "inferno",
+            Colormap::Viridis => "viridis",
+            Colormap::Turbo => "turbo",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.name() == text || (text == "jet" && *c == Colormap::Turbo))
+    }
+}
+
+/// How a map is drawn: the view, the colour scale and how strongly it covers the photo.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Look {
+    pub view: View,
+    pub colormap: Colormap,
+    pub opacity: f32,
+}
+
+impl Default for Look {
+    fn default() -> Self {
+        Self { view: View::Overlay, colormap: Colormap::Inferno, opacity: 0.75 }
+    }
+}
+
 /// The attribution methods by name, in the order the page lists them (the same table as
 /// `methods::Method::ALL_NAMES`, which a test keeps equal).
 pub const METHOD_NAMES: &[&str] = &[
@@ -179,7 +220,7 @@ pub struct ExplainJob {
     pub method: String,
     pub target: Target,
     pub params: MethodParams,
-    pub view: View,
+    pub look: Look,
 }
 
 impl ExplainJob {

@@ -4,7 +4,8 @@ use std::rc::Rc;
 
 use convlens::app_state::{Action, State, Status};
 use convlens::protocol::{
-    BackendChoice, BackendKind, ExplainJob, MethodParams, ModelSummary, Prediction, Request, Response, Target, View,
+    BackendChoice, BackendKind, Colormap, ExplainJob, Look, MethodParams, ModelSummary, Prediction, Request, Response,
+    Target, View,
 };
 
 fn summary() -> ModelSummary {
@@ -97,7 +98,7 @@ fn job(method: &str, class: usize) -> ExplainJob {
         method: method.into(),
         target: Target::Class(class),
         params: MethodParams::default(),
-        view: View::Overlay,
+        look: Look::default(),
     }
 }
 
@@ -165,7 +166,8 @@ fn settings_survive_the_url() {
     let d = Settings::default();
     assert_eq!(Settings::from_query(&d.to_query()), d);
     assert_eq!(d.to_query().len(), 1, "defaults stay out of the URL");
-    let mut s = Settings { method: "occlusion".into(), class: Some(285), view: View::Heat, ..Settings::default() };
+    let look = Look { view: View::Heat, colormap: Colormap::Turbo, opacity: 0.5 };
+    let mut s = Settings { method: "occlusion".into(), class: Some(285), look, ..Settings::default() };
     s.params.window = 24;
     s.params.fill = Fill::Blur;
     s.neuron = Some(("fire9/concat".into(), 7));

@@ -27,7 +27,7 @@ mod cli {
     use convlens::classify::{class_probabilities, top_k};
     use convlens::methods::{Fill, Method, MethodParams, Target};
     use convlens::model::{Model, ModelInfo, Network};
-    use convlens::protocol::View;
+    use convlens::protocol::{Colormap, Look, View};
 
     /// The bundled default model, the same file the web app loads.
     static DEFAULT_MODEL: &[u8] = include_bytes!("../../static/models/squeezenet1_1-int8.onnx");
@@ -92,7 +92,7 @@ mod cli {
     fn attribute(args: Vec<String>) -> Result<String, String> {
         let mut positional = Vec::new();
         let (mut model_path, mut out, mut class, mut neuron) = (None, None, None, None);
-        let mut view = View::Overlay;
+        let mut look = Look::default();
         let mut p = MethodParams::default();
         let (mut fill_given, mut baseline_given) = (false, false);
         let mut it = args.into_iter();
@@ -113,6 +113,12 @@ mod cli {
                 "--samples" => p.samples = number("--samples", it.next())?,
                 "--sigma" => p.sigma = number("--sigma", it.next())?,
                 "--seed" => p.seed = number("--seed", it.next())?,
+                "--colormap" => {
+                    let name = it.next().unwrap_or_default();
+                    look.colormap = Colormap::parse(&name)
+                        .ok_or(format!("--colormap: '{name}' is not inferno, viridis or turbo"))?;
+                }
+                "--opacity" => look.opacity = number("--opacity", it.next())?,
                 "--randomize" => p.randomize = number("--randomize", it.next())?,
                 "--smooth" => p.smooth = it.next().ok_or("--smooth needs a rule")?,
                 "--baseline" => {
@@ -124,7 +130,7 @@ mod cli {
                     fill_given = true;
                 }
                 "--view" => {
-                    view = match it.next().as_deref() {
+                    look.view = match it.next().as_deref() {
                         Some("overlay") => View::Overlay,
                         Some("heat") => View::Heat,
                         Some("rgb") => View::Rgb,
@@ -167,7 +173,7 @@ mod cli {
         if out.to_ascii_lowercase().ends_with(".npy") {
             std::fs::write(&out, npy_f32(&a.values, &a.shape)).map_err(|e| format!("cannot write {out}: {e}"))?;
         } else {
-            let picture = convlens::render::picture(&crop, &a, view, 0.6);
+            let picture = convlens::render::picture(&crop, &a, &look);
             picture.image.save(&out).map_err(|e| format!("cannot write {out}: {e}"))?;
         }
         Ok(format!("{} of {what}: score {:.6}, map {:?} written to {out}\n", method.name(), a.score, a.shape))

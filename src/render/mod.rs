@@ -18,6 +18,10 @@ pub enum Scale {
 pub enum Palette {
     /// Perceptually uniform dark → bright, for magnitudes.
     Inferno,
+    /// Perceptually uniform blue → green → yellow, for magnitudes.
+    Viridis,
+    /// A rainbow like the classic "jet", smoother and more even (Google's Turbo).
+    Turbo,
     /// Diverging blue (low) → white → red (high), for signed maps.
     BlueRed,
 }
@@ -27,6 +31,8 @@ impl Palette {
     pub fn rgb(self, t: f64) -> [u8; 3] {
         let c = match self {
             Palette::Inferno => colorous::INFERNO.eval_continuous(t),
+            Palette::Viridis => colorous::VIRIDIS.eval_continuous(t),
+            Palette::Turbo => colorous::TURBO.eval_continuous(t),
             Palette::BlueRed => colorous::RED_BLUE.eval_continuous(1.0 - t),
         };
         [c.r, c.g, c.b]
@@ -114,8 +120,14 @@ pub fn abs_quantile(values: &[f32], q: f32) -> f32 {
 /// (or a signed colour image for [`View::Rgb`]); maps with negative values (occlusion) use the
 /// diverging palette. Magnitudes saturate at their 99.5th percentile, so a few extreme pixels
 /// do not wash out the rest (the legend says so by its upper bound).
-pub fn picture(crop: &RgbImage, a: &crate::methods::Attribution, view: crate::protocol::View, opacity: f32) -> Picture {
-    use crate::protocol::View;
+pub fn picture(crop: &RgbImage, a: &crate::methods::Attribution, look: &crate::protocol::Look) -> Picture {
+    use crate::protocol::{Colormap, View};
+    let (view, opacity) = (look.view, look.opacity.clamp(0.0, 1.0));
+    let palette = match look.colormap {
+        Colormap::Inferno => Palette::Inferno,
+        Colormap::Viridis => Palette::Viridis,
+        Colormap::Turbo => Palette::Turbo,
+    };
     if let (View::Rgb, [3, h, w]) = (view, a.shape.as_slice()) {
         return signed_rgb(&a.values, *h, *w);
     }
@@ -136,7 +148,7 @@ pub fn picture(crop: &RgbImage, a: &crate::methods::Attribution, view: crate::pr
         range(&map.values, Scale::Magnitude).1
     };
     let clipped: Vec<f32> = map.values.iter().map(|v| v.min(top)).collect();
-    let heat = heatmap(&clipped, h, w, Scale::Magnitude, Palette::Inferno, size);
+    let heat = heatmap(&clipped, h, w, Scale::Magnitude, palette, size);
     let image = match view {
         View::Overlay => blend(crop, &heat, opacity),
         _ => heat,

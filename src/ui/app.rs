@@ -39,7 +39,10 @@ fn settings_from_url() -> Settings {
         "seed",
         "smooth",
         "incremental",
+        "randomize",
         "view",
+        "colormap",
+        "opacity",
         "occluder",
     ];
     let pairs: Vec<(String, String)> = keys.iter().filter_map(|k| params.get(k).map(|v| (k.to_string(), v))).collect();
@@ -123,8 +126,8 @@ pub fn app() -> Html {
         Callback::from(move |(methods, view): (Vec<String>, Option<crate::protocol::View>)| {
             for method in methods {
                 let id = next_id(&ids);
-                let view = view.unwrap_or(settings.view);
-                let job = Settings { method, view, ..settings.clone() }.job(top1);
+                let look = crate::protocol::Look { view: view.unwrap_or(settings.look.view), ..settings.look };
+                let job = Settings { method, look, ..settings.clone() }.job(top1);
                 dispatch.dispatch(Action::Explain { id, job: job.clone() });
                 if let Some(l) = link.borrow().as_ref() {
                     l.borrow().explain(id, job);

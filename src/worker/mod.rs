@@ -169,7 +169,7 @@ struct WorkerProgress<'a> {
     engine: &'a Engine,
     id: u64,
     crop: &'a image::RgbImage,
-    view: crate::protocol::View,
+    look: crate::protocol::Look,
 }
 
 impl Progress for WorkerProgress<'_> {
@@ -182,7 +182,7 @@ impl Progress for WorkerProgress<'_> {
     }
 
     fn preview(&mut self, map: &crate::methods::Attribution) {
-        let picture = crate::render::picture(self.crop, map, self.view, 0.85);
+        let picture = crate::render::picture(self.crop, map, &self.look);
         post(&Response::Preview { id: self.id }, Some(&crate::image::encode_png(&picture.image)));
     }
 }
@@ -206,15 +206,14 @@ async fn explain(engine: &Engine, id: u64, job: ExplainJob) {
         },
     };
     let net = randomized.as_deref().unwrap_or(&engine.net);
-    let mut progress = WorkerProgress { engine, id, crop: &crop, view: job.view };
+    let mut progress = WorkerProgress { engine, id, crop: &crop, look: job.look };
     let result = method.attribute(net, &x, &job.target, &mut progress).await;
     engine.cancelled.borrow_mut().remove(&id);
     let a = match result {
         Ok(a) => a,
         Err(e) => return fail(e.to_string()),
     };
-    let opacity = if job.method.contains("grad-cam") { 0.6 } else { 0.85 };
-    let picture = crate::render::picture(&crop, &a, job.view, opacity);
+    let picture = crate::render::picture(&crop, &a, &job.look);
     let png = crate::image::encode_png(&picture.image);
     let ms = now_ms() - start;
     post(&Response::Explained { id, job, score: a.score, lo: picture.lo, hi: picture.hi, ms }, Some(&png));

@@ -7,7 +7,7 @@ use yew::prelude::*;
 
 use super::MapFigure;
 use crate::app_state::{Settings, State};
-use crate::protocol::{Fill, METHOD_NAMES, View};
+use crate::protocol::{Colormap, Fill, METHOD_NAMES, View};
 
 #[derive(PartialEq, Properties)]
 pub struct ExplainPanelProps {
@@ -217,11 +217,23 @@ pub fn explain_panel(props: &ExplainPanelProps) -> Html {
                 </label>
                 { params }
                 <label>{"view "}
-                    <select onchange={change(|s, v| s.view = match v.as_str() { "heat" => View::Heat, "rgb" => View::Rgb, _ => View::Overlay })} data-testid="explain-view">
-                        <option value="overlay" selected={settings.view == View::Overlay}>{"over the photo"}</option>
-                        <option value="heat" selected={settings.view == View::Heat}>{"map only"}</option>
-                        <option value="rgb" selected={settings.view == View::Rgb}>{"signed colour"}</option>
+                    <select onchange={change(|s, v| s.look.view = match v.as_str() { "heat" => View::Heat, "rgb" => View::Rgb, _ => View::Overlay })} data-testid="explain-view">
+                        <option value="overlay" selected={settings.look.view == View::Overlay}>{"over the photo"}</option>
+                        <option value="heat" selected={settings.look.view == View::Heat}>{"map only"}</option>
+                        <option value="rgb" selected={settings.look.view == View::Rgb}>{"signed colour"}</option>
                     </select>
+                </label>
+                <label>{"colours "}
+                    <select onchange={change(|s, v| s.look.colormap = Colormap::parse(&v).unwrap_or(s.look.colormap))} data-testid="explain-colormap">
+                        { for Colormap::ALL.iter().map(|c| html! {
+                            <option value={c.name()} selected={settings.look.colormap == *c}>{c.name()}</option>
+                        }) }
+                    </select>
+                </label>
+                <label>{"opacity "}
+                    <input type="range" min="0" max="1" step="0.05" value={settings.look.opacity.to_string()}
+                           onchange={change(|s, v| s.look.opacity = v.parse().unwrap_or(s.look.opacity).clamp(0.0, 1.0))}
+                           data-testid="explain-opacity" aria-label="map opacity over the photo" />
                 </label>
                 <label title="Adebayo et al. 2018: a map that survives random weights does not explain the model">
                     {"sanity check: randomize top "}

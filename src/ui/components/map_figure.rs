@@ -25,7 +25,7 @@ pub fn map_figure(props: &MapFigureProps) -> Html {
     let url = use_png_url(Some(e.png.clone()));
     let Some(url) = url else { return html! {} };
     let signed = e.lo < 0.0;
-    let ramp = match (e.job.view, signed) {
+    let ramp = match (e.job.look.view, signed) {
         (View::Rgb, _) => "rgb",
         (_, true) => "signed",
         _ => "magnitude",
