@@ -174,6 +174,15 @@ pub fn app() -> Html {
             }
         })
     };
+    let on_occluder_fill = {
+        let dispatch = state.dispatcher();
+        let settings = state.settings.clone();
+        Callback::from(move |fill: crate::protocol::Fill| {
+            let mut next = settings.clone();
+            next.params.fill = fill;
+            dispatch.dispatch(Action::Settings(next));
+        })
+    };
     let on_occluder_size = {
         let dispatch = state.dispatcher();
         let settings = state.settings.clone();
@@ -227,7 +236,8 @@ pub fn app() -> Html {
                     <CropView shown={s.shown.clone()} side={s.model.as_ref().map_or(227, |m| m.input_size as u32)}
                               occluder={s.occluder} probe={s.probe.clone()} size={s.settings.occluder_size}
                               class_label={s.class_label(occluded_class)} on_toggle={on_occluder}
-                              on_move={on_move} on_size={on_occluder_size} />
+                              on_move={on_move} on_size={on_occluder_size}
+                              fill={s.settings.params.fill} on_fill={on_occluder_fill} />
                     <Predictions shown={s.shown.clone()} probe={s.occluder.then(|| s.probe.clone()).flatten()} />
                 </div>
             </section>

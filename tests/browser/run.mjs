@@ -200,7 +200,14 @@ await test('the live occluder follows the mouse and the keys', async () => {
   await page.keyboard.press('ArrowRight');
   await prob(90, 86);
   await page.keyboard.press('Shift+ArrowDown');
-  await prob(90, 102);
+  const grey = await prob(90, 102);
+  // Another fill: the same square, a new answer.
+  await page.selectOption('[data-testid="occluder-fill"]', 'zero');
+  await page.waitForFunction((g) => {
+    const r = document.querySelector('[data-testid="occluder-prob"]');
+    return r.dataset.prob !== '' && Number(r.dataset.prob) !== g;
+  }, grey, { timeout: 60_000 });
+  await page.focus('[data-testid="crop-stage"]');
   await page.keyboard.press('Escape');
   await page.waitForSelector('[data-testid="occluder"]', { state: 'detached' });
   await page.close();

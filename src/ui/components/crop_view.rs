@@ -5,6 +5,7 @@ use wasm_bindgen::JsCast;
 use yew::prelude::*;
 
 use crate::app_state::{Probe, Shown};
+use crate::protocol::Fill;
 use crate::ui::hooks::use_png_url;
 
 #[derive(PartialEq, Properties)]
@@ -22,6 +23,9 @@ pub struct CropViewProps {
     /// The square moved: top-left x, y and side, in crop pixels.
     pub on_move: Callback<[u32; 3]>,
     pub on_size: Callback<u32>,
+    /// What the square shows (the same fill as occlusion sweeps).
+    pub fill: Fill,
+    pub on_fill: Callback<Fill>,
 }
 
 #[function_component(CropView)]
@@ -32,6 +36,20 @@ pub fn crop_view(props: &CropViewProps) -> Html {
     // The square's centre in crop pixels, and whether a pointer is dragging it.
     let centre = use_state(|| (side / 2, side / 2));
     let dragging = use_mut_ref(|| false);
+    // A new fill re-asks for the square where it is (after this render, so with the new fill).
+    {
+        let (on_move, (cx, cy), on) = (props.on_move.clone(), *centre, props.occluder);
+        use_effect_with(props.fill, move |_| {
+            if on {
+                let half = size / 2;
+                on_move.emit([
+                    cx.saturating_sub(half).min(side - size),
+                    cy.saturating_sub(half).min(side - size),
+                    size,
+                ]);
+            }
+        });
+    }
     let (Some(u), Some(s)) = (&url, &props.shown) else {
         return html! { <figure class="crop empty"><div class="placeholder">{"no image yet"}</div></figure> };
     };
@@ -133,6 +151,16 @@ pub fn crop_view(props: &CropViewProps) -> Html {
             }
         })
     };
+    let on_fill = {
+        let on_fill = props.on_fill.clone();
+        Callback::from(move |e: Event| {
+            if let Some(f) =
+                e.target_dyn_into::<web_sys::HtmlSelectElement>().and_then(|s| Fill::parse(&s.value()).ok())
+            {
+                on_fill.emit(f);
+            }
+        })
+    };
     let [x, y, _] = top_left(*centre, size);
     let pct = |v: u32| format!("{:.3}%", v as f64 * 100.0 / side as f64);
     let current = props.probe.as_ref().filter(|p| p.x == x && p.y == y && p.size == size);
@@ -171,6 +199,13 @@ pub fn crop_view(props: &CropViewProps) -> Html {
                         <input type="range" min="8" max={side.to_string()} step="4" value={size.to_string()}
                                onchange={on_size_input} aria-label="occluder size in pixels" data-testid="occluder-size" />
                         {format!(" {size} px")}
+                    </label>
+                    <label>{"fill "}
+                        <select onchange={on_fill} data-testid="occluder-fill" aria-label="what the square shows">
+                            { for ["grey", "zero", "mean", "blur"].iter().map(|f| html! {
+                                <option value={*f} selected={props.fill.name() == *f}>{*f}</option>
+                            }) }
+                        </select>
                     </label>
                     if let Some(p) = &props.probe {
                         <span class="muted">{format!(" {:.0} ms per update", p.ms)}</span>
