@@ -366,7 +366,7 @@ impl Settings {
         add("sigma", p.sigma.to_string(), dp.sigma.to_string());
         add("seed", p.seed.to_string(), dp.seed.to_string());
         add("smooth", p.smooth.clone(), dp.smooth.clone());
-        add("incremental", p.incremental.to_string(), dp.incremental.to_string());
+        add("incremental", p.incremental.map(|b| b.to_string()).unwrap_or_default(), String::new());
         add("randomize", p.randomize.to_string(), dp.randomize.to_string());
         add("view", view_name(self.look.view).into(), view_name(d.look.view).into());
         add("colormap", self.look.colormap.name().into(), d.look.colormap.name().into());
@@ -396,7 +396,13 @@ impl Settings {
                 "sigma" => p.sigma = v.parse().ok().filter(|x: &f32| (0.0..=2.0).contains(x)).unwrap_or(p.sigma),
                 "seed" => p.seed = v.parse().unwrap_or(p.seed),
                 "randomize" => p.randomize = v.parse().unwrap_or(0).min(64),
-                "incremental" => p.incremental = !matches!(v.as_str(), "false" | "0" | "no"),
+                "incremental" => {
+                    p.incremental = match v.as_str() {
+                        "false" | "0" | "no" => Some(false),
+                        "true" | "1" | "yes" => Some(true),
+                        _ => None,
+                    }
+                }
                 "smooth" if ["saliency", "guided-backprop", "deconvnet"].contains(&v.as_str()) => p.smooth = v.clone(),
                 "view" => {
                     s.look.view = match v.as_str() {

@@ -119,9 +119,10 @@ pub struct MethodParams {
     pub sigma: f32,
     pub seed: u64,
     pub smooth: String,
-    /// Occlusion: recompute only what each window reaches (the same answer, faster); off
-    /// only to measure the difference.
-    pub incremental: bool,
+    /// Occlusion: recompute only what each window reaches (the same answer). `None` decides
+    /// by device: on the CPU it is several times faster; on a real GPU a few large batched
+    /// passes beat many small tiles (BENCHMARKS.md), so whole images are run there.
+    pub incremental: Option<bool>,
     /// Sanity check: explain a copy of the model whose top `randomize` weight layers are
     /// random (0: the model itself).
     pub randomize: usize,
@@ -140,7 +141,7 @@ impl Default for MethodParams {
             sigma: 0.15,
             seed: 0,
             smooth: "saliency".into(),
-            incremental: true,
+            incremental: None,
             randomize: 0,
         }
     }

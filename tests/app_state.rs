@@ -172,6 +172,7 @@ fn settings_survive_the_url() {
     s.params.fill = Fill::Blur;
     s.neuron = Some(("fire9/concat".into(), 7));
     s.params.sigma = 0.25;
+    s.params.incremental = Some(false);
     assert_eq!(Settings::from_query(&s.to_query()), s);
     assert_eq!(s.target(3), Target::Channel { layer: "fire9/concat".into(), channel: 7 });
     s.neuron = None;

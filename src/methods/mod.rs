@@ -136,7 +136,7 @@ impl Method {
                 window: [positive("window", p.window)?; 2],
                 strides: [positive("stride", p.stride)?; 2],
                 fill: p.fill,
-                incremental: p.incremental,
+                incremental: p.incremental.unwrap_or(true),
                 ..OcclusionParams::default()
             }),
             other => {

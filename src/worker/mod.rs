@@ -23,6 +23,7 @@ use crate::protocol::{BackendChoice, ExplainJob, Fill, ModelSummary, Request, Re
 struct Engine {
     info: ModelInfo,
     net: Network,
+    backend: crate::protocol::BackendKind,
     /// The last classified crop, which explanations refer to.
     last_crop: RefCell<Option<image::RgbImage>>,
     /// Explanations the page has cancelled; each stops at its next progress step.
@@ -119,6 +120,7 @@ async fn init(slot: Rc<RefCell<Option<Rc<Engine>>>>, choice: BackendChoice, mode
         layers: info.taps.clone(),
     };
     *slot.borrow_mut() = Some(Rc::new(Engine {
+        backend: picked.kind,
         info,
         net,
         last_crop: RefCell::new(None),
@@ -193,7 +195,10 @@ async fn explain(engine: &Engine, id: u64, job: ExplainJob) {
         return fail("classify an image first".into());
     };
     let start = now_ms();
-    let method = match Method::from_name(&job.method, &job.params) {
+    // Incremental occlusion pays on the CPU; a GPU prefers whole batched images.
+    let mut params = job.params.clone();
+    params.incremental = params.incremental.or(Some(engine.backend == crate::protocol::BackendKind::Cpu));
+    let method = match Method::from_name(&job.method, &params) {
         Ok(m) => m,
         Err(e) => return fail(e.to_string()),
     };

@@ -59,7 +59,7 @@ async function methods(backend) {
   const sweeps = backend === 'cpu' ? ['32,16', '64,32'] : ['64,32'];
   for (const query of [light, ...sweeps.flatMap((ws) => {
     const [w, s] = ws.split(',');
-    return [`method=occlusion&window=${w}&stride=${s}&incremental=false`, `method=occlusion&window=${w}&stride=${s}`];
+    return [`method=occlusion&window=${w}&stride=${s}&incremental=false`, `method=occlusion&window=${w}&stride=${s}&incremental=true`];
   })]) {
     const page = await context.newPage();
     await page.goto(`${server.origin}/?backend=${backend}&${query}`);
