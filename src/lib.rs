@@ -15,6 +15,8 @@ pub mod methods;
 #[cfg(feature = "compute")]
 pub mod model;
 #[cfg(feature = "compute")]
+pub mod optvis;
+#[cfg(feature = "compute")]
 pub mod render;
 
 #[cfg(target_arch = "wasm32")]

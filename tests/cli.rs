@@ -108,3 +108,27 @@ fn attribute_rejects_bad_arguments_with_a_message() {
         assert!(err.contains(needle), "{args:?}: {err}");
     }
 }
+
+#[test]
+fn optimize_writes_the_optimised_image() {
+    let out = std::env::temp_dir().join(format!("convlens-opt-{}.png", std::process::id()));
+    let run = convlens(&["optimize", "class-vis", "--target", "967", "--steps", "3", "--out", out.to_str().unwrap()]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert!(String::from_utf8_lossy(&run.stdout).contains("3 steps"));
+    assert_eq!(image::open(&out).unwrap().to_rgb8().dimensions(), (227, 227));
+    std::fs::remove_file(&out).ok();
+    for (args, needle) in [
+        (vec!["optimize", "class-vis", "--out", "/tmp/x.png"], "--target"),
+        (vec!["optimize", "deepdream", "--layer", "conv1", "--out", "/tmp/x.png"], "--image"),
+        (vec!["optimize", "feature-vis", "--layer", "nope", "--steps", "1", "--out", "/tmp/x.png"], "nope"),
+        (vec!["optimize", "painting", "--out", "/tmp/x.png"], "unknown kind"),
+    ] {
+        let r = convlens(&args);
+        assert_eq!(r.status.code(), Some(2), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&r.stderr).contains(needle),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&r.stderr)
+        );
+    }
+}

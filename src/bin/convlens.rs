@@ -36,6 +36,9 @@ mod cli {
        convlens attribute METHOD IMAGE [--target K | --neuron LAYER:CHANNEL] [--model FILE] [--layer NAME]
            [--window W] [--stride S] [--fill grey|zero|mean|blur|V] [--baseline V] [--steps N]
            [--samples N] [--sigma S] [--seed N] [--smooth RULE] [--randomize K] [--view overlay|heat|rgb] --out FILE.png|FILE.npy
+       convlens optimize KIND [--model FILE] [--target K] [--layer NAME --channel C] [--steps N] [--seed S]
+           [--image FILE] [--style FILE] [--size PX] [--lr X] --out FILE.png
+       KIND: class-vis, feature-vis, deepdream, invert, style
        METHOD: saliency, guided-backprop, deconvnet, smoothgrad, integrated-gradients, grad-cam,
                guided-grad-cam, occlusion";
 
@@ -44,6 +47,7 @@ mod cli {
         match args.next().as_deref() {
             Some("predict") => predict(args.collect()),
             Some("attribute") => attribute(args.collect()),
+            Some("optimize") => optimize(args.collect()),
             Some("-h" | "--help") | None => Ok(format!("{USAGE}\n")),
             Some(other) => Err(format!("unknown command '{other}'\n{USAGE}")),
         }
@@ -89,6 +93,12 @@ mod cli {
         Ok((info, net, crop))
     }
 
+    /// The value after `flag`, parsed.
+    fn number<T: std::str::FromStr>(flag: &str, v: Option<String>) -> Result<T, String> {
+        let v = v.ok_or(format!("{flag} needs a value"))?;
+        v.parse().map_err(|_| format!("{flag}: '{v}' is not valid"))
+    }
+
     fn attribute(args: Vec<String>) -> Result<String, String> {
         let mut positional = Vec::new();
         let (mut model_path, mut out, mut class, mut neuron) = (None, None, None, None);
@@ -96,10 +106,6 @@ mod cli {
         let mut p = MethodParams::default();
         let (mut fill_given, mut baseline_given) = (false, false);
         let mut it = args.into_iter();
-        fn number<T: std::str::FromStr>(flag: &str, v: Option<String>) -> Result<T, String> {
-            let v = v.ok_or(format!("{flag} needs a value"))?;
-            v.parse().map_err(|_| format!("{flag}: '{v}' is not a valid number"))
-        }
         while let Some(a) = it.next() {
             match a.as_str() {
                 "--model" => model_path = Some(it.next().ok_or("--model needs a file")?),
@@ -194,5 +200,108 @@ mod cli {
         out.extend_from_slice(header.as_bytes());
         out.extend(values.iter().flat_map(|v| v.to_le_bytes()));
         out
+    }
+
+    /// Optimization over the image (`src/optvis`): the optimised picture, written as a PNG.
+    fn optimize(args: Vec<String>) -> Result<String, String> {
+        use convlens::optvis::param::{Init, MEAN_RGB};
+        use convlens::optvis::{Objective, RenderParams, Step, render};
+        let mut positional = Vec::new();
+        let (mut model_path, mut out, mut target, mut layer, mut channel) = (None, None, None, None, None);
+        let (mut image, mut style, mut size) = (None, None, None::<usize>);
+        let mut p = RenderParams::default();
+        let mut it = args.into_iter();
+        while let Some(a) = it.next() {
+            match a.as_str() {
+                "--model" => model_path = Some(number::<String>("--model", it.next())?),
+                "--out" => out = Some(number::<String>("--out", it.next())?),
+                "--target" => target = Some(number::<usize>("--target", it.next())?),
+                "--layer" => layer = Some(number::<String>("--layer", it.next())?),
+                "--channel" => channel = Some(number::<usize>("--channel", it.next())?),
+                "--steps" => p.steps = number("--steps", it.next())?,
+                "--seed" => p.seed = number("--seed", it.next())?,
+                "--lr" => p.learning_rate = number("--lr", it.next())?,
+                "--image" => image = Some(number::<String>("--image", it.next())?),
+                "--style" => style = Some(number::<String>("--style", it.next())?),
+                "--size" => size = Some(number("--size", it.next())?),
+                s if s.starts_with("--") => return Err(format!("unknown option {s}\n{USAGE}")),
+                _ => positional.push(a),
+            }
+        }
+        let [kind] = <[String; 1]>::try_from(positional).map_err(|_| USAGE.to_string())?;
+        let out = out.ok_or("optimize needs --out FILE.png")?;
+        let model_bytes = match &model_path {
+            Some(f) => std::fs::read(f).map_err(|e| format!("cannot read model {f}: {e}"))?,
+            None => DEFAULT_MODEL.to_vec(),
+        };
+        let (info, net) = Model::from_bytes(&model_bytes)
+            .and_then(|m| m.bind(&convlens::Device::flex()))
+            .map_err(|e| e.to_string())?;
+        let side = size.unwrap_or(info.input_size);
+        let device = net.device().clone();
+        let load = |f: &str| -> Result<convlens::Tensor<4>, String> {
+            let bytes = std::fs::read(f).map_err(|e| format!("cannot read {f}: {e}"))?;
+            let rgb = convlens::image::decode_rgb(&bytes).map_err(|e| e.to_string())?;
+            let crop = convlens::image::center_crop(&rgb, side as u32, side as u32);
+            Ok(convlens::image::to_tensor(&crop, &device))
+        };
+        let need = |v: Option<String>, what: &str| v.ok_or(format!("{kind} needs {what}"));
+        let (objective, init) = match kind.as_str() {
+            "class-vis" => {
+                let k = target.ok_or("class-vis needs --target K")?;
+                (
+                    Objective::Class(k) - 0.05 * Objective::TotalVariation,
+                    Init::Constant(MEAN_RGB).image([side; 2], p.seed, &device),
+                )
+            }
+            "feature-vis" => {
+                let l = need(layer, "--layer NAME")?;
+                (
+                    Objective::Channel { layer: l, channel: channel.unwrap_or(0) },
+                    Init::Noise(0.05).image([side; 2], p.seed, &device),
+                )
+            }
+            "deepdream" => {
+                let x = load(&need(image, "--image FILE")?)?;
+                (Objective::Dream { layer: need(layer, "--layer NAME")? }, x)
+            }
+            "invert" => {
+                let x = load(&need(image, "--image FILE")?)?;
+                let l = need(layer, "--layer NAME")?;
+                let o = Objective::content(&net, x, &l).map_err(|e| e.to_string())? - 0.05 * Objective::TotalVariation;
+                (o, Init::Noise(0.05).image([side; 2], p.seed, &device))
+            }
+            "style" => {
+                let content = load(&need(image, "--image FILE")?)?;
+                let style_image = load(&need(style, "--style FILE")?)?;
+                let o = Objective::content(&net, content.clone(), "fire5/concat").map_err(|e| e.to_string())?
+                    + 1e3
+                        * Objective::style(
+                            &net,
+                            style_image,
+                            &["conv1", "fire2/concat", "fire3/concat", "fire5/concat"],
+                        )
+                        .map_err(|e| e.to_string())?
+                    - 0.1 * Objective::TotalVariation;
+                p.transforms.clear();
+                (o, content)
+            }
+            other => return Err(format!("unknown kind '{other}' (class-vis, feature-vis, deepdream, invert, style)")),
+        };
+        let mut last = (0.0, Vec::new());
+        let x = pollster::block_on(render(&net, &objective, init, &p, &mut |s: &Step| {
+            last = (s.value, s.terms.clone());
+            true
+        }))
+        .map_err(|e| e.to_string())?;
+        let data = x.into_data().try_to_vec::<f32>().map_err(|e| format!("{e:?}"))?;
+        let plane = side * side;
+        let img = image::RgbImage::from_fn(side as u32, side as u32, |x, y| {
+            let i = y as usize * side + x as usize;
+            image::Rgb([0, 1, 2].map(|c| (data[c * plane + i].clamp(0.0, 1.0) * 255.0).round() as u8))
+        });
+        img.save(&out).map_err(|e| format!("cannot write {out}: {e}"))?;
+        let terms: Vec<String> = last.1.iter().map(|(n, v)| format!("{n} {v:.4}")).collect();
+        Ok(format!("{kind}: {} steps, objective {:.4} ({}), written to {out}\n", p.steps, last.0, terms.join(", ")))
     }
 }

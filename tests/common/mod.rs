@@ -98,6 +98,20 @@ impl OnnxBuilder {
     pub fn model(self) -> Model {
         Model::from_bytes(&self.bytes()).expect("test model parses")
     }
+
+    /// The usual classifier head on `from`: global average → flatten → Gemm with the constant
+    /// `fc` (transposed) → "logits" → softmax "prob", bound to the test device.
+    pub fn classifier(self, from: &str, fc: &str) -> convlens::model::Network {
+        self.node("GlobalAveragePool", &[from], "g", vec![])
+            .node("Flatten", &["g"], "f", vec![])
+            .node("Gemm", &["f", fc], "logits", vec![("transB", Attr::Int(1))])
+            .node("Softmax", &["logits"], "prob", vec![("axis", Attr::Int(1))])
+            .output("prob")
+            .model()
+            .bind(&device())
+            .expect("bind")
+            .1
+    }
 }
 
 /// Runs a single-input model on `input` (shape, values) and returns output `name`.

@@ -1,0 +1,15 @@
+//! Optimization over the image (after Lucid/Lucent): freeze the weights and make the image the
+//! parameter. Four parts: [`objective`] (what to maximise, composable), [`param`] (how the image
+//! is represented), [`transform`] (random jitter and friends, for robustness), and one
+//! [`render`] loop that yields progress and stops on cancel.
+
+pub mod objective;
+pub mod param;
+pub mod render;
+pub mod transform;
+
+pub use objective::Objective;
+pub use render::{RenderParams, Step, render};
+
+/// The methods' error type serves here too: a model error, a bad argument, or cancelled.
+pub type OptvisError = crate::methods::MethodError;

@@ -1,0 +1,150 @@
+//! The one render loop: gradient ascent on the image with Adam, random transforms each step,
+//! and Yosinski et al.'s periodic regularisers (decay towards grey, Gaussian blur every k
+//! steps), reporting each step and stopping cleanly when told to. Adam is written out here:
+//! Burn's optimisers update a `Module`'s parameters, and ours is a bare image tensor.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use burn::tensor::module::conv2d;
+use burn::tensor::ops::{ConvOptions, PadMode};
+use burn::tensor::{Tensor, TensorData};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+use super::transform::Transform;
+use super::{Objective, OptvisError};
+use crate::classify::read_f32;
+use crate::model::Network;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RenderParams {
+    pub steps: usize,
+    /// Adam's step size, in pixel values (the image lives in [0, 1]).
+    pub learning_rate: f32,
+    pub transforms: Vec<Transform>,
+    /// Blur with a Gaussian of `blur_sigma` pixels every `blur_every` steps (0: never).
+    pub blur_every: usize,
+    pub blur_sigma: f32,
+    /// Pull every pixel this fraction of the way back to mid-grey after each step.
+    pub decay: f32,
+    pub seed: u64,
+}
+
+impl Default for RenderParams {
+    fn default() -> Self {
+        Self {
+            steps: 128,
+            learning_rate: 0.05,
+            transforms: super::transform::standard(),
+            blur_every: 4,
+            blur_sigma: 0.5,
+            decay: 0.0,
+            seed: 0,
+        }
+    }
+}
+
+/// One finished step, for progress, charts and previews.
+pub struct Step<'a> {
+    /// 1-based.
+    pub step: usize,
+    pub steps: usize,
+    pub value: f32,
+    /// Each term's weighted value.
+    pub terms: Vec<(String, f32)>,
+    /// The image after this step, `[1, 3, H, W]` in [0, 1].
+    pub image: &'a Tensor<4>,
+}
+
+/// Hears of every step; answering `false` stops the loop. The browser worker yields to its
+/// event loop here; any `FnMut(&Step) -> bool` closure is a progress that never yields.
+pub trait RenderProgress {
+    fn step(&mut self, step: &Step<'_>) -> Pin<Box<dyn Future<Output = bool> + '_>>;
+}
+
+impl<F: FnMut(&Step<'_>) -> bool> RenderProgress for F {
+    fn step(&mut self, step: &Step<'_>) -> Pin<Box<dyn Future<Output = bool> + '_>> {
+        Box::pin(std::future::ready(self(step)))
+    }
+}
+
+/// A normalised 1-D Gaussian of `sigma` pixels, radius ⌈2σ⌉.
+pub fn gaussian_kernel(sigma: f32) -> Vec<f32> {
+    let r = (2.0 * sigma).ceil().max(1.0) as i32;
+    let k: Vec<f32> = (-r..=r).map(|i| (-(i * i) as f32 / (2.0 * sigma * sigma)).exp()).collect();
+    let s: f32 = k.iter().sum();
+    k.into_iter().map(|v| v / s).collect()
+}
+
+/// Gaussian blur of each channel separately (edges extended).
+pub fn blur(x: Tensor<4>, sigma: f32) -> Tensor<4> {
+    if sigma <= 0.0 {
+        return x;
+    }
+    let k = gaussian_kernel(sigma);
+    let (len, r) = (k.len(), k.len() / 2);
+    let [_, c, _, _] = x.dims();
+    let device = x.device();
+    let row = Tensor::<4>::from_data(TensorData::new(k.repeat(c), [c, 1, 1, len]), &device);
+    let col = Tensor::<4>::from_data(TensorData::new(k.repeat(c), [c, 1, len, 1]), &device);
+    let options = ConvOptions::new([1, 1], [0, 0], [1, 1], c);
+    let x = conv2d(x.pad([(0, 0), (r, r)], PadMode::Edge), row, None, options.clone());
+    conv2d(x.pad([(r, r), (0, 0)], PadMode::Edge), col, None, options)
+}
+
+/// Maximises `objective` over the image, starting from `init` (`[1, 3, H, W]` in [0, 1]).
+pub async fn render(
+    net: &Network,
+    objective: &Objective,
+    init: Tensor<4>,
+    p: &RenderParams,
+    progress: &mut dyn RenderProgress,
+) -> Result<Tensor<4>, OptvisError> {
+    if init.dims()[0] != 1 || init.dims()[1] != 3 {
+        return Err(OptvisError::BadArgument(format!("expected one RGB image, got {:?}", init.dims())));
+    }
+    if !(p.learning_rate.is_finite() && p.learning_rate > 0.0) {
+        return Err(OptvisError::BadArgument(format!("learning rate must be positive, got {}", p.learning_rate)));
+    }
+    let (b1, b2, eps) = (0.9f32, 0.999f32, 1e-8f32);
+    let mut rng = StdRng::seed_from_u64(p.seed);
+    let mut x = init;
+    let mut m = x.zeros_like();
+    let mut v = x.zeros_like();
+    for step in 1..=p.steps {
+        let leaf = x.clone().autodiff().require_grad();
+        let mut seen = leaf.clone();
+        for t in &p.transforms {
+            seen = t.apply(seen, &mut rng);
+        }
+        let (value, terms) = objective.evaluate(net, seen)?;
+        let grads = value.clone().sum().backward();
+        let g = leaf
+            .grad(&grads)
+            .ok_or_else(|| OptvisError::BadArgument("the objective does not depend on the image".into()))?;
+        // Adam, ascending.
+        m = m.mul_scalar(b1) + g.clone().mul_scalar(1.0 - b1);
+        v = v.mul_scalar(b2) + g.square().mul_scalar(1.0 - b2);
+        let (c1, c2) = (1.0 - b1.powi(step as i32), 1.0 - b2.powi(step as i32));
+        let update = m.clone().div_scalar(c1) / v.clone().div_scalar(c2).sqrt().add_scalar(eps);
+        x = x + update.mul_scalar(p.learning_rate);
+        if p.decay > 0.0 {
+            x = x.sub_scalar(0.5).mul_scalar(1.0 - p.decay).add_scalar(0.5);
+        }
+        if p.blur_every > 0 && step % p.blur_every == 0 {
+            x = blur(x, p.blur_sigma);
+        }
+        x = x.clamp(0.0, 1.0);
+        let value = read_f32(value.without_autodiff()).await?.first().copied().unwrap_or(f32::NAN);
+        let mut named = Vec::with_capacity(terms.len());
+        for (name, t) in terms {
+            named.push((name, read_f32(t.without_autodiff()).await?.first().copied().unwrap_or(f32::NAN)));
+        }
+        let info = Step { step, steps: p.steps, value, terms: named, image: &x };
+        if !progress.step(&info).await {
+            return Err(OptvisError::Cancelled);
+        }
+    }
+    Ok(x)
+}
