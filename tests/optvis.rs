@@ -155,3 +155,49 @@ fn squeezenet_class_visualization_raises_the_class_score() {
     let after = value(&net, &o, out);
     assert!(after > before + 1.0, "espresso score {before} → {after} ({values:?})");
 }
+
+#[test]
+fn the_fourier_parameterization_round_trips_and_optimises() {
+    use convlens::optvis::param::FourierBasis;
+    use convlens::optvis::{Param, render_with};
+    // An image inside (0, 1) → spectrum → the same image.
+    let x: Vec<f32> = (0..3 * 6 * 5).map(|i| 0.1 + 0.8 * (((i * 37) % 29) as f32 / 28.0)).collect();
+    let img = t4(&x, [1, 3, 6, 5]);
+    let basis = FourierBasis::new([6, 5], 1.0, &device());
+    let raw = basis.spectrum(img.clone());
+    assert_eq!(raw.dims(), [2, 3, 6, 5]);
+    assert_close(&vec4(basis.image(raw)), &x, 1e-4);
+    // Optimising in Fourier space still climbs the objective, and the image stays in [0, 1].
+    let net = net();
+    let param = Param::Fourier(FourierBasis::new([8, 8], 1.0, &device()));
+    let o = Objective::Class(1);
+    let start = image(4);
+    let before = value(&net, &o, start.clone());
+    let out = pollster::block_on(render_with(&net, &o, &param, start, &plain(5), &mut |_: &Step| true)).unwrap();
+    let pixels = vec4(out.clone());
+    assert!(pixels.iter().all(|v| (0.0..=1.0).contains(v)));
+    assert!(value(&net, &o, out) > before);
+}
+
+/// The quality bar: with the default class-visualization recipe, SqueezeNet calls the
+/// picture its target class (top-1) for at least 18 of 20 varied classes.
+#[test]
+fn class_visualizations_are_recognised_by_the_model() {
+    use convlens::optvis::presets::class_vis;
+    use convlens::optvis::render_with;
+    let bytes = std::fs::read("static/models/squeezenet1_1-int8.onnx").unwrap();
+    let (_, net) = convlens::model::Model::from_bytes(&bytes).unwrap().bind(&device()).unwrap();
+    let classes = [1, 9, 22, 76, 94, 130, 145, 207, 291, 309, 340, 388, 417, 430, 504, 559, 717, 813, 948, 967];
+    let mut hits = Vec::new();
+    for k in classes {
+        let r = class_vis(k, 227, 0, &device());
+        let img =
+            pollster::block_on(render_with(&net, &r.objective, &r.param, r.init, &r.render, &mut |_: &Step| true))
+                .unwrap();
+        let scores = net.scores(img).unwrap().into_data().try_to_vec::<f32>().unwrap();
+        let top = (0..scores.len()).max_by(|a, b| scores[*a].total_cmp(&scores[*b])).unwrap();
+        hits.push((k, top));
+    }
+    let ok = hits.iter().filter(|(k, t)| k == t).count();
+    assert!(ok >= 18, "{ok}/20 recognised: {hits:?}");
+}

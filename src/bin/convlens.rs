@@ -37,7 +37,7 @@ mod cli {
            [--window W] [--stride S] [--fill grey|zero|mean|blur|V] [--baseline V] [--steps N]
            [--samples N] [--sigma S] [--seed N] [--smooth RULE] [--randomize K] [--view overlay|heat|rgb] --out FILE.png|FILE.npy
        convlens optimize KIND [--model FILE] [--target K] [--layer NAME --channel C] [--steps N] [--seed S]
-           [--image FILE] [--style FILE] [--size PX] [--lr X] --out FILE.png
+           [--image FILE] [--style FILE] [--size PX] [--lr X] [--param pixels|fourier] --out FILE.png
        KIND: class-vis, feature-vis, deepdream, invert, style
        METHOD: saliency, guided-backprop, deconvnet, smoothgrad, integrated-gradients, grad-cam,
                guided-grad-cam, occlusion";
@@ -204,11 +204,12 @@ mod cli {
 
     /// Optimization over the image (`src/optvis`): the optimised picture, written as a PNG.
     fn optimize(args: Vec<String>) -> Result<String, String> {
-        use convlens::optvis::param::{Init, MEAN_RGB};
-        use convlens::optvis::{Objective, RenderParams, Step, render};
+        use convlens::optvis::param::Init;
+        use convlens::optvis::{Objective, RenderParams, Step};
         let mut positional = Vec::new();
         let (mut model_path, mut out, mut target, mut layer, mut channel) = (None, None, None, None, None);
         let (mut image, mut style, mut size) = (None, None, None::<usize>);
+        let (mut fourier, mut steps_given) = (false, false);
         let mut p = RenderParams::default();
         let mut it = args.into_iter();
         while let Some(a) = it.next() {
@@ -218,12 +219,22 @@ mod cli {
                 "--target" => target = Some(number::<usize>("--target", it.next())?),
                 "--layer" => layer = Some(number::<String>("--layer", it.next())?),
                 "--channel" => channel = Some(number::<usize>("--channel", it.next())?),
-                "--steps" => p.steps = number("--steps", it.next())?,
+                "--steps" => {
+                    p.steps = number("--steps", it.next())?;
+                    steps_given = true;
+                }
                 "--seed" => p.seed = number("--seed", it.next())?,
                 "--lr" => p.learning_rate = number("--lr", it.next())?,
                 "--image" => image = Some(number::<String>("--image", it.next())?),
                 "--style" => style = Some(number::<String>("--style", it.next())?),
                 "--size" => size = Some(number("--size", it.next())?),
+                "--param" => {
+                    fourier = match it.next().as_deref() {
+                        Some("fourier") => true,
+                        Some("pixels") => false,
+                        other => return Err(format!("--param: {other:?} is not pixels or fourier")),
+                    }
+                }
                 s if s.starts_with("--") => return Err(format!("unknown option {s}\n{USAGE}")),
                 _ => positional.push(a),
             }
@@ -249,10 +260,11 @@ mod cli {
         let (objective, init) = match kind.as_str() {
             "class-vis" => {
                 let k = target.ok_or("class-vis needs --target K")?;
-                (
-                    Objective::Class(k) - 0.05 * Objective::TotalVariation,
-                    Init::Constant(MEAN_RGB).image([side; 2], p.seed, &device),
-                )
+                let recipe = convlens::optvis::presets::class_vis(k, side, p.seed, &device);
+                if !steps_given {
+                    p.steps = recipe.render.steps;
+                }
+                (recipe.objective, recipe.init)
             }
             "feature-vis" => {
                 let l = need(layer, "--layer NAME")?;
@@ -289,11 +301,17 @@ mod cli {
             other => return Err(format!("unknown kind '{other}' (class-vis, feature-vis, deepdream, invert, style)")),
         };
         let mut last = (0.0, Vec::new());
-        let x = pollster::block_on(render(&net, &objective, init, &p, &mut |s: &Step| {
-            last = (s.value, s.terms.clone());
-            true
-        }))
-        .map_err(|e| e.to_string())?;
+        let param = if fourier {
+            convlens::optvis::Param::Fourier(convlens::optvis::param::FourierBasis::new([side; 2], 1.0, &device))
+        } else {
+            convlens::optvis::Param::Pixels
+        };
+        let x =
+            pollster::block_on(convlens::optvis::render_with(&net, &objective, &param, init, &p, &mut |s: &Step| {
+                last = (s.value, s.terms.clone());
+                true
+            }))
+            .map_err(|e| e.to_string())?;
         let data = x.into_data().try_to_vec::<f32>().map_err(|e| format!("{e:?}"))?;
         let plane = side * side;
         let img = image::RgbImage::from_fn(side as u32, side as u32, |x, y| {

@@ -5,11 +5,13 @@
 
 pub mod objective;
 pub mod param;
+pub mod presets;
 pub mod render;
 pub mod transform;
 
 pub use objective::Objective;
-pub use render::{RenderParams, Step, render};
+pub use param::Param;
+pub use render::{RenderParams, Step, render, render_with};
 
 /// The methods' error type serves here too: a model error, a bad argument, or cancelled.
 pub type OptvisError = crate::methods::MethodError;

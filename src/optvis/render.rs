@@ -12,6 +12,7 @@ use burn::tensor::{Tensor, TensorData};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
+use super::param::Param;
 use super::transform::Transform;
 use super::{Objective, OptvisError};
 use crate::classify::read_f32;
@@ -93,10 +94,23 @@ pub fn blur(x: Tensor<4>, sigma: f32) -> Tensor<4> {
     conv2d(x.pad([(r, r), (0, 0)], PadMode::Edge), col, None, options)
 }
 
-/// Maximises `objective` over the image, starting from `init` (`[1, 3, H, W]` in [0, 1]).
+/// Maximises `objective` over the pixels, starting from `init` (`[1, 3, H, W]` in [0, 1]).
 pub async fn render(
     net: &Network,
     objective: &Objective,
+    init: Tensor<4>,
+    p: &RenderParams,
+    progress: &mut dyn RenderProgress,
+) -> Result<Tensor<4>, OptvisError> {
+    render_with(net, objective, &Param::Pixels, init, p, progress).await
+}
+
+/// Maximises `objective` over the image represented by `param`, starting from the image
+/// `init`; returns the final image.
+pub async fn render_with(
+    net: &Network,
+    objective: &Objective,
+    param: &Param,
     init: Tensor<4>,
     p: &RenderParams,
     progress: &mut dyn RenderProgress,
@@ -109,12 +123,13 @@ pub async fn render(
     }
     let (b1, b2, eps) = (0.9f32, 0.999f32, 1e-8f32);
     let mut rng = StdRng::seed_from_u64(p.seed);
-    let mut x = init;
+    let mut x = param.raw(init);
     let mut m = x.zeros_like();
     let mut v = x.zeros_like();
+    let pixels = matches!(param, Param::Pixels);
     for step in 1..=p.steps {
         let leaf = x.clone().autodiff().require_grad();
-        let mut seen = leaf.clone();
+        let mut seen = param.image(leaf.clone());
         for t in &p.transforms {
             seen = t.apply(seen, &mut rng);
         }
@@ -129,22 +144,26 @@ pub async fn render(
         let (c1, c2) = (1.0 - b1.powi(step as i32), 1.0 - b2.powi(step as i32));
         let update = m.clone().div_scalar(c1) / v.clone().div_scalar(c2).sqrt().add_scalar(eps);
         x = x + update.mul_scalar(p.learning_rate);
-        if p.decay > 0.0 {
-            x = x.sub_scalar(0.5).mul_scalar(1.0 - p.decay).add_scalar(0.5);
+        // Yosinski's regularisers act on pixels; the Fourier image is smooth and bounded already.
+        if pixels {
+            if p.decay > 0.0 {
+                x = x.sub_scalar(0.5).mul_scalar(1.0 - p.decay).add_scalar(0.5);
+            }
+            if p.blur_every > 0 && step % p.blur_every == 0 {
+                x = blur(x, p.blur_sigma);
+            }
+            x = x.clamp(0.0, 1.0);
         }
-        if p.blur_every > 0 && step % p.blur_every == 0 {
-            x = blur(x, p.blur_sigma);
-        }
-        x = x.clamp(0.0, 1.0);
+        let image = param.image(x.clone());
         let value = read_f32(value.without_autodiff()).await?.first().copied().unwrap_or(f32::NAN);
         let mut named = Vec::with_capacity(terms.len());
         for (name, t) in terms {
             named.push((name, read_f32(t.without_autodiff()).await?.first().copied().unwrap_or(f32::NAN)));
         }
-        let info = Step { step, steps: p.steps, value, terms: named, image: &x };
+        let info = Step { step, steps: p.steps, value, terms: named, image: &image };
         if !progress.step(&info).await {
             return Err(OptvisError::Cancelled);
         }
     }
-    Ok(x)
+    Ok(param.image(x))
 }
