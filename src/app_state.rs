@@ -4,7 +4,8 @@
 use std::rc::Rc;
 
 use crate::protocol::{
-    BackendKind, Colormap, ExplainJob, Look, MethodParams, ModelSummary, Prediction, Response, Target, View,
+    BackendKind, Colormap, ExplainJob, Look, MethodParams, ModelSummary, OptimizeJob, Prediction, Response, Target,
+    View,
 };
 
 /// Busy / ready / error, as shown in `data-testid="status"`.
@@ -70,6 +71,22 @@ pub struct Probe {
     pub ms: f64,
 }
 
+/// An optimization over the image: running, then finished.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Optimization {
+    pub id: u64,
+    pub job: OptimizeJob,
+    /// Steps done, and the objective after each (for the chart).
+    pub values: Vec<f32>,
+    /// The latest terms (name, weighted value).
+    pub terms: Vec<(String, f32)>,
+    /// The latest image (PNG).
+    pub png: Option<Rc<Vec<u8>>>,
+    /// Compute time when finished.
+    pub ms: Option<f64>,
+    pub running: bool,
+}
+
 /// How many maps the gallery keeps (newest first).
 pub const GALLERY: usize = 6;
 
@@ -95,6 +112,8 @@ pub struct State {
     pub probe: Option<Probe>,
     pub occluder: bool,
     pub settings: Settings,
+    /// The last optimization over the image (running or finished).
+    pub optimization: Option<Optimization>,
 }
 
 impl Default for State {
@@ -114,6 +133,7 @@ impl Default for State {
             probe: None,
             occluder: false,
             settings: Settings::default(),
+            optimization: None,
         }
     }
 }
@@ -139,6 +159,13 @@ pub enum Action {
     ClearGallery,
     /// The explain panel's choices changed.
     Settings(Settings),
+    /// The user started an optimization over the image.
+    Optimize {
+        id: u64,
+        job: OptimizeJob,
+    },
+    /// The user stopped the optimization (the image so far stays).
+    StopOptimizing,
     /// Something failed on the page side (a file could not be read, a sample is missing).
     PageError(String),
     /// The worker died (device lost, out of memory); the page restarts it on the CPU.
@@ -200,6 +227,17 @@ impl State {
             }
             Action::ClearGallery => self.explanations.clear(),
             Action::Settings(settings) => self.settings = settings,
+            Action::Optimize { id, job } => {
+                let png = self.optimization.take().and_then(|o| o.png);
+                self.optimization =
+                    Some(Optimization { id, job, values: Vec::new(), terms: Vec::new(), png, ms: None, running: true });
+                self.error = None;
+            }
+            Action::StopOptimizing => {
+                if let Some(o) = &mut self.optimization {
+                    o.running = false;
+                }
+            }
             Action::PageError(message) => {
                 self.error = Some(message);
                 self.status = if self.model.is_some() { Status::Ready } else { Status::Error("not ready".into()) };
@@ -261,6 +299,24 @@ impl State {
                         self.settle();
                     }
                 }
+                Response::OptStep { id, value, terms, .. } => {
+                    if let Some(o) = self.optimization.as_mut().filter(|o| o.id == id && o.running) {
+                        o.values.push(value);
+                        o.terms = terms;
+                        if png.is_some() {
+                            o.png = png;
+                        }
+                    }
+                }
+                Response::Optimized { id, ms, .. } => {
+                    if let Some(o) = self.optimization.as_mut().filter(|o| o.id == id) {
+                        o.running = false;
+                        o.ms = Some(ms);
+                        if png.is_some() {
+                            o.png = png;
+                        }
+                    }
+                }
                 Response::Probed { x, y, size, prob, top5, ms, .. } => {
                     if self.occluder {
                         self.probe = Some(Probe { x, y, size, prob, top5, ms });
@@ -271,6 +327,9 @@ impl State {
                         self.pending = None;
                     }
                     let cancelled = message == "cancelled";
+                    if let Some(o) = self.optimization.as_mut().filter(|o| Some(o.id) == id) {
+                        o.running = false;
+                    }
                     self.explaining.retain(|r| id.is_some() && Some(r.id) != id);
                     if !cancelled {
                         self.error = Some(message);

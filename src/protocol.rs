@@ -160,6 +160,37 @@ pub enum View {
     Rgb,
 }
 
+/// An optimization over the image the page asks for (see `optvis`): what to make, for which
+/// class or neuron, in how many steps, over pixels or a Fourier image.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OptimizeJob {
+    /// `class-vis`, `feature-vis`, `deepdream` or `invert` (the last two start from the shown image).
+    pub kind: String,
+    pub class: usize,
+    pub layer: String,
+    pub channel: usize,
+    pub steps: usize,
+    pub fourier: bool,
+    pub seed: u64,
+}
+
+impl Default for OptimizeJob {
+    fn default() -> Self {
+        Self {
+            kind: "class-vis".into(),
+            class: 0,
+            layer: "fire5/concat".into(),
+            channel: 0,
+            steps: 64,
+            fourier: false,
+            seed: 0,
+        }
+    }
+}
+
+pub const OPTIMIZE_KINDS: &[&str] = &["class-vis", "feature-vis", "deepdream", "invert"];
+
 /// The colour scale for magnitude maps (signed maps always use a diverging blue–red).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum Colormap {
@@ -252,8 +283,10 @@ pub enum Request {
     Classify { id: u64 },
     /// Explain something about the last classified image.
     Explain { id: u64, job: ExplainJob },
-    /// Stop the explanation `id` at its next progress step.
+    /// Stop the explanation or optimization `id` at its next step.
     Cancel { id: u64 },
+    /// Optimize an image (class visualization, DeepDream, …), streaming every step.
+    Optimize { id: u64, job: OptimizeJob },
     /// The live occluder: the last classified image with a `size`-pixel square at (`x`, `y`)
     /// (crop pixels, top-left corner) filled by `fill`; answers the class's probability and
     /// the top-5.
@@ -293,6 +326,11 @@ pub enum Response {
     /// An explanation; the heatmap blended over the crop (PNG) travels alongside. `lo`..`hi`
     /// is the value range its colours span.
     Explained { id: u64, job: ExplainJob, score: f32, lo: f32, hi: f32, ms: f64 },
+    /// One step of an optimization: the objective and its terms; every few steps the image
+    /// (PNG) travels alongside.
+    OptStep { id: u64, step: usize, steps: usize, value: f32, terms: Vec<(String, f32)> },
+    /// An optimization finished; the final image (PNG) travels alongside.
+    Optimized { id: u64, steps: usize, ms: f64 },
     /// The live occluder's answer.
     Probed { id: u64, x: u32, y: u32, size: u32, prob: f32, top5: Vec<Prediction>, ms: f64 },
     /// A request failed; the worker stays usable.

@@ -184,3 +184,28 @@ fn settings_survive_the_url() {
     assert_eq!(Settings::from_query(&q("sigma", "NaN")).params.sigma, d.params.sigma);
     assert_eq!(Settings::from_query(&q("neuron", "x")).neuron, None);
 }
+
+#[test]
+fn optimizations_stream_steps_and_stop() {
+    use convlens::protocol::OptimizeJob;
+    let s = ready().reduce(Action::Optimize { id: 5, job: OptimizeJob::default() });
+    let step = |value: f32, png: Option<Rc<Vec<u8>>>| {
+        Action::Worker(
+            Response::OptStep { id: 5, step: 1, steps: 64, value, terms: vec![("class 0".into(), value)] },
+            png,
+        )
+    };
+    let s = s.reduce(step(1.0, Some(Rc::new(vec![1])))).reduce(step(2.0, None));
+    let o = s.optimization.clone().unwrap();
+    assert_eq!((o.values, o.png.as_deref(), o.running), (vec![1.0, 2.0], Some(&vec![1]), true));
+    // Stopping keeps the picture so far; late steps are ignored.
+    let s = s.reduce(Action::StopOptimizing).reduce(step(3.0, Some(Rc::new(vec![3]))));
+    let o = s.optimization.clone().unwrap();
+    assert_eq!((o.values.len(), o.png.as_deref(), o.running), (2, Some(&vec![1]), false));
+    // A finished run keeps its image and time; a new run starts from an empty chart.
+    let s = s
+        .reduce(Action::Optimize { id: 6, job: OptimizeJob::default() })
+        .reduce(Action::Worker(Response::Optimized { id: 6, steps: 64, ms: 900.0 }, Some(Rc::new(vec![6]))));
+    let o = s.optimization.unwrap();
+    assert_eq!((o.values.len(), o.ms, o.png.as_deref(), o.running), (0, Some(900.0), Some(&vec![6]), false));
+}

@@ -4,7 +4,7 @@ use gloo::events::EventListener;
 use wasm_bindgen::JsCast;
 use yew::prelude::*;
 
-use super::components::{CropView, ExplainPanel, ImageInput, Predictions, StatusBar};
+use super::components::{CropView, ExplainPanel, ImageInput, OptimizePanel, Predictions, StatusBar};
 use super::worker_link::{SharedLink, WorkerLink};
 use crate::app_state::{Action, Settings, State};
 use crate::protocol::BackendChoice;
@@ -156,6 +156,30 @@ pub fn app() -> Html {
         let dispatch = state.dispatcher();
         Callback::from(move |_| dispatch.dispatch(Action::ClearGallery))
     };
+    // Optimization over the image.
+    let optimize = {
+        let dispatch = state.dispatcher();
+        let link = link.clone();
+        let ids = ids.clone();
+        Callback::from(move |job: crate::protocol::OptimizeJob| {
+            let id = next_id(&ids);
+            dispatch.dispatch(Action::Optimize { id, job: job.clone() });
+            if let Some(l) = link.borrow().as_ref() {
+                l.borrow().optimize(id, job);
+            }
+        })
+    };
+    let stop_optimizing = {
+        let dispatch = state.dispatcher();
+        let link = link.clone();
+        let running = state.optimization.as_ref().filter(|o| o.running).map(|o| o.id);
+        Callback::from(move |_| {
+            if let (Some(id), Some(l)) = (running, link.borrow().as_ref()) {
+                l.borrow().cancel(id);
+            }
+            dispatch.dispatch(Action::StopOptimizing);
+        })
+    };
     // The live occluder.
     let top1 = state.shown.as_ref().and_then(|s| s.top5.first()).map(|p| p.index).unwrap_or(0);
     let occluded_class = state.settings.class.unwrap_or(top1);
@@ -244,6 +268,9 @@ pub fn app() -> Html {
             <section class="explain-section">
                 <ExplainPanel state={state.clone()} on_settings={on_settings} on_explain={explain}
                               on_cancel={cancel} on_clear={clear} />
+            </section>
+            <section class="explain-section">
+                <OptimizePanel state={state.clone()} on_start={optimize} on_stop={stop_optimizing} />
             </section>
             <footer>
                 {"SqueezeNet 1.1 weights: BSD licence (DeepScale). Sample photos: public domain (scikit-image). "}

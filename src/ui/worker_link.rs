@@ -130,6 +130,10 @@ impl WorkerLink {
         self.send(&Request::Explain { id, job });
     }
 
+    pub fn optimize(&self, id: u64, job: crate::protocol::OptimizeJob) {
+        self.send(&Request::Optimize { id, job });
+    }
+
     pub fn cancel(&self, id: u64) {
         self.send(&Request::Cancel { id });
     }

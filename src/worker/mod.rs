@@ -74,6 +74,10 @@ pub fn start() {
                         e.cancelled.borrow_mut().insert(id);
                     }
                 }
+                Ok(Request::Optimize { id, job }) => match loaded {
+                    Some(e) => optimize(&e, id, job).await,
+                    None => not_loaded(id),
+                },
                 Ok(Request::Probe { id, class, x, y, size, fill }) => match loaded {
                     Some(e) => probe(&e, id, class, [x, y, size], fill).await,
                     None => not_loaded(id),
@@ -251,4 +255,108 @@ async fn probe(engine: &Engine, id: u64, class: usize, [x, y, size]: [u32; 3], f
     let prob = probs.get(class).copied().unwrap_or(0.0);
     let top5 = top_k(&probs, 5, &engine.info);
     post(&Response::Probed { id, x, y, size, prob, top5, ms: now_ms() - start }, None);
+}
+
+/// Posts every step of an optimization (the image every few steps), then yields to the event
+/// loop so a `Cancel` can arrive.
+struct OptimizeProgress<'a> {
+    engine: &'a Engine,
+    id: u64,
+}
+
+/// Steps between preview images.
+const PREVIEW_EVERY: usize = 4;
+
+/// `[1, 3, H, W]` in [0, 1] as PNG bytes.
+async fn tensor_png(x: crate::Tensor<4>) -> Option<Vec<u8>> {
+    let [_, _, h, w] = x.dims();
+    let data = read_f32(x).await.ok()?;
+    let plane = h * w;
+    let img = image::RgbImage::from_fn(w as u32, h as u32, |x, y| {
+        let i = y as usize * w + x as usize;
+        image::Rgb([0, 1, 2].map(|c| (data[c * plane + i].clamp(0.0, 1.0) * 255.0).round() as u8))
+    });
+    Some(crate::image::encode_png(&img))
+}
+
+impl crate::optvis::render::RenderProgress for OptimizeProgress<'_> {
+    fn step(&mut self, s: &crate::optvis::Step<'_>) -> Pin<Box<dyn Future<Output = bool> + '_>> {
+        let response =
+            Response::OptStep { id: self.id, step: s.step, steps: s.steps, value: s.value, terms: s.terms.clone() };
+        let image = (s.step % PREVIEW_EVERY == 0 || s.step == 1).then(|| s.image.clone());
+        Box::pin(async move {
+            let png = match image {
+                Some(x) => tensor_png(x).await,
+                None => None,
+            };
+            post(&response, png.as_deref());
+            gloo_timers::future::TimeoutFuture::new(0).await;
+            !self.engine.cancelled.borrow().contains(&self.id)
+        })
+    }
+}
+
+async fn optimize(engine: &Engine, id: u64, job: crate::protocol::OptimizeJob) {
+    use crate::optvis::param::{FourierBasis, Init};
+    use crate::optvis::{Objective, Param, RenderParams, presets};
+    let fail = |message: String| post(&Response::Failed { id: Some(id), message }, None);
+    let start = now_ms();
+    let net = &engine.net;
+    let device = net.device().clone();
+    let side = engine.info.input_size;
+    let steps = job.steps.clamp(1, 2000);
+    let crop = || engine.last_crop.borrow().clone().map(|c| crate::image::to_tensor(&c, &device));
+    let built: Result<(Objective, crate::Tensor<4>, RenderParams), String> = match job.kind.as_str() {
+        "class-vis" => {
+            let r = presets::class_vis(job.class, side, job.seed, &device);
+            Ok((r.objective, r.init, r.render))
+        }
+        "feature-vis" => Ok((
+            Objective::Channel { layer: job.layer.clone(), channel: job.channel } - 0.05 * Objective::TotalVariation,
+            Init::Noise(0.05).image([side; 2], job.seed, &device),
+            RenderParams { seed: job.seed, ..RenderParams::default() },
+        )),
+        "deepdream" => match crop() {
+            Some(x) => Ok((
+                Objective::Dream { layer: job.layer.clone() },
+                x,
+                RenderParams {
+                    learning_rate: 0.01,
+                    transforms: vec![crate::optvis::transform::Transform::Jitter(8)],
+                    blur_every: 0,
+                    seed: job.seed,
+                    ..RenderParams::default()
+                },
+            )),
+            None => Err("classify an image first: DeepDream starts from it".into()),
+        },
+        "invert" => match crop() {
+            Some(x) => match Objective::content(net, x, &job.layer) {
+                Ok(o) => Ok((
+                    o - 0.05 * Objective::TotalVariation,
+                    Init::Noise(0.05).image([side; 2], job.seed, &device),
+                    RenderParams { seed: job.seed, ..RenderParams::default() },
+                )),
+                Err(e) => Err(e.to_string()),
+            },
+            None => Err("classify an image first: inversion reconstructs it".into()),
+        },
+        other => Err(format!("unknown optimization '{other}'")),
+    };
+    let (objective, init, mut params) = match built {
+        Ok(b) => b,
+        Err(m) => return fail(m),
+    };
+    params.steps = steps;
+    let param = if job.fourier { Param::Fourier(FourierBasis::new([side; 2], 1.0, &device)) } else { Param::Pixels };
+    let mut progress = OptimizeProgress { engine, id };
+    let result = crate::optvis::render_with(net, &objective, &param, init, &params, &mut progress).await;
+    engine.cancelled.borrow_mut().remove(&id);
+    match result {
+        Ok(x) => {
+            let png = tensor_png(x).await;
+            post(&Response::Optimized { id, steps, ms: now_ms() - start }, png.as_deref());
+        }
+        Err(e) => fail(e.to_string()),
+    }
 }

@@ -243,6 +243,36 @@ await test('a sweep previews a coarse pass, keeps the page responsive, and can b
   await page.close();
 });
 
+/** Ten steps of class visualization; the picture must change while it forms. */
+async function classVisTenSteps(page) {
+  await page.fill('[data-testid="opt-steps-input"]', '10');
+  await page.dispatchEvent('[data-testid="opt-steps-input"]', 'change');
+  await page.click('[data-testid="opt-start"]');
+  const seen = new Set();
+  const t0 = Date.now();
+  while (Date.now() - t0 < 300_000) {
+    const img = await page.$('[data-testid="opt-image"]');
+    if (img) seen.add(await img.getAttribute('src'));
+    const done = await page.$eval('[data-testid="opt-steps"]', (e) => Number(e.dataset.done)).catch(() => 0);
+    if (done >= 10 && !(await page.$('[data-testid="opt-stop"]'))) break;
+    await page.waitForTimeout(100);
+  }
+  const img = await page.waitForSelector('[data-testid="opt-image"]');
+  seen.add(await img.getAttribute('src'));
+  assert.equal(await page.$eval('[data-testid="opt-steps"]', (e) => e.dataset.done), '10');
+  assert.ok(seen.size >= 2, `the preview changed while the image formed (${seen.size} pictures)`);
+  assert.match(await page.textContent('[data-testid="opt-steps"]'), /steps\/s/);
+}
+
+await test('class visualization forms step by step on CPU and WebGPU', async () => {
+  for (const backend of ['cpu', 'webgpu']) {
+    const { page } = await openApp(`?backend=${backend}`);
+    await classifySample(page, 'coffee.png');
+    await classVisTenSteps(page);
+    await page.close();
+  }
+});
+
 await test('without a GPU the page falls back to the CPU and says why', async () => {
   const noGpu = await launch({ webgpu: false });
   try {
