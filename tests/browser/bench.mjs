@@ -2,7 +2,8 @@
 // forward latency (median of N classifications of coffee.png), each attribution method's
 // latency (median of 3), an occlusion sweep naive vs incremental, and the live occluder's
 // update time while dragging.
-// Usage: node tests/browser/bench.mjs dist [runs=20] [backends=cpu,webgpu] [parts=forward,methods]
+// Also (part "optimize") the steps per second of class visualization at the model's input size.
+// Usage: node tests/browser/bench.mjs dist [runs=20] [backends=cpu,webgpu] [parts=forward,methods,optimize]
 import { serve } from './serve.mjs';
 import { launch } from './browser.mjs';
 
@@ -12,11 +13,12 @@ const server = await serve(dist);
 const context = await launch();
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
 
-const parts = (process.argv[5] ?? 'forward,methods').split(',');
+const parts = (process.argv[5] ?? 'forward,methods,optimize').split(',');
 const results = [];
 for (const backend of (process.argv[4] ?? 'cpu,webgpu').split(',')) {
   if (parts.includes('forward')) await forward(backend);
   if (parts.includes('methods')) await methods(backend);
+  if (parts.includes('optimize')) await optimize(backend);
 }
 console.log(JSON.stringify(results));
 await context.close();
@@ -97,4 +99,20 @@ async function methods(backend) {
     }
     await page.close();
   }
+}
+
+/** Class visualization, 32 steps: steps per second as the worker reports them (compute time). */
+async function optimize(backend) {
+  const page = await context.newPage();
+  await page.goto(`${server.origin}/?backend=${backend}`);
+  await page.waitForSelector('[data-testid="status"][data-state="ready"]', { timeout: 600_000 });
+  await page.fill('[data-testid="opt-steps-input"]', '32');
+  await page.dispatchEvent('[data-testid="opt-steps-input"]', 'change');
+  await page.click('[data-testid="opt-start"]');
+  await page.waitForFunction(() => /done in/.test(document.querySelector('[data-testid="opt-steps"]')?.textContent ?? ''), null, { timeout: 1_800_000 });
+  const text = await page.textContent('[data-testid="opt-steps"]');
+  const rate = Number(/([0-9.]+) steps\/s/.exec(text)[1]);
+  console.log(`${backend}: class visualization: ${rate} steps/s (${text})`);
+  results.push({ backend, what: 'class visualization steps/s', per_second: rate });
+  await page.close();
 }
