@@ -201,3 +201,42 @@ fn class_visualizations_are_recognised_by_the_model() {
     let ok = hits.iter().filter(|(k, t)| k == t).count();
     assert!(ok >= 18, "{ok}/20 recognised: {hits:?}");
 }
+
+/// Neural style (Gatys): the style loss falls by at least 90% from the content image while the
+/// content loss stays bounded.
+#[test]
+fn style_transfer_cuts_the_style_loss_by_nine_tenths() {
+    use convlens::optvis::presets::style_transfer;
+    let bytes = std::fs::read("static/models/squeezenet1_1-int8.onnx").unwrap();
+    let (_, net) = convlens::model::Model::from_bytes(&bytes).unwrap().bind(&device()).unwrap();
+    let load = |f: &str| {
+        let img = convlens::image::decode_rgb(&std::fs::read(f).unwrap()).unwrap();
+        convlens::image::to_tensor(&convlens::image::center_crop(&img, 227, 227), &device())
+    };
+    let (content, style) = (load("static/samples/chelsea.png"), load("static/samples/rocket.jpg"));
+    let r = style_transfer(&net, content, style, 0).unwrap();
+    let mut first: Option<Vec<(String, f32)>> = None;
+    let mut last = Vec::new();
+    pollster::block_on(convlens::optvis::render_with(
+        &net,
+        &r.objective,
+        &r.param,
+        r.init,
+        &r.render,
+        &mut |s: &Step| {
+            if first.is_none() {
+                first = Some(s.terms.clone());
+            }
+            last = s.terms.clone();
+            true
+        },
+    ))
+    .unwrap();
+    let term = |terms: &[(String, f32)], name: &str| terms.iter().find(|(n, _)| n.starts_with(name)).unwrap().1.abs();
+    let first = first.unwrap();
+    let (s0, s1) = (term(&first, "style"), term(&last, "style"));
+    let (c0, c1) = (term(&first, "content"), term(&last, "content"));
+    eprintln!("style {s0} → {s1}, content {c0} → {c1}");
+    assert!(s1 <= 0.1 * s0, "style loss {s0} → {s1}");
+    assert!(c1 <= 0.01 * s0, "the content loss stays small: {c1} (the style loss started at {s0})");
+}

@@ -209,7 +209,7 @@ mod cli {
         let mut positional = Vec::new();
         let (mut model_path, mut out, mut target, mut layer, mut channel) = (None, None, None, None, None);
         let (mut image, mut style, mut size) = (None, None, None::<usize>);
-        let (mut fourier, mut steps_given) = (false, false);
+        let (mut fourier, mut steps_given, mut lr_given) = (false, false, false);
         let mut p = RenderParams::default();
         let mut it = args.into_iter();
         while let Some(a) = it.next() {
@@ -224,7 +224,10 @@ mod cli {
                     steps_given = true;
                 }
                 "--seed" => p.seed = number("--seed", it.next())?,
-                "--lr" => p.learning_rate = number("--lr", it.next())?,
+                "--lr" => {
+                    p.learning_rate = number("--lr", it.next())?;
+                    lr_given = true;
+                }
                 "--image" => image = Some(number::<String>("--image", it.next())?),
                 "--style" => style = Some(number::<String>("--style", it.next())?),
                 "--size" => size = Some(number("--size", it.next())?),
@@ -286,17 +289,12 @@ mod cli {
             "style" => {
                 let content = load(&need(image, "--image FILE")?)?;
                 let style_image = load(&need(style, "--style FILE")?)?;
-                let o = Objective::content(&net, content.clone(), "fire5/concat").map_err(|e| e.to_string())?
-                    + 1e3
-                        * Objective::style(
-                            &net,
-                            style_image,
-                            &["conv1", "fire2/concat", "fire3/concat", "fire5/concat"],
-                        )
-                        .map_err(|e| e.to_string())?
-                    - 0.1 * Objective::TotalVariation;
-                p.transforms.clear();
-                (o, content)
+                let r = convlens::optvis::presets::style_transfer(&net, content, style_image, p.seed)
+                    .map_err(|e| e.to_string())?;
+                let steps = if steps_given { p.steps } else { r.render.steps };
+                let learning_rate = if lr_given { p.learning_rate } else { r.render.learning_rate };
+                p = RenderParams { steps, learning_rate, ..r.render };
+                (r.objective, r.init)
             }
             other => return Err(format!("unknown kind '{other}' (class-vis, feature-vis, deepdream, invert, style)")),
         };

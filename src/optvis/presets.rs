@@ -27,3 +27,35 @@ pub fn class_vis(class: usize, side: usize, seed: u64, device: &Device) -> Recip
         render: RenderParams { steps: 64, seed, ..RenderParams::default() },
     }
 }
+
+/// The layers neural style matches: early ones for texture and colour, a middle one for shapes.
+pub const STYLE_LAYERS: &[&str] = &["conv1", "fire2/concat", "fire3/concat", "fire5/concat"];
+/// The layer whose features keep the content.
+pub const CONTENT_LAYER: &str = "fire5/concat";
+
+/// Neural style (Gatys et al.): keep `content`'s features at [`CONTENT_LAYER`], match `style`'s
+/// Gram matrices at [`STYLE_LAYERS`], a little total variation; start from the content image, no
+/// random transforms, 100 steps.
+pub fn style_transfer(
+    net: &crate::model::Network,
+    content: Tensor<4>,
+    style: Tensor<4>,
+    seed: u64,
+) -> Result<Recipe, super::OptvisError> {
+    let objective = Objective::content(net, content.clone(), CONTENT_LAYER)?
+        + 1e3 * Objective::style(net, style, STYLE_LAYERS)?
+        - 0.1 * Objective::TotalVariation;
+    Ok(Recipe {
+        objective,
+        param: Param::Pixels,
+        init: content,
+        render: RenderParams {
+            steps: 100,
+            learning_rate: 0.02,
+            transforms: Vec::new(),
+            blur_every: 0,
+            seed,
+            ..RenderParams::default()
+        },
+    })
+}
