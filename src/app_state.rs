@@ -334,7 +334,6 @@ impl State {
                     if !cancelled {
                         self.error = Some(message);
                     }
-                    self.status = Status::Ready;
                     self.settle();
                 }
                 Response::Fatal { message } => {

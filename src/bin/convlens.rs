@@ -311,11 +311,7 @@ mod cli {
             }))
             .map_err(|e| e.to_string())?;
         let data = x.into_data().try_to_vec::<f32>().map_err(|e| format!("{e:?}"))?;
-        let plane = side * side;
-        let img = image::RgbImage::from_fn(side as u32, side as u32, |x, y| {
-            let i = y as usize * side + x as usize;
-            image::Rgb([0, 1, 2].map(|c| (data[c * plane + i].clamp(0.0, 1.0) * 255.0).round() as u8))
-        });
+        let img = convlens::image::from_chw(&data, side, side);
         img.save(&out).map_err(|e| format!("cannot write {out}: {e}"))?;
         let terms: Vec<String> = last.1.iter().map(|(n, v)| format!("{n} {v:.4}")).collect();
         Ok(format!("{kind}: {} steps, objective {:.4} ({}), written to {out}\n", p.steps, last.0, terms.join(", ")))

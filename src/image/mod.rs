@@ -67,6 +67,15 @@ pub fn to_chw(img: &RgbImage) -> TensorData {
     TensorData::new(data, [1, 3, h as usize, w as usize])
 }
 
+/// The inverse of [`to_chw`]: channel-major floats (`3·h·w`, values clamped to [0, 1]) as RGB.
+pub fn from_chw(data: &[f32], h: usize, w: usize) -> RgbImage {
+    let plane = h * w;
+    RgbImage::from_fn(w as u32, h as u32, |x, y| {
+        let i = y as usize * w + x as usize;
+        image::Rgb([0, 1, 2].map(|c| (data[c * plane + i].clamp(0.0, 1.0) * 255.0).round() as u8))
+    })
+}
+
 /// Uploads an RGB image as an input tensor.
 pub fn to_tensor(img: &RgbImage, device: &Device) -> Tensor<4> {
     Tensor::from_data(to_chw(img), device)

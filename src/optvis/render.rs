@@ -155,11 +155,12 @@ pub async fn render_with(
             x = x.clamp(0.0, 1.0);
         }
         let image = param.image(x.clone());
-        let value = read_f32(value.without_autodiff()).await?.first().copied().unwrap_or(f32::NAN);
-        let mut named = Vec::with_capacity(terms.len());
-        for (name, t) in terms {
-            named.push((name, read_f32(t.without_autodiff()).await?.first().copied().unwrap_or(f32::NAN)));
-        }
+        // One read-back per step for the value and every term (reads are slow on a GPU).
+        let (names, parts): (Vec<String>, Vec<Tensor<1>>) = terms.into_iter().unzip();
+        let all = Tensor::cat(std::iter::once(value).chain(parts).map(|t| t.without_autodiff()).collect(), 0);
+        let read = read_f32(all).await?;
+        let value = read.first().copied().unwrap_or(f32::NAN);
+        let named: Vec<(String, f32)> = names.into_iter().zip(read.into_iter().skip(1)).collect();
         let info = Step { step, steps: p.steps, value, terms: named, image: &image };
         if !progress.step(&info).await {
             return Err(OptvisError::Cancelled);

@@ -271,12 +271,7 @@ const PREVIEW_EVERY: usize = 4;
 async fn tensor_png(x: crate::Tensor<4>) -> Option<Vec<u8>> {
     let [_, _, h, w] = x.dims();
     let data = read_f32(x).await.ok()?;
-    let plane = h * w;
-    let img = image::RgbImage::from_fn(w as u32, h as u32, |x, y| {
-        let i = y as usize * w + x as usize;
-        image::Rgb([0, 1, 2].map(|c| (data[c * plane + i].clamp(0.0, 1.0) * 255.0).round() as u8))
-    });
-    Some(crate::image::encode_png(&img))
+    Some(crate::image::encode_png(&crate::image::from_chw(&data, h, w)))
 }
 
 impl crate::optvis::render::RenderProgress for OptimizeProgress<'_> {
