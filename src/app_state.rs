@@ -85,7 +85,36 @@ pub struct Optimization {
     /// Compute time when finished.
     pub ms: Option<f64>,
     pub running: bool,
+    pub paused: bool,
+    /// A fooling image's verdict.
+    pub fooled: Option<Verdict>,
 }
+
+/// What the network makes of a fooling image.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verdict {
+    pub target: usize,
+    pub succeeded: bool,
+    pub top5: Vec<Prediction>,
+    /// The largest pixel change, in 1/255 levels.
+    pub linf: u32,
+    /// The difference from the photo, amplified `gain` times (PNG).
+    pub difference: Option<Rc<Vec<u8>>>,
+    pub gain: f32,
+}
+
+/// The sample style images under `samples/styles/` (file, caption); see its ATTRIBUTION.md.
+pub const STYLES: &[(&str, &str)] = &[
+    ("stained-glass.png", "stained glass (generated)"),
+    ("hubble.jpg", "Hubble deep field"),
+    ("brick.png", "brick wall"),
+    ("gravel.png", "gravel"),
+    ("grass.png", "grass"),
+];
+pub const DEFAULT_STYLE: &str = "stained-glass.png";
+
+/// How many finished optimizations the page keeps side by side (newest first).
+pub const MADE: usize = 8;
 
 /// How many maps the gallery keeps (newest first).
 pub const GALLERY: usize = 6;
@@ -114,6 +143,10 @@ pub struct State {
     pub settings: Settings,
     /// The last optimization over the image (running or finished).
     pub optimization: Option<Optimization>,
+    /// Finished optimizations, newest first (e.g. inversions from several layers).
+    pub made: Vec<Optimization>,
+    /// Optimizations waiting to start after the running one (a series of inversions).
+    pub queue: Vec<OptimizeJob>,
 }
 
 impl Default for State {
@@ -134,6 +167,8 @@ impl Default for State {
             occluder: false,
             settings: Settings::default(),
             optimization: None,
+            made: Vec::new(),
+            queue: Vec::new(),
         }
     }
 }
@@ -164,8 +199,13 @@ pub enum Action {
         id: u64,
         job: OptimizeJob,
     },
-    /// The user stopped the optimization (the image so far stays).
+    /// The user stopped the optimization (the image so far stays) and the ones queued.
     StopOptimizing,
+    /// The user paused or resumed the optimization.
+    PauseOptimizing(bool),
+    /// Run these after the current optimization, in order.
+    Queue(Vec<OptimizeJob>),
+    ClearMade,
     /// Something failed on the page side (a file could not be read, a sample is missing).
     PageError(String),
     /// The worker died (device lost, out of memory); the page restarts it on the CPU.
@@ -228,16 +268,37 @@ impl State {
             Action::ClearGallery => self.explanations.clear(),
             Action::Settings(settings) => self.settings = settings,
             Action::Optimize { id, job } => {
+                if self.queue.first() == Some(&job) {
+                    self.queue.remove(0);
+                }
                 let png = self.optimization.take().and_then(|o| o.png);
-                self.optimization =
-                    Some(Optimization { id, job, values: Vec::new(), terms: Vec::new(), png, ms: None, running: true });
+                self.optimization = Some(Optimization {
+                    id,
+                    job,
+                    values: Vec::new(),
+                    terms: Vec::new(),
+                    png,
+                    ms: None,
+                    running: true,
+                    paused: false,
+                    fooled: None,
+                });
                 self.error = None;
             }
             Action::StopOptimizing => {
                 if let Some(o) = &mut self.optimization {
                     o.running = false;
+                    o.paused = false;
+                }
+                self.queue.clear();
+            }
+            Action::PauseOptimizing(paused) => {
+                if let Some(o) = self.optimization.as_mut().filter(|o| o.running) {
+                    o.paused = paused;
                 }
             }
+            Action::Queue(jobs) => self.queue.extend(jobs),
+            Action::ClearMade => self.made.clear(),
             Action::PageError(message) => {
                 self.error = Some(message);
                 self.status = if self.model.is_some() { Status::Ready } else { Status::Error("not ready".into()) };
@@ -311,10 +372,18 @@ impl State {
                 Response::Optimized { id, ms, .. } => {
                     if let Some(o) = self.optimization.as_mut().filter(|o| o.id == id) {
                         o.running = false;
+                        o.paused = false;
                         o.ms = Some(ms);
                         if png.is_some() {
                             o.png = png;
                         }
+                        self.made.insert(0, o.clone());
+                        self.made.truncate(MADE);
+                    }
+                }
+                Response::Fooled { id, target, succeeded, top5, linf, gain } => {
+                    if let Some(o) = self.optimization.as_mut().filter(|o| o.id == id) {
+                        o.fooled = Some(Verdict { target, succeeded, top5, linf, difference: png, gain });
                     }
                 }
                 Response::Probed { x, y, size, prob, top5, ms, .. } => {
@@ -329,6 +398,8 @@ impl State {
                     let cancelled = message == "cancelled";
                     if let Some(o) = self.optimization.as_mut().filter(|o| Some(o.id) == id) {
                         o.running = false;
+                        o.paused = false;
+                        self.queue.clear();
                     }
                     self.explaining.retain(|r| id.is_some() && Some(r.id) != id);
                     if !cancelled {
@@ -361,6 +432,11 @@ pub struct Settings {
     pub look: Look,
     /// The live occluder's square side in crop pixels.
     pub occluder_size: u32,
+    /// The "Make an image" panel's job.
+    pub optimize: OptimizeJob,
+    /// Neural style's sample style image (a file name under `samples/styles/`; empty for an
+    /// uploaded one).
+    pub style: String,
 }
 
 impl Default for Settings {
@@ -372,6 +448,8 @@ impl Default for Settings {
             params: MethodParams::default(),
             look: Look::default(),
             occluder_size: 48,
+            optimize: OptimizeJob::default(),
+            style: DEFAULT_STYLE.into(),
         }
     }
 }
@@ -430,6 +508,8 @@ impl Settings {
         add("colormap", self.look.colormap.name().into(), d.look.colormap.name().into());
         add("opacity", self.look.opacity.to_string(), d.look.opacity.to_string());
         add("occluder", self.occluder_size.to_string(), d.occluder_size.to_string());
+        add("opt-style", self.style.clone(), d.style.clone());
+        q.extend(self.optimize.to_query());
         q
     }
 
@@ -474,7 +554,10 @@ impl Settings {
                     s.look.opacity = v.parse().ok().filter(|o: &f32| (0.0..=1.0).contains(o)).unwrap_or(s.look.opacity)
                 }
                 "occluder" => s.occluder_size = v.parse().unwrap_or(s.occluder_size).clamp(4, 227),
-                _ => {}
+                "opt-style" if v.is_empty() || STYLES.iter().any(|(f, _)| f == v) => s.style = v.clone(),
+                k => {
+                    s.optimize.set_from_query(k, v);
+                }
             }
         }
         s

@@ -160,36 +160,144 @@ pub enum View {
     Rgb,
 }
 
-/// An optimization over the image the page asks for (see `optvis`): what to make, for which
-/// class or neuron, in how many steps, over pixels or a Fourier image.
+/// An optimization over the image (see `optvis::job`): what to make and its settings. The page,
+/// the URL and the CLI all speak this one struct; fields a kind does not use are ignored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct OptimizeJob {
-    /// `class-vis`, `feature-vis`, `deepdream` or `invert` (the last two start from the shown image).
+    /// One of [`OPTIMIZE_KINDS`].
     pub kind: String,
+    /// Class and feature visualization: one of [`OPTIMIZE_PRESETS`].
+    pub preset: String,
+    /// The class to visualize, or to fool the network into.
     pub class: usize,
+    /// Feature visualization, DeepDream and inversion: the layer; neural style: the content layer.
     pub layer: String,
     pub channel: usize,
+    /// Feature visualization: one unit (the channel's centre) instead of the whole channel.
+    pub neuron: bool,
+    /// Steps (fooling: the most steps).
     pub steps: usize,
-    pub fourier: bool,
     pub seed: u64,
+    /// DeepDream: number of scales (each 1.4× the last).
+    pub octaves: usize,
+    /// DeepDream and neural style: the long side in pixels; other kinds: 0 for the model's
+    /// input size.
+    pub size: usize,
+    /// Neural style: the layers whose Gram matrices are matched.
+    pub style_layers: Vec<String>,
+    /// Neural style: weight of the style loss against the content loss.
+    pub style_weight: f32,
+    /// Neural style: weight of total variation (smoothness).
+    pub tv_weight: f32,
+    /// Fooling: the largest change of a pixel, in 1/255 levels.
+    pub epsilon: u32,
 }
 
 impl Default for OptimizeJob {
     fn default() -> Self {
         Self {
             kind: "class-vis".into(),
+            preset: "default".into(),
             class: 0,
             layer: "fire5/concat".into(),
             channel: 0,
+            neuron: false,
             steps: 64,
-            fourier: false,
             seed: 0,
+            octaves: 3,
+            size: 0,
+            style_layers: ["conv1", "fire2/concat", "fire3/concat", "fire5/concat"].map(String::from).to_vec(),
+            style_weight: 1e3,
+            tv_weight: 0.1,
+            epsilon: 8,
         }
     }
 }
 
-pub const OPTIMIZE_KINDS: &[&str] = &["class-vis", "feature-vis", "deepdream", "invert"];
+impl OptimizeJob {
+    /// The usual step count of a kind.
+    pub fn default_steps(kind: &str) -> usize {
+        match kind {
+            "deepdream" => 30,
+            "style" => 100,
+            "fool" => 100,
+            "invert" => 128,
+            _ => 64,
+        }
+    }
+
+    /// The usual long side of a kind (0: the model's input size).
+    pub fn default_size(kind: &str) -> usize {
+        match kind {
+            "deepdream" | "style" => 256,
+            _ => 0,
+        }
+    }
+
+    /// The job's settings that differ from the defaults, as URL query pairs (prefixed `opt-`).
+    pub fn to_query(&self) -> Vec<(String, String)> {
+        let d = OptimizeJob::default();
+        let mut q = Vec::new();
+        let mut add = |k: &str, v: String, default: String| {
+            if v != default {
+                q.push((format!("opt-{k}"), v));
+            }
+        };
+        add("kind", self.kind.clone(), d.kind.clone());
+        add("preset", self.preset.clone(), d.preset.clone());
+        add("class", self.class.to_string(), d.class.to_string());
+        add("layer", self.layer.clone(), d.layer.clone());
+        add("channel", self.channel.to_string(), d.channel.to_string());
+        add("neuron", self.neuron.to_string(), d.neuron.to_string());
+        add("steps", self.steps.to_string(), d.steps.to_string());
+        add("seed", self.seed.to_string(), d.seed.to_string());
+        add("octaves", self.octaves.to_string(), d.octaves.to_string());
+        add("size", self.size.to_string(), d.size.to_string());
+        add("style-layers", self.style_layers.join(","), d.style_layers.join(","));
+        add("style-weight", self.style_weight.to_string(), d.style_weight.to_string());
+        add("tv-weight", self.tv_weight.to_string(), d.tv_weight.to_string());
+        add("epsilon", self.epsilon.to_string(), d.epsilon.to_string());
+        q
+    }
+
+    /// Applies one `opt-` query pair written by [`OptimizeJob::to_query`]; answers whether the
+    /// key was one of ours. Malformed values are ignored.
+    pub fn set_from_query(&mut self, key: &str, v: &str) -> bool {
+        let Some(k) = key.strip_prefix("opt-") else { return false };
+        let finite = |x: &f32| x.is_finite() && *x >= 0.0;
+        match k {
+            "kind" if OPTIMIZE_KINDS.contains(&v) => self.kind = v.to_string(),
+            "preset" if OPTIMIZE_PRESETS.contains(&v) => self.preset = v.to_string(),
+            "layer" if !v.is_empty() => self.layer = v.to_string(),
+            "class" => self.class = v.parse().unwrap_or(self.class),
+            "channel" => self.channel = v.parse().unwrap_or(self.channel),
+            "neuron" => self.neuron = v == "true",
+            "steps" => self.steps = v.parse().unwrap_or(self.steps).clamp(1, MAX_OPT_STEPS),
+            "seed" => self.seed = v.parse().unwrap_or(self.seed),
+            "octaves" => self.octaves = v.parse().unwrap_or(self.octaves).clamp(1, 8),
+            "size" => self.size = v.parse().unwrap_or(self.size).min(MAX_OPT_SIZE),
+            "style-layers" => {
+                self.style_layers = v.split(',').filter(|l| !l.is_empty()).map(String::from).collect();
+            }
+            "style-weight" => self.style_weight = v.parse().ok().filter(finite).unwrap_or(self.style_weight),
+            "tv-weight" => self.tv_weight = v.parse().ok().filter(finite).unwrap_or(self.tv_weight),
+            "epsilon" => self.epsilon = v.parse().unwrap_or(self.epsilon).clamp(1, 64),
+            _ => {}
+        }
+        true
+    }
+}
+
+/// The most steps a run may take.
+pub const MAX_OPT_STEPS: usize = 2000;
+/// The largest image side an optimization makes.
+pub const MAX_OPT_SIZE: usize = 1024;
+
+pub const OPTIMIZE_KINDS: &[&str] = &["class-vis", "feature-vis", "deepdream", "invert", "style", "fool"];
+
+/// Recipes for class and feature visualization (see `optvis::presets`).
+pub const OPTIMIZE_PRESETS: &[&str] = &["default", "cs231n", "yosinski", "lucid"];
 
 /// The colour scale for magnitude maps (signed maps always use a diverging blue–red).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -285,8 +393,11 @@ pub enum Request {
     Explain { id: u64, job: ExplainJob },
     /// Stop the explanation or optimization `id` at its next step.
     Cancel { id: u64 },
-    /// Optimize an image (class visualization, DeepDream, …), streaming every step.
+    /// Optimize an image (class visualization, DeepDream, …), streaming every step. Neural
+    /// style's style image (encoded) travels alongside; without it the last one is used.
     Optimize { id: u64, job: OptimizeJob },
+    /// Pause or resume the optimization `id` between steps.
+    Pause { id: u64, paused: bool },
     /// The live occluder: the last classified image with a `size`-pixel square at (`x`, `y`)
     /// (crop pixels, top-left corner) filled by `fill`; answers the class's probability and
     /// the top-5.
@@ -331,6 +442,10 @@ pub enum Response {
     OptStep { id: u64, step: usize, steps: usize, value: f32, terms: Vec<(String, f32)> },
     /// An optimization finished; the final image (PNG) travels alongside.
     Optimized { id: u64, steps: usize, ms: f64 },
+    /// A fooling image's verdict (just before its `Optimized`): the network's top-5 for it,
+    /// whether the target is top-1, and the largest pixel change (1/255 levels). The
+    /// difference from the photo, amplified `gain` times around grey (PNG), travels alongside.
+    Fooled { id: u64, target: usize, succeeded: bool, top5: Vec<Prediction>, linf: u32, gain: f32 },
     /// The live occluder's answer.
     Probed { id: u64, x: u32, y: u32, size: u32, prob: f32, top5: Vec<Prediction>, ms: f64 },
     /// A request failed; the worker stays usable.

@@ -36,9 +36,11 @@ mod cli {
        convlens attribute METHOD IMAGE [--target K | --neuron LAYER:CHANNEL] [--model FILE] [--layer NAME]
            [--window W] [--stride S] [--fill grey|zero|mean|blur|V] [--baseline V] [--steps N]
            [--samples N] [--sigma S] [--seed N] [--smooth RULE] [--randomize K] [--view overlay|heat|rgb] --out FILE.png|FILE.npy
-       convlens optimize KIND [--model FILE] [--target K] [--layer NAME --channel C] [--steps N] [--seed S]
-           [--image FILE] [--style FILE] [--size PX] [--lr X] [--param pixels|fourier] --out FILE.png
-       KIND: class-vis, feature-vis, deepdream, invert, style
+       convlens optimize KIND [--model FILE] [--target K] [--layer NAME] [--channel C] [--neuron] [--preset NAME]
+           [--steps N] [--seed S] [--image FILE] [--style FILE] [--size PX] [--octaves N]
+           [--style-layers A,B,..] [--style-weight W] [--tv-weight W] [--epsilon E] [--diff FILE.png] --out FILE.png
+       KIND: class-vis, feature-vis, deepdream, invert, style, fool
+       PRESET (class-vis, feature-vis): default, cs231n, yosinski, lucid
        METHOD: saliency, guided-backprop, deconvnet, smoothgrad, integrated-gradients, grad-cam,
                guided-grad-cam, occlusion";
 
@@ -202,47 +204,46 @@ mod cli {
         out
     }
 
-    /// Optimization over the image (`src/optvis`): the optimised picture, written as a PNG.
+    /// Optimization over the image (`src/optvis/job.rs`, the same engine as the page): the
+    /// optimised picture, written as a PNG.
     fn optimize(args: Vec<String>) -> Result<String, String> {
-        use convlens::optvis::param::Init;
-        use convlens::optvis::{Objective, RenderParams, Step};
+        use convlens::optvis::job::{Made, Pictures, make};
+        use convlens::protocol::OptimizeJob;
         let mut positional = Vec::new();
-        let (mut model_path, mut out, mut target, mut layer, mut channel) = (None, None, None, None, None);
-        let (mut image, mut style, mut size) = (None, None, None::<usize>);
-        let (mut fourier, mut steps_given, mut lr_given) = (false, false, false);
-        let mut p = RenderParams::default();
+        let (mut model_path, mut out, mut diff, mut image, mut style) = (None, None, None, None, None);
+        let mut job = OptimizeJob::default();
+        let mut steps = None;
         let mut it = args.into_iter();
         while let Some(a) = it.next() {
             match a.as_str() {
                 "--model" => model_path = Some(number::<String>("--model", it.next())?),
                 "--out" => out = Some(number::<String>("--out", it.next())?),
-                "--target" => target = Some(number::<usize>("--target", it.next())?),
-                "--layer" => layer = Some(number::<String>("--layer", it.next())?),
-                "--channel" => channel = Some(number::<usize>("--channel", it.next())?),
-                "--steps" => {
-                    p.steps = number("--steps", it.next())?;
-                    steps_given = true;
-                }
-                "--seed" => p.seed = number("--seed", it.next())?,
-                "--lr" => {
-                    p.learning_rate = number("--lr", it.next())?;
-                    lr_given = true;
-                }
+                "--diff" => diff = Some(number::<String>("--diff", it.next())?),
                 "--image" => image = Some(number::<String>("--image", it.next())?),
                 "--style" => style = Some(number::<String>("--style", it.next())?),
-                "--size" => size = Some(number("--size", it.next())?),
-                "--param" => {
-                    fourier = match it.next().as_deref() {
-                        Some("fourier") => true,
-                        Some("pixels") => false,
-                        other => return Err(format!("--param: {other:?} is not pixels or fourier")),
-                    }
+                "--target" => job.class = number("--target", it.next())?,
+                "--layer" => job.layer = number("--layer", it.next())?,
+                "--channel" => job.channel = number("--channel", it.next())?,
+                "--neuron" => job.neuron = true,
+                "--preset" => job.preset = number("--preset", it.next())?,
+                "--steps" => steps = Some(number("--steps", it.next())?),
+                "--seed" => job.seed = number("--seed", it.next())?,
+                "--size" => job.size = number("--size", it.next())?,
+                "--octaves" => job.octaves = number("--octaves", it.next())?,
+                "--style-layers" => {
+                    let v: String = number("--style-layers", it.next())?;
+                    job.style_layers = v.split(',').filter(|l| !l.is_empty()).map(String::from).collect();
                 }
+                "--style-weight" => job.style_weight = number("--style-weight", it.next())?,
+                "--tv-weight" => job.tv_weight = number("--tv-weight", it.next())?,
+                "--epsilon" => job.epsilon = number("--epsilon", it.next())?,
                 s if s.starts_with("--") => return Err(format!("unknown option {s}\n{USAGE}")),
                 _ => positional.push(a),
             }
         }
         let [kind] = <[String; 1]>::try_from(positional).map_err(|_| USAGE.to_string())?;
+        job.steps = steps.unwrap_or(OptimizeJob::default_steps(&kind));
+        job.kind = kind;
         let out = out.ok_or("optimize needs --out FILE.png")?;
         let model_bytes = match &model_path {
             Some(f) => std::fs::read(f).map_err(|e| format!("cannot read model {f}: {e}"))?,
@@ -251,69 +252,51 @@ mod cli {
         let (info, net) = Model::from_bytes(&model_bytes)
             .and_then(|m| m.bind(&convlens::Device::flex()))
             .map_err(|e| e.to_string())?;
-        let side = size.unwrap_or(info.input_size);
-        let device = net.device().clone();
-        let load = |f: &str| -> Result<convlens::Tensor<4>, String> {
-            let bytes = std::fs::read(f).map_err(|e| format!("cannot read {f}: {e}"))?;
-            let rgb = convlens::image::decode_rgb(&bytes).map_err(|e| e.to_string())?;
-            let crop = convlens::image::center_crop(&rgb, side as u32, side as u32);
-            Ok(convlens::image::to_tensor(&crop, &device))
+        let read = |f: Option<String>| -> Result<Option<image::RgbImage>, String> {
+            let Some(f) = f else { return Ok(None) };
+            let bytes = std::fs::read(&f).map_err(|e| format!("cannot read {f}: {e}"))?;
+            convlens::image::decode_rgb(&bytes).map(Some).map_err(|e| format!("{f}: {e}"))
         };
-        let need = |v: Option<String>, what: &str| v.ok_or(format!("{kind} needs {what}"));
-        let (objective, init) = match kind.as_str() {
-            "class-vis" => {
-                let k = target.ok_or("class-vis needs --target K")?;
-                let recipe = convlens::optvis::presets::class_vis(k, side, p.seed, &device);
-                if !steps_given {
-                    p.steps = recipe.render.steps;
-                }
-                (recipe.objective, recipe.init)
-            }
-            "feature-vis" => {
-                let l = need(layer, "--layer NAME")?;
-                (
-                    Objective::Channel { layer: l, channel: channel.unwrap_or(0) },
-                    Init::Noise(0.05).image([side; 2], p.seed, &device),
-                )
-            }
-            "deepdream" => {
-                let x = load(&need(image, "--image FILE")?)?;
-                (Objective::Dream { layer: need(layer, "--layer NAME")? }, x)
-            }
-            "invert" => {
-                let x = load(&need(image, "--image FILE")?)?;
-                let l = need(layer, "--layer NAME")?;
-                let o = Objective::content(&net, x, &l).map_err(|e| e.to_string())? - 0.05 * Objective::TotalVariation;
-                (o, Init::Noise(0.05).image([side; 2], p.seed, &device))
-            }
-            "style" => {
-                let content = load(&need(image, "--image FILE")?)?;
-                let style_image = load(&need(style, "--style FILE")?)?;
-                let r = convlens::optvis::presets::style_transfer(&net, content, style_image, p.seed)
-                    .map_err(|e| e.to_string())?;
-                let steps = if steps_given { p.steps } else { r.render.steps };
-                let learning_rate = if lr_given { p.learning_rate } else { r.render.learning_rate };
-                p = RenderParams { steps, learning_rate, ..r.render };
-                (r.objective, r.init)
-            }
-            other => return Err(format!("unknown kind '{other}' (class-vis, feature-vis, deepdream, invert, style)")),
-        };
+        let pictures = Pictures { photo: read(image)?, style: read(style)? };
         let mut last = (0.0, Vec::new());
-        let param = if fourier {
-            convlens::optvis::Param::Fourier(convlens::optvis::param::FourierBasis::new([side; 2], 1.0, &device))
-        } else {
-            convlens::optvis::Param::Pixels
+        let made = pollster::block_on(make(&net, &info, &job, &pictures, &mut |s: &convlens::optvis::Step| {
+            last = (s.value, s.terms.clone());
+            true
+        }))
+        .map_err(|e| e.to_string())?;
+        let save = |x: &convlens::Tensor<4>, f: &str| -> Result<(), String> {
+            let [_, _, h, w] = x.dims();
+            let data = x.clone().into_data().try_to_vec::<f32>().map_err(|e| format!("{e:?}"))?;
+            convlens::image::from_chw(&data, h, w).save(f).map_err(|e| format!("cannot write {f}: {e}"))
         };
-        let x =
-            pollster::block_on(convlens::optvis::render_with(&net, &objective, &param, init, &p, &mut |s: &Step| {
-                last = (s.value, s.terms.clone());
-                true
-            }))
-            .map_err(|e| e.to_string())?;
-        let data = x.into_data().try_to_vec::<f32>().map_err(|e| format!("{e:?}"))?;
-        let img = convlens::image::from_chw(&data, side, side);
-        img.save(&out).map_err(|e| format!("cannot write {out}: {e}"))?;
+        save(made.image(), &out)?;
         let terms: Vec<String> = last.1.iter().map(|(n, v)| format!("{n} {v:.4}")).collect();
-        Ok(format!("{kind}: {} steps, objective {:.4} ({}), written to {out}\n", p.steps, last.0, terms.join(", ")))
+        match &made {
+            Made::Fooled { photo, fooled } => {
+                if let Some(d) = &diff {
+                    save(&convlens::optvis::fool::amplified_difference(fooled.image.clone(), photo.clone(), 10.0), d)?;
+                }
+                let top: Vec<String> = top_k(&fooled.probabilities, 5, &info)
+                    .iter()
+                    .map(|p| format!("{} {:.1}%", p.label, p.prob * 100.0))
+                    .collect();
+                let verdict =
+                    if fooled.succeeded(job.class) { "fooled" } else { "not fooled (raise --epsilon or --steps)" };
+                Ok(format!(
+                    "fool: {verdict} into class {} ({}) in {} steps; top-5 now: {}; written to {out}\n",
+                    job.class,
+                    info.label(job.class),
+                    fooled.steps,
+                    top.join(", ")
+                ))
+            }
+            Made::Image(_) => Ok(format!(
+                "{}: {} steps, objective {:.4} ({}), written to {out}\n",
+                job.kind,
+                job.steps,
+                last.0,
+                terms.join(", ")
+            )),
+        }
     }
 }

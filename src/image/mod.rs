@@ -54,6 +54,21 @@ pub fn center_crop(img: &RgbImage, shorter: u32, crop: u32) -> RgbImage {
     image::imageops::crop_imm(&resized, left, top, crop, crop).to_image()
 }
 
+/// Resizes so the longer side is `long` (aspect kept, bilinear, antialiased when shrinking).
+pub fn fit(img: &RgbImage, long: u32) -> RgbImage {
+    let (w, h) = img.dimensions();
+    let long = long.max(1);
+    let (nw, nh) = if w >= h {
+        (long, ((h as u64 * long as u64 + w as u64 / 2) / w.max(1) as u64).max(1) as u32)
+    } else {
+        (((w as u64 * long as u64 + h as u64 / 2) / h.max(1) as u64).max(1) as u32, long)
+    };
+    if (nw, nh) == (w, h) {
+        return img.clone();
+    }
+    image::imageops::resize(img, nw, nh, FilterType::Triangle)
+}
+
 /// RGB pixels as `[1, 3, H, W]` floats in [0, 1].
 pub fn to_chw(img: &RgbImage) -> TensorData {
     let (w, h) = img.dimensions();

@@ -73,11 +73,19 @@ pub struct Pass {
     pub overrides: HashMap<String, Value>,
     /// The backward rule at every ReLU; the forward values are the same for every rule.
     pub relu: ReluRule,
+    /// Accept any image height and width (DeepDream and neural style read inner layers of a
+    /// convolutional network at the photo's own size). Each operator still checks its shapes.
+    pub any_size: bool,
 }
 
 impl Pass {
     pub fn relu(rule: ReluRule) -> Self {
         Self { relu: rule, ..Self::default() }
+    }
+
+    /// A plain pass that accepts any image size.
+    pub fn any_size() -> Self {
+        Self { any_size: true, ..Self::default() }
     }
 
     pub fn with_override(mut self, name: &str, value: Value) -> Self {
@@ -201,7 +209,7 @@ impl Network {
     /// Like [`Network::forward`], modified by `pass` (overridden activations, a ReLU rule).
     pub fn forward_with(&self, input: Tensor<4>, taps: &[&str], pass: &Pass) -> Result<Activations, ModelError> {
         let overrides = &pass.overrides;
-        self.check_input(&input.dims())?;
+        self.check_input(&input.dims(), pass.any_size)?;
         for t in taps.iter().copied().chain(overrides.keys().map(String::as_str)) {
             if t != self.graph.input && !self.graph.nodes.iter().any(|n| n.output == t) {
                 return Err(ModelError::UnknownTap(t.to_string()));
@@ -247,13 +255,15 @@ impl Network {
         needed
     }
 
-    fn check_input(&self, dims: &[usize]) -> Result<(), ModelError> {
+    fn check_input(&self, dims: &[usize], any_size: bool) -> Result<(), ModelError> {
         let expected = &self.graph.input_shape;
         // The batch dimension is free: methods run many perturbed copies of an image at once.
+        // With `any_size`, so are height and width (not the channels).
+        let free = |i: usize| i == 0 || (any_size && i >= 2);
         let fits = expected.is_empty()
             || (expected.len() == dims.len()
-                && dims.first().is_some_and(|&n| n >= 1)
-                && expected.iter().zip(dims).skip(1).all(|(e, d)| e.is_none_or(|e| e == *d)));
+                && dims.iter().all(|&d| d >= 1)
+                && expected.iter().zip(dims).enumerate().all(|(i, (e, d))| free(i) || e.is_none_or(|e| e == *d)));
         if fits {
             Ok(())
         } else {

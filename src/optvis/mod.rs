@@ -3,6 +3,9 @@
 //! is represented), [`transform`] (random jitter and friends, for robustness), and one
 //! [`render`] loop that yields progress and stops on cancel.
 
+pub mod dream;
+pub mod fool;
+pub mod job;
 pub mod objective;
 pub mod param;
 pub mod presets;
@@ -11,7 +14,7 @@ pub mod transform;
 
 pub use objective::Objective;
 pub use param::Param;
-pub use render::{RenderParams, Step, render, render_with};
+pub use render::{Optimizer, RenderParams, Step, render, render_with};
 
 /// The methods' error type serves here too: a model error, a bad argument, or cancelled.
 pub type OptvisError = crate::methods::MethodError;

@@ -9,12 +9,14 @@ use std::ops::{Add, Mul, Neg, Sub};
 use burn::tensor::Tensor;
 
 use super::OptvisError;
-use crate::model::{Network, Value};
+use crate::model::{Network, Pass, Value};
 
 #[derive(Debug, Clone)]
 pub enum Objective {
     /// A class's pre-softmax score.
     Class(usize),
+    /// A class's log-probability (log-softmax of the scores): raising it also lowers the others.
+    LogProb(usize),
     /// A channel's mean activation.
     Channel { layer: String, channel: usize },
     /// One unit: a channel at one position (the centre when `at` is `None`).
@@ -58,7 +60,7 @@ impl Objective {
             | Objective::Content { layer, .. } => vec![layer.clone()],
             Objective::Style { layers } => layers.iter().map(|(l, _)| l.clone()).collect(),
             Objective::Sum(terms) => terms.iter().flat_map(|(_, t)| t.layers()).collect(),
-            Objective::Class(_) | Objective::TotalVariation | Objective::L2 => Vec::new(),
+            Objective::Class(_) | Objective::LogProb(_) | Objective::TotalVariation | Objective::L2 => Vec::new(),
         }
     }
 
@@ -66,6 +68,7 @@ impl Objective {
     pub fn name(&self) -> String {
         match self {
             Objective::Class(k) => format!("class {k}"),
+            Objective::LogProb(k) => format!("log p(class {k})"),
             Objective::Channel { layer, channel } => format!("{layer}:{channel}"),
             Objective::Neuron { layer, channel, .. } => format!("{layer}:{channel} neuron"),
             Objective::Dream { layer } => format!("dream {layer}"),
@@ -79,14 +82,14 @@ impl Objective {
 
     /// Content loss target: `layer`'s features of `image`.
     pub fn content(net: &Network, image: Tensor<4>, layer: &str) -> Result<Self, OptvisError> {
-        let acts = net.forward(image, &[layer])?;
+        let acts = net.forward_with(image, &[layer], &Pass::any_size())?;
         let target = spatial(acts.get(layer)?, layer)?;
         Ok(Objective::Content { layer: layer.to_string(), target })
     }
 
     /// Style loss targets: the Gram matrices of `image` at each layer.
     pub fn style(net: &Network, image: Tensor<4>, layers: &[&str]) -> Result<Self, OptvisError> {
-        let acts = net.forward(image, layers)?;
+        let acts = net.forward_with(image, layers, &Pass::any_size())?;
         let layers = layers
             .iter()
             .map(|l| Ok((l.to_string(), gram(spatial(acts.get(l)?, l)?))))
@@ -109,7 +112,11 @@ impl Objective {
         if needs_scores {
             taps.push(net.score_name());
         }
-        let acts = if taps.is_empty() { HashMap::new() } else { net.forward(image.clone(), &taps)?.values };
+        let acts = if taps.is_empty() {
+            HashMap::new()
+        } else {
+            net.forward_with(image.clone(), &taps, &Pass::any_size())?.values
+        };
         let mut terms = Vec::new();
         let total = self.term(net, &image, &acts, 1.0, &mut terms)?;
         Ok((total, terms))
@@ -117,7 +124,7 @@ impl Objective {
 
     fn needs_scores(&self) -> bool {
         match self {
-            Objective::Class(_) => true,
+            Objective::Class(_) | Objective::LogProb(_) => true,
             Objective::Sum(terms) => terms.iter().any(|(_, t)| t.needs_scores()),
             _ => false,
         }
@@ -144,7 +151,7 @@ impl Objective {
                 }
                 return Ok(total.unwrap_or_else(|| Tensor::zeros([1], &image.device())));
             }
-            Objective::Class(k) => {
+            Objective::Class(k) | Objective::LogProb(k) => {
                 let v = get(net.score_name())?;
                 let classes = v.shape.iter().skip(1).product::<usize>();
                 if *k >= classes {
@@ -152,7 +159,11 @@ impl Objective {
                         "class {k} does not exist (the model has {classes})"
                     )));
                 }
-                v.tensor.clone().reshape([1, classes]).slice([0..1, *k..*k + 1]).reshape([1])
+                let mut scores: Tensor<2> = v.tensor.clone().reshape([1, classes]);
+                if matches!(self, Objective::LogProb(_)) {
+                    scores = burn::tensor::activation::log_softmax(scores, 1);
+                }
+                scores.slice([0..1, *k..*k + 1]).reshape([1])
             }
             Objective::Channel { layer, channel } => {
                 let f = channel_of(get(layer)?, layer, *channel)?;

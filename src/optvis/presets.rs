@@ -3,8 +3,8 @@
 
 use burn::tensor::{Device, Tensor};
 
-use super::param::{Init, MEAN_RGB, Param};
-use super::{Objective, RenderParams};
+use super::param::{FourierBasis, Init, MEAN_RGB, Param};
+use super::{Objective, OptvisError, RenderParams};
 
 /// A recipe's parts.
 pub struct Recipe {
@@ -14,18 +14,67 @@ pub struct Recipe {
     pub render: RenderParams,
 }
 
-/// Class-model visualization, CS231n-style: maximise the class's pre-softmax score (minus a
-/// little total variation) over the pixels, starting from the mean image (the "zero image" of a
-/// mean-subtracted network), with Lucid's transforms each step and a light blur every 4 steps.
-/// 64 steps; with SqueezeNet the result is the target class's top-1 for at least 18 of 20
-/// varied classes (`tests/optvis.rs`).
+/// Class-model visualization with the default preset: maximise the class's pre-softmax score
+/// (minus a little total variation) over the pixels, starting from the mean image (the "zero
+/// image" of a mean-subtracted network), with Lucid's transforms each step and a light blur
+/// every 4 steps. 64 steps; with SqueezeNet the result is the target class's top-1 for at least
+/// 18 of 20 varied classes (`tests/optvis.rs`).
 pub fn class_vis(class: usize, side: usize, seed: u64, device: &Device) -> Recipe {
-    Recipe {
-        objective: Objective::Class(class) - 0.05 * Objective::TotalVariation,
-        param: Param::Pixels,
-        init: Init::Constant(MEAN_RGB).image([side; 2], seed, device),
-        render: RenderParams { steps: 64, seed, ..RenderParams::default() },
-    }
+    let init = Init::Constant(MEAN_RGB).image([side; 2], seed, device);
+    let r = visualize(Objective::Class(class), "default", init, seed);
+    r.unwrap_or_else(|_| unreachable!("the default preset exists"))
+}
+
+/// A recipe for making `objective` (a class, channel or neuron) visible, starting from `init`:
+/// - `default`: pixels, −0.05·total variation, pad/jitter/scale/rotate each step, blur σ 0.5
+///   every 4 steps (the tested one);
+/// - `cs231n`: the course's recipe — pixels, L2 decay, jitter, blur every 10 steps;
+/// - `yosinski`: Yosinski et al. 2015's regularisers — decay, blur σ 1 every 4 steps, and
+///   clipping the pixels of smallest norm and smallest contribution;
+/// - `lucid`: Olah et al.'s decorrelated Fourier image with the transforms and no blur.
+pub fn visualize(objective: Objective, preset: &str, init: Tensor<4>, seed: u64) -> Result<Recipe, OptvisError> {
+    use super::transform::Transform;
+    let [_, _, h, w] = init.dims();
+    let device = init.device();
+    let base = RenderParams { steps: 64, seed, ..RenderParams::default() };
+    let recipe = match preset {
+        "default" => {
+            Recipe { objective: objective - 0.05 * Objective::TotalVariation, param: Param::Pixels, init, render: base }
+        }
+        "cs231n" => Recipe {
+            objective: objective - 5.0 * Objective::L2,
+            param: Param::Pixels,
+            init,
+            render: RenderParams { transforms: vec![Transform::Jitter(16)], blur_every: 10, ..base },
+        },
+        "yosinski" => Recipe {
+            objective,
+            param: Param::Pixels,
+            init,
+            render: RenderParams {
+                transforms: vec![Transform::Jitter(8)],
+                decay: 0.01,
+                blur_every: 4,
+                blur_sigma: 1.0,
+                norm_clip: 0.1,
+                contribution_clip: 0.1,
+                ..base
+            },
+        },
+        "lucid" => Recipe {
+            objective,
+            param: Param::Fourier(FourierBasis::new([h, w], 1.0, &device)),
+            init,
+            render: RenderParams { blur_every: 0, ..base },
+        },
+        other => {
+            return Err(OptvisError::BadArgument(format!(
+                "unknown preset '{other}' (one of {})",
+                crate::protocol::OPTIMIZE_PRESETS.join(", ")
+            )));
+        }
+    };
+    Ok(recipe)
 }
 
 /// The layers neural style matches: early ones for texture and colour, a middle one for shapes.
@@ -33,18 +82,25 @@ pub const STYLE_LAYERS: &[&str] = &["conv1", "fire2/concat", "fire3/concat", "fi
 /// The layer whose features keep the content.
 pub const CONTENT_LAYER: &str = "fire5/concat";
 
-/// Neural style (Gatys et al.): keep `content`'s features at [`CONTENT_LAYER`], match `style`'s
-/// Gram matrices at [`STYLE_LAYERS`], a little total variation; start from the content image, no
-/// random transforms, 100 steps.
+/// Neural style (Gatys et al.): keep `content`'s features at `content_layer`, match `style`'s
+/// Gram matrices at `style_layers` (weighted by `style_weight`), minus `tv_weight` total
+/// variation; start from the content image, no random transforms, 100 steps. The defaults are
+/// [`CONTENT_LAYER`], [`STYLE_LAYERS`], 1000 and 0.1.
 pub fn style_transfer(
     net: &crate::model::Network,
     content: Tensor<4>,
     style: Tensor<4>,
+    content_layer: &str,
+    style_layers: &[&str],
+    [style_weight, tv_weight]: [f32; 2],
     seed: u64,
-) -> Result<Recipe, super::OptvisError> {
-    let objective = Objective::content(net, content.clone(), CONTENT_LAYER)?
-        + 1e3 * Objective::style(net, style, STYLE_LAYERS)?
-        - 0.1 * Objective::TotalVariation;
+) -> Result<Recipe, OptvisError> {
+    if style_layers.is_empty() {
+        return Err(OptvisError::BadArgument("neural style needs at least one style layer".into()));
+    }
+    let objective = Objective::content(net, content.clone(), content_layer)?
+        + style_weight * Objective::style(net, style, style_layers)?
+        - tv_weight * Objective::TotalVariation;
     Ok(Recipe {
         objective,
         param: Param::Pixels,

@@ -18,17 +18,33 @@ use super::{Objective, OptvisError};
 use crate::classify::read_f32;
 use crate::model::Network;
 
+/// How a step follows the gradient.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Optimizer {
+    /// Adam (Kingma & Ba), ascending.
+    Adam,
+    /// DeepDream's step: the gradient divided by its mean absolute value, times the rate.
+    Normalized,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct RenderParams {
     pub steps: usize,
-    /// Adam's step size, in pixel values (the image lives in [0, 1]).
+    /// The step size, in pixel values (the image lives in [0, 1]).
     pub learning_rate: f32,
+    pub optimizer: Optimizer,
     pub transforms: Vec<Transform>,
     /// Blur with a Gaussian of `blur_sigma` pixels every `blur_every` steps (0: never).
     pub blur_every: usize,
     pub blur_sigma: f32,
     /// Pull every pixel this fraction of the way back to mid-grey after each step.
     pub decay: f32,
+    /// Yosinski et al.'s clipping, on the blur schedule: pixels whose colour is nearest to
+    /// grey (this fraction of them) are set to grey…
+    pub norm_clip: f32,
+    /// …and so are the pixels (this fraction) that contribute least to the objective,
+    /// |Σ_c (x_c − ½)·∂objective/∂x_c|.
+    pub contribution_clip: f32,
     pub seed: u64,
 }
 
@@ -37,10 +53,13 @@ impl Default for RenderParams {
         Self {
             steps: 128,
             learning_rate: 0.05,
+            optimizer: Optimizer::Adam,
             transforms: super::transform::standard(),
             blur_every: 4,
             blur_sigma: 0.5,
             decay: 0.0,
+            norm_clip: 0.0,
+            contribution_clip: 0.0,
             seed: 0,
         }
     }
@@ -94,6 +113,19 @@ pub fn blur(x: Tensor<4>, sigma: f32) -> Tensor<4> {
     conv2d(x.pad([(r, r), (0, 0)], PadMode::Edge), col, None, options)
 }
 
+/// Sets to grey the pixels of `x` whose `score` (`[1, 1, H, W]`) is among the smallest
+/// `fraction` of them (one read-back, for the quantile).
+async fn clip_smallest(x: Tensor<4>, score: Tensor<4>, fraction: f32) -> Result<Tensor<4>, OptvisError> {
+    let mut values = read_f32(score.clone()).await?;
+    if values.is_empty() {
+        return Ok(x);
+    }
+    let k = ((values.len() as f32 * fraction.clamp(0.0, 1.0)) as usize).min(values.len() - 1);
+    let (_, threshold, _) = values.select_nth_unstable_by(k, f32::total_cmp);
+    let keep = score.greater_equal_elem(*threshold).float().expand(x.shape());
+    Ok((x.sub_scalar(0.5) * keep).add_scalar(0.5))
+}
+
 /// Maximises `objective` over the pixels, starting from `init` (`[1, 3, H, W]` in [0, 1]).
 pub async fn render(
     net: &Network,
@@ -138,11 +170,15 @@ pub async fn render_with(
         let g = leaf
             .grad(&grads)
             .ok_or_else(|| OptvisError::BadArgument("the objective does not depend on the image".into()))?;
-        // Adam, ascending.
-        m = m.mul_scalar(b1) + g.clone().mul_scalar(1.0 - b1);
-        v = v.mul_scalar(b2) + g.square().mul_scalar(1.0 - b2);
-        let (c1, c2) = (1.0 - b1.powi(step as i32), 1.0 - b2.powi(step as i32));
-        let update = m.clone().div_scalar(c1) / v.clone().div_scalar(c2).sqrt().add_scalar(eps);
+        let update = match p.optimizer {
+            Optimizer::Adam => {
+                m = m.mul_scalar(b1) + g.clone().mul_scalar(1.0 - b1);
+                v = v.mul_scalar(b2) + g.clone().square().mul_scalar(1.0 - b2);
+                let (c1, c2) = (1.0 - b1.powi(step as i32), 1.0 - b2.powi(step as i32));
+                m.clone().div_scalar(c1) / v.clone().div_scalar(c2).sqrt().add_scalar(eps)
+            }
+            Optimizer::Normalized => g.clone() / g.clone().abs().mean().add_scalar(eps).unsqueeze(),
+        };
         x = x + update.mul_scalar(p.learning_rate);
         // Yosinski's regularisers act on pixels; the Fourier image is smooth and bounded already.
         if pixels {
@@ -151,6 +187,14 @@ pub async fn render_with(
             }
             if p.blur_every > 0 && step % p.blur_every == 0 {
                 x = blur(x, p.blur_sigma);
+                if p.norm_clip > 0.0 {
+                    let norm = x.clone().sub_scalar(0.5).square().sum_dim(1);
+                    x = clip_smallest(x, norm, p.norm_clip).await?;
+                }
+                if p.contribution_clip > 0.0 {
+                    let contribution = (x.clone().sub_scalar(0.5) * g).sum_dim(1).abs();
+                    x = clip_smallest(x, contribution, p.contribution_clip).await?;
+                }
             }
             x = x.clamp(0.0, 1.0);
         }

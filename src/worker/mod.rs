@@ -26,6 +26,13 @@ struct Engine {
     backend: crate::protocol::BackendKind,
     /// The last classified crop, which explanations refer to.
     last_crop: RefCell<Option<image::RgbImage>>,
+    /// The last classified photo (long side at most `KEPT_SIDE`), which DeepDream, neural style
+    /// and fooling start from.
+    last_photo: RefCell<Option<image::RgbImage>>,
+    /// Neural style's last style image.
+    style: RefCell<Option<image::RgbImage>>,
+    /// Optimizations the page has paused.
+    paused: RefCell<HashSet<u64>>,
     /// Explanations the page has cancelled; each stops at its next progress step.
     cancelled: RefCell<HashSet<u64>>,
     /// The sanity check's randomized copy of the model, by number of randomized layers.
@@ -75,9 +82,19 @@ pub fn start() {
                     }
                 }
                 Ok(Request::Optimize { id, job }) => match loaded {
-                    Some(e) => optimize(&e, id, job).await,
+                    Some(e) => optimize(&e, id, job, bytes).await,
                     None => not_loaded(id),
                 },
+                Ok(Request::Pause { id, paused }) => {
+                    if let Some(e) = loaded {
+                        let mut set = e.paused.borrow_mut();
+                        if paused {
+                            set.insert(id);
+                        } else {
+                            set.remove(&id);
+                        }
+                    }
+                }
                 Ok(Request::Probe { id, class, x, y, size, fill }) => match loaded {
                     Some(e) => probe(&e, id, class, [x, y, size], fill).await,
                     None => not_loaded(id),
@@ -128,11 +145,17 @@ async fn init(slot: Rc<RefCell<Option<Rc<Engine>>>>, choice: BackendChoice, mode
         info,
         net,
         last_crop: RefCell::new(None),
+        last_photo: RefCell::new(None),
+        style: RefCell::new(None),
+        paused: RefCell::new(HashSet::new()),
         cancelled: RefCell::new(HashSet::new()),
         randomized: RefCell::new(None),
     }));
     post(&Response::Ready { backend: picked.kind, note: picked.note, model, warmup_ms }, None);
 }
+
+/// The long side of the kept photo: enough for any optimization size.
+const KEPT_SIDE: u32 = crate::protocol::MAX_OPT_SIZE as u32;
 
 async fn classify(engine: &Engine, id: u64, bytes: Vec<u8>) {
     let rgb = match crate::image::decode_rgb(&bytes) {
@@ -149,6 +172,9 @@ async fn classify(engine: &Engine, id: u64, bytes: Vec<u8>) {
             let top5 = top_k(&p, 5, &engine.info);
             let png = crate::image::encode_png(&crop);
             *engine.last_crop.borrow_mut() = Some(crop);
+            let (w, h) = rgb.dimensions();
+            let kept = if w.max(h) > KEPT_SIDE { crate::image::fit(&rgb, KEPT_SIDE) } else { rgb };
+            *engine.last_photo.borrow_mut() = Some(kept);
             post(&Response::Classified { id, top5, forward_ms }, Some(&png));
         }
         Err(e) => post(&Response::Failed { id: Some(id), message: e.to_string() }, None),
@@ -286,72 +312,50 @@ impl crate::optvis::render::RenderProgress for OptimizeProgress<'_> {
             };
             post(&response, png.as_deref());
             gloo_timers::future::TimeoutFuture::new(0).await;
+            // Paused: wait here, between steps, until resumed or cancelled.
+            while self.engine.paused.borrow().contains(&self.id) && !self.engine.cancelled.borrow().contains(&self.id) {
+                gloo_timers::future::TimeoutFuture::new(50).await;
+            }
             !self.engine.cancelled.borrow().contains(&self.id)
         })
     }
 }
 
-async fn optimize(engine: &Engine, id: u64, job: crate::protocol::OptimizeJob) {
-    use crate::optvis::param::{FourierBasis, Init};
-    use crate::optvis::{Objective, Param, RenderParams, presets};
+async fn optimize(engine: &Engine, id: u64, job: crate::protocol::OptimizeJob, style: Option<Vec<u8>>) {
+    use crate::optvis::job::{Made, Pictures, make};
     let fail = |message: String| post(&Response::Failed { id: Some(id), message }, None);
     let start = now_ms();
-    let net = &engine.net;
-    let device = net.device().clone();
-    let side = engine.info.input_size;
-    let steps = job.steps.clamp(1, 2000);
-    let crop = || engine.last_crop.borrow().clone().map(|c| crate::image::to_tensor(&c, &device));
-    let built: Result<(Objective, crate::Tensor<4>, RenderParams), String> = match job.kind.as_str() {
-        "class-vis" => {
-            let r = presets::class_vis(job.class, side, job.seed, &device);
-            Ok((r.objective, r.init, r.render))
+    if let Some(bytes) = style {
+        match crate::image::decode_rgb(&bytes) {
+            Ok(img) => {
+                *engine.style.borrow_mut() = Some(crate::image::fit(&img, KEPT_SIDE.min(img.width().max(img.height()))))
+            }
+            Err(e) => return fail(format!("the style image: {e}")),
         }
-        "feature-vis" => Ok((
-            Objective::Channel { layer: job.layer.clone(), channel: job.channel } - 0.05 * Objective::TotalVariation,
-            Init::Noise(0.05).image([side; 2], job.seed, &device),
-            RenderParams { seed: job.seed, ..RenderParams::default() },
-        )),
-        "deepdream" => match crop() {
-            Some(x) => Ok((
-                Objective::Dream { layer: job.layer.clone() },
-                x,
-                RenderParams {
-                    learning_rate: 0.01,
-                    transforms: vec![crate::optvis::transform::Transform::Jitter(8)],
-                    blur_every: 0,
-                    seed: job.seed,
-                    ..RenderParams::default()
-                },
-            )),
-            None => Err("classify an image first: DeepDream starts from it".into()),
-        },
-        "invert" => match crop() {
-            Some(x) => match Objective::content(net, x, &job.layer) {
-                Ok(o) => Ok((
-                    o - 0.05 * Objective::TotalVariation,
-                    Init::Noise(0.05).image([side; 2], job.seed, &device),
-                    RenderParams { seed: job.seed, ..RenderParams::default() },
-                )),
-                Err(e) => Err(e.to_string()),
-            },
-            None => Err("classify an image first: inversion reconstructs it".into()),
-        },
-        other => Err(format!("unknown optimization '{other}'")),
-    };
-    let (objective, init, mut params) = match built {
-        Ok(b) => b,
-        Err(m) => return fail(m),
-    };
-    params.steps = steps;
-    let param = if job.fourier { Param::Fourier(FourierBasis::new([side; 2], 1.0, &device)) } else { Param::Pixels };
-    let mut progress = OptimizeProgress { engine, id };
-    let result = crate::optvis::render_with(net, &objective, &param, init, &params, &mut progress).await;
-    engine.cancelled.borrow_mut().remove(&id);
-    match result {
-        Ok(x) => {
-            let png = tensor_png(x).await;
-            post(&Response::Optimized { id, steps, ms: now_ms() - start }, png.as_deref());
-        }
-        Err(e) => fail(e.to_string()),
     }
+    let pictures = Pictures { photo: engine.last_photo.borrow().clone(), style: engine.style.borrow().clone() };
+    let mut progress = OptimizeProgress { engine, id };
+    let result = make(&engine.net, &engine.info, &job, &pictures, &mut progress).await;
+    engine.cancelled.borrow_mut().remove(&id);
+    engine.paused.borrow_mut().remove(&id);
+    let made = match result {
+        Ok(m) => m,
+        Err(e) => return fail(e.to_string()),
+    };
+    let steps = match &made {
+        Made::Fooled { photo, fooled } => {
+            let gain = 10.0;
+            let difference = crate::optvis::fool::amplified_difference(fooled.image.clone(), photo.clone(), gain);
+            let change = (fooled.image.clone() - photo.clone()).abs().max().mul_scalar(255.0);
+            let linf = read_f32(change).await.ok().and_then(|v| v.first().copied()).unwrap_or(0.0).round() as u32;
+            let top5 = top_k(&fooled.probabilities, 5, &engine.info);
+            let response =
+                Response::Fooled { id, target: job.class, succeeded: fooled.succeeded(job.class), top5, linf, gain };
+            post(&response, tensor_png(difference).await.as_deref());
+            fooled.steps
+        }
+        Made::Image(_) => job.steps,
+    };
+    let png = tensor_png(made.image().clone()).await;
+    post(&Response::Optimized { id, steps, ms: now_ms() - start }, png.as_deref());
 }
