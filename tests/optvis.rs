@@ -414,15 +414,21 @@ fn every_preset_raises_the_class_score() {
         let init = Init::Constant(MEAN_RGB).image([227; 2], 0, &device());
         let r = visualize(Objective::Class(309), preset, init.clone(), 0).unwrap();
         let p = RenderParams { steps: 8, ..r.render };
+        // Penalties (total variation, L2) only ever lower the objective.
+        let mut penalties = Vec::new();
         let out = pollster::block_on(convlens::optvis::render_with(
             &net,
             &r.objective,
             &r.param,
             r.init,
             &p,
-            &mut |_: &Step| true,
+            &mut |s: &Step| {
+                penalties.extend(s.terms.iter().filter(|(n, _)| n == "total variation" || n == "L2").map(|t| t.1));
+                true
+            },
         ))
         .unwrap();
+        assert!(penalties.iter().all(|v| *v <= 0.0), "{preset}: a penalty raised the objective: {penalties:?}");
         let score = |x| net.scores(x).unwrap().into_data().try_to_vec::<f32>().unwrap()[309];
         let (before, after) = (score(init), score(out));
         eprintln!("{preset}: {before} → {after}");

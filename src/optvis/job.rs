@@ -107,7 +107,7 @@ pub async fn make(
         }
         "invert" => {
             let x = crop(photo("inversion")?);
-            let o = Objective::content(net, x, &job.layer)? - 0.05 * Objective::TotalVariation;
+            let o = Objective::content(net, x, &job.layer)? + 0.05 * Objective::TotalVariation;
             let init = Init::Noise(0.05).image([info.input_size; 2], job.seed, &device);
             let params = super::RenderParams { steps, seed: job.seed, ..super::RenderParams::default() };
             (o, super::Param::Pixels, init, params)

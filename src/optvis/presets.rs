@@ -39,10 +39,10 @@ pub fn visualize(objective: Objective, preset: &str, init: Tensor<4>, seed: u64)
     let base = RenderParams { steps: 64, seed, ..RenderParams::default() };
     let recipe = match preset {
         "default" => {
-            Recipe { objective: objective - 0.05 * Objective::TotalVariation, param: Param::Pixels, init, render: base }
+            Recipe { objective: objective + 0.05 * Objective::TotalVariation, param: Param::Pixels, init, render: base }
         }
         "cs231n" => Recipe {
-            objective: objective - 5.0 * Objective::L2,
+            objective: objective + 5.0 * Objective::L2,
             param: Param::Pixels,
             init,
             render: RenderParams { transforms: vec![Transform::Jitter(16)], blur_every: 10, ..base },
@@ -100,7 +100,7 @@ pub fn style_transfer(
     }
     let objective = Objective::content(net, content.clone(), content_layer)?
         + style_weight * Objective::style(net, style, style_layers)?
-        - tv_weight * Objective::TotalVariation;
+        + tv_weight * Objective::TotalVariation;
     Ok(Recipe {
         objective,
         param: Param::Pixels,
