@@ -105,13 +105,13 @@ pub struct Verdict {
 
 /// The sample style images under `samples/styles/` (file, caption); see its ATTRIBUTION.md.
 pub const STYLES: &[(&str, &str)] = &[
-    ("stained-glass.png", "stained glass (generated)"),
-    ("hubble.jpg", "Hubble deep field"),
-    ("brick.png", "brick wall"),
-    ("gravel.png", "gravel"),
-    ("grass.png", "grass"),
+    ("styles/stained-glass.jpg", "stained glass (generated)"),
+    ("hubble_deep_field.jpg", "Hubble deep field"),
+    ("styles/brick.jpg", "brick wall (grey)"),
+    ("styles/gravel.jpg", "gravel (grey)"),
+    ("styles/grass.jpg", "grass (grey)"),
 ];
-pub const DEFAULT_STYLE: &str = "stained-glass.png";
+pub const DEFAULT_STYLE: &str = "styles/stained-glass.jpg";
 
 /// How many finished optimizations the page keeps side by side (newest first).
 pub const MADE: usize = 8;

@@ -208,8 +208,8 @@ impl Default for OptimizeJob {
             octaves: 3,
             size: 0,
             style_layers: ["conv1", "fire2/concat", "fire3/concat", "fire5/concat"].map(String::from).to_vec(),
-            style_weight: 1e3,
-            tv_weight: 0.1,
+            style_weight: 5.0,
+            tv_weight: 1.0,
             epsilon: 8,
         }
     }
@@ -220,7 +220,7 @@ impl OptimizeJob {
     pub fn default_steps(kind: &str) -> usize {
         match kind {
             "deepdream" => 30,
-            "style" => 100,
+            "style" => 200,
             "fool" => 100,
             "invert" => 128,
             _ => 64,

@@ -219,7 +219,7 @@ fn style_transfer_cuts_the_style_loss_by_nine_tenths() {
     };
     let (content, style) = (load("static/samples/chelsea.png"), load("static/samples/rocket.jpg"));
     use convlens::optvis::presets::{CONTENT_LAYER, STYLE_LAYERS};
-    let r = style_transfer(&net, content, style, CONTENT_LAYER, STYLE_LAYERS, [1e3, 0.1], 0).unwrap();
+    let r = style_transfer(&net, content, style, CONTENT_LAYER, STYLE_LAYERS, [5.0, 1.0], 0).unwrap();
     let mut first: Option<Vec<(String, f32)>> = None;
     let mut last = Vec::new();
     pollster::block_on(convlens::optvis::render_with(
@@ -243,7 +243,15 @@ fn style_transfer_cuts_the_style_loss_by_nine_tenths() {
     let (c0, c1) = (term(&first, "content"), term(&last, "content"));
     eprintln!("style {s0} → {s1}, content {c0} → {c1}");
     assert!(s1 <= 0.1 * s0, "style loss {s0} → {s1}");
-    assert!(c1 <= 0.01 * s0, "the content loss stays small: {c1} (the style loss started at {s0})");
+    // Bounded: the result keeps the content's features far better than the style image does.
+    let content_of_style = value(
+        &net,
+        &Objective::content(&net, load("static/samples/chelsea.png"), CONTENT_LAYER).unwrap(),
+        load("static/samples/rocket.jpg"),
+    )
+    .abs();
+    eprintln!("content loss of the style image itself: {content_of_style}");
+    assert!(c1 <= 0.5 * content_of_style, "content loss {c1}, the style image's {content_of_style}");
 }
 
 fn squeezenet() -> (convlens::model::ModelInfo, Network) {

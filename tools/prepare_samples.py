@@ -4,6 +4,8 @@
 The photos are public domain / CC0 (see static/samples/ATTRIBUTION.md). Files are
 copied byte for byte, except astronaut.png (~790 KB), which is re-encoded as a
 quality-90 JPEG (astronaut.jpg) when that is smaller, to keep the web app light.
+The CC0 textures brick, gravel and grass become neural-style samples in styles/:
+resized to 384x384 (Lanczos) and saved as quality-88 grey JPEGs.
 """
 
 import argparse
@@ -16,6 +18,7 @@ from PIL import Image
 SAMPLES = ["chelsea.png", "coffee.png", "astronaut.png", "rocket.jpg", "horse.png",
            "hubble_deep_field.jpg"]
 REENCODE = {"astronaut.png": "astronaut.jpg"}  # PNG -> JPEG q90 if smaller
+STYLES = ["brick.png", "gravel.png", "grass.png"]
 
 
 def main():
@@ -41,6 +44,12 @@ def main():
             with open(os.path.join(args.out, name), "wb") as f:
                 f.write(data)
             print(f"wrote {name}: {len(data)} B")
+        os.makedirs(os.path.join(args.out, "styles"), exist_ok=True)
+        for name in STYLES:
+            img = Image.open(io.BytesIO(whl.read(f"skimage/data/{name}"))).convert("L")
+            out = os.path.join(args.out, "styles", name.replace(".png", ".jpg"))
+            img.resize((384, 384), Image.LANCZOS).save(out, quality=88, optimize=True)
+            print(f"wrote styles/{os.path.basename(out)}: {os.path.getsize(out)} B")
 
 
 if __name__ == "__main__":

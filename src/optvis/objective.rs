@@ -23,9 +23,13 @@ pub enum Objective {
     Neuron { layer: String, channel: usize, at: Option<[usize; 2]> },
     /// DeepDream: the mean squared activation of a layer.
     Dream { layer: String },
-    /// Content loss (negated): mean squared distance of a layer's features to `target`.
+    /// Content loss (negated): mean squared distance of a layer's features to `target`,
+    /// relative to the target's mean square (so 1 means "as far as from zero").
     Content { layer: String, target: Tensor<4> },
-    /// Style loss (negated): per layer, mean squared distance of Gram matrices to `target`.
+    /// Style loss (negated): the mean over layers of the mean squared distance of Gram matrices
+    /// to `target`, each relative to its target's mean square. Relative losses make the
+    /// weights mean the same at every layer and for every network, whatever its activations'
+    /// scale.
     Style { layers: Vec<(String, Tensor<2>)> },
     /// Total variation (negated): mean squared difference of neighbouring pixels.
     TotalVariation,
@@ -190,13 +194,15 @@ impl Objective {
                         f.dims()
                     )));
                 }
-                (f - target.clone()).square().mean().reshape([1]).neg()
+                let scale = target.clone().square().mean().add_scalar(1e-12);
+                ((f - target.clone()).square().mean() / scale).reshape([1]).neg()
             }
             Objective::Style { layers } => {
                 let mut total: Option<Tensor<1>> = None;
                 for (layer, target) in layers {
                     let g = gram(spatial(get(layer)?, layer)?);
-                    let d = (g - target.clone()).square().mean().reshape([1]);
+                    let scale = target.clone().square().mean().add_scalar(1e-12);
+                    let d = ((g - target.clone()).square().mean() / scale).reshape([1]).div_scalar(layers.len() as f32);
                     total = Some(match total {
                         Some(s) => s + d,
                         None => d,

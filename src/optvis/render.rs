@@ -33,6 +33,9 @@ pub struct RenderParams {
     /// The step size, in pixel values (the image lives in [0, 1]).
     pub learning_rate: f32,
     pub optimizer: Optimizer,
+    /// The schedule: the step size falls along a half cosine from `learning_rate` to this
+    /// fraction of it at the last step (1: constant).
+    pub final_rate: f32,
     pub transforms: Vec<Transform>,
     /// Blur with a Gaussian of `blur_sigma` pixels every `blur_every` steps (0: never).
     pub blur_every: usize,
@@ -54,6 +57,7 @@ impl Default for RenderParams {
             steps: 128,
             learning_rate: 0.05,
             optimizer: Optimizer::Adam,
+            final_rate: 1.0,
             transforms: super::transform::standard(),
             blur_every: 4,
             blur_sigma: 0.5,
@@ -179,7 +183,10 @@ pub async fn render_with(
             }
             Optimizer::Normalized => g.clone() / g.clone().abs().mean().add_scalar(eps).unsqueeze(),
         };
-        x = x + update.mul_scalar(p.learning_rate);
+        let t = if p.steps > 1 { (step - 1) as f32 / (p.steps - 1) as f32 } else { 0.0 };
+        let rate =
+            p.learning_rate * (p.final_rate + (1.0 - p.final_rate) * 0.5 * (1.0 + (std::f32::consts::PI * t).cos()));
+        x = x + update.mul_scalar(rate);
         // Yosinski's regularisers act on pixels; the Fourier image is smooth and bounded already.
         if pixels {
             if p.decay > 0.0 {
