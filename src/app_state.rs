@@ -82,6 +82,8 @@ pub struct Optimization {
     pub terms: Vec<(String, f32)>,
     /// The latest image (PNG).
     pub png: Option<Rc<Vec<u8>>>,
+    /// Time since the start at the latest step.
+    pub elapsed_ms: f64,
     /// Compute time when finished.
     pub ms: Option<f64>,
     pub running: bool,
@@ -278,6 +280,7 @@ impl State {
                     values: Vec::new(),
                     terms: Vec::new(),
                     png,
+                    elapsed_ms: 0.0,
                     ms: None,
                     running: true,
                     paused: false,
@@ -301,11 +304,17 @@ impl State {
             Action::ClearMade => self.made.clear(),
             Action::PageError(message) => {
                 self.error = Some(message);
+                self.queue.clear();
                 self.status = if self.model.is_some() { Status::Ready } else { Status::Error("not ready".into()) };
             }
             Action::WorkerCrashed(message) => {
                 self.pending = None;
                 self.explaining.clear();
+                self.queue.clear();
+                if let Some(o) = &mut self.optimization {
+                    o.running = false;
+                    o.paused = false;
+                }
                 self.error = Some(format!("the compute worker stopped ({message}); restarting on the CPU"));
                 self.status = Status::Starting("restarting on the CPU…".into());
                 self.model = None;
@@ -360,9 +369,10 @@ impl State {
                         self.settle();
                     }
                 }
-                Response::OptStep { id, value, terms, .. } => {
+                Response::OptStep { id, value, terms, ms, .. } => {
                     if let Some(o) = self.optimization.as_mut().filter(|o| o.id == id && o.running) {
                         o.values.push(value);
+                        o.elapsed_ms = ms;
                         o.terms = terms;
                         if png.is_some() {
                             o.png = png;

@@ -439,7 +439,8 @@ pub enum Response {
     Explained { id: u64, job: ExplainJob, score: f32, lo: f32, hi: f32, ms: f64 },
     /// One step of an optimization: the objective and its terms; every few steps the image
     /// (PNG) travels alongside.
-    OptStep { id: u64, step: usize, steps: usize, value: f32, terms: Vec<(String, f32)> },
+    /// `ms` is the time since the run started (pauses included).
+    OptStep { id: u64, step: usize, steps: usize, value: f32, terms: Vec<(String, f32)>, ms: f64 },
     /// An optimization finished; the final image (PNG) travels alongside.
     Optimized { id: u64, steps: usize, ms: f64 },
     /// A fooling image's verdict (just before its `Optimized`): the network's top-5 for it,

@@ -2,7 +2,7 @@
 
 use std::rc::Rc;
 
-use convlens::app_state::{Action, State, Status};
+use convlens::app_state::{Action, Settings, State, Status};
 use convlens::protocol::{
     BackendChoice, BackendKind, Colormap, ExplainJob, Look, MethodParams, ModelSummary, Prediction, Request, Response,
     Target, View,
@@ -161,7 +161,6 @@ fn the_live_occluder_shows_answers_only_while_on() {
 
 #[test]
 fn settings_survive_the_url() {
-    use convlens::app_state::Settings;
     use convlens::protocol::Fill;
     let d = Settings::default();
     assert_eq!(Settings::from_query(&d.to_query()), d);
@@ -191,7 +190,7 @@ fn optimizations_stream_steps_and_stop() {
     let s = ready().reduce(Action::Optimize { id: 5, job: OptimizeJob::default() });
     let step = |value: f32, png: Option<Rc<Vec<u8>>>| {
         Action::Worker(
-            Response::OptStep { id: 5, step: 1, steps: 64, value, terms: vec![("class 0".into(), value)] },
+            Response::OptStep { id: 5, step: 1, steps: 64, value, terms: vec![("class 0".into(), value)], ms: 10.0 },
             png,
         )
     };
@@ -208,4 +207,77 @@ fn optimizations_stream_steps_and_stop() {
         .reduce(Action::Worker(Response::Optimized { id: 6, steps: 64, ms: 900.0 }, Some(Rc::new(vec![6]))));
     let o = s.optimization.unwrap();
     assert_eq!((o.values.len(), o.ms, o.png.as_deref(), o.running), (0, Some(900.0), Some(&vec![6]), false));
+}
+
+#[test]
+fn optimize_settings_travel_in_the_url() {
+    use convlens::protocol::OptimizeJob;
+    let mut s = Settings::default();
+    s.optimize = OptimizeJob {
+        kind: "style".into(),
+        preset: "lucid".into(),
+        class: 417,
+        layer: "fire7/concat".into(),
+        channel: 3,
+        neuron: true,
+        steps: 150,
+        seed: 9,
+        octaves: 4,
+        size: 320,
+        style_layers: vec!["conv1".into(), "fire9/concat".into()],
+        style_weight: 2.5,
+        tv_weight: 0.5,
+        epsilon: 4,
+    };
+    s.style = "styles/brick.jpg".into();
+    assert_eq!(Settings::from_query(&s.to_query()), s);
+    let q = |k: &str, v: &str| vec![(k.to_string(), v.to_string())];
+    let d = Settings::default();
+    // Hostile values keep the defaults or are clamped.
+    assert_eq!(Settings::from_query(&q("opt-kind", "format-disk")).optimize.kind, d.optimize.kind);
+    assert_eq!(Settings::from_query(&q("opt-steps", "99999999")).optimize.steps, 2000);
+    assert_eq!(Settings::from_query(&q("opt-style-weight", "-1")).optimize.style_weight, d.optimize.style_weight);
+    assert_eq!(Settings::from_query(&q("opt-style", "../../etc/passwd")).style, d.style);
+    assert_eq!(Settings::from_query(&q("opt-epsilon", "0")).optimize.epsilon, 1);
+}
+
+#[test]
+fn queued_optimizations_pause_fool_and_fill_the_row() {
+    use convlens::app_state::MADE;
+    use convlens::protocol::{OptimizeJob, Prediction};
+    let job = |layer: &str| OptimizeJob { kind: "invert".into(), layer: layer.into(), ..OptimizeJob::default() };
+    let done = |id| Action::Worker(Response::Optimized { id, steps: 64, ms: 5.0 }, Some(Rc::new(vec![id as u8])));
+    // A series: the first starts, two wait; each start takes its job off the queue.
+    let s = ready().reduce(Action::Queue(vec![job("b"), job("c")])).reduce(Action::Optimize { id: 1, job: job("a") });
+    assert_eq!(s.queue.len(), 2);
+    let s = s.reduce(Action::PauseOptimizing(true));
+    assert!(s.optimization.as_ref().unwrap().paused);
+    let s = s.reduce(Action::PauseOptimizing(false)).reduce(done(1)).reduce(Action::Optimize { id: 2, job: job("b") });
+    assert_eq!((s.queue.len(), s.made.len()), (1, 1));
+    assert_eq!(s.made[0].job.layer, "a");
+    // Stopping drops what waits; pausing a finished run does nothing.
+    let s = s.reduce(Action::StopOptimizing).reduce(Action::PauseOptimizing(true));
+    assert!(s.queue.is_empty());
+    assert!(!s.optimization.as_ref().unwrap().paused);
+    // A fooling image's verdict sits with its run.
+    let top5 = vec![Prediction { index: 1, label: "goldfish".into(), prob: 0.99 }];
+    let s = s
+        .reduce(Action::Optimize {
+            id: 3,
+            job: OptimizeJob { kind: "fool".into(), class: 1, ..OptimizeJob::default() },
+        })
+        .reduce(Action::Worker(
+            Response::Fooled { id: 3, target: 1, succeeded: true, top5: top5.clone(), linf: 2, gain: 10.0 },
+            Some(Rc::new(vec![7])),
+        ));
+    let v = s.optimization.as_ref().unwrap().fooled.clone().unwrap();
+    assert_eq!((v.succeeded, v.linf, v.top5, v.difference.as_deref()), (true, 2, top5, Some(&vec![7])));
+    // The row keeps the newest MADE runs.
+    let mut s = s.reduce(done(3));
+    for id in 10..30 {
+        s = s.reduce(Action::Optimize { id, job: job("x") }).reduce(done(id));
+    }
+    assert_eq!(s.made.len(), MADE);
+    assert_eq!(s.made[0].id, 29);
+    assert!(s.reduce(Action::ClearMade).made.is_empty());
 }

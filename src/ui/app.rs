@@ -7,7 +7,8 @@ use yew::prelude::*;
 use super::components::{CropView, ExplainPanel, ImageInput, OptimizePanel, Predictions, StatusBar};
 use super::worker_link::{SharedLink, WorkerLink};
 use crate::app_state::{Action, Settings, State};
-use crate::protocol::BackendChoice;
+use crate::protocol::{BackendChoice, OptimizeJob};
+use std::rc::Rc;
 
 /// Largest file we accept from the user (decoding limits apply after this).
 const MAX_FILE_BYTES: usize = 64 << 20;
@@ -24,28 +25,20 @@ fn backend_param() -> BackendChoice {
 /// The explain settings a shared link carries.
 fn settings_from_url() -> Settings {
     let Some(params) = url_params() else { return Settings::default() };
-    let keys = [
-        "method",
-        "class",
-        "neuron",
-        "layer",
-        "window",
-        "stride",
-        "fill",
-        "baseline",
-        "steps",
-        "samples",
-        "sigma",
-        "seed",
-        "smooth",
-        "incremental",
-        "randomize",
-        "view",
-        "colormap",
-        "opacity",
-        "occluder",
-    ];
-    let pairs: Vec<(String, String)> = keys.iter().filter_map(|k| params.get(k).map(|v| (k.to_string(), v))).collect();
+    // Every pair: the explain panel's keys and the "Make an image" panel's `opt-` keys.
+    let pairs: Vec<(String, String)> = js_sys::try_iter(params.as_ref())
+        .ok()
+        .flatten()
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .filter_map(|e| {
+                    let pair = js_sys::Array::from(&e);
+                    Some((pair.get(0).as_string()?, pair.get(1).as_string()?))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     Settings::from_query(&pairs)
 }
 
@@ -156,18 +149,104 @@ pub fn app() -> Html {
         let dispatch = state.dispatcher();
         Callback::from(move |_| dispatch.dispatch(Action::ClearGallery))
     };
-    // Optimization over the image.
-    let optimize = {
+    // Optimization over the image. Neural style's style image travels with its job: an
+    // uploaded one from memory, a sample fetched once and cached.
+    let uploaded_style = use_state(|| None::<(String, Rc<Vec<u8>>)>);
+    let style_cache = use_mut_ref(|| None::<(String, Rc<Vec<u8>>)>);
+    let optimize_one = {
         let dispatch = state.dispatcher();
         let link = link.clone();
         let ids = ids.clone();
-        Callback::from(move |job: crate::protocol::OptimizeJob| {
-            let id = next_id(&ids);
-            dispatch.dispatch(Action::Optimize { id, job: job.clone() });
-            if let Some(l) = link.borrow().as_ref() {
-                l.borrow().optimize(id, job);
-            }
+        let style = state.settings.style.clone();
+        let uploaded = (*uploaded_style).clone();
+        let cache = style_cache.clone();
+        Callback::from(move |job: OptimizeJob| {
+            let (dispatch, link, ids, style, uploaded, cache) =
+                (dispatch.clone(), link.clone(), ids.clone(), style.clone(), uploaded.clone(), cache.clone());
+            wasm_bindgen_futures::spawn_local(async move {
+                let bytes = if job.kind != "style" {
+                    None
+                } else if style.is_empty() {
+                    match uploaded {
+                        Some((_, b)) => Some(b),
+                        None => return dispatch.dispatch(Action::PageError("upload a style image first".into())),
+                    }
+                } else if let Some((_, b)) = cache.borrow().as_ref().filter(|(k, _)| *k == style) {
+                    Some(b.clone())
+                } else {
+                    let url = format!("samples/{style}");
+                    let Some(window) = web_sys::window() else { return };
+                    match crate::wire::fetch_bytes(window.fetch_with_str(&url), &url).await {
+                        Ok(b) => {
+                            let b = Rc::new(b);
+                            *cache.borrow_mut() = Some((style.clone(), b.clone()));
+                            Some(b)
+                        }
+                        Err(message) => return dispatch.dispatch(Action::PageError(message)),
+                    }
+                };
+                let id = next_id(&ids);
+                dispatch.dispatch(Action::Optimize { id, job: job.clone() });
+                if let Some(l) = link.borrow().as_ref() {
+                    l.borrow().optimize(id, job, bytes.as_deref().map(|b| b.as_slice()));
+                }
+            });
         })
+    };
+    // Runs wait in the queue; the first starts as soon as nothing else runs.
+    let optimize = {
+        let dispatch = state.dispatcher();
+        Callback::from(move |jobs: Vec<OptimizeJob>| dispatch.dispatch(Action::Queue(jobs)))
+    };
+    {
+        let running = state.optimization.as_ref().is_some_and(|o| o.running);
+        let next = state.queue.first().cloned();
+        let optimize_one = optimize_one.clone();
+        use_effect_with((running, next), move |(running, next)| {
+            if let (false, Some(job)) = (running, next) {
+                optimize_one.emit(job.clone());
+            }
+        });
+    }
+    let on_opt_change = {
+        let dispatch = state.dispatcher();
+        let settings = state.settings.clone();
+        Callback::from(move |job: OptimizeJob| {
+            dispatch.dispatch(Action::Settings(Settings { optimize: job, ..settings.clone() }))
+        })
+    };
+    let on_style = {
+        let dispatch = state.dispatcher();
+        let settings = state.settings.clone();
+        let uploaded_style = uploaded_style.clone();
+        Callback::from(move |(name, bytes): (String, Option<Vec<u8>>)| {
+            let style = match bytes {
+                Some(b) if b.len() > MAX_FILE_BYTES => {
+                    return dispatch.dispatch(Action::PageError(format!("{name} is over {} MB", MAX_FILE_BYTES >> 20)));
+                }
+                Some(b) => {
+                    uploaded_style.set(Some((name, Rc::new(b))));
+                    String::new()
+                }
+                None => name,
+            };
+            dispatch.dispatch(Action::Settings(Settings { style, ..settings.clone() }));
+        })
+    };
+    let pause_optimizing = {
+        let dispatch = state.dispatcher();
+        let link = link.clone();
+        let running = state.optimization.as_ref().filter(|o| o.running).map(|o| o.id);
+        Callback::from(move |paused: bool| {
+            if let (Some(id), Some(l)) = (running, link.borrow().as_ref()) {
+                l.borrow().pause(id, paused);
+            }
+            dispatch.dispatch(Action::PauseOptimizing(paused));
+        })
+    };
+    let clear_made = {
+        let dispatch = state.dispatcher();
+        Callback::from(move |_| dispatch.dispatch(Action::ClearMade))
     };
     let stop_optimizing = {
         let dispatch = state.dispatcher();
@@ -270,7 +349,9 @@ pub fn app() -> Html {
                               on_cancel={cancel} on_clear={clear} />
             </section>
             <section class="explain-section">
-                <OptimizePanel state={state.clone()} on_start={optimize} on_stop={stop_optimizing} />
+                <OptimizePanel state={state.clone()} on_change={on_opt_change} on_start={optimize} on_pause={pause_optimizing}
+                               on_stop={stop_optimizing} on_style={on_style} on_clear={clear_made}
+                               uploaded_style={uploaded_style.as_ref().map(|(n, _)| n.clone())} />
             </section>
             <footer>
                 {"SqueezeNet 1.1 weights: BSD licence (DeepScale). Sample photos: public domain (scikit-image). "}

@@ -130,8 +130,15 @@ impl WorkerLink {
         self.send(&Request::Explain { id, job });
     }
 
-    pub fn optimize(&self, id: u64, job: crate::protocol::OptimizeJob) {
-        self.send(&Request::Optimize { id, job });
+    /// Starts an optimization; neural style's style image (encoded) travels alongside.
+    pub fn optimize(&self, id: u64, job: crate::protocol::OptimizeJob, style: Option<&[u8]>) {
+        if let Some(w) = &self.worker {
+            post(w, &Request::Optimize { id, job }, style);
+        }
+    }
+
+    pub fn pause(&self, id: u64, paused: bool) {
+        self.send(&Request::Pause { id, paused });
     }
 
     pub fn cancel(&self, id: u64) {

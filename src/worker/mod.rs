@@ -288,6 +288,7 @@ async fn probe(engine: &Engine, id: u64, class: usize, [x, y, size]: [u32; 3], f
 struct OptimizeProgress<'a> {
     engine: &'a Engine,
     id: u64,
+    start: f64,
 }
 
 /// Steps between preview images.
@@ -302,8 +303,14 @@ async fn tensor_png(x: crate::Tensor<4>) -> Option<Vec<u8>> {
 
 impl crate::optvis::render::RenderProgress for OptimizeProgress<'_> {
     fn step(&mut self, s: &crate::optvis::Step<'_>) -> Pin<Box<dyn Future<Output = bool> + '_>> {
-        let response =
-            Response::OptStep { id: self.id, step: s.step, steps: s.steps, value: s.value, terms: s.terms.clone() };
+        let response = Response::OptStep {
+            id: self.id,
+            step: s.step,
+            steps: s.steps,
+            value: s.value,
+            terms: s.terms.clone(),
+            ms: now_ms() - self.start,
+        };
         let image = (s.step % PREVIEW_EVERY == 0 || s.step == 1).then(|| s.image.clone());
         Box::pin(async move {
             let png = match image {
@@ -334,7 +341,7 @@ async fn optimize(engine: &Engine, id: u64, job: crate::protocol::OptimizeJob, s
         }
     }
     let pictures = Pictures { photo: engine.last_photo.borrow().clone(), style: engine.style.borrow().clone() };
-    let mut progress = OptimizeProgress { engine, id };
+    let mut progress = OptimizeProgress { engine, id, start };
     let result = make(&engine.net, &engine.info, &job, &pictures, &mut progress).await;
     engine.cancelled.borrow_mut().remove(&id);
     engine.paused.borrow_mut().remove(&id);

@@ -2,7 +2,8 @@
 // forward latency (median of N classifications of coffee.png), each attribution method's
 // latency (median of 3), an occlusion sweep naive vs incremental, and the live occluder's
 // update time while dragging.
-// Also (part "optimize") the steps per second of class visualization at the model's input size.
+// Also (part "optimize") the steps per second of class visualization (227 px) and neural style
+// (256 px), and one class-visualization step against one forward + backward pass.
 // Usage: node tests/browser/bench.mjs dist [runs=20] [backends=cpu,webgpu] [parts=forward,methods,optimize]
 import { serve } from './serve.mjs';
 import { launch } from './browser.mjs';
@@ -101,18 +102,48 @@ async function methods(backend) {
   }
 }
 
-/** Class visualization, 32 steps: steps per second as the worker reports them (compute time). */
+/** Waits for the running optimization to finish; its steps per second (worker compute time). */
+async function optimizationRate(page) {
+  await page.click('[data-testid="opt-start"]');
+  await page.waitForFunction(() => /done in/.test(document.querySelector('[data-testid="opt-steps"]')?.textContent ?? ''), null, { timeout: 1_800_000 });
+  const text = await page.textContent('[data-testid="opt-steps"]');
+  return [Number(/([0-9.]+) steps\/s/.exec(text)[1]), text];
+}
+
+async function setInput(page, testid, value) {
+  await page.fill(`[data-testid="${testid}"]`, String(value));
+  await page.dispatchEvent(`[data-testid="${testid}"]`, 'change');
+}
+
+/**
+ * Class visualization at the model's input size (32 steps) and neural style at 256 px (16 steps
+ * on the CPU, 8 on WebGPU): steps per second as the worker reports them (compute time). Then a
+ * saliency map (one forward + backward, median of 3) gives the ratio of a class-visualization
+ * step to a forward + backward pass.
+ */
 async function optimize(backend) {
   const page = await context.newPage();
   await page.goto(`${server.origin}/?backend=${backend}`);
   await page.waitForSelector('[data-testid="status"][data-state="ready"]', { timeout: 600_000 });
-  await page.fill('[data-testid="opt-steps-input"]', '32');
-  await page.dispatchEvent('[data-testid="opt-steps-input"]', 'change');
-  await page.click('[data-testid="opt-start"]');
-  await page.waitForFunction(() => /done in/.test(document.querySelector('[data-testid="opt-steps"]')?.textContent ?? ''), null, { timeout: 1_800_000 });
-  const text = await page.textContent('[data-testid="opt-steps"]');
-  const rate = Number(/([0-9.]+) steps\/s/.exec(text)[1]);
-  console.log(`${backend}: class visualization: ${rate} steps/s (${text})`);
+  await setInput(page, 'opt-steps-input', 32);
+  const [rate, text] = await optimizationRate(page);
+  console.log(`${backend}: class visualization 227 px: ${rate} steps/s (${text})`);
   results.push({ backend, what: 'class visualization steps/s', per_second: rate });
+
+  await page.click('[data-testid="sample"][data-sample="chelsea.png"]');
+  await page.waitForSelector('[data-testid="explain-run"]', { timeout: 600_000 });
+  await page.waitForSelector('[data-testid="status"][data-state="ready"]');
+  await page.selectOption('[data-testid="opt-kind"]', 'style');
+  await setInput(page, 'opt-size', 256);
+  await setInput(page, 'opt-steps-input', backend === 'cpu' ? 16 : 8);
+  const [styleRate, styleText] = await optimizationRate(page);
+  console.log(`${backend}: neural style 256 px: ${styleRate} steps/s (${styleText})`);
+  results.push({ backend, what: 'neural style 256 px steps/s', per_second: styleRate });
+
+  const times = [];
+  for (let i = 0; i < 3; i++) times.push(await explainMs(page, 'saliency'));
+  const ratio = 1000 / rate / median(times);
+  console.log(`${backend}: one class-visualization step = ${ratio.toFixed(2)} × one forward + backward (saliency ${median(times).toFixed(0)} ms)`);
+  results.push({ backend, what: 'class-vis step / forward+backward', ratio, saliency_ms: median(times) });
   await page.close();
 }

@@ -273,6 +273,79 @@ await test('class visualization forms step by step on CPU and WebGPU', async () 
   }
 });
 
+/** Waits until the running optimization has finished (its Stop button is gone). */
+async function optimizationDone(page, timeout = 300_000) {
+  await page.waitForSelector('[data-testid="opt-steps"]', { timeout });
+  await page.waitForFunction(
+    () => !document.querySelector('[data-testid="opt-stop"]') && /done in|stopped/.test(document.querySelector('[data-testid="opt-steps"]')?.textContent ?? ''),
+    null,
+    { timeout },
+  );
+}
+
+async function setInput(page, testid, value) {
+  await page.fill(`[data-testid="${testid}"]`, String(value));
+  await page.dispatchEvent(`[data-testid="${testid}"]`, 'change');
+}
+
+await test('Make an image: fooling, neural style, pause, DeepDream, inversion series, settings in the URL', async () => {
+  // A shared link opens the panel on a fooling image towards "goldfish".
+  const { page } = await openApp('?backend=cpu&opt-kind=fool&opt-class=1&opt-epsilon=4');
+  await classifySample(page, 'coffee.png');
+  assert.equal(await page.$eval('[data-testid="opt-kind"]', (e) => e.value), 'fool');
+  assert.match(await page.textContent('[data-testid="opt-class"]'), /goldfish/);
+  await page.click('[data-testid="opt-start"]');
+  const verdict = await page.waitForSelector('[data-testid="fool-verdict"]', { timeout: 300_000 });
+  await optimizationDone(page);
+  assert.equal(await verdict.getAttribute('data-succeeded'), 'true');
+  assert.match(await page.textContent('[data-testid="fool-top5"] li'), /goldfish/);
+  const diff = await page.waitForSelector('[data-testid="fool-difference"]');
+  assert.ok(await diff.evaluate((img) => img.complete && img.naturalWidth === 227), 'the amplified change is drawn');
+
+  // Neural style with the default sample style, small and short.
+  await page.selectOption('[data-testid="opt-kind"]', 'style');
+  await page.waitForFunction(() => new URLSearchParams(location.search).get('opt-kind') === 'style');
+  await setInput(page, 'opt-size', 64);
+  await setInput(page, 'opt-steps-input', 40);
+  await page.click('[data-testid="opt-start"]');
+  // Pause: the step count holds still; resume, then stop.
+  await page.waitForFunction(() => Number(document.querySelector('[data-testid="opt-steps"]')?.dataset.done) >= 2, null, { timeout: 120_000 });
+  await page.click('[data-testid="opt-pause"]');
+  await page.waitForTimeout(300);
+  const held = await page.$eval('[data-testid="opt-steps"]', (e) => Number(e.dataset.done));
+  await page.waitForTimeout(1500);
+  assert.equal(await page.$eval('[data-testid="opt-steps"]', (e) => Number(e.dataset.done)), held, 'paused runs do not step');
+  assert.match(await page.textContent('[data-testid="opt-steps"]'), /paused/);
+  await page.click('[data-testid="opt-pause"]');
+  await page.waitForFunction((n) => Number(document.querySelector('[data-testid="opt-steps"]')?.dataset.done) > n, held, { timeout: 60_000 });
+  await page.click('[data-testid="opt-stop"]');
+  await optimizationDone(page);
+  assert.ok(server.requested.some((p) => p.endsWith('styles/stained-glass.jpg')), 'the sample style was fetched');
+  const styled = await page.$eval('[data-testid="opt-image"]', (img) => [img.naturalWidth, img.naturalHeight]);
+  assert.equal(Math.max(...styled), 64, `style output at the chosen size (${styled})`);
+
+  // DeepDream with two octaves.
+  await page.selectOption('[data-testid="opt-kind"]', 'deepdream');
+  await setInput(page, 'opt-octaves', 2);
+  await setInput(page, 'opt-size', 96);
+  await setInput(page, 'opt-steps-input', 4);
+  await page.click('[data-testid="opt-start"]');
+  await optimizationDone(page);
+  assert.equal(await page.$eval('[data-testid="opt-steps"]', (e) => e.dataset.done), '4');
+
+  // Inversion from every stage, side by side.
+  await page.selectOption('[data-testid="opt-kind"]', 'invert');
+  await setInput(page, 'opt-steps-input', 2);
+  await page.click('[data-testid="opt-series"]');
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid="made"][data-kind="invert"]').length >= 5, null, { timeout: 300_000 });
+  const layers = await page.$$eval('[data-testid="made"][data-kind="invert"]', (f) => f.map((x) => x.dataset.layer));
+  assert.deepEqual(layers.reverse(), ['conv1', 'fire3/concat', 'fire5/concat', 'fire7/concat', 'fire9/concat']);
+  const kinds = await page.$$eval('[data-testid="made"]', (f) => f.map((x) => x.dataset.kind));
+  assert.deepEqual(kinds.slice(5), ['deepdream', 'fool'], 'a stopped run does not join the row');
+  assert.equal(await page.$('[data-testid="error"]'), null);
+  await page.close();
+});
+
 await test('without a GPU the page falls back to the CPU and says why', async () => {
   const noGpu = await launch({ webgpu: false });
   try {
