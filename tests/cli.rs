@@ -117,11 +117,87 @@ fn optimize_writes_the_optimised_image() {
     assert!(String::from_utf8_lossy(&run.stdout).contains("3 steps"));
     assert_eq!(image::open(&out).unwrap().to_rgb8().dimensions(), (227, 227));
     std::fs::remove_file(&out).ok();
+    // Every kind writes its picture at the promised size; fooling also writes the change.
+    let path = |name: &str| std::env::temp_dir().join(format!("convlens-{name}-{}.png", std::process::id()));
+    let (o, d) = (path("o"), path("d"));
+    let (o_s, d_s) = (o.to_str().unwrap(), d.to_str().unwrap());
+    let photo = "static/samples/chelsea.png";
+    for (args, side, said) in [
+        (vec!["fool", "--image", photo, "--target", "1", "--epsilon", "4", "--diff", d_s], 227, "fooled into class 1"),
+        (
+            vec![
+                "style",
+                "--image",
+                photo,
+                "--style",
+                "static/samples/styles/brick.jpg",
+                "--size",
+                "64",
+                "--steps",
+                "2",
+            ],
+            64,
+            "2 steps",
+        ),
+        (
+            vec![
+                "deepdream",
+                "--image",
+                photo,
+                "--layer",
+                "fire3/concat",
+                "--size",
+                "96",
+                "--octaves",
+                "2",
+                "--steps",
+                "2",
+            ],
+            96,
+            "2 steps",
+        ),
+        (
+            vec![
+                "feature-vis",
+                "--layer",
+                "fire3/concat",
+                "--channel",
+                "5",
+                "--neuron",
+                "--preset",
+                "lucid",
+                "--steps",
+                "2",
+            ],
+            227,
+            "2 steps",
+        ),
+        (vec!["invert", "--image", photo, "--layer", "fire2/concat", "--steps", "2"], 227, "2 steps"),
+    ] {
+        let mut full = vec!["optimize"];
+        full.extend(&args);
+        full.extend(["--out", o_s]);
+        let run = convlens(&full);
+        let stdout = String::from_utf8_lossy(&run.stdout);
+        assert!(
+            run.status.success() && stdout.contains(said),
+            "{args:?}: {stdout} {}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        let (w, h) = image::open(&o).unwrap().to_rgb8().dimensions();
+        assert_eq!(w.max(h), side, "{args:?}");
+    }
+    assert_eq!(image::open(&d).unwrap().to_rgb8().dimensions(), (227, 227));
+    std::fs::remove_file(&o).ok();
+    std::fs::remove_file(&d).ok();
     for (args, needle) in [
         (vec!["optimize", "class-vis", "--out", "/tmp/x.png"], "--target"),
         (vec!["optimize", "deepdream", "--layer", "conv1", "--out", "/tmp/x.png"], "--image"),
         (vec!["optimize", "feature-vis", "--layer", "nope", "--steps", "1", "--out", "/tmp/x.png"], "nope"),
         (vec!["optimize", "painting", "--out", "/tmp/x.png"], "unknown kind"),
+        (vec!["optimize", "fool", "--image", "static/samples/coffee.png", "--out", "/tmp/x.png"], "--target"),
+        (vec!["optimize", "style", "--image", "static/samples/coffee.png", "--out", "/tmp/x.png"], "--style"),
+        (vec!["optimize", "class-vis", "--target", "1", "--preset", "nope", "--out", "/tmp/x.png"], "unknown preset"),
     ] {
         let r = convlens(&args);
         assert_eq!(r.status.code(), Some(2), "{args:?}");

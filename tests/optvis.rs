@@ -30,6 +30,21 @@ fn gram_and_total_variation_by_hand() {
     assert_close(&tv.into_data().try_to_vec::<f32>().unwrap(), &[9.0], 1e-6);
 }
 
+/// Content and style losses are relative to their targets' mean squares; checked by hand on a
+/// one-ReLU network (features = the positive image).
+#[test]
+fn content_and_style_losses_by_hand() {
+    let (_, net) = OnnxBuilder::new("x").node("Relu", &["x"], "r", vec![]).output("r").model().bind(&device()).unwrap();
+    let target = t4(&[1.0, 2.0, 3.0, 4.0], [1, 1, 2, 2]);
+    let x = t4(&[1.0, 2.0, 3.0, 6.0], [1, 1, 2, 2]);
+    // Squared differences 0, 0, 0, 4 (mean 1) over the target's mean square 7.5.
+    let content = Objective::content(&net, target.clone(), "r").unwrap();
+    assert!((value(&net, &content, x.clone()) + 1.0 / 7.5).abs() < 1e-6);
+    // Gram matrices (1×1): 30/4 = 7.5 for the target, 50/4 = 12.5 for x; (5²) / 7.5² = 4/9.
+    let style = Objective::style(&net, target, &["r"]).unwrap();
+    assert!((value(&net, &style, x) + 4.0 / 9.0).abs() < 1e-6);
+}
+
 #[test]
 fn transforms_are_exact_on_two_by_two() {
     let x = || t4(&[1.0, 2.0, 3.0, 4.0], [1, 1, 2, 2]); // [[a, b], [c, d]]

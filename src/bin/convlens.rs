@@ -212,7 +212,7 @@ mod cli {
         let mut positional = Vec::new();
         let (mut model_path, mut out, mut diff, mut image, mut style) = (None, None, None, None, None);
         let mut job = OptimizeJob::default();
-        let mut steps = None;
+        let (mut steps, mut target_given) = (None, false);
         let mut it = args.into_iter();
         while let Some(a) = it.next() {
             match a.as_str() {
@@ -221,7 +221,10 @@ mod cli {
                 "--diff" => diff = Some(number::<String>("--diff", it.next())?),
                 "--image" => image = Some(number::<String>("--image", it.next())?),
                 "--style" => style = Some(number::<String>("--style", it.next())?),
-                "--target" => job.class = number("--target", it.next())?,
+                "--target" => {
+                    job.class = number("--target", it.next())?;
+                    target_given = true;
+                }
                 "--layer" => job.layer = number("--layer", it.next())?,
                 "--channel" => job.channel = number("--channel", it.next())?,
                 "--neuron" => job.neuron = true,
@@ -257,6 +260,15 @@ mod cli {
             let bytes = std::fs::read(&f).map_err(|e| format!("cannot read {f}: {e}"))?;
             convlens::image::decode_rgb(&bytes).map(Some).map_err(|e| format!("{f}: {e}"))
         };
+        if !target_given && matches!(job.kind.as_str(), "class-vis" | "fool") {
+            return Err(format!("{} needs --target K", job.kind));
+        }
+        if image.is_none() && matches!(job.kind.as_str(), "deepdream" | "invert" | "style" | "fool") {
+            return Err(format!("{} needs --image FILE", job.kind));
+        }
+        if style.is_none() && job.kind == "style" {
+            return Err("style needs --style FILE".into());
+        }
         let pictures = Pictures { photo: read(image)?, style: read(style)? };
         let mut last = (0.0, Vec::new());
         let made = pollster::block_on(make(&net, &info, &job, &pictures, &mut |s: &convlens::optvis::Step| {

@@ -104,8 +104,12 @@ async function methods(backend) {
 
 /** Waits for the running optimization to finish; its steps per second (worker compute time). */
 async function optimizationRate(page) {
+  const before = await page.$eval('[data-testid="opt-steps"]', (e) => e.dataset.id).catch(() => '');
   await page.click('[data-testid="opt-start"]');
-  await page.waitForFunction(() => /done in/.test(document.querySelector('[data-testid="opt-steps"]')?.textContent ?? ''), null, { timeout: 1_800_000 });
+  await page.waitForFunction((id) => {
+    const e = document.querySelector('[data-testid="opt-steps"]');
+    return e && e.dataset.id !== id && e.dataset.running === 'false' && /done in/.test(e.textContent);
+  }, before, { timeout: 1_800_000 });
   const text = await page.textContent('[data-testid="opt-steps"]');
   return [Number(/([0-9.]+) steps\/s/.exec(text)[1]), text];
 }

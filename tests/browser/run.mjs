@@ -273,14 +273,17 @@ await test('class visualization forms step by step on CPU and WebGPU', async () 
   }
 });
 
-/** Waits until the running optimization has finished (its Stop button is gone). */
-async function optimizationDone(page, timeout = 300_000) {
-  await page.waitForSelector('[data-testid="opt-steps"]', { timeout });
-  await page.waitForFunction(
-    () => !document.querySelector('[data-testid="opt-stop"]') && /done in|stopped/.test(document.querySelector('[data-testid="opt-steps"]')?.textContent ?? ''),
-    null,
-    { timeout },
-  );
+/** The id of the shown optimization ('' when none). */
+async function optimizationId(page) {
+  return page.$eval('[data-testid="opt-steps"]', (e) => e.dataset.id).catch(() => '');
+}
+
+/** Waits until an optimization other than `previous` has run and finished (or stopped). */
+async function optimizationDone(page, previous, timeout = 300_000) {
+  await page.waitForFunction((id) => {
+    const e = document.querySelector('[data-testid="opt-steps"]');
+    return e && e.dataset.id !== id && e.dataset.running === 'false';
+  }, previous, { timeout });
 }
 
 async function setInput(page, testid, value) {
@@ -296,7 +299,7 @@ await test('Make an image: fooling, neural style, pause, DeepDream, inversion se
   assert.match(await page.textContent('[data-testid="opt-class"]'), /goldfish/);
   await page.click('[data-testid="opt-start"]');
   const verdict = await page.waitForSelector('[data-testid="fool-verdict"]', { timeout: 300_000 });
-  await optimizationDone(page);
+  await optimizationDone(page, '');
   assert.equal(await verdict.getAttribute('data-succeeded'), 'true');
   assert.match(await page.textContent('[data-testid="fool-top5"] li'), /goldfish/);
   const diff = await page.waitForSelector('[data-testid="fool-difference"]');
@@ -307,7 +310,9 @@ await test('Make an image: fooling, neural style, pause, DeepDream, inversion se
   await page.waitForFunction(() => new URLSearchParams(location.search).get('opt-kind') === 'style');
   await setInput(page, 'opt-size', 64);
   await setInput(page, 'opt-steps-input', 40);
+  const fooled = await optimizationId(page);
   await page.click('[data-testid="opt-start"]');
+  await page.waitForFunction((id) => document.querySelector('[data-testid="opt-steps"]')?.dataset.id !== id, fooled);
   // Pause: the step count holds still; resume, then stop.
   await page.waitForFunction(() => Number(document.querySelector('[data-testid="opt-steps"]')?.dataset.done) >= 2, null, { timeout: 120_000 });
   await page.click('[data-testid="opt-pause"]');
@@ -318,11 +323,13 @@ await test('Make an image: fooling, neural style, pause, DeepDream, inversion se
   assert.match(await page.textContent('[data-testid="opt-steps"]'), /paused/);
   await page.click('[data-testid="opt-pause"]');
   await page.waitForFunction((n) => Number(document.querySelector('[data-testid="opt-steps"]')?.dataset.done) > n, held, { timeout: 60_000 });
+  const styled = await optimizationId(page);
   await page.click('[data-testid="opt-stop"]');
-  await optimizationDone(page);
+  await page.waitForSelector('[data-testid="opt-steps"][data-running="false"]');
+  assert.match(await page.textContent('[data-testid="opt-steps"]'), /stopped/);
   assert.ok(server.requested.some((p) => p.endsWith('styles/stained-glass.jpg')), 'the sample style was fetched');
-  const styled = await page.$eval('[data-testid="opt-image"]', (img) => [img.naturalWidth, img.naturalHeight]);
-  assert.equal(Math.max(...styled), 64, `style output at the chosen size (${styled})`);
+  const side = await page.$eval('[data-testid="opt-image"]', (img) => [img.naturalWidth, img.naturalHeight]);
+  assert.equal(Math.max(...side), 64, `style output at the chosen size (${side})`);
 
   // DeepDream with two octaves.
   await page.selectOption('[data-testid="opt-kind"]', 'deepdream');
@@ -330,7 +337,7 @@ await test('Make an image: fooling, neural style, pause, DeepDream, inversion se
   await setInput(page, 'opt-size', 96);
   await setInput(page, 'opt-steps-input', 4);
   await page.click('[data-testid="opt-start"]');
-  await optimizationDone(page);
+  await optimizationDone(page, styled);
   assert.equal(await page.$eval('[data-testid="opt-steps"]', (e) => e.dataset.done), '4');
 
   // Inversion from every stage, side by side.

@@ -384,7 +384,8 @@ pub fn optimize_panel(props: &OptimizePanelProps) -> Html {
         html! {
             <div class="opt-status">
                 <progress max={o.job.steps.to_string()} value={done.to_string()} data-testid="opt-progress"></progress>
-                <span class="muted" data-testid="opt-steps" data-done={done.to_string()}>
+                <span class="muted" data-testid="opt-steps" data-done={done.to_string()} data-id={o.id.to_string()}
+                      data-running={o.running.to_string()}>
                     {format!("step {done}/{} · {rate:.1} steps/s", o.job.steps)}
                     { o.values.last().map(|v| format!(" · objective {v:.3}")).unwrap_or_default() }
                     {state}
