@@ -369,9 +369,18 @@ fn deepdream_amplifies_the_layer() {
     assert_eq!(steps.iter().map(|s| s.0).collect::<Vec<_>>(), (1..=6).collect::<Vec<_>>());
     assert_eq!(steps.iter().map(|s| s.2).collect::<Vec<_>>(), vec![116, 116, 162, 162, 227, 227]);
     let (before, after) = (value(&net, &o, x.clone()), value(&net, &o, out.clone()));
-    let change = (out - x).abs().mean().into_data().try_to_vec::<f32>().unwrap()[0];
+    let change = (out - x.clone()).abs().mean().into_data().try_to_vec::<f32>().unwrap()[0];
     eprintln!("dream {before} → {after}, mean change {change}");
     assert!(after > 1.2 * before, "{before} → {after}");
+    // Steps that do not divide evenly still add up, the larger octaves taking the remainder.
+    let mut seen = Vec::new();
+    let p = DreamParams { steps: 4, ..DreamParams::default() };
+    pollster::block_on(dream(&net, &o, x.clone(), &p, &mut |s: &Step| {
+        seen.push((s.step, s.steps, s.image.dims()[2]));
+        true
+    }))
+    .unwrap();
+    assert_eq!(seen, vec![(1, 4, 116), (2, 4, 162), (3, 4, 227), (4, 4, 227)]);
     assert!(change < 0.15, "mean change {change}");
 }
 

@@ -21,7 +21,7 @@ pub struct DreamParams {
     pub octaves: usize,
     /// Size ratio between neighbouring octaves (about 1.4).
     pub scale: f32,
-    /// Steps over all octaves (split evenly).
+    /// Steps over all octaves (split evenly, the larger octaves taking the remainder).
     pub steps: usize,
     /// Step size: each step moves pixels by this much on average.
     pub learning_rate: f32,
@@ -91,15 +91,23 @@ pub async fn dream(
 ) -> Result<Tensor<4>, OptvisError> {
     let [_, _, h, w] = photo.dims();
     let sizes = octave_sizes([h, w], p.octaves, p.scale);
-    let per = p.steps.div_ceil(sizes.len()).max(1);
-    let total = per * sizes.len();
+    // The steps split as evenly as they go; the larger octaves take any remainder.
+    let n = sizes.len();
+    let share = |i: usize| p.steps / n + usize::from(i >= n - p.steps % n);
+    let total = p.steps;
     let mut detail = photo.zeros_like().slice([0..1, 0..3, 0..sizes[0][0], 0..sizes[0][1]]);
     let mut out = photo.clone();
     for (i, size) in sizes.iter().enumerate() {
         let base = resize(photo.clone(), *size);
         let start = (base.clone() + resize(detail, *size)).clamp(0.0, 1.0);
+        let (steps, done) = (share(i), (0..i).map(share).sum());
+        if steps == 0 {
+            out = start.clone();
+            detail = start - base;
+            continue;
+        }
         let params = RenderParams {
-            steps: per,
+            steps,
             learning_rate: p.learning_rate,
             optimizer: Optimizer::Normalized,
             transforms: vec![Transform::Jitter(p.jitter)],
@@ -107,7 +115,7 @@ pub async fn dream(
             seed: p.seed.wrapping_add(i as u64),
             ..RenderParams::default()
         };
-        let mut octave = Octaves { inner: &mut *progress, done: i * per, total };
+        let mut octave = Octaves { inner: &mut *progress, done, total };
         out = render(net, objective, start, &params, &mut octave).await?;
         detail = out.clone() - base;
     }
