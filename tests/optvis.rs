@@ -105,7 +105,6 @@ fn every_objective_improves_within_five_steps() {
         Objective::TotalVariation,
         Objective::L2,
         Objective::Class(2) - 0.5 * Objective::TotalVariation,
-        Objective::LogProb(0),
     ];
     for o in objectives {
         for optimizer in [Optimizer::Adam, Optimizer::Normalized] {

@@ -15,8 +15,6 @@ use crate::model::{Network, Pass, Value};
 pub enum Objective {
     /// A class's pre-softmax score.
     Class(usize),
-    /// A class's log-probability (log-softmax of the scores): raising it also lowers the others.
-    LogProb(usize),
     /// A channel's mean activation.
     Channel { layer: String, channel: usize },
     /// One unit: a channel at one position (the centre when `at` is `None`).
@@ -64,7 +62,7 @@ impl Objective {
             | Objective::Content { layer, .. } => vec![layer.clone()],
             Objective::Style { layers } => layers.iter().map(|(l, _)| l.clone()).collect(),
             Objective::Sum(terms) => terms.iter().flat_map(|(_, t)| t.layers()).collect(),
-            Objective::Class(_) | Objective::LogProb(_) | Objective::TotalVariation | Objective::L2 => Vec::new(),
+            Objective::Class(_) | Objective::TotalVariation | Objective::L2 => Vec::new(),
         }
     }
 
@@ -72,7 +70,6 @@ impl Objective {
     pub fn name(&self) -> String {
         match self {
             Objective::Class(k) => format!("class {k}"),
-            Objective::LogProb(k) => format!("log p(class {k})"),
             Objective::Channel { layer, channel } => format!("{layer}:{channel}"),
             Objective::Neuron { layer, channel, .. } => format!("{layer}:{channel} neuron"),
             Objective::Dream { layer } => format!("dream {layer}"),
@@ -128,7 +125,7 @@ impl Objective {
 
     fn needs_scores(&self) -> bool {
         match self {
-            Objective::Class(_) | Objective::LogProb(_) => true,
+            Objective::Class(_) => true,
             Objective::Sum(terms) => terms.iter().any(|(_, t)| t.needs_scores()),
             _ => false,
         }
@@ -155,7 +152,7 @@ impl Objective {
                 }
                 return Ok(total.unwrap_or_else(|| Tensor::zeros([1], &image.device())));
             }
-            Objective::Class(k) | Objective::LogProb(k) => {
+            Objective::Class(k) => {
                 let v = get(net.score_name())?;
                 let classes = v.shape.iter().skip(1).product::<usize>();
                 if *k >= classes {
@@ -163,11 +160,7 @@ impl Objective {
                         "class {k} does not exist (the model has {classes})"
                     )));
                 }
-                let mut scores: Tensor<2> = v.tensor.clone().reshape([1, classes]);
-                if matches!(self, Objective::LogProb(_)) {
-                    scores = burn::tensor::activation::log_softmax(scores, 1);
-                }
-                scores.slice([0..1, *k..*k + 1]).reshape([1])
+                v.tensor.clone().reshape([1, classes]).slice([0..1, *k..*k + 1]).reshape([1])
             }
             Objective::Channel { layer, channel } => {
                 let f = channel_of(get(layer)?, layer, *channel)?;

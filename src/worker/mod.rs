@@ -157,6 +157,12 @@ async fn init(slot: Rc<RefCell<Option<Rc<Engine>>>>, choice: BackendChoice, mode
 /// The long side of the kept photo: enough for any optimization size.
 const KEPT_SIDE: u32 = crate::protocol::MAX_OPT_SIZE as u32;
 
+/// A picture as the worker keeps it: shrunk to `KEPT_SIDE` on its long side if larger.
+fn kept(img: image::RgbImage) -> image::RgbImage {
+    let (w, h) = img.dimensions();
+    if w.max(h) > KEPT_SIDE { crate::image::fit(&img, KEPT_SIDE) } else { img }
+}
+
 async fn classify(engine: &Engine, id: u64, bytes: Vec<u8>) {
     let rgb = match crate::image::decode_rgb(&bytes) {
         Ok(img) => img,
@@ -172,9 +178,7 @@ async fn classify(engine: &Engine, id: u64, bytes: Vec<u8>) {
             let top5 = top_k(&p, 5, &engine.info);
             let png = crate::image::encode_png(&crop);
             *engine.last_crop.borrow_mut() = Some(crop);
-            let (w, h) = rgb.dimensions();
-            let kept = if w.max(h) > KEPT_SIDE { crate::image::fit(&rgb, KEPT_SIDE) } else { rgb };
-            *engine.last_photo.borrow_mut() = Some(kept);
+            *engine.last_photo.borrow_mut() = Some(kept(rgb));
             post(&Response::Classified { id, top5, forward_ms }, Some(&png));
         }
         Err(e) => post(&Response::Failed { id: Some(id), message: e.to_string() }, None),
@@ -334,9 +338,7 @@ async fn optimize(engine: &Engine, id: u64, job: crate::protocol::OptimizeJob, s
     let start = now_ms();
     if let Some(bytes) = style {
         match crate::image::decode_rgb(&bytes) {
-            Ok(img) => {
-                *engine.style.borrow_mut() = Some(crate::image::fit(&img, KEPT_SIDE.min(img.width().max(img.height()))))
-            }
+            Ok(img) => *engine.style.borrow_mut() = Some(kept(img)),
             Err(e) => return fail(format!("the style image: {e}")),
         }
     }

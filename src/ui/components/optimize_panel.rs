@@ -63,6 +63,9 @@ fn stages(layers: &[String]) -> Vec<String> {
     }
     // Another model: five layers spread evenly.
     let n = layers.len();
+    if n == 0 {
+        return Vec::new();
+    }
     (0..5).map(|i| layers[(i * (n.saturating_sub(1))) / 4].clone()).collect::<Vec<_>>()
 }
 
