@@ -20,9 +20,16 @@ if [ ! -x tests/browser/node_modules/.bin/wasm-opt ] || [ ! -d tests/browser/nod
   (cd tests/browser && npm ci --no-audit --no-fund)
 fi
 
+# Debian packages: Fashion-MNIST (the bundled model's accuracy test and its training), and for
+# --browser the headless Chromium.
+PACKAGES=()
+[ -f /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz ] || PACKAGES+=(dataset-fashion-mnist)
 if [ "${1:-}" = "--browser" ] && [ ! -x "$CHROMIUM" ]; then
-  echo "installing Debian chromium and chromium-driver"
+  PACKAGES+=(chromium chromium-driver)
+fi
+if [ ${#PACKAGES[@]} -gt 0 ]; then
+  echo "installing Debian packages: ${PACKAGES[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -q
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q chromium chromium-driver
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q "${PACKAGES[@]}"
 fi

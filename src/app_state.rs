@@ -4,8 +4,8 @@
 use std::rc::Rc;
 
 use crate::protocol::{
-    BackendKind, Colormap, ExplainJob, Look, MethodParams, ModelSummary, OptimizeJob, Prediction, Response, Target,
-    View,
+    BackendKind, Colormap, DatasetImage, ExplainJob, GridLayout, Look, MethodParams, ModelSummary, OptimizeJob,
+    PatchRow, Prediction, Response, Target, View,
 };
 
 /// Busy / ready / error, as shown in `data-testid="status"`.
@@ -118,6 +118,106 @@ pub const DEFAULT_STYLE: &str = "styles/stained-glass.jpg";
 /// How many finished optimizations the page keeps side by side (newest first).
 pub const MADE: usize = 8;
 
+/// Network anatomy's views of the current model (cleared when another model loads).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Anatomy {
+    /// The request running now: id, what it does (in words), progress.
+    pub running: Option<(u64, String, Option<(usize, usize)>)>,
+    pub filters: Option<FiltersView>,
+    pub activations: Option<ActivationsView>,
+    pub tile: Option<TileView>,
+    pub dataset: Option<DatasetView>,
+    pub patches: Option<PatchesView>,
+    pub neighbours: Option<NeighboursView>,
+    pub tsne: Option<TsneView>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct FiltersView {
+    pub layer: String,
+    pub dims: [usize; 4],
+    pub on_pixels: bool,
+    pub columns: usize,
+    pub rows: usize,
+    pub layers: Vec<String>,
+    pub png: Rc<Vec<u8>>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActivationsView {
+    pub layer: String,
+    pub layout: GridLayout,
+    pub png: Rc<Vec<u8>>,
+    /// Every value, `[C, H, W]`, for hovering.
+    pub values: Rc<Vec<f32>>,
+}
+
+impl ActivationsView {
+    /// The value at a channel's cell.
+    pub fn value(&self, channel: usize, y: usize, x: usize) -> Option<f32> {
+        let [h, w] = self.layout.map;
+        if y >= h || x >= w {
+            return None;
+        }
+        self.values.get(channel * h * w + y * w + x).copied()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TileView {
+    pub layer: String,
+    pub channel: usize,
+    pub lo: f32,
+    pub hi: f32,
+    pub png: Rc<Vec<u8>>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DatasetView {
+    pub name: String,
+    pub count: usize,
+    pub labels: Option<Vec<usize>>,
+    pub classes: Vec<String>,
+    pub sources: Vec<String>,
+    pub skipped: Vec<String>,
+    pub thumb: u32,
+    pub columns: usize,
+    /// All thumbnails in one PNG, `columns` per row.
+    pub thumbnails: Rc<Vec<u8>>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PatchesView {
+    pub layer: String,
+    pub field: [usize; 2],
+    pub rows: Vec<PatchRow>,
+    pub cell: u32,
+    pub images: usize,
+    pub ms: f64,
+    pub png: Rc<Vec<u8>>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NeighboursView {
+    pub layer: String,
+    pub codes: Vec<DatasetImage>,
+    pub pixels: Vec<DatasetImage>,
+    pub cell: u32,
+    pub png: Rc<Vec<u8>>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TsneView {
+    pub id: u64,
+    pub iteration: usize,
+    pub iterations: usize,
+    pub kl: Option<f32>,
+    pub points: Rc<Vec<f32>>,
+    pub you: Option<[f32; 2]>,
+    pub done: bool,
+    pub ms: f64,
+}
+
 /// How many maps the gallery keeps (newest first).
 pub const GALLERY: usize = 6;
 
@@ -149,6 +249,7 @@ pub struct State {
     pub made: Vec<Optimization>,
     /// Optimizations waiting to start after the running one (a series of inversions).
     pub queue: Vec<OptimizeJob>,
+    pub anatomy: Anatomy,
 }
 
 impl Default for State {
@@ -171,6 +272,7 @@ impl Default for State {
             optimization: None,
             made: Vec::new(),
             queue: Vec::new(),
+            anatomy: Anatomy::default(),
         }
     }
 }
@@ -208,6 +310,19 @@ pub enum Action {
     /// Run these after the current optimization, in order.
     Queue(Vec<OptimizeJob>),
     ClearMade,
+    /// The user started a network-anatomy request (`what` in words).
+    Anatomy {
+        id: u64,
+        what: String,
+    },
+    /// The user stopped the running anatomy request.
+    StopAnatomy,
+    /// The user switched to another bundled model; `reclassify` is the id under which the
+    /// worker classifies the shown photo again.
+    SwitchModel {
+        key: String,
+        reclassify: Option<u64>,
+    },
     /// Something failed on the page side (a file could not be read, a sample is missing).
     PageError(String),
     /// The worker died (device lost, out of memory); the page restarts it on the CPU.
@@ -245,6 +360,15 @@ impl State {
         if self.pending.is_none() && self.explaining.is_empty() && self.model.is_some() {
             self.status = Status::Ready;
         }
+    }
+
+    /// Whether `id` is the anatomy request the page waits for; if so it is over.
+    fn anatomy_done(&mut self, id: u64) -> bool {
+        let current = self.anatomy.running.as_ref().is_some_and(|r| r.0 == id);
+        if current {
+            self.anatomy.running = None;
+        }
+        current
     }
 
     pub fn reduce(mut self, action: Action) -> Self {
@@ -302,6 +426,25 @@ impl State {
             }
             Action::Queue(jobs) => self.queue.extend(jobs),
             Action::ClearMade => self.made.clear(),
+            Action::Anatomy { id, what } => {
+                self.anatomy.running = Some((id, what, None));
+                self.error = None;
+            }
+            Action::StopAnatomy => self.anatomy.running = None,
+            Action::SwitchModel { key, reclassify } => {
+                self.settings.model = key;
+                self.status = Status::Starting("loading the model…".into());
+                self.anatomy = Anatomy::default();
+                self.explanations.clear();
+                self.explaining.clear();
+                self.probe = None;
+                self.occluder = false;
+                self.queue.clear();
+                match (reclassify, &self.shown) {
+                    (Some(id), Some(shown)) => self.pending = Some((id, shown.source.clone())),
+                    _ => self.shown = None,
+                }
+            }
             Action::PageError(message) => {
                 self.error = Some(message);
                 self.queue.clear();
@@ -330,9 +473,13 @@ impl State {
                         Some(reason) => Some(format!("switched to the CPU after the compute worker stopped: {reason}")),
                         None => note,
                     };
+                    if self.model.as_ref().is_some_and(|m| m.name != model.name) {
+                        self.anatomy = Anatomy::default();
+                    }
                     self.model = Some(model);
                     self.warmup_ms = Some(warmup_ms);
-                    self.status = Status::Ready;
+                    self.status =
+                        if self.pending.is_some() { Status::Busy("classifying…".into()) } else { Status::Ready };
                 }
                 Response::Classified { id, top5, forward_ms, .. } => {
                     if let Some((pending, source)) = self.pending.take() {
@@ -349,6 +496,9 @@ impl State {
                     }
                 }
                 Response::Progress { id, done, total } => {
+                    if let Some((_, _, p)) = self.anatomy.running.as_mut().filter(|r| r.0 == id) {
+                        *p = Some((done, total));
+                    }
                     if let Some(r) = self.explaining.iter_mut().find(|r| r.id == id) {
                         r.progress = Some((done, total));
                     }
@@ -396,6 +546,74 @@ impl State {
                         o.fooled = Some(Verdict { target, succeeded, top5, linf, difference: png, gain });
                     }
                 }
+                Response::Filters { id, layer, dims, on_pixels, columns, rows, layers } => {
+                    if self.anatomy_done(id) {
+                        let png = png.unwrap_or_default();
+                        self.anatomy.filters = Some(FiltersView { layer, dims, on_pixels, columns, rows, layers, png });
+                    }
+                }
+                Response::Activations { id, layer, layout, png_len } => {
+                    if self.anatomy_done(id) {
+                        let bytes = png.unwrap_or_default();
+                        let png_len = png_len.min(bytes.len());
+                        let values = bytes[png_len..]
+                            .chunks_exact(4)
+                            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                            .collect();
+                        self.anatomy.tile = None;
+                        self.anatomy.activations = Some(ActivationsView {
+                            layer,
+                            layout,
+                            png: Rc::new(bytes[..png_len].to_vec()),
+                            values: Rc::new(values),
+                        });
+                    }
+                }
+                Response::Tile { id, layer, channel, lo, hi } => {
+                    if self.anatomy_done(id) {
+                        self.anatomy.tile = Some(TileView { layer, channel, lo, hi, png: png.unwrap_or_default() });
+                    }
+                }
+                Response::Dataset { id, name, count, labels, classes, sources, skipped, thumb, columns } => {
+                    if self.anatomy_done(id) {
+                        self.anatomy.patches = None;
+                        self.anatomy.neighbours = None;
+                        self.anatomy.tsne = None;
+                        self.anatomy.dataset = Some(DatasetView {
+                            name,
+                            count,
+                            labels,
+                            classes,
+                            sources,
+                            skipped,
+                            thumb,
+                            columns,
+                            thumbnails: png.unwrap_or_default(),
+                        });
+                    }
+                }
+                Response::Patches { id, layer, field, rows, cell, images, ms } => {
+                    if self.anatomy_done(id) {
+                        let png = png.unwrap_or_default();
+                        self.anatomy.patches = Some(PatchesView { layer, field, rows, cell, images, ms, png });
+                    }
+                }
+                Response::Neighbours { id, layer, codes, pixels, cell } => {
+                    if self.anatomy_done(id) {
+                        let png = png.unwrap_or_default();
+                        self.anatomy.neighbours = Some(NeighboursView { layer, codes, pixels, cell, png });
+                    }
+                }
+                Response::TsneStep { id, iteration, iterations, kl, points, you, done, ms } => {
+                    if self.anatomy.running.as_ref().is_some_and(|r| r.0 == id) {
+                        let kl = kl.or(self.anatomy.tsne.as_ref().filter(|t| t.id == id).and_then(|t| t.kl));
+                        let points = Rc::new(points);
+                        self.anatomy.tsne = Some(TsneView { id, iteration, iterations, kl, points, you, done, ms });
+                        if done {
+                            self.anatomy.running = None;
+                        }
+                    }
+                }
                 Response::Probed { x, y, size, prob, top5, ms, .. } => {
                     if self.occluder {
                         self.probe = Some(Probe { x, y, size, prob, top5, ms });
@@ -412,6 +630,9 @@ impl State {
                         self.queue.clear();
                     }
                     self.explaining.retain(|r| id.is_some() && Some(r.id) != id);
+                    if self.anatomy.running.as_ref().is_some_and(|r| Some(r.0) == id) {
+                        self.anatomy.running = None;
+                    }
                     if !cancelled {
                         self.error = Some(message);
                     }
@@ -447,6 +668,8 @@ pub struct Settings {
     /// Neural style's sample style image (a file name under `samples/styles/`; empty for an
     /// uploaded one).
     pub style: String,
+    /// The bundled model (`protocol::MODELS` key).
+    pub model: String,
 }
 
 impl Default for Settings {
@@ -460,6 +683,7 @@ impl Default for Settings {
             occluder_size: 48,
             optimize: OptimizeJob::default(),
             style: DEFAULT_STYLE.into(),
+            model: crate::protocol::MODELS[0].0.into(),
         }
     }
 }
@@ -519,6 +743,7 @@ impl Settings {
         add("opacity", self.look.opacity.to_string(), d.look.opacity.to_string());
         add("occluder", self.occluder_size.to_string(), d.occluder_size.to_string());
         add("opt-style", self.style.clone(), d.style.clone());
+        add("model", self.model.clone(), d.model.clone());
         q.extend(self.optimize.to_query());
         q
     }
@@ -564,6 +789,7 @@ impl Settings {
                     s.look.opacity = v.parse().ok().filter(|o: &f32| (0.0..=1.0).contains(o)).unwrap_or(s.look.opacity)
                 }
                 "occluder" => s.occluder_size = v.parse().unwrap_or(s.occluder_size).clamp(4, 227),
+                "model" if crate::protocol::MODELS.iter().any(|m| m.0 == v) => s.model = v.clone(),
                 "opt-style" if v.is_empty() || STYLES.iter().any(|(f, _)| f == v) => s.style = v.clone(),
                 k => {
                     s.optimize.set_from_query(k, v);

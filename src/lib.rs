@@ -2,6 +2,8 @@
 //! image preprocessing and classification (feature `compute`), plus the page's state and the
 //! page↔worker protocol. Browser glue lives in `worker` and `ui` (wasm only).
 
+#[cfg(feature = "compute")]
+pub mod anatomy;
 pub mod app_state;
 pub mod error;
 pub mod protocol;

@@ -11,6 +11,125 @@ pub struct Prediction {
     pub prob: f32,
 }
 
+/// The bundled models: (key for the URL's `model=`, path relative to the page, title).
+pub const MODELS: &[(&str, &str, &str)] = &[
+    ("squeezenet", "models/squeezenet1_1-int8.onnx", "SqueezeNet 1.1 (ImageNet, 1000 classes)"),
+    ("fashion-mnist", "models/fashion-mnist-cnn-int8.onnx", "Fashion-MNIST CNN (10 classes, 28×28 grey)"),
+];
+
+/// The path of a bundled model by key (the first model for an unknown key).
+pub fn model_url(key: &str) -> &'static str {
+    MODELS.iter().find(|m| m.0 == key).unwrap_or(&MODELS[0]).1
+}
+
+/// Where each channel sits in the grid picture and the value range its colours span.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct GridLayout {
+    pub channels: usize,
+    /// The activation map's `[H, W]`.
+    pub map: [usize; 2],
+    pub columns: usize,
+    pub rows: usize,
+    /// Screen pixels per activation value.
+    pub zoom: u32,
+    pub gap: u32,
+    /// Per channel: the value at the bottom and at the top of its colour scale.
+    pub ranges: Vec<(f32, f32)>,
+    /// Per channel: its largest value (to sort or pick the most active channels).
+    pub maxima: Vec<f32>,
+}
+
+impl GridLayout {
+    /// The channel and map cell under picture pixel (`px`, `py`), if any.
+    pub fn hit(&self, px: u32, py: u32) -> Option<(usize, usize, usize)> {
+        let tile_w = self.map[1] as u32 * self.zoom;
+        let tile_h = self.map[0] as u32 * self.zoom;
+        let (cx, rx) =
+            (px.checked_sub(self.gap)? / (tile_w + self.gap), px.checked_sub(self.gap)? % (tile_w + self.gap));
+        let (cy, ry) =
+            (py.checked_sub(self.gap)? / (tile_h + self.gap), py.checked_sub(self.gap)? % (tile_h + self.gap));
+        if rx >= tile_w || ry >= tile_h || cx as usize >= self.columns {
+            return None;
+        }
+        let channel = cy as usize * self.columns + cx as usize;
+        (channel < self.channels).then(|| (channel, (ry / self.zoom) as usize, (rx / self.zoom) as usize))
+    }
+}
+
+/// Most images a user's dataset keeps.
+pub const MAX_DATASET_IMAGES: usize = 5000;
+
+/// A network-anatomy request (see `anatomy` in the core).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum AnatomyJob {
+    /// A convolution's filters as a picture.
+    Filters { layer: String },
+    /// Every channel of `layer` for the last classified image, as a grid of tiles.
+    Activations { layer: String, per_tile: bool },
+    /// One channel of `layer`, large, over the image.
+    Tile { layer: String, channel: usize },
+    /// Load the dataset: the model's bundled one, or the user's files (packed alongside, see
+    /// `pack_files`).
+    Dataset { bundled: bool, name: String },
+    /// Max-activating patches of `layer`: one channel, or the `top` most active; `k` each.
+    Patches { layer: String, channel: Option<usize>, top: usize, k: usize },
+    /// The dataset images nearest the last classified image, by codes and by pixels.
+    Neighbours { k: usize },
+    /// A t-SNE map of the dataset's codes, streamed as it optimizes.
+    Tsne { perplexity: f32, iterations: usize, seed: u64 },
+}
+
+/// One dataset image in an answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DatasetImage {
+    pub image: usize,
+    /// A max-activating patch's activation, or a neighbour's distance.
+    pub value: f32,
+    pub source: String,
+    pub label: Option<String>,
+}
+
+/// One channel's row of max-activating patches.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PatchRow {
+    pub channel: usize,
+    pub hits: Vec<DatasetImage>,
+}
+
+/// Packs named files into one buffer (`u32` LE name length, name, `u64` LE data length, data,
+/// repeated): a folder of images travels to the worker in one message.
+pub fn pack_files(files: &[(String, Vec<u8>)]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(files.iter().map(|(n, d)| 12 + n.len() + d.len()).sum());
+    for (name, data) in files {
+        out.extend((name.len() as u32).to_le_bytes());
+        out.extend(name.as_bytes());
+        out.extend((data.len() as u64).to_le_bytes());
+        out.extend(data);
+    }
+    out
+}
+
+/// The inverse of [`pack_files`]; a truncated or malformed buffer is an error.
+pub fn unpack_files(mut bytes: &[u8]) -> Result<Vec<(String, Vec<u8>)>, String> {
+    let mut files = Vec::new();
+    while !bytes.is_empty() {
+        let take = |b: &mut &[u8], n: usize| -> Result<Vec<u8>, String> {
+            if b.len() < n {
+                return Err("the packed files are truncated".into());
+            }
+            let (head, rest) = b.split_at(n);
+            *b = rest;
+            Ok(head.to_vec())
+        };
+        let n = u32::from_le_bytes(take(&mut bytes, 4)?.try_into().unwrap_or_default()) as usize;
+        let name = String::from_utf8_lossy(&take(&mut bytes, n)?).into_owned();
+        let len = u64::from_le_bytes(take(&mut bytes, 8)?.try_into().unwrap_or_default());
+        let len = usize::try_from(len).map_err(|_| "a packed file is too large".to_string())?;
+        files.push((name, take(&mut bytes, len)?));
+    }
+    Ok(files)
+}
+
 /// Which compute backend to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum BackendChoice {
@@ -402,6 +521,11 @@ pub enum Request {
     /// (crop pixels, top-left corner) filled by `fill`; answers the class's probability and
     /// the top-5.
     Probe { id: u64, class: usize, x: u32, y: u32, size: u32, fill: Fill },
+    /// Load another model on the same device; if `reclassify` is given, classify the last
+    /// photo again with it under that id.
+    SwitchModel { model_url: String, reclassify: Option<u64> },
+    /// A network-anatomy view (files for `AnatomyJob::Dataset` travel alongside, packed).
+    Anatomy { id: u64, job: AnatomyJob },
 }
 
 /// What the page needs to know about the loaded model.
@@ -415,6 +539,12 @@ pub struct ModelSummary {
     pub labels: Vec<String>,
     /// Layers a neuron target can name: node outputs with a channel axis.
     pub layers: Vec<String>,
+    /// Colour channels the model takes (1: grey; the page still sends RGB).
+    #[serde(default)]
+    pub channels: usize,
+    /// Whether the model comes with its own dataset (network anatomy).
+    #[serde(default)]
+    pub dataset: bool,
 }
 
 /// Worker → page.
@@ -449,6 +579,52 @@ pub enum Response {
     Fooled { id: u64, target: usize, succeeded: bool, top5: Vec<Prediction>, linf: u32, gain: f32 },
     /// The live occluder's answer.
     Probed { id: u64, x: u32, y: u32, size: u32, prob: f32, top5: Vec<Prediction>, ms: f64 },
+    /// A layer's filters; the picture (PNG) travels alongside. `layers`: every convolution.
+    Filters {
+        id: u64,
+        layer: String,
+        dims: [usize; 4],
+        on_pixels: bool,
+        columns: usize,
+        rows: usize,
+        layers: Vec<String>,
+    },
+    /// A layer's activations as tiles; alongside: the PNG (`png_len` bytes), then every value
+    /// as little-endian f32 (`[C, H, W]`), for hovering.
+    Activations { id: u64, layer: String, layout: GridLayout, png_len: usize },
+    /// One channel large over the image (PNG alongside); its colours span `lo`..`hi`.
+    Tile { id: u64, layer: String, channel: usize, lo: f32, hi: f32 },
+    /// The dataset is loaded; its thumbnails (`thumb` px, `columns` per row, PNG) travel
+    /// alongside. `skipped`: files that were not images, with the reason.
+    Dataset {
+        id: u64,
+        name: String,
+        count: usize,
+        labels: Option<Vec<usize>>,
+        classes: Vec<String>,
+        sources: Vec<String>,
+        skipped: Vec<String>,
+        thumb: u32,
+        columns: usize,
+    },
+    /// Max-activating patches: one row per channel, `cell` px each (sheet PNG alongside);
+    /// `field` is the receptive field's size in input pixels.
+    Patches { id: u64, layer: String, field: [usize; 2], rows: Vec<PatchRow>, cell: u32, images: usize, ms: f64 },
+    /// Nearest neighbours of the last image: row 1 by codes of `layer`, row 2 by pixels, each
+    /// after the image itself (sheet PNG alongside).
+    Neighbours { id: u64, layer: String, codes: Vec<DatasetImage>, pixels: Vec<DatasetImage>, cell: u32 },
+    /// The t-SNE map so far (`n × 2` points); `you` is the last image placed into it; `kl`
+    /// (KL divergence) every 100 iterations and at the end.
+    TsneStep {
+        id: u64,
+        iteration: usize,
+        iterations: usize,
+        kl: Option<f32>,
+        points: Vec<f32>,
+        you: Option<[f32; 2]>,
+        done: bool,
+        ms: f64,
+    },
     /// A request failed; the worker stays usable.
     Failed { id: Option<u64>, message: String },
     /// The worker cannot go on (model or device unusable).

@@ -9,7 +9,16 @@ use convlens::protocol::{
 };
 
 fn summary() -> ModelSummary {
-    ModelSummary { name: "m".into(), file_bytes: 1, parameters: 1, input_size: 227, labels: vec![], layers: vec![] }
+    ModelSummary {
+        name: "m".into(),
+        file_bytes: 1,
+        parameters: 1,
+        input_size: 227,
+        labels: vec![],
+        layers: vec![],
+        channels: 3,
+        dataset: false,
+    }
 }
 
 fn ready() -> State {
@@ -280,4 +289,120 @@ fn queued_optimizations_pause_fool_and_fill_the_row() {
     assert_eq!(s.made.len(), MADE);
     assert_eq!(s.made[0].id, 29);
     assert!(s.reduce(Action::ClearMade).made.is_empty());
+}
+
+fn layout(channels: usize) -> convlens::protocol::GridLayout {
+    convlens::protocol::GridLayout {
+        channels,
+        map: [2, 2],
+        columns: 2,
+        rows: 1,
+        zoom: 1,
+        gap: 2,
+        ranges: vec![(0.0, 1.0); channels],
+        maxima: vec![1.0; channels],
+    }
+}
+
+#[test]
+fn anatomy_answers_are_routed_by_id_and_stale_ones_dropped() {
+    let s = ready().reduce(Action::Anatomy { id: 5, what: "running the image".into() });
+    assert_eq!(s.anatomy.running.as_ref().map(|r| r.0), Some(5));
+    let s = s.reduce(Action::Worker(Response::Progress { id: 5, done: 3, total: 10 }, None));
+    assert_eq!(s.anatomy.running.as_ref().and_then(|r| r.2), Some((3, 10)));
+    // An answer for another id is ignored; ours lands and ends the request.
+    let mut bytes = vec![0x89, b'P', b'N', b'G'];
+    let values = [0.5f32, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0];
+    bytes.extend(values.iter().flat_map(|v| v.to_le_bytes()));
+    let answer = |id| {
+        Action::Worker(
+            Response::Activations { id, layer: "conv1".into(), layout: layout(2), png_len: 4 },
+            Some(Rc::new(bytes.clone())),
+        )
+    };
+    let s = s.reduce(answer(4));
+    assert!(s.anatomy.activations.is_none());
+    let s = s.reduce(answer(5));
+    assert!(s.anatomy.running.is_none());
+    let v = s.anatomy.activations.clone().unwrap();
+    assert_eq!(*v.png, vec![0x89, b'P', b'N', b'G']);
+    assert_eq!(v.value(1, 0, 1), Some(5.0), "channel 1, row 0, column 1");
+    assert_eq!(v.value(0, 2, 0), None, "outside the map");
+    // A failure of the running request ends it and shows the message; "cancelled" shows nothing.
+    let s = s.reduce(Action::Anatomy { id: 6, what: "searching".into() });
+    let s = s.reduce(Action::Worker(Response::Failed { id: Some(6), message: "load a dataset first".into() }, None));
+    assert!(s.anatomy.running.is_none());
+    assert_eq!(s.error.as_deref(), Some("load a dataset first"));
+    assert!(s.anatomy.activations.is_some(), "an error keeps what was shown");
+}
+
+#[test]
+fn t_sne_streams_and_keeps_the_last_divergence() {
+    let s = ready().reduce(Action::Anatomy { id: 9, what: "t-SNE".into() });
+    let step = |iteration, kl, done| {
+        Action::Worker(
+            Response::TsneStep { id: 9, iteration, iterations: 20, kl, points: vec![0.0; 8], you: None, done, ms: 1.0 },
+            None,
+        )
+    };
+    let s = s.reduce(step(0, Some(2.0), false)).reduce(step(10, None, false));
+    let t = s.anatomy.tsne.clone().unwrap();
+    assert_eq!((t.iteration, t.kl, t.done), (10, Some(2.0), false));
+    assert!(s.anatomy.running.is_some());
+    let s = s.reduce(step(20, Some(1.5), true));
+    assert_eq!(s.anatomy.tsne.as_ref().map(|t| (t.kl, t.done)), Some((Some(1.5), true)));
+    assert!(s.anatomy.running.is_none());
+    // After Stop, late steps of that run are ignored.
+    let s = s.reduce(Action::Anatomy { id: 10, what: "t-SNE".into() }).reduce(Action::StopAnatomy);
+    let late = Response::TsneStep {
+        id: 10,
+        iteration: 5,
+        iterations: 20,
+        kl: None,
+        points: vec![],
+        you: None,
+        done: false,
+        ms: 1.0,
+    };
+    assert_eq!(s.clone().reduce(Action::Worker(late, None)).anatomy.tsne, s.anatomy.tsne);
+}
+
+#[test]
+fn switching_models_reclassifies_the_photo_and_clears_the_anatomy() {
+    let s = ready().reduce(Action::Submit { id: 1, source: "coffee.png".into() }).reduce(classified(1));
+    let s = s.reduce(Action::Anatomy { id: 2, what: "x".into() });
+    let s = s.reduce(Action::SwitchModel { key: "fashion-mnist".into(), reclassify: Some(3) });
+    assert_eq!(s.settings.model, "fashion-mnist");
+    assert_eq!(s.pending, Some((3, "coffee.png".to_string())));
+    assert!(s.anatomy.running.is_none());
+    assert!(!s.can_submit(), "loading");
+    let fashion = ModelSummary { name: "fashion".into(), channels: 1, dataset: true, ..summary() };
+    let s = s.reduce(Action::Worker(
+        Response::Ready { backend: BackendKind::Cpu, note: None, model: fashion, warmup_ms: 1.0 },
+        None,
+    ));
+    assert_eq!(s.status.code(), "busy", "still classifying the photo again");
+    let s = s.reduce(classified(3));
+    assert_eq!(s.status, Status::Ready);
+    assert_eq!(s.shown.as_ref().map(|x| x.source.as_str()), Some("coffee.png"));
+    // The model is in the URL; unknown keys keep the default.
+    let q = s.settings.to_query();
+    assert!(q.contains(&("model".to_string(), "fashion-mnist".to_string())));
+    assert_eq!(Settings::from_query(&q).model, "fashion-mnist");
+    assert_eq!(Settings::from_query(&[("model".into(), "../../etc".into())]).model, "squeezenet");
+    // Without a photo, nothing is reclassified.
+    let s = ready().reduce(Action::SwitchModel { key: "fashion-mnist".into(), reclassify: None });
+    assert!(s.pending.is_none() && s.shown.is_none());
+}
+
+#[test]
+fn packed_files_round_trip_and_truncation_is_an_error() {
+    use convlens::protocol::{pack_files, unpack_files};
+    let files =
+        vec![("a.png".to_string(), vec![1u8, 2, 3]), ("ü.jpg".to_string(), vec![]), ("b".to_string(), vec![9; 1000])];
+    let packed = pack_files(&files);
+    assert_eq!(unpack_files(&packed).unwrap(), files);
+    assert!(unpack_files(&packed[..packed.len() - 1]).is_err());
+    assert!(unpack_files(&[255, 255, 255, 255]).is_err(), "a name longer than the buffer");
+    assert_eq!(unpack_files(&[]).unwrap(), vec![]);
 }

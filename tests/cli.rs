@@ -208,3 +208,87 @@ fn optimize_writes_the_optimised_image() {
         );
     }
 }
+
+/// Runs an anatomy command that writes `out` (PNG) and its JSON; returns the JSON.
+fn anatomy_ok(args: &[&str], out: &std::path::Path) -> serde_json::Value {
+    let mut all: Vec<&str> = args.to_vec();
+    let out_str = out.to_str().unwrap();
+    all.extend(["--out", out_str]);
+    let o = convlens(&all);
+    assert!(o.status.success(), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    let img = image::open(out).unwrap();
+    assert!(img.width() > 0 && img.height() > 0);
+    serde_json::from_slice(&std::fs::read(out.with_extension("json")).unwrap()).unwrap()
+}
+
+#[test]
+fn anatomy_commands_write_pictures_and_json() {
+    let dir = std::env::temp_dir().join(format!("convlens-anatomy-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = anatomy_ok(&["filters", "--model", "squeezenet"], &dir.join("filters.png"));
+    assert_eq!(f["layer"], "conv1");
+    assert_eq!(f["dims"], serde_json::json!([64, 3, 3, 3]));
+    assert_eq!(f["on_pixels"], true);
+    let a = anatomy_ok(
+        &["activations", "static/samples/fashion/sneaker.png", "--model", "fashion-mnist", "--layer", "conv1_relu"],
+        &dir.join("acts.png"),
+    );
+    assert_eq!(a["layout"]["channels"], 32);
+    assert_eq!(a["layout"]["map"], serde_json::json!([28, 28]));
+    let p = anatomy_ok(
+        &[
+            "patches",
+            "--model",
+            "fashion-mnist",
+            "--dataset",
+            "bundled",
+            "--layer",
+            "conv2_relu",
+            "--top",
+            "2",
+            "--k",
+            "3",
+        ],
+        &dir.join("patches.png"),
+    );
+    assert_eq!(p["images"], 2000);
+    assert_eq!(p["field"]["size"], serde_json::json!([8, 8]));
+    let rows = p["channels"].as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    let v: Vec<f64> = rows[0]["hits"].as_array().unwrap().iter().map(|h| h["value"].as_f64().unwrap()).collect();
+    assert!(v.len() == 3 && v[0] >= v[1] && v[1] >= v[2], "best first: {v:?}");
+    let n = anatomy_ok(
+        &["neighbours", "static/samples/fashion/sneaker.png", "--model", "fashion-mnist", "--k", "5"],
+        &dir.join("neighbours.png"),
+    );
+    assert_eq!(n["code_layer"], "fc1_relu");
+    assert_eq!(n["codes"][0]["distance"], 0.0, "the sample is in the dataset");
+    let sneakers = n["codes"].as_array().unwrap().iter().filter(|h| h["label"] == "Sneaker").count();
+    assert!(sneakers >= 4, "code neighbours of a sneaker are sneakers ({sneakers}/5)");
+    let t = anatomy_ok(
+        &["tsne", "--model", "fashion-mnist", "--iterations", "100", "--image", "static/samples/fashion/bag.png"],
+        &dir.join("tsne.png"),
+    );
+    let points = t["points"].as_array().unwrap();
+    assert_eq!(points.len(), 2000);
+    assert!(points[0]["x"].is_number() && points[0]["y"].is_number() && points[0]["label"].is_number());
+    assert_eq!(points[7]["index"], 7);
+    assert!(t["you"].is_array());
+    // A folder with a non-image in it; SqueezeNet has no bundled dataset.
+    let folder = dir.join("photos");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::copy("static/samples/coffee.png", folder.join("coffee.png")).unwrap();
+    std::fs::copy("static/samples/chelsea.png", folder.join("chelsea.png")).unwrap();
+    std::fs::write(folder.join("notes.txt"), "not an image").unwrap();
+    let p = anatomy_ok(
+        &["patches", "--dataset", folder.to_str().unwrap(), "--layer", "fire9/concat", "--channel", "3", "--k", "2"],
+        &dir.join("folder.png"),
+    );
+    assert_eq!(p["images"], 2);
+    let o = convlens(&["patches", "--layer", "conv1", "--out", dir.join("x.png").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no bundled dataset"));
+    let o = convlens(&["filters", "--layer", "pool1", "--out", dir.join("x.png").to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not a convolution"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -23,6 +23,10 @@ fn main() {
 }
 
 #[cfg(not(target_arch = "wasm32"))]
+#[path = "../cli/anatomy.rs"]
+mod anatomy_cli;
+
+#[cfg(not(target_arch = "wasm32"))]
 mod cli {
     use convlens::classify::{class_probabilities, top_k};
     use convlens::methods::{Fill, Method, MethodParams, Target};
@@ -39,6 +43,13 @@ mod cli {
        convlens optimize KIND [--model FILE] [--target K] [--layer NAME] [--channel C] [--neuron] [--preset NAME]
            [--steps N] [--seed S] [--image FILE] [--style FILE] [--size PX] [--octaves N]
            [--style-layers A,B,..] [--style-weight W] [--tv-weight W] [--epsilon E] [--diff FILE.png] --out FILE.png
+       convlens filters [--model M] [--layer NAME] [--zoom Z] [--max-filters N] [--max-inputs N] --out FILE.png
+       convlens activations IMAGE [--model M] --layer NAME [--scaling shared|per-tile] [--zoom Z] --out FILE.png
+       convlens patches [--model M] [--dataset bundled|DIR] --layer NAME [--channel C | --top N] [--k K] [--cell PX] --out FILE.png
+       convlens neighbours IMAGE [--model M] [--dataset bundled|DIR] [--k K] --out FILE.png
+       convlens tsne [--model M] [--dataset bundled|DIR] [--image FILE] [--perplexity P] [--iterations N] [--seed S]
+           [--thumbnails] --out FILE.png
+       M (anatomy commands): a file, or squeezenet / fashion-mnist (the bundled models); each writes FILE.json beside FILE.png
        KIND: class-vis, feature-vis, deepdream, invert, style, fool
        PRESET (class-vis, feature-vis): default, cs231n, yosinski, lucid
        METHOD: saliency, guided-backprop, deconvnet, smoothgrad, integrated-gradients, grad-cam,
@@ -50,6 +61,9 @@ mod cli {
             Some("predict") => predict(args.collect()),
             Some("attribute") => attribute(args.collect()),
             Some("optimize") => optimize(args.collect()),
+            Some(cmd @ ("filters" | "activations" | "patches" | "neighbours" | "tsne")) => {
+                crate::anatomy_cli::run(cmd, args.collect())
+            }
             Some("-h" | "--help") | None => Ok(format!("{USAGE}\n")),
             Some(other) => Err(format!("unknown command '{other}'\n{USAGE}")),
         }

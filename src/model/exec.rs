@@ -209,6 +209,7 @@ impl Network {
     /// Like [`Network::forward`], modified by `pass` (overridden activations, a ReLU rule).
     pub fn forward_with(&self, input: Tensor<4>, taps: &[&str], pass: &Pass) -> Result<Activations, ModelError> {
         let overrides = &pass.overrides;
+        let input = self.adapt_input(input);
         self.check_input(&input.dims(), pass.any_size)?;
         for t in taps.iter().copied().chain(overrides.keys().map(String::as_str)) {
             if t != self.graph.input && !self.graph.nodes.iter().any(|n| n.output == t) {
@@ -253,6 +254,12 @@ impl Network {
             }
         }
         needed
+    }
+
+    /// The app works in RGB; a model that takes one grey channel gets the mean of the three
+    /// (linear and per pixel, so gradients, occlusion and optimization work unchanged).
+    pub fn adapt_input(&self, x: Tensor<4>) -> Tensor<4> {
+        if x.dims()[1] == 3 && self.graph.input_shape.get(1) == Some(&Some(1)) { x.mean_dim(1) } else { x }
     }
 
     fn check_input(&self, dims: &[usize], any_size: bool) -> Result<(), ModelError> {

@@ -177,6 +177,7 @@ impl Network {
         window: [usize; 2],
         name: &str,
     ) -> Result<Value, ModelError> {
+        let (input, fill) = (&self.adapt_input(input.clone()), &self.adapt_input(fill.clone()));
         let [_, c, h, w] = input.dims();
         if at.is_empty() || fill.dims() != input.dims() || window[0] == 0 || window[1] == 0 {
             return Err(ModelError::Malformed("occluded: no copies, or a fill unlike the input".into()));

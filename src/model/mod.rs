@@ -21,6 +21,12 @@ pub struct ModelInfo {
     pub labels: Vec<String>,
     /// Square input side in pixels.
     pub input_size: usize,
+    /// Colour channels the model takes: 3 (RGB) or 1 (grey; the app feeds the mean of RGB).
+    #[serde(default = "three")]
+    pub channels: usize,
+    /// The model's own dataset (`convlens.dataset`, a path relative to the site root), if any.
+    #[serde(default)]
+    pub dataset: Option<String>,
     /// The shorter image side is resized to this before the centre crop.
     pub resize_shorter: usize,
     pub file_bytes: usize,
@@ -52,6 +58,11 @@ impl ModelInfo {
             name: meta.get("convlens.name").cloned().unwrap_or_else(|| "ONNX model".into()),
             labels,
             input_size,
+            channels: match graph.input_shape.get(1) {
+                Some(Some(1)) => 1,
+                _ => 3,
+            },
+            dataset: meta.get("convlens.dataset").cloned(),
             resize_shorter,
             file_bytes,
             parameters: graph.parameter_count(),
@@ -63,6 +74,10 @@ impl ModelInfo {
     pub fn label(&self, index: usize) -> String {
         self.labels.get(index).cloned().unwrap_or_else(|| format!("class {index}"))
     }
+}
+
+fn three() -> usize {
+    3
 }
 
 /// A parsed model: graph and info. Bind it to a device with [`Model::bind`].

@@ -4,7 +4,9 @@ use gloo::events::EventListener;
 use wasm_bindgen::JsCast;
 use yew::prelude::*;
 
-use super::components::{CropView, ExplainPanel, ImageInput, OptimizePanel, Predictions, StatusBar};
+use super::components::{
+    AnatomyPanel, AnatomyRequest, CropView, ExplainPanel, ImageInput, OptimizePanel, Predictions, StatusBar,
+};
 use super::worker_link::{SharedLink, WorkerLink};
 use crate::app_state::{Action, Settings, State};
 use crate::protocol::{BackendChoice, OptimizeJob};
@@ -76,9 +78,11 @@ pub fn app() -> Html {
         let dispatch = state.dispatcher();
         let link = link.clone();
         use_effect_with((), move |_| {
-            dispatch.dispatch(Action::Settings(settings_from_url()));
+            let settings = settings_from_url();
+            let model_url = crate::protocol::model_url(&settings.model);
+            dispatch.dispatch(Action::Settings(settings));
             let cb = Callback::from(move |a: Action| dispatch.dispatch(a));
-            *link.borrow_mut() = Some(WorkerLink::start(backend_param(), cb));
+            *link.borrow_mut() = Some(WorkerLink::start(backend_param(), model_url, cb));
         });
     }
     use_effect_with(state.settings.clone(), |settings| settings_to_url(settings));
@@ -315,6 +319,48 @@ pub fn app() -> Html {
         });
     }
 
+    // Another bundled model: the shown photo is classified again with it.
+    let on_model = {
+        let dispatch = state.dispatcher();
+        let link = link.clone();
+        let ids = ids.clone();
+        let current = state.settings.model.clone();
+        let has_photo = state.shown.is_some();
+        Callback::from(move |e: Event| {
+            let key = e.target_unchecked_into::<web_sys::HtmlSelectElement>().value();
+            if key == current {
+                return;
+            }
+            let reclassify = has_photo.then(|| next_id(&ids));
+            dispatch.dispatch(Action::SwitchModel { key: key.clone(), reclassify });
+            if let Some(l) = link.borrow().as_ref() {
+                l.borrow_mut().switch_model(crate::protocol::model_url(&key), reclassify);
+            }
+        })
+    };
+    let anatomy = {
+        let dispatch = state.dispatcher();
+        let link = link.clone();
+        let ids = ids.clone();
+        Callback::from(move |(job, bytes, what): AnatomyRequest| {
+            let id = next_id(&ids);
+            dispatch.dispatch(Action::Anatomy { id, what });
+            if let Some(l) = link.borrow().as_ref() {
+                l.borrow().anatomy(id, job, bytes.as_deref());
+            }
+        })
+    };
+    let stop_anatomy = {
+        let dispatch = state.dispatcher();
+        let link = link.clone();
+        let running = state.anatomy.running.as_ref().map(|r| r.0);
+        Callback::from(move |_| {
+            if let (Some(id), Some(l)) = (running, link.borrow().as_ref()) {
+                l.borrow().cancel(id);
+            }
+            dispatch.dispatch(Action::StopAnatomy);
+        })
+    };
     let dismiss = {
         let dispatch = state.dispatcher();
         Callback::from(move |_| dispatch.dispatch(Action::DismissError))
@@ -326,6 +372,15 @@ pub fn app() -> Html {
                 <h1>{"convlens"}</h1>
                 <p class="tagline">{"Look inside a convolutional network, live in your browser. Your images never leave this tab."}</p>
             </header>
+            <div class="model-picker">
+                <label>{"Model "}
+                    <select onchange={on_model} data-testid="model-picker" disabled={!s.can_submit()}>
+                        { for crate::protocol::MODELS.iter().map(|(key, _, title)| html! {
+                            <option value={*key} selected={s.settings.model == *key}>{*title}</option>
+                        }) }
+                    </select>
+                </label>
+            </div>
             <StatusBar state={state.clone()} />
             if let Some(message) = &s.error {
                 <div class="error" role="alert" data-testid="error">
@@ -334,7 +389,8 @@ pub fn app() -> Html {
                 </div>
             }
             <section class="workspace">
-                <ImageInput on_image={submit} on_error={on_error} disabled={!s.can_submit()} />
+                <ImageInput on_image={submit} on_error={on_error.clone()} disabled={!s.can_submit()}
+                            model={s.settings.model.clone()} />
                 <div class="result">
                     <CropView shown={s.shown.clone()} side={s.model.as_ref().map_or(227, |m| m.input_size as u32)}
                               occluder={s.occluder} probe={s.probe.clone()} size={s.settings.occluder_size}
@@ -353,8 +409,11 @@ pub fn app() -> Html {
                                on_stop={stop_optimizing} on_style={on_style} on_clear={clear_made}
                                uploaded_style={uploaded_style.as_ref().map(|(n, _)| n.clone())} />
             </section>
+            <section class="explain-section">
+                <AnatomyPanel state={state.clone()} on_request={anatomy} on_stop={stop_anatomy} on_error={on_error} />
+            </section>
             <footer>
-                {"SqueezeNet 1.1 weights: BSD licence (DeepScale). Sample photos: public domain (scikit-image). "}
+                {"SqueezeNet 1.1 weights: BSD licence (DeepScale). Fashion-MNIST: MIT licence (Zalando SE); the CNN is trained by this project. Sample photos: public domain (scikit-image). "}
                 <a href="models/ATTRIBUTION.md">{"Attributions"}</a>
             </footer>
         </main>

@@ -12,8 +12,6 @@ use yew::Callback;
 use crate::app_state::Action;
 use crate::protocol::{BackendChoice, Request, Response};
 
-/// The model the page loads, relative to the page.
-pub const MODEL_URL: &str = "models/squeezenet1_1-int8.onnx";
 const WORKER_URL: &str = "./worker_loader.js";
 const MAX_RESTARTS: u32 = 2;
 
@@ -24,6 +22,8 @@ pub struct WorkerLink {
     probe_in_flight: Option<u64>,
     probe_next: Option<Request>,
     restarts: u32,
+    /// The model loaded now (a restarted worker loads it again).
+    model_url: &'static str,
     dispatch: Callback<Action>,
     // Closures must live as long as the worker uses them.
     _handlers: Vec<Closure<dyn FnMut(JsValue)>>,
@@ -32,20 +32,24 @@ pub struct WorkerLink {
 pub type SharedLink = Rc<RefCell<WorkerLink>>;
 
 impl WorkerLink {
-    pub fn start(choice: BackendChoice, dispatch: Callback<Action>) -> SharedLink {
+    /// Starts the worker, which loads the model at `model_url` (relative to the page).
+    pub fn start(choice: BackendChoice, model_url: &'static str, dispatch: Callback<Action>) -> SharedLink {
         let link = Rc::new(RefCell::new(WorkerLink {
             worker: None,
             probe_in_flight: None,
             probe_next: None,
             restarts: 0,
+            model_url: crate::protocol::MODELS[0].1,
             dispatch,
             _handlers: Vec::new(),
         }));
+        link.borrow_mut().model_url = model_url;
         Self::spawn(&link, choice);
         link
     }
 
     fn spawn(link: &SharedLink, choice: BackendChoice) {
+        let model_url = link.borrow().model_url;
         let dispatch = link.borrow().dispatch.clone();
         let worker = match Worker::new(WORKER_URL) {
             Ok(w) => w,
@@ -69,7 +73,7 @@ impl WorkerLink {
                         if let Some(link) = link.upgrade()
                             && let Some(w) = &link.borrow().worker
                         {
-                            post(w, &Request::Init { backend: choice, model_url: MODEL_URL.into() }, None);
+                            post(w, &Request::Init { backend: choice, model_url: model_url.into() }, None);
                         }
                     }
                     Ok(response) => {
@@ -168,6 +172,19 @@ impl WorkerLink {
     fn send(&self, request: &Request) {
         if let Some(w) = &self.worker {
             post(w, request, None);
+        }
+    }
+
+    /// Loads another bundled model; the shown photo is classified again under `reclassify`.
+    pub fn switch_model(&mut self, model_url: &'static str, reclassify: Option<u64>) {
+        self.model_url = model_url;
+        self.send(&Request::SwitchModel { model_url: model_url.into(), reclassify });
+    }
+
+    /// A network-anatomy request; a dataset's packed files travel alongside.
+    pub fn anatomy(&self, id: u64, job: crate::protocol::AnatomyJob, bytes: Option<&[u8]>) {
+        if let Some(w) = &self.worker {
+            post(w, &Request::Anatomy { id, job }, bytes);
         }
     }
 

@@ -2,6 +2,7 @@
 //! model, and answers page requests. It runs off the UI thread so the page never freezes; if it
 //! dies (device lost, out of memory) the page starts a new one on the CPU.
 
+mod anatomy;
 mod backend;
 
 use std::cell::RefCell;
@@ -37,6 +38,10 @@ struct Engine {
     cancelled: RefCell<HashSet<u64>>,
     /// The sanity check's randomized copy of the model, by number of randomized layers.
     randomized: RefCell<Option<(usize, Rc<Network>)>>,
+    /// Network anatomy's dataset and cached passes.
+    anatomy: RefCell<anatomy::Cache>,
+    /// The backend's note (why a fallback was taken), repeated when another model loads.
+    note: Option<String>,
 }
 
 fn scope() -> DedicatedWorkerGlobalScope {
@@ -95,6 +100,14 @@ pub fn start() {
                         }
                     }
                 }
+                Ok(Request::SwitchModel { model_url, reclassify }) => match loaded {
+                    Some(e) => switch_model(engine, &e, &model_url, reclassify).await,
+                    None => post(&Response::Failed { id: None, message: "the model is not loaded yet".into() }, None),
+                },
+                Ok(Request::Anatomy { id, job }) => match loaded {
+                    Some(e) => anatomy::run(&e, id, job, bytes).await,
+                    None => not_loaded(id),
+                },
                 Ok(Request::Probe { id, class, x, y, size, fill }) => match loaded {
                     Some(e) => probe(&e, id, class, [x, y, size], fill).await,
                     None => not_loaded(id),
@@ -114,22 +127,40 @@ async fn init(slot: Rc<RefCell<Option<Rc<Engine>>>>, choice: BackendChoice, mode
         Ok(p) => p,
         Err(message) => return post(&Response::Fatal { message }, None),
     };
-    post(&Response::Loading { message: format!("downloading the model ({})…", picked.kind.as_str()) }, None);
+    load(&slot, picked.kind, picked.note, &picked.device, model_url).await;
+}
+
+/// Downloads and warms up the model at `model_url` on `device`; on success it replaces the
+/// engine in `slot`. Answers `Ready`, or `Fatal` when nothing was loaded before.
+async fn load(
+    slot: &Rc<RefCell<Option<Rc<Engine>>>>,
+    kind: crate::protocol::BackendKind,
+    note: Option<String>,
+    device: &crate::Device,
+    model_url: &str,
+) -> bool {
+    let had_one = slot.borrow().is_some();
+    let give_up = |message: String| {
+        let r = if had_one { Response::Failed { id: None, message } } else { Response::Fatal { message } };
+        post(&r, None);
+        false
+    };
+    post(&Response::Loading { message: format!("downloading the model ({})…", kind.as_str()) }, None);
     let bytes = match crate::wire::fetch_bytes(scope().fetch_with_str(model_url), model_url).await {
         Ok(b) => b,
-        Err(message) => return post(&Response::Fatal { message }, None),
+        Err(message) => return give_up(message),
     };
-    let loaded = Model::from_bytes(&bytes).and_then(|m| m.bind(&picked.device));
+    let loaded = Model::from_bytes(&bytes).and_then(|m| m.bind(device));
     let (info, net) = match loaded {
         Ok(x) => x,
-        Err(e) => return post(&Response::Fatal { message: e.to_string() }, None),
+        Err(e) => return give_up(e.to_string()),
     };
     post(&Response::Loading { message: "warming up (compiling kernels)…".into() }, None);
     let start = now_ms();
     let blank =
         image::RgbImage::from_pixel(info.input_size as u32, info.input_size as u32, image::Rgb([128, 128, 128]));
     if let Err(e) = class_probabilities(&net, &blank).await {
-        return post(&Response::Fatal { message: format!("the model does not run: {e}") }, None);
+        return give_up(format!("the model does not run: {e}"));
     }
     let warmup_ms = now_ms() - start;
     let model = ModelSummary {
@@ -139,19 +170,41 @@ async fn init(slot: Rc<RefCell<Option<Rc<Engine>>>>, choice: BackendChoice, mode
         input_size: info.input_size,
         labels: info.labels.clone(),
         layers: info.taps.clone(),
+        channels: info.channels,
+        dataset: info.dataset.is_some(),
+    };
+    let (last_photo, style) = match slot.borrow().as_ref() {
+        Some(old) => (old.last_photo.borrow().clone(), old.style.borrow().clone()),
+        None => (None, None),
     };
     *slot.borrow_mut() = Some(Rc::new(Engine {
-        backend: picked.kind,
+        backend: kind,
         info,
         net,
         last_crop: RefCell::new(None),
-        last_photo: RefCell::new(None),
-        style: RefCell::new(None),
+        last_photo: RefCell::new(last_photo),
+        style: RefCell::new(style),
         paused: RefCell::new(HashSet::new()),
         cancelled: RefCell::new(HashSet::new()),
         randomized: RefCell::new(None),
+        anatomy: anatomy::fresh(),
+        note: note.clone(),
     }));
-    post(&Response::Ready { backend: picked.kind, note: picked.note, model, warmup_ms }, None);
+    post(&Response::Ready { backend: kind, note, model, warmup_ms }, None);
+    true
+}
+
+/// Another bundled model on the same device; the last photo is classified again with it.
+async fn switch_model(slot: Rc<RefCell<Option<Rc<Engine>>>>, old: &Engine, model_url: &str, reclassify: Option<u64>) {
+    let device = old.net.device().clone();
+    if !load(&slot, old.backend, old.note.clone(), &device, model_url).await {
+        return;
+    }
+    let engine = slot.borrow().clone();
+    let photo = old.last_photo.borrow().clone();
+    if let (Some(e), Some(id), Some(photo)) = (engine, reclassify, photo) {
+        classify_image(&e, id, photo).await;
+    }
 }
 
 /// The long side of the kept photo: enough for any optimization size.
@@ -164,10 +217,13 @@ fn kept(img: image::RgbImage) -> image::RgbImage {
 }
 
 async fn classify(engine: &Engine, id: u64, bytes: Vec<u8>) {
-    let rgb = match crate::image::decode_rgb(&bytes) {
-        Ok(img) => img,
-        Err(e) => return post(&Response::Failed { id: Some(id), message: e.to_string() }, None),
-    };
+    match crate::image::decode_rgb(&bytes) {
+        Ok(img) => classify_image(engine, id, img).await,
+        Err(e) => post(&Response::Failed { id: Some(id), message: e.to_string() }, None),
+    }
+}
+
+async fn classify_image(engine: &Engine, id: u64, rgb: image::RgbImage) {
     let side = engine.info.input_size as u32;
     let crop = crate::image::center_crop(&rgb, engine.info.resize_shorter as u32, side);
     let start = now_ms();

@@ -353,6 +353,89 @@ await test('Make an image: fooling, neural style, pause, DeepDream, inversion se
   await page.close();
 });
 
+/** Clicks an anatomy button and waits until the panel's request is over (no progress row). */
+async function anatomy(page, testid, timeout = 300_000) {
+  await page.click(`[data-testid="${testid}"]`);
+  await page.waitForFunction(() => !document.querySelector('[data-testid="anatomy-progress"]'), null, { timeout });
+  assert.equal(await page.$('[data-testid="error"]'), null, `no error after ${testid}`);
+}
+
+async function loaded(page, testid) {
+  const img = await page.waitForSelector(`[data-testid="${testid}"]`);
+  await page.waitForFunction((e) => e.complete && e.naturalWidth > 0, img);
+  return img;
+}
+
+await test('Inside the network: both models, filters, activations, patches, neighbours, t-SNE, a folder', async () => {
+  const { page } = await openApp('?backend=cpu&model=fashion-mnist');
+  assert.equal(await page.$eval('[data-testid="model-picker"]', (e) => e.value), 'fashion-mnist');
+  const top = await classifySample(page, 'fashion/sneaker.png');
+  assert.equal(top[0].label, 'Sneaker');
+
+  // Weights: conv1's 32 grey 3×3 filters.
+  await anatomy(page, 'filters-show');
+  const filters = await loaded(page, 'filters-image');
+  assert.match(await filters.evaluate((img) => img.closest('figure').textContent), /conv1: 32 filters of 1×3×3 \(on pixels\)/);
+
+  // Activations: a tile per channel; hover reads a value, a click enlarges one tile.
+  await page.click('[data-testid="anatomy-tab-activations"]');
+  await page.selectOption('[data-testid="activations-layer"]', 'conv2_relu');
+  await anatomy(page, 'activations-show');
+  const acts = await loaded(page, 'activations-image');
+  assert.equal(await acts.getAttribute('data-channels'), '64');
+  const box = await acts.boundingBox();
+  await page.mouse.move(box.x + 6, box.y + 6);
+  await page.waitForFunction(() => /channel 0, position/.test(document.querySelector('[data-testid="activations-hover"]').textContent));
+  await page.mouse.click(box.x + 6, box.y + 6);
+  await loaded(page, 'activation-tile');
+
+  // The bundled dataset, then the top patches of three channels.
+  await page.click('[data-testid="anatomy-tab-patches"]');
+  await anatomy(page, 'dataset-bundled');
+  assert.equal(await page.$eval('[data-testid="dataset-summary"]', (e) => e.dataset.count), '2000');
+  await page.selectOption('[data-testid="patches-layer"]', 'conv3_relu');
+  await setInput(page, 'patches-top', 3);
+  await setInput(page, 'patches-k', 4);
+  await anatomy(page, 'patches-run');
+  const patches = await loaded(page, 'patches-image');
+  assert.equal(await patches.getAttribute('data-rows'), '3');
+  assert.match(await patches.evaluate((img) => img.closest('figure').textContent), /18×18 px receptive field/);
+
+  // Neighbours: the sample is a test image, so its nearest code is itself, a sneaker.
+  await page.click('[data-testid="anatomy-tab-neighbours"]');
+  await anatomy(page, 'neighbours-run');
+  const neighbours = await loaded(page, 'neighbours-image');
+  assert.match(await neighbours.evaluate((img) => img.closest('figure').textContent), /codes: Sneaker/);
+
+  // t-SNE, short: the map animates to the end and draws coloured dots.
+  await page.click('[data-testid="anatomy-tab-tsne"]');
+  await setInput(page, 'tsne-iterations', 100);
+  await page.click('[data-testid="tsne-run"]');
+  await page.waitForSelector('[data-testid="tsne-status"][data-done="true"]', { timeout: 300_000 });
+  const colours = await page.$eval('[data-testid="tsne-canvas"]', (c) => {
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    const seen = new Set();
+    for (let i = 0; i < d.length; i += 4) if (d[i] + d[i + 1] + d[i + 2] < 700) seen.add(`${d[i]},${d[i + 1]},${d[i + 2]}`);
+    return seen.size;
+  });
+  assert.ok(colours >= 10, `the map has class colours (${colours})`);
+
+  // Back to SqueezeNet: the shown image is classified again; a folder of photos is a dataset.
+  await page.selectOption('[data-testid="model-picker"]', 'squeezenet');
+  await page.waitForFunction(() => document.querySelector('[data-testid="status"]').dataset.state === 'ready'
+    && document.querySelectorAll('[data-testid="sample"][data-sample="coffee.png"]').length === 1, null, { timeout: READY_MS });
+  assert.equal(await page.$('[data-testid="dataset-summary"]'), null, 'another model starts without a dataset');
+  await page.setInputFiles('[data-testid="dataset-files"]', ['static/samples/coffee.png', 'static/samples/chelsea.png', 'README.md']);
+  await page.waitForSelector('[data-testid="dataset-summary"][data-count="2"]', { timeout: 120_000 });
+  await page.click('[data-testid="anatomy-tab-patches"]');
+  await page.selectOption('[data-testid="patches-layer"]', 'fire9/concat');
+  await setInput(page, 'patches-top', 2);
+  await setInput(page, 'patches-k', 2);
+  await anatomy(page, 'patches-run');
+  assert.equal(await (await loaded(page, 'patches-image')).getAttribute('data-rows'), '2');
+  await page.close();
+});
+
 await test('without a GPU the page falls back to the CPU and says why', async () => {
   const noGpu = await launch({ webgpu: false });
   try {

@@ -15,11 +15,24 @@ pub const SAMPLES: &[(&str, &str)] = &[
     ("hubble_deep_field.jpg", "deep field"),
 ];
 
+/// Sample pictures for the Fashion-MNIST model: test images from the dataset (MIT).
+pub const FASHION_SAMPLES: &[(&str, &str)] = &[
+    ("fashion/sneaker.png", "sneaker"),
+    ("fashion/trouser.png", "trouser"),
+    ("fashion/bag.png", "bag"),
+    ("fashion/dress.png", "dress"),
+    ("fashion/ankle-boot.png", "ankle boot"),
+    ("fashion/shirt.png", "shirt"),
+];
+
 #[derive(PartialEq, Properties)]
 pub struct ImageInputProps {
     pub on_image: Callback<(String, Vec<u8>)>,
     pub on_error: Callback<String>,
     pub disabled: bool,
+    /// The bundled model's key: which samples fit it.
+    #[prop_or_default]
+    pub model: String,
 }
 
 /// Reads a user's file and hands its bytes on.
@@ -75,7 +88,8 @@ pub fn image_input(props: &ImageInputProps) -> Html {
             }
         })
     };
-    let samples = SAMPLES.iter().map(|(file, title)| {
+    let list = if props.model == "fashion-mnist" { FASHION_SAMPLES } else { SAMPLES };
+    let samples = list.iter().map(|(file, title)| {
         let on_image = props.on_image.clone();
         let on_error = props.on_error.clone();
         let onclick = Callback::from(move |_| {
