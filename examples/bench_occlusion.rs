@@ -23,7 +23,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 window: [window; 2],
                 strides: [stride; 2],
                 fill: Fill::Value(0.5),
-                batch: 8,
+                batch,
                 incremental,
             };
             let m = Method::Occlusion(p);

@@ -487,6 +487,10 @@ impl State {
                             self.shown = Some(Shown { source, crop_png: png.unwrap_or_default(), top5, forward_ms });
                             self.explanations.clear();
                             self.probe = None;
+                            // Views of the previous image go; the dataset's stay.
+                            self.anatomy.activations = None;
+                            self.anatomy.tile = None;
+                            self.anatomy.neighbours = None;
                         } else {
                             self.pending = Some((pending, source));
                         }

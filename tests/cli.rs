@@ -262,7 +262,7 @@ fn anatomy_commands_write_pictures_and_json() {
         &dir.join("neighbours.png"),
     );
     assert_eq!(n["code_layer"], "fc1_relu");
-    assert_eq!(n["codes"][0]["distance"], 0.0, "the sample is in the dataset");
+    assert!(n["codes"][0]["distance"].as_f64().unwrap() < 1e-3, "the sample is in the dataset: {}", n["codes"][0]);
     let sneakers = n["codes"].as_array().unwrap().iter().filter(|h| h["label"] == "Sneaker").count();
     assert!(sneakers >= 4, "code neighbours of a sneaker are sneakers ({sneakers}/5)");
     let t = anatomy_ok(

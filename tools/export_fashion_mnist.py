@@ -132,6 +132,32 @@ def build_model(weights):
     return onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True)
 
 
+def conv3x3(x, k, bias):
+    """3x3 convolution, padding 1, stride 1: x [n, c, h, w], k [o, c, 3, 3]."""
+    n, c, h, wd = x.shape
+    p = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    cols = np.stack([p[:, :, i:i + h, j:j + wd] for i in range(3) for j in range(3)], axis=2)
+    return np.einsum("nckhw,ock->nohw", cols, k.reshape(k.shape[0], k.shape[1], 9)) + bias[None, :, None, None]
+
+
+def pool(x):
+    """2x2 max-pool, stride 2 (floor)."""
+    n, c, h, wd = x.shape
+    h2, w2 = h // 2, wd // 2
+    return x[:, :, :2 * h2, :2 * w2].reshape(n, c, h2, 2, w2, 2).max(axis=(3, 5))
+
+
+def forward(layers, x):
+    """The network in NumPy: `layers` maps conv1..fc2 to (weight, bias) with dense weights as
+    [out, in]; x is [n, 1, 28, 28] in [0, 1]. Returns (fc1_relu codes, logits)."""
+    for layer in ["conv1", "conv2", "conv3"]:
+        x = pool(np.maximum(conv3x3(x, *layers[layer]), 0))
+    k, b = layers["fc1"]
+    codes = np.maximum(x.reshape(x.shape[0], -1) @ k.T + b, 0)
+    k, b = layers["fc2"]
+    return codes, codes @ k.T + b
+
+
 def reference_accuracy(weights, images, labels):
     """Float forward in NumPy with the int8-rounded weights: the accuracy the app should see."""
     def q(name):
@@ -142,29 +168,12 @@ def reference_accuracy(weights, images, labels):
         deq = qq.reshape(flat.shape).astype(np.float32) * s[:, None]
         return deq.reshape(a.shape) if name.startswith("conv") else deq
 
-    def b(name):
-        return np.asarray(weights[name]["values"], np.float32)
-
-    def conv3x3(x, k, bias):
-        n, c, h, wd = x.shape
-        p = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
-        cols = np.stack([p[:, :, i:i + h, j:j + wd] for i in range(3) for j in range(3)], axis=2)
-        return np.einsum("nckhw,ock->nohw", cols, k.reshape(k.shape[0], k.shape[1], 9)) + bias[None, :, None, None]
-
-    def pool(x):
-        n, c, h, wd = x.shape
-        h2, w2 = h // 2, wd // 2
-        return x[:, :, :2 * h2, :2 * w2].reshape(n, c, h2, 2, w2, 2).max(axis=(3, 5))
-
+    layers = {l: (q(f"{l}.weight"), np.asarray(weights[f"{l}.bias"]["values"], np.float32))
+              for l in ["conv1", "conv2", "conv3", "fc1", "fc2"]}
     right = 0
     for s in range(0, len(labels), 500):
-        x = images[s:s + 500, None].astype(np.float32) / 255.0
-        for layer in ["conv1", "conv2", "conv3"]:
-            x = pool(np.maximum(conv3x3(x, q(f"{layer}.weight"), b(f"{layer}.bias")), 0))
-        x = x.reshape(x.shape[0], -1)
-        x = np.maximum(x @ q("fc1.weight").T + b("fc1.bias"), 0)
-        x = x @ q("fc2.weight").T + b("fc2.bias")
-        right += int((x.argmax(1) == labels[s:s + 500]).sum())
+        _, logits = forward(layers, images[s:s + 500, None].astype(np.float32) / 255.0)
+        right += int((logits.argmax(1) == labels[s:s + 500]).sum())
     return right / len(labels)
 
 

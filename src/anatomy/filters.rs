@@ -86,8 +86,8 @@ impl Default for GridLook {
     }
 }
 
-const GAP: u32 = 2;
-const BACKGROUND: Rgb<u8> = Rgb([250, 250, 250]);
+/// Between tiles: dark, so that white and black weights both stand out from it.
+const BACKGROUND: Rgb<u8> = Rgb([38, 43, 51]);
 
 /// The picture: filters on pixels (1 or 3 input channels) as a square-ish grid of grey or RGB
 /// tiles; deeper filters as one row per filter, one grey tile per input channel.
@@ -96,6 +96,7 @@ pub fn filter_grid(bank: &FilterBank, on_pixels: bool, look: GridLook) -> (RgbIm
     let [outs, ins, kh, kw] = bank.dims;
     let norm = normalized(bank);
     let z = look.zoom.max(1);
+    let gap = (z / 4).clamp(2, 6);
     let outs = outs.min(look.max_filters.max(1));
     let colour = on_pixels && ins == 3;
     let (cols, rows, per_tile_inputs) = if on_pixels && (ins == 1 || ins == 3) {
@@ -107,8 +108,8 @@ pub fn filter_grid(bank: &FilterBank, on_pixels: bool, look: GridLook) -> (RgbIm
     };
     let tile_w = kw as u32 * z;
     let tile_h = kh as u32 * z;
-    let width = cols as u32 * (tile_w + GAP) + GAP;
-    let height = rows as u32 * (tile_h + GAP) + GAP;
+    let width = cols as u32 * (tile_w + gap) + gap;
+    let height = rows as u32 * (tile_h + gap) + gap;
     let mut img = RgbImage::from_pixel(width, height, BACKGROUND);
     let filter_len = ins * kh * kw;
     let plane = kh * kw;
@@ -120,8 +121,8 @@ pub fn filter_grid(bank: &FilterBank, on_pixels: bool, look: GridLook) -> (RgbIm
             (0..per_tile_inputs).map(|i| (i, o, i)).collect()
         };
         for (col, row, input) in tiles {
-            let x0 = GAP + col as u32 * (tile_w + GAP);
-            let y0 = GAP + row as u32 * (tile_h + GAP);
+            let x0 = gap + col as u32 * (tile_w + gap);
+            let y0 = gap + row as u32 * (tile_h + gap);
             for ky in 0..kh {
                 for kx in 0..kw {
                     let at = |c: usize| (f[c * plane + ky * kw + kx] * 255.0).round().clamp(0.0, 255.0) as u8;

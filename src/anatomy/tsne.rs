@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum TsneError {
     /// Fewer points than the method needs (t-SNE: 3; PCA: 1).
-    #[error("need at least 3 points, got {n}")]
+    #[error("too few points: {n} (t-SNE needs at least 3, PCA at least 1)")]
     TooFewPoints { n: usize },
     /// Each point needs `3 × perplexity` neighbours: `n - 1 >= 3 × perplexity`.
     #[error("perplexity {perplexity} is too large for {n} points (need n - 1 >= 3 × perplexity)")]
@@ -41,7 +41,7 @@ pub enum TsneError {
 
 /// Iterations run with momentum 0.5 before switching to 0.8 (as in the reference implementation).
 const MOMENTUM_SWITCH: usize = 250;
-/// Accumulator lanes of the hot loops: independent chains the compiler can keep in registers.
+/// Accumulator lanes of the distance and dot-product kernels: independent chains for the CPU.
 const LANES: usize = 8;
 
 // ---------------------------------------------------------------------------------------------
@@ -111,7 +111,7 @@ fn dot64(a: &[f64], b: &[f64]) -> f64 {
     s
 }
 
-/// `n` rows of `d` finite values.
+/// `data` is `n` rows of `d >= 1` values (finiteness is [`check_finite`]).
 fn check_data(data: &[f32], n: usize, d: usize) -> Result<(), TsneError> {
     if d == 0 {
         return Err(TsneError::ZeroDims);
@@ -319,10 +319,12 @@ fn gram_axes(data: &[f32], n: usize, d: usize, k: usize, mean: &[f64]) -> Vec<f3
 }
 
 /// The `k` leading eigenvectors (`k × p`, each contiguous, by decreasing eigenvalue) of a symmetric
-/// positive semi-definite `p × p` matrix: subspace iteration on an oversampled block with a
-/// Rayleigh–Ritz step (Jacobi on the small block) each round, from a fixed seeded start. Exact when
-/// the block covers the whole space; otherwise stops at a relative residual of 1e-5 or 40 rounds,
-/// plenty for a t-SNE input. Signs: each vector's largest component is positive.
+/// positive semi-definite `p × p` matrix: subspace iteration on a block of `k + max(k/2, 10)`
+/// vectors from a fixed seeded start, with a Rayleigh–Ritz step (Jacobi on the small block) every
+/// fourth round. Exact when the block covers the whole space; otherwise stops when the residuals are
+/// below 1e-5 of the top eigenvalue, the captured variance no longer moves (1e-7), or after 24
+/// rounds (noise-like spectra, where the exact axes do not matter for a t-SNE input). Signs: each
+/// vector's largest component is positive.
 fn top_eigenvectors(mat: &[f64], p: usize, k: usize) -> Vec<f64> {
     const MAX_ROUNDS: usize = 24;
     const CHECK_EVERY: usize = 4;

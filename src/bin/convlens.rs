@@ -291,6 +291,8 @@ mod cli {
         }))
         .map_err(|e| e.to_string())?;
         let save = |x: &convlens::Tensor<4>, f: &str| -> Result<(), String> {
+            // A grey model sees the mean of the channels: save that.
+            let x = if info.channels == 1 { x.clone().mean_dim(1).repeat_dim(1, 3) } else { x.clone() };
             let [_, _, h, w] = x.dims();
             let data = x.clone().into_data().try_to_vec::<f32>().map_err(|e| format!("{e:?}"))?;
             convlens::image::from_chw(&data, h, w).save(f).map_err(|e| format!("cannot write {f}: {e}"))

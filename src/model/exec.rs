@@ -217,7 +217,10 @@ impl Network {
             }
         }
         let autodiff = input.is_autodiff() || overrides.values().any(|v| v.tensor.is_autodiff());
-        let keep: HashSet<&str> = taps.iter().copied().chain(self.graph.outputs.iter().map(String::as_str)).collect();
+        // At any size only the taps are computed: the dense layers on the way to the outputs
+        // need the model's own size.
+        let outputs = self.graph.outputs.iter().map(String::as_str).filter(|_| !pass.any_size);
+        let keep: HashSet<&str> = taps.iter().copied().chain(outputs).collect();
         let needed = self.needed_nodes(&keep, overrides);
         let mut env: HashMap<String, Value> = HashMap::new();
         let mut out = Activations::default();

@@ -62,7 +62,7 @@ impl ModelInfo {
                 Some(Some(1)) => 1,
                 _ => 3,
             },
-            dataset: meta.get("convlens.dataset").cloned(),
+            dataset: meta.get("convlens.dataset").filter(|p| is_site_path(p)).cloned(),
             resize_shorter,
             file_bytes,
             parameters: graph.parameter_count(),
@@ -74,6 +74,17 @@ impl ModelInfo {
     pub fn label(&self, index: usize) -> String {
         self.labels.get(index).cloned().unwrap_or_else(|| format!("class {index}"))
     }
+}
+
+/// A plain relative path inside the site (`datasets/x.png`): no scheme, no leading slash, no
+/// `..`, so a model file cannot point the page at another origin or outside its folder.
+fn is_site_path(p: &str) -> bool {
+    !p.is_empty()
+        && p.len() <= 200
+        && !p.starts_with('/')
+        && p.split('/').all(|part| !part.is_empty() && part != "." && part != "..")
+        && p.chars().all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c))
+        && p.ends_with(".png")
 }
 
 fn three() -> usize {

@@ -44,7 +44,8 @@ impl Made {
 pub fn side(job: &OptimizeJob, info: &ModelInfo) -> usize {
     let size = if job.size == 0 { OptimizeJob::default_size(&job.kind) } else { job.size };
     let size = if size == 0 || job.kind == "fool" { info.input_size } else { size };
-    size.clamp(32, MAX_OPT_SIZE)
+    // At least 32 px, unless the model's own input is smaller (28×28 Fashion-MNIST).
+    size.clamp(32.min(info.input_size), MAX_OPT_SIZE)
 }
 
 /// Runs `job` on `net`; `progress` hears of every step and may stop the run.

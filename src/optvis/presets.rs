@@ -74,6 +74,9 @@ pub fn visualize(objective: Objective, preset: &str, init: Tensor<4>, seed: u64)
             )));
         }
     };
+    // The recipes' pixel shifts are meant for ~224-pixel images; a small one gets smaller shifts.
+    let mut recipe = recipe;
+    recipe.render.transforms = recipe.render.transforms.iter().map(|t| t.for_side(h.min(w))).collect();
     Ok(recipe)
 }
 

@@ -33,6 +33,17 @@ pub fn standard() -> Vec<Transform> {
 }
 
 impl Transform {
+    /// The same transform for an image of `side` pixels instead of about 224: pixel shifts
+    /// scale with the side (at least one pixel), zooms and turns stay.
+    pub fn for_side(&self, side: usize) -> Transform {
+        let px = |n: usize| if side >= 224 || n == 0 { n } else { (n * side).div_ceil(224).max(1) };
+        match self {
+            Transform::Jitter(n) => Transform::Jitter(px(*n)),
+            Transform::Shift(n) => Transform::Shift(px(*n)),
+            other => other.clone(),
+        }
+    }
+
     pub fn apply(&self, x: Tensor<4>, rng: &mut StdRng) -> Tensor<4> {
         let [n, c, h, w] = x.dims();
         match self {

@@ -49,6 +49,11 @@ impl Progress for ScanProgress<'_> {
     }
 }
 
+/// Images per forward pass: many small ones, fewer large ones (memory, and progress that moves).
+fn batch_size(engine: &Engine) -> usize {
+    if engine.info.input_size <= 64 { 200 } else { 16 }
+}
+
 fn fail(id: u64, message: String) {
     post(&Response::Failed { id: Some(id), message }, None);
 }
@@ -217,7 +222,7 @@ async fn patches(
     let (topk, _) = match cached {
         Some(t) => t,
         None => {
-            let wants = ScanWants { layer: Some((layer.to_string(), k)), codes: false, batch: 16 };
+            let wants = ScanWants { layer: Some((layer.to_string(), k)), codes: false, batch: batch_size(engine) };
             let found = scan(&engine.net, &data, &wants, &mut ScanProgress { engine, id }).await?;
             let t = found.topk.ok_or_else(|| AnatomyError::NoLayer(layer.to_string()))?;
             engine.anatomy.borrow_mut().topk.insert(key, t.clone());
@@ -264,7 +269,7 @@ async fn codes(engine: &Engine, id: u64, data: &Dataset) -> Result<(String, usiz
     if let Some(c) = engine.anatomy.borrow().codes.clone() {
         return Ok(c);
     }
-    let wants = ScanWants { layer: None, codes: true, batch: 16 };
+    let wants = ScanWants { layer: None, codes: true, batch: batch_size(engine) };
     let Scan { codes, code_dims, code_layer, .. } =
         scan(&engine.net, data, &wants, &mut ScanProgress { engine, id }).await?;
     let c = (code_layer, code_dims, Rc::new(codes));

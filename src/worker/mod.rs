@@ -354,8 +354,9 @@ struct OptimizeProgress<'a> {
 /// Steps between preview images.
 const PREVIEW_EVERY: usize = 4;
 
-/// `[1, 3, H, W]` in [0, 1] as PNG bytes.
-async fn tensor_png(x: crate::Tensor<4>) -> Option<Vec<u8>> {
+/// `[1, 3, H, W]` in [0, 1] as PNG bytes; for a grey model, the grey it sees.
+async fn tensor_png(x: crate::Tensor<4>, grey: bool) -> Option<Vec<u8>> {
+    let x = if grey { x.mean_dim(1).repeat_dim(1, 3) } else { x };
     let [_, _, h, w] = x.dims();
     let data = read_f32(x).await.ok()?;
     Some(crate::image::encode_png(&crate::image::from_chw(&data, h, w)))
@@ -374,7 +375,7 @@ impl crate::optvis::render::RenderProgress for OptimizeProgress<'_> {
         let image = (s.step % PREVIEW_EVERY == 0 || s.step == 1).then(|| s.image.clone());
         Box::pin(async move {
             let png = match image {
-                Some(x) => tensor_png(x).await,
+                Some(x) => tensor_png(x, self.engine.info.channels == 1).await,
                 None => None,
             };
             post(&response, png.as_deref());
@@ -416,11 +417,11 @@ async fn optimize(engine: &Engine, id: u64, job: crate::protocol::OptimizeJob, s
             let top5 = top_k(&fooled.probabilities, 5, &engine.info);
             let response =
                 Response::Fooled { id, target: job.class, succeeded: fooled.succeeded(job.class), top5, linf, gain };
-            post(&response, tensor_png(difference).await.as_deref());
+            post(&response, tensor_png(difference, engine.info.channels == 1).await.as_deref());
             fooled.steps
         }
         Made::Image(_) => job.steps,
     };
-    let png = tensor_png(made.image().clone()).await;
+    let png = tensor_png(made.image().clone(), engine.info.channels == 1).await;
     post(&Response::Optimized { id, steps, ms: now_ms() - start }, png.as_deref());
 }

@@ -4,7 +4,9 @@
 // update time while dragging.
 // Also (part "optimize") the steps per second of class visualization (227 px) and neural style
 // (256 px), and one class-visualization step against one forward + backward pass.
-// Usage: node tests/browser/bench.mjs dist [runs=20] [backends=cpu,webgpu] [parts=forward,methods,optimize]
+// Also (part "anatomy", Fashion-MNIST model and its 2,000 bundled images) the top-patch search
+// (one pass of the dataset), the codes pass, and t-SNE of 2,000 codes (1000 iterations).
+// Usage: node tests/browser/bench.mjs dist [runs=20] [backends=cpu,webgpu] [parts=forward,methods,optimize,anatomy]
 import { serve } from './serve.mjs';
 import { launch } from './browser.mjs';
 
@@ -14,12 +16,13 @@ const server = await serve(dist);
 const context = await launch();
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
 
-const parts = (process.argv[5] ?? 'forward,methods,optimize').split(',');
+const parts = (process.argv[5] ?? 'forward,methods,optimize,anatomy').split(',');
 const results = [];
 for (const backend of (process.argv[4] ?? 'cpu,webgpu').split(',')) {
   if (parts.includes('forward')) await forward(backend);
   if (parts.includes('methods')) await methods(backend);
   if (parts.includes('optimize')) await optimize(backend);
+  if (parts.includes('anatomy')) await anatomy(backend);
 }
 console.log(JSON.stringify(results));
 await context.close();
@@ -149,5 +152,36 @@ async function optimize(backend) {
   const ratio = 1000 / rate / median(times);
   console.log(`${backend}: one class-visualization step = ${ratio.toFixed(2)} × one forward + backward (saliency ${median(times).toFixed(0)} ms)`);
   results.push({ backend, what: 'class-vis step / forward+backward', ratio, saliency_ms: median(times) });
+  await page.close();
+}
+
+async function anatomy(backend) {
+  const page = await context.newPage();
+  await page.goto(`${server.origin}/?backend=${backend}&model=fashion-mnist`);
+  await page.waitForSelector('[data-testid="status"][data-state="ready"]', { timeout: 600_000 });
+  await page.click('[data-testid="sample"][data-sample="fashion/sneaker.png"]');
+  await page.waitForFunction(() => document.querySelector('[data-testid="crop-source"]')?.textContent === 'fashion/sneaker.png'
+    && document.querySelector('[data-testid="status"]').dataset.state === 'ready', null, { timeout: 600_000 });
+  const idle = () => page.waitForFunction(() => !document.querySelector('[data-testid="anatomy-progress"]'), null, { timeout: 1_800_000 });
+  await page.click('[data-testid="anatomy-tab-patches"]');
+  let t0 = Date.now();
+  await page.click('[data-testid="dataset-bundled"]');
+  await idle();
+  const loadMs = Date.now() - t0;
+  await page.selectOption('[data-testid="patches-layer"]', 'conv3_relu');
+  await page.click('[data-testid="patches-run"]');
+  await idle();
+  const patchesMs = Number(await page.getAttribute('[data-testid="patches-image"]', 'data-ms'));
+  await page.click('[data-testid="anatomy-tab-neighbours"]');
+  t0 = Date.now();
+  await page.click('[data-testid="neighbours-run"]');
+  await idle();
+  const codesMs = Date.now() - t0;
+  await page.click('[data-testid="anatomy-tab-tsne"]');
+  await page.click('[data-testid="tsne-run"]');
+  await page.waitForSelector('[data-testid="tsne-status"][data-done="true"]', { timeout: 1_800_000 });
+  const tsneMs = Number(await page.getAttribute('[data-testid="tsne-status"]', 'data-ms'));
+  console.log(`${backend}: Fashion-MNIST 2000 images: load ${loadMs} ms, top patches of conv3_relu ${patchesMs.toFixed(0)} ms, codes + neighbours ${codesMs} ms, t-SNE 1000 iterations ${tsneMs.toFixed(0)} ms`);
+  results.push({ backend, what: 'anatomy', loadMs, patchesMs, codesMs, tsneMs });
   await page.close();
 }

@@ -74,6 +74,8 @@ async function pictureSpread(figure) {
 
 let failures = 0;
 async function test(name, body) {
+  // ONLY=words runs just the tests whose name contains them (while developing).
+  if (process.env.ONLY && !name.includes(process.env.ONLY)) return;
   const t0 = Date.now();
   try {
     await body();

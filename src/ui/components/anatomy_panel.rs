@@ -53,16 +53,17 @@ fn is_image_name(name: &str) -> bool {
 
 /// Reads the chosen files (images only, up to the byte limit) and packs them for the worker.
 fn read_files(
-    files: web_sys::FileList,
+    files: &web_sys::FileList,
     name: String,
     on_request: Callback<AnatomyRequest>,
     on_error: Callback<String>,
 ) {
+    // Taken out now: the list empties when the input is reset.
+    let files: Vec<web_sys::File> = (0..files.length()).filter_map(|i| files.get(i)).collect();
     spawn_local(async move {
         let mut packed = Vec::new();
         let mut total = 0.0;
-        for i in 0..files.length() {
-            let Some(file) = files.get(i) else { continue };
+        for file in files {
             if !is_image_name(&file.name()) {
                 continue;
             }
@@ -191,7 +192,7 @@ pub fn anatomy_panel(props: &AnatomyPanelProps) -> Html {
                         .and_then(|p| p.split('/').next().map(str::to_string))
                         .filter(|p| !p.is_empty())
                         .unwrap_or_else(|| "your images".into());
-                    read_files(files, name, r.clone(), e.clone());
+                    read_files(&files, name, r.clone(), e.clone());
                 }
                 input.set_value("");
             })
