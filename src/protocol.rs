@@ -56,8 +56,8 @@ impl GridLayout {
     }
 }
 
-/// Most images a user's dataset keeps.
-pub const MAX_DATASET_IMAGES: usize = 5000;
+/// Most images a user's dataset keeps (at 227×227 that is ~300 MB of pixels in the worker).
+pub const MAX_DATASET_IMAGES: usize = 2000;
 
 /// A network-anatomy request (see `anatomy` in the core).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

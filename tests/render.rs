@@ -1,6 +1,6 @@
 //! Heatmap colouring and blending on tiny maps with exact answers.
 
-use convlens::render::{Palette, Scale, blend, blend_signed, heatmap, normalise, range};
+use convlens::render::{Palette, Scale, blend, blend_magnitude, blend_signed, heatmap, normalise, range};
 use image::{Rgb, RgbImage};
 
 #[test]
@@ -51,4 +51,16 @@ fn signed_blend_leaves_zero_untouched_and_colours_extremes() {
     assert_eq!(out.get_pixel(1, 0), &Rgb([10, 20, 30]));
     assert_eq!(out.get_pixel(0, 0), &Rgb(Palette::BlueRed.rgb(0.0)));
     assert_eq!(out.get_pixel(2, 0), &Rgb(Palette::BlueRed.rgb(1.0)));
+}
+
+#[test]
+fn magnitude_blend_leaves_zero_untouched_and_colours_the_peak() {
+    let base = RgbImage::from_pixel(3, 1, Rgb([10, 20, 30]));
+    let out = blend_magnitude(&base, &[0.0, 1.0, 2.0], 1, 3, Palette::Inferno, 1.0);
+    assert_eq!(out.get_pixel(0, 0), &Rgb([10, 20, 30]), "zero leaves the photo");
+    assert_eq!(out.get_pixel(2, 0), &Rgb(Palette::Inferno.rgb(1.0)), "the peak is the palette's top at alpha 1");
+    let half = out.get_pixel(1, 0);
+    let c = Palette::Inferno.rgb(0.5);
+    let want: Vec<u8> = (0..3).map(|i| (0.5 * c[i] as f32 + 0.5 * [10.0, 20.0, 30.0][i]).round() as u8).collect();
+    assert_eq!(half.0.to_vec(), want, "half the peak: half opacity");
 }

@@ -82,8 +82,26 @@ pub fn blend(base: &RgbImage, overlay: &RgbImage, alpha: f32) -> RgbImage {
 /// Blends a signed map's colours over `base` with opacity growing with |value|: zero leaves the
 /// photo untouched, the extremes get `alpha`. `values` is an `[h, w]` map (resized to `base`).
 pub fn blend_signed(base: &RgbImage, values: &[f32], h: usize, w: usize, palette: Palette, alpha: f32) -> RgbImage {
+    blend_by(base, values, h, w, Scale::Signed, palette, alpha)
+}
+
+/// Like [`blend_signed`] for magnitudes (an activation map): zero leaves the photo untouched,
+/// the largest value gets `alpha`.
+pub fn blend_magnitude(base: &RgbImage, values: &[f32], h: usize, w: usize, palette: Palette, alpha: f32) -> RgbImage {
+    blend_by(base, values, h, w, Scale::Magnitude, palette, alpha)
+}
+
+fn blend_by(
+    base: &RgbImage,
+    values: &[f32],
+    h: usize,
+    w: usize,
+    scale: Scale,
+    palette: Palette,
+    alpha: f32,
+) -> RgbImage {
     let (width, height) = base.dimensions();
-    let t = normalise(values, Scale::Signed);
+    let t = normalise(values, scale);
     let gray: ImageBuffer<Luma<f32>, Vec<f32>> = ImageBuffer::from_raw(w as u32, h as u32, t).unwrap_or_default();
     let resized = if gray.dimensions() == (width, height) {
         gray
@@ -92,7 +110,8 @@ pub fn blend_signed(base: &RgbImage, values: &[f32], h: usize, w: usize, palette
     };
     RgbImage::from_fn(width, height, |x, y| {
         let t = resized.get_pixel(x, y)[0].clamp(0.0, 1.0);
-        let a = alpha.clamp(0.0, 1.0) * (2.0 * t - 1.0).abs();
+        let strength = if scale == Scale::Signed { (2.0 * t - 1.0).abs() } else { t };
+        let a = alpha.clamp(0.0, 1.0) * strength;
         let c = palette.rgb(t as f64);
         let b = base.get_pixel(x, y);
         Rgb([0, 1, 2].map(|i| (a * c[i] as f32 + (1.0 - a) * b[i] as f32).round() as u8))

@@ -134,9 +134,9 @@ fn tile(engine: &Engine, id: u64, layer: &str, channel: usize) -> Result<(), Ana
     let hi = map.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let side = (crop.width()).max(224);
     let base = image::imageops::resize(&crop, side, side, image::imageops::FilterType::Nearest);
+    // Strong responses in bright colour; zero leaves the image as it is.
     let shifted: Vec<f32> = map.iter().map(|v| v - lo).collect();
-    let heat = crate::render::heatmap(&shifted, h, w, crate::render::Scale::Magnitude, Palette::Viridis, side);
-    let img = crate::render::blend(&base, &heat, 0.65);
+    let img = crate::render::blend_magnitude(&base, &shifted, h, w, Palette::Inferno, 0.85);
     post(&Response::Tile { id, layer: layer.to_string(), channel, lo, hi }, Some(&crate::image::encode_png(&img)));
     Ok(())
 }
@@ -322,8 +322,10 @@ async fn tsne(engine: &Engine, id: u64, perplexity: f32, iterations: usize, seed
         Some(c) => Some(code_of_crop(engine, c).await?),
         None => None,
     };
+    // A small set cannot have a large perplexity: each point needs 3·perplexity neighbours.
+    let most = ((data.len().saturating_sub(1)) / 3).max(1) as f32;
     let params = TsneParams {
-        perplexity: perplexity.clamp(2.0, 100.0),
+        perplexity: perplexity.clamp(2.0, 100.0).min(most),
         iterations: iterations.clamp(50, 5000),
         seed,
         ..TsneParams::default()

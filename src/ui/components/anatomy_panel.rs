@@ -28,7 +28,7 @@ pub struct AnatomyPanelProps {
 }
 
 /// Most bytes of images the page reads from one folder.
-const MAX_FOLDER_BYTES: f64 = 1024.0 * 1024.0 * 1024.0;
+const MAX_FOLDER_BYTES: f64 = 512.0 * 1024.0 * 1024.0;
 
 const TABS: &[(&str, &str)] = &[
     ("weights", "Weights"),

@@ -105,7 +105,8 @@ fn draw(canvas: &HtmlCanvasElement, props: &TsneMapProps, image: Option<&HtmlIma
 pub fn tsne_map(props: &TsneMapProps) -> Html {
     let canvas = use_node_ref();
     let view = use_state(|| View { zoom: 1.0, pan: [0.0, 0.0] });
-    let thumbs = use_state(|| false);
+    // Labelled sets read best as coloured dots, the user's own pictures as thumbnails.
+    let thumbs = use_state(|| props.labels.is_none());
     let drag = use_mut_ref(|| None::<[f64; 2]>);
     let hover = use_state(|| None::<usize>);
     let image = use_mut_ref(|| None::<HtmlImageElement>);
