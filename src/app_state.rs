@@ -118,11 +118,14 @@ pub const DEFAULT_STYLE: &str = "styles/stained-glass.jpg";
 /// How many finished optimizations the page keeps side by side (newest first).
 pub const MADE: usize = 8;
 
+/// Work done and to do.
+pub type Progress = (usize, usize);
+
 /// Network anatomy's views of the current model (cleared when another model loads).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Anatomy {
     /// The request running now: id, what it does (in words), progress.
-    pub running: Option<(u64, String, Option<(usize, usize)>)>,
+    pub running: Option<(u64, String, Option<Progress>)>,
     pub filters: Option<FiltersView>,
     pub activations: Option<ActivationsView>,
     pub tile: Option<TileView>,

@@ -35,7 +35,7 @@ pub fn penultimate_layer(graph: &Graph, score: &str) -> Option<String> {
 /// Activations `[n, C, …]` (any spatial size) as `n` codes of `C` values: the mean over
 /// positions.
 pub fn pool_codes(values: &[f32], n: usize, channels: usize) -> Vec<f32> {
-    let per = if n * channels == 0 { 0 } else { values.len() / (n * channels) };
+    let per = values.len().checked_div(n * channels).unwrap_or(0);
     (0..n * channels)
         .map(|k| {
             let s = &values[k * per..(k + 1) * per];

@@ -318,7 +318,8 @@ async fn tsne(engine: &Engine, id: u64, perplexity: f32, iterations: usize, seed
     let data = the_dataset(engine)?;
     let start = now_ms();
     let (_, dims, all) = codes(engine, id, &data).await?;
-    let mine = match engine.last_crop.borrow().clone() {
+    let crop = engine.last_crop.borrow().clone();
+    let mine = match crop {
         Some(c) => Some(code_of_crop(engine, c).await?),
         None => None,
     };
