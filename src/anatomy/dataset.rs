@@ -2,7 +2,7 @@
 //! JSON) or the user's own pictures. Every image is kept at the model's input size, ready to
 //! batch, as RGB (grey images have equal channels).
 
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, Tensor};
 use image::RgbImage;
 
 use super::AnatomyError;
@@ -121,19 +121,9 @@ impl Dataset {
 
     /// Images `range` as one `[n, 3, side, side]` batch in [0, 1].
     pub fn batch(&self, range: std::ops::Range<usize>, device: &Device) -> Tensor<4> {
-        let range = range.start.min(self.len())..range.end.min(self.len());
-        let n = range.len();
-        let (w, h) = self.images.first().map_or((1, 1), |i| i.dimensions());
-        let plane = (w * h) as usize;
-        let mut data = vec![0f32; n * 3 * plane];
-        for (k, img) in self.images[range].iter().enumerate() {
-            for (i, p) in img.pixels().enumerate().take(plane) {
-                for c in 0..3 {
-                    data[(k * 3 + c) * plane + i] = p[c] as f32 / 255.0;
-                }
-            }
-        }
-        Tensor::from_data(TensorData::new(data, [n, 3, h as usize, w as usize]), device)
+        let start = range.start.min(self.len());
+        let end = range.end.clamp(start, self.len());
+        Tensor::from_data(crate::image::to_nchw(&self.images[start..end]), device)
     }
 
     /// The class name of image `i`, where known.

@@ -17,7 +17,7 @@ pub use dataset::Dataset;
 pub use filters::{FilterBank, conv_layers, filter_bank, filter_grid};
 pub use patches::{Hit, TopK};
 pub use receptive::{Field, Window, receptive_fields};
-pub use scan::{Scan, ScanWants, scan};
+pub use scan::{Scan, ScanWants, code_of, scan};
 
 use thiserror::Error;
 

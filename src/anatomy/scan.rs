@@ -99,3 +99,10 @@ pub async fn scan(
     }
     Ok(out)
 }
+
+/// One image's penultimate code (as in [`Scan::codes`]).
+pub async fn code_of(net: &Network, image: image::RgbImage) -> Result<Vec<f32>, AnatomyError> {
+    let one = Dataset { name: "yours".into(), images: vec![image], labels: None, classes: vec![], sources: vec![] };
+    let wants = ScanWants { layer: None, codes: true, batch: 1 };
+    Ok(scan(net, &one, &wants, &mut |_, _| true).await?.codes)
+}

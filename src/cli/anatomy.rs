@@ -5,7 +5,7 @@ use convlens::anatomy::activations::{Scaling, activation_grid, zoom_for};
 use convlens::anatomy::filters::{GridLook, conv_layers, filter_bank, filter_grid};
 use convlens::anatomy::patches::{crop, sheet};
 use convlens::anatomy::tsne::{Tsne, TsneParams};
-use convlens::anatomy::{Dataset, ScanWants, nearest, plot, receptive_fields, scan};
+use convlens::anatomy::{Dataset, ScanWants, code_of, nearest, plot, receptive_fields, scan};
 use convlens::model::{Model, ModelInfo, Network};
 use convlens::render::Palette;
 use image::RgbImage;
@@ -249,20 +249,14 @@ pub fn run(command: &str, args: Vec<String>) -> Result<String, String> {
             let wants = ScanWants { layer: None, codes: true, batch: 32 };
             let found =
                 pollster::block_on(scan(&net, &data, &wants, &mut progress("codes"))).map_err(|e| e.to_string())?;
-            let query = Dataset {
-                name: "query".into(),
-                images: vec![photo(image, &info)?],
-                labels: None,
-                classes: vec![],
-                sources: vec![],
-            };
-            let mine = pollster::block_on(scan(&net, &query, &wants, &mut |_, _| true)).map_err(|e| e.to_string())?;
-            let by_code = nearest(&found.codes, found.code_dims, &mine.codes, k);
+            let query = photo(image, &info)?;
+            let mine = pollster::block_on(code_of(&net, query.clone())).map_err(|e| e.to_string())?;
+            let by_code = nearest(&found.codes, found.code_dims, &mine, k);
             let pixels = |img: &RgbImage| img.as_raw().iter().map(|&p| p as f32 / 255.0).collect::<Vec<f32>>();
             let all: Vec<f32> = data.images.iter().flat_map(pixels).collect();
-            let by_pixels = nearest(&all, query.images[0].as_raw().len(), &pixels(&query.images[0]), k);
+            let by_pixels = nearest(&all, query.as_raw().len(), &pixels(&query), k);
             let row = |hits: &[(usize, f32)]| {
-                std::iter::once(query.images[0].clone())
+                std::iter::once(query.clone())
                     .chain(hits.iter().map(|(i, _)| data.images[*i].clone()))
                     .collect::<Vec<_>>()
             };
@@ -299,16 +293,8 @@ pub fn run(command: &str, args: Vec<String>) -> Result<String, String> {
             let seconds = started.elapsed().as_secs_f64();
             let you = match &o.image {
                 Some(path) => {
-                    let query = Dataset {
-                        name: "query".into(),
-                        images: vec![photo(path, &info)?],
-                        labels: None,
-                        classes: vec![],
-                        sources: vec![],
-                    };
-                    let mine =
-                        pollster::block_on(scan(&net, &query, &wants, &mut |_, _| true)).map_err(|e| e.to_string())?;
-                    Some(tsne.place(&mine.codes).map_err(|e| e.to_string())?)
+                    let mine = pollster::block_on(code_of(&net, photo(path, &info)?)).map_err(|e| e.to_string())?;
+                    Some(tsne.place(&mine).map_err(|e| e.to_string())?)
                 }
                 None => None,
             };

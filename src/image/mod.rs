@@ -71,15 +71,23 @@ pub fn fit(img: &RgbImage, long: u32) -> RgbImage {
 
 /// RGB pixels as `[1, 3, H, W]` floats in [0, 1].
 pub fn to_chw(img: &RgbImage) -> TensorData {
-    let (w, h) = img.dimensions();
+    to_nchw(std::slice::from_ref(img))
+}
+
+/// Images of one size as a `[N, 3, H, W]` batch in [0, 1] (the first image's size; pixels of a
+/// differently sized image beyond it are left out).
+pub fn to_nchw(images: &[RgbImage]) -> TensorData {
+    let (w, h) = images.first().map_or((1, 1), |i| i.dimensions());
     let plane = (w * h) as usize;
-    let mut data = vec![0f32; 3 * plane];
-    for (i, p) in img.pixels().enumerate() {
-        for c in 0..3 {
-            data[c * plane + i] = p[c] as f32 / 255.0;
+    let mut data = vec![0f32; images.len() * 3 * plane];
+    for (k, img) in images.iter().enumerate() {
+        for (i, p) in img.pixels().enumerate().take(plane) {
+            for c in 0..3 {
+                data[(k * 3 + c) * plane + i] = p[c] as f32 / 255.0;
+            }
         }
     }
-    TensorData::new(data, [1, 3, h as usize, w as usize])
+    TensorData::new(data, [images.len(), 3, h as usize, w as usize])
 }
 
 /// The inverse of [`to_chw`]: channel-major floats (`3·h·w`, values clamped to [0, 1]) as RGB.

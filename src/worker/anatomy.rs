@@ -15,7 +15,7 @@ use crate::anatomy::activations::{Scaling, activation_grid, zoom_for};
 use crate::anatomy::filters::{GridLook, conv_layers, filter_bank, filter_grid};
 use crate::anatomy::patches::{crop, sheet};
 use crate::anatomy::tsne::{Tsne, TsneParams};
-use crate::anatomy::{AnatomyError, Dataset, Scan, ScanWants, TopK, nearest, receptive_fields, scan};
+use crate::anatomy::{AnatomyError, Dataset, Scan, ScanWants, TopK, code_of, nearest, receptive_fields, scan};
 use crate::classify::read_f32;
 use crate::methods::Progress;
 use crate::protocol::{AnatomyJob, DatasetImage, PatchRow, Response};
@@ -277,18 +277,12 @@ async fn codes(engine: &Engine, id: u64, data: &Dataset) -> Result<(String, usiz
     Ok(c)
 }
 
-async fn code_of_crop(engine: &Engine, crop: RgbImage) -> Result<Vec<f32>, AnatomyError> {
-    let one = Dataset { name: "yours".into(), images: vec![crop], labels: None, classes: vec![], sources: vec![] };
-    let wants = ScanWants { layer: None, codes: true, batch: 1 };
-    Ok(scan(&engine.net, &one, &wants, &mut |_, _| true).await?.codes)
-}
-
 async fn neighbours(engine: &Engine, id: u64, k: usize) -> Result<(), AnatomyError> {
     let data = the_dataset(engine)?;
     let crop = last_crop(engine)?;
     let k = k.clamp(1, 32);
     let (layer, dims, all) = codes(engine, id, &data).await?;
-    let mine = code_of_crop(engine, crop.clone()).await?;
+    let mine = code_of(&engine.net, crop.clone()).await?;
     let by_code = nearest(&all, dims, &mine, k);
     let px = |img: &RgbImage| img.as_raw().iter().map(|&p| p as f32 / 255.0).collect::<Vec<f32>>();
     let query = px(&crop);
@@ -320,7 +314,7 @@ async fn tsne(engine: &Engine, id: u64, perplexity: f32, iterations: usize, seed
     let (_, dims, all) = codes(engine, id, &data).await?;
     let crop = engine.last_crop.borrow().clone();
     let mine = match crop {
-        Some(c) => Some(code_of_crop(engine, c).await?),
+        Some(c) => Some(code_of(&engine.net, c).await?),
         None => None,
     };
     // A small set cannot have a large perplexity: each point needs 3·perplexity neighbours.

@@ -111,6 +111,14 @@ fn sample_dataset(on_request: Callback<AnatomyRequest>, on_error: Callback<Strin
     });
 }
 
+/// The (channel, row, column) under the pointer on the activation grid picture (which the page
+/// may show smaller than its natural size).
+fn hit_at(e: &MouseEvent, v: &crate::app_state::ActivationsView) -> Option<(usize, usize, usize)> {
+    let img = e.target()?.dyn_into::<web_sys::HtmlImageElement>().ok()?;
+    let scale = img.natural_width() as f64 / img.client_width().max(1) as f64;
+    v.layout.hit((e.offset_x() as f64 * scale) as u32, (e.offset_y() as f64 * scale) as u32)
+}
+
 #[function_component(AnatomyPanel)]
 pub fn anatomy_panel(props: &AnatomyPanelProps) -> Html {
     let s = &*props.state;
@@ -291,12 +299,7 @@ pub fn anatomy_panel(props: &AnatomyPanelProps) -> Html {
                 let view = view.clone();
                 Callback::from(move |e: MouseEvent| {
                     let Some(v) = &view else { return };
-                    let Some(img) = e.target().and_then(|t| t.dyn_into::<web_sys::HtmlImageElement>().ok()) else {
-                        return;
-                    };
-                    let scale = img.natural_width() as f64 / img.client_width().max(1) as f64;
-                    let (px, py) = ((e.offset_x() as f64 * scale) as u32, (e.offset_y() as f64 * scale) as u32);
-                    hover.set(v.layout.hit(px, py).map(|(c, y, x)| {
+                    hover.set(hit_at(&e, v).map(|(c, y, x)| {
                         format!("channel {c}, position ({y}, {x}): {:.4}", v.value(c, y, x).unwrap_or(f32::NAN))
                     }));
                 })
@@ -306,12 +309,7 @@ pub fn anatomy_panel(props: &AnatomyPanelProps) -> Html {
                 let on_request = props.on_request.clone();
                 Callback::from(move |e: MouseEvent| {
                     let Some(v) = &view else { return };
-                    let Some(img) = e.target().and_then(|t| t.dyn_into::<web_sys::HtmlImageElement>().ok()) else {
-                        return;
-                    };
-                    let scale = img.natural_width() as f64 / img.client_width().max(1) as f64;
-                    let (px, py) = ((e.offset_x() as f64 * scale) as u32, (e.offset_y() as f64 * scale) as u32);
-                    if let Some((channel, _, _)) = v.layout.hit(px, py) {
+                    if let Some((channel, _, _)) = hit_at(&e, v) {
                         let job = AnatomyJob::Tile { layer: v.layer.clone(), channel };
                         on_request.emit((job, None, format!("enlarging channel {channel}")));
                     }
