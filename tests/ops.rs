@@ -212,3 +212,101 @@ fn dropout_is_identity_and_taps_are_kept() {
     let (_, a) = run(m, [1, 1, 1, 2], vec![-1.0, 1.0], "b");
     assert_close(&a, &[0.0, 1.0], 0.0);
 }
+
+#[test]
+fn hard_swish_hard_sigmoid_log_softmax() {
+    // x = -4, -1, 0, 2: hard-swish x·clip(x/6 + 1/2, 0, 1) = 0, -1/3, 0, 5/3;
+    // hard-sigmoid with alpha 0.25, beta 0.5: clip(x/4 + 1/2) = 0, 0.25, 0.5, 1.
+    let x = vec![-4.0, -1.0, 0.0, 2.0];
+    let m = OnnxBuilder::new("x").node("HardSwish", &["x"], "y", vec![]).output("y").model();
+    assert_close(&run(m, [1, 4, 1, 1], x.clone(), "y").1, &[0.0, -1.0 / 3.0, 0.0, 5.0 / 3.0], 1e-6);
+    let m = OnnxBuilder::new("x")
+        .node("HardSigmoid", &["x"], "y", vec![("alpha", Attr::Float(0.25)), ("beta", Attr::Float(0.5))])
+        .output("y")
+        .model();
+    assert_close(&run(m, [1, 4, 1, 1], x, "y").1, &[0.0, 0.25, 0.5, 1.0], 1e-6);
+    // log-softmax of (0, ln 3) over a flattened pair: ln(1/4), ln(3/4).
+    let m = OnnxBuilder::new("x")
+        .node("Flatten", &["x"], "f", vec![])
+        .node("LogSoftmax", &["f"], "y", vec![("axis", Attr::Int(1))])
+        .output("y")
+        .model();
+    let (shape, y) = run(m, [1, 2, 1, 1], vec![0.0, 3f32.ln()], "y");
+    assert_eq!(shape, vec![1, 2]);
+    assert_close(&y, &[0.25f32.ln(), 0.75f32.ln()], 1e-6);
+}
+
+#[test]
+fn reduce_mean_keeps_or_drops_axes() {
+    // arange(8) as [1, 2, 2, 2]: channel means 1.5 and 5.5.
+    let keep = OnnxBuilder::new("x")
+        .node("ReduceMean", &["x"], "y", vec![("axes", Attr::Ints(vec![2, 3]))])
+        .output("y")
+        .model();
+    let (shape, y) = run(keep, [1, 2, 2, 2], arange(8), "y");
+    assert_eq!(shape, vec![1, 2, 1, 1]);
+    assert_close(&y, &[1.5, 5.5], 1e-6);
+    // Opset 18 style: axes as a constant input, keepdims 0.
+    let drop = OnnxBuilder::new("x")
+        .i64("axes", &[2], &[-1, -2])
+        .node("ReduceMean", &["x", "axes"], "y", vec![("keepdims", Attr::Int(0))])
+        .output("y")
+        .model();
+    let (shape, y) = run(drop, [1, 2, 2, 2], arange(8), "y");
+    assert_eq!(shape, vec![1, 2]);
+    assert_close(&y, &[1.5, 5.5], 1e-6);
+}
+
+#[test]
+fn pad_constant_reflect_edge() {
+    // arange(4) as 2×2 = [[0, 1], [2, 3]], one column on the left.
+    let pads = [0, 0, 0, 1, 0, 0, 0, 0];
+    for (mode, want) in [
+        ("constant", [9.0, 0.0, 1.0, 9.0, 2.0, 3.0]),
+        ("reflect", [1.0, 0.0, 1.0, 3.0, 2.0, 3.0]),
+        ("edge", [0.0, 0.0, 1.0, 2.0, 2.0, 3.0]),
+    ] {
+        let m = OnnxBuilder::new("x")
+            .i64("pads", &[8], &pads)
+            .f32("v", &[], &[9.0])
+            .node("Pad", &["x", "pads", "v"], "y", vec![("mode", Attr::Str(mode))])
+            .output("y")
+            .model();
+        let (shape, y) = run(m, [1, 1, 2, 2], arange(4), "y");
+        assert_eq!(shape, vec![1, 1, 2, 3], "{mode}");
+        assert_close(&y, &want, 1e-6);
+    }
+    // Padding the batch or channel axes is refused with a message.
+    let m = OnnxBuilder::new("x")
+        .i64("pads", &[8], &[0, 1, 0, 0, 0, 0, 0, 0])
+        .node("Pad", &["x", "pads"], "y", vec![])
+        .output("y")
+        .model();
+    let (_, net) = m.bind(&common::device()).unwrap();
+    let x = convlens::Tensor::<4>::from_data(convlens::TensorData::new(arange(4), [1, 1, 2, 2]), net.device());
+    let e = net.forward(x, &["y"]).unwrap_err().to_string();
+    assert!(e.contains("only padding of height and width"), "{e}");
+}
+
+#[test]
+fn torch_flatten_shape_arithmetic_keeps_the_batch() {
+    // x.view(x.size(0), -1): Shape → Gather(0) → Unsqueeze → Concat([-1]) → Reshape.
+    let build = |index: i64| {
+        OnnxBuilder::new("x")
+            .i64("zero", &[], &[index])
+            .i64("axes", &[1], &[0])
+            .i64("minus1", &[1], &[-1])
+            .node("Shape", &["x"], "s", vec![])
+            .node("Gather", &["s", "zero"], "n", vec![("axis", Attr::Int(0))])
+            .node("Unsqueeze", &["n", "axes"], "n1", vec![])
+            .node("Concat", &["n1", "minus1"], "dims", vec![("axis", Attr::Int(0))])
+            .node("Reshape", &["x", "dims"], "y", vec![])
+            .output("y")
+    };
+    let (shape, y) = run(build(0).model(), [3, 2, 2, 1], arange(12), "y");
+    assert_eq!(shape, vec![3, 4], "the batch of 3 is kept");
+    assert_close(&y, &arange(12), 0.0);
+    // Any other dimension of an image's shape depends on the image: refused at load, by name.
+    let e = convlens::model::Model::from_bytes(&build(1).bytes()).unwrap_err().to_string();
+    assert!(e.contains("'n'") && e.contains("only the batch size"), "{e}");
+}

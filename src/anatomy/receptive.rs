@@ -149,6 +149,20 @@ pub fn receptive_fields(graph: &Graph, side: usize) -> Result<HashMap<String, Fi
             | Op::AveragePool { kernel, strides, pads, ceil_mode, .. } => {
                 first.slide(*kernel, *strides, *pads, [1, 1], *ceil_mode)
             }
+            Op::Pad { pads, .. } => {
+                // Leading padding moves where unit 0's field starts; the grid grows.
+                let p = pads.clone().unwrap_or_else(|| {
+                    node.inputs.get(1).and_then(|n| graph.constants.get(n)).map(|h| h.to_i64()).unwrap_or_default()
+                });
+                let at = |i: usize| p.get(i).copied().unwrap_or(0).max(0) as usize;
+                let mut f = first;
+                for a in 0..2 {
+                    f.offset[a] -= (at(2 + a) * first.jump[a]) as i64;
+                    f.grid[a] = first.grid[a] + at(2 + a) + at(6 + a);
+                }
+                f
+            }
+            Op::ReduceMean { .. } | Op::LogSoftmax { .. } => Field::whole(image),
             Op::GlobalAveragePool
             | Op::GlobalMaxPool
             | Op::Flatten { .. }
@@ -164,6 +178,8 @@ pub fn receptive_fields(graph: &Graph, side: usize) -> Result<HashMap<String, Fi
             | Op::Sigmoid
             | Op::Clip { .. }
             | Op::BatchNormalization { .. }
+            | Op::HardSigmoid { .. }
+            | Op::HardSwish
             | Op::Identity => first,
         };
         fields.insert(node.output.clone(), field);

@@ -6,10 +6,10 @@ use std::collections::{HashMap, HashSet};
 
 use burn::tensor::activation;
 use burn::tensor::module::{avg_pool2d, conv2d, max_pool2d};
-use burn::tensor::ops::{AvgPoolOptions, ConvOptions, MaxPoolOptions};
+use burn::tensor::ops::{AvgPoolOptions, ConvOptions, MaxPoolOptions, PadMode};
 use burn::tensor::{Device, Tensor, TensorData};
 
-use super::graph::{Graph, Node, Op};
+use super::graph::{Graph, Node, Op, PadKind};
 use super::host::HostTensor;
 use super::modified_relu::{ReluRule, modified_relu};
 use crate::error::ModelError;
@@ -125,7 +125,10 @@ impl Network {
         let mut float_inputs: HashSet<&str> = HashSet::new();
         for node in &graph.nodes {
             for (k, name) in node.inputs.iter().enumerate() {
-                let host_input = matches!((&node.op, k), (Op::Reshape, 1) | (Op::Clip { .. }, 1 | 2));
+                let host_input = matches!(
+                    (&node.op, k),
+                    (Op::Reshape, 1) | (Op::Clip { .. }, 1 | 2) | (Op::Pad { .. }, 1..=3) | (Op::ReduceMean { .. }, 1)
+                );
                 if !host_input && graph.constants.contains_key(name) {
                     float_inputs.insert(name);
                 }
@@ -453,6 +456,68 @@ impl Network {
                 let spec = self.host(node, 1)?.ok_or_else(|| err(node, "missing shape"))?.to_i64();
                 let shape = reshape_target(&x.shape, &spec).map_err(|m| err(node, m))?;
                 x.reshaped(shape)
+            }
+            Op::HardSigmoid { alpha, beta } => {
+                Value { tensor: x.tensor.mul_scalar(*alpha).add_scalar(*beta).clamp(0.0, 1.0), shape: x.shape }
+            }
+            Op::HardSwish => {
+                let gate = x.tensor.clone().mul_scalar(1.0 / 6.0).add_scalar(0.5).clamp(0.0, 1.0);
+                Value { tensor: x.tensor * gate, shape: x.shape }
+            }
+            Op::LogSoftmax { axis } => {
+                let axis = resolve_axis(node, *axis, x.shape.len())?;
+                Value { tensor: activation::log_softmax(x.tensor, axis), shape: x.shape }
+            }
+            Op::ReduceMean { axes, keepdims } => {
+                let rank = x.shape.len();
+                let axes = match axes {
+                    Some(a) => a.clone(),
+                    None => match self.host(node, 1)? {
+                        Some(h) => h.to_i64(),
+                        None => (0..rank as i64).collect(),
+                    },
+                };
+                let mut axes = axes.iter().map(|&a| resolve_axis(node, a, rank)).collect::<Result<Vec<_>, _>>()?;
+                axes.sort_unstable();
+                axes.dedup();
+                let mut t = x.tensor;
+                for &a in &axes {
+                    t = t.mean_dim(a);
+                }
+                let shape: Vec<usize> = if *keepdims {
+                    x.shape.iter().enumerate().map(|(i, &d)| if axes.contains(&i) { 1 } else { d }).collect()
+                } else {
+                    x.shape.iter().enumerate().filter(|(i, _)| !axes.contains(i)).map(|(_, &d)| d).collect()
+                };
+                Value::from_shape(t.reshape(padded4(&shape)), shape)
+            }
+            Op::Pad { mode, pads, value } => {
+                rank4(&x)?;
+                let pads = match pads {
+                    Some(p) => p.clone(),
+                    None => self.host(node, 1)?.map(|h| h.to_i64()).unwrap_or_default(),
+                };
+                let value = match self.host(node, 2)? {
+                    Some(v) => v.to_f32().first().copied().unwrap_or(0.0),
+                    None => *value,
+                };
+                if node.inputs.get(3).is_some_and(|a| !a.is_empty()) {
+                    return Err(err(node, "Pad with an axes input is not supported"));
+                }
+                let p: Vec<usize> = pads.iter().map(|&v| usize::try_from(v).unwrap_or(usize::MAX)).collect();
+                if p.len() != 8 || p[0] != 0 || p[1] != 0 || p[4] != 0 || p[5] != 0 || p.iter().any(|&v| v > 4096) {
+                    return Err(err(node, format!("only padding of height and width is supported, got pads {pads:?}")));
+                }
+                let [_, _, h, w] = padded4(&x.shape);
+                if *mode == PadKind::Reflect && (p[2].max(p[6]) >= h || p[3].max(p[7]) >= w) {
+                    return Err(err(node, "reflect padding must be smaller than the input"));
+                }
+                let mode = match mode {
+                    PadKind::Constant => PadMode::Constant(value),
+                    PadKind::Reflect => PadMode::Reflect,
+                    PadKind::Edge => PadMode::Edge,
+                };
+                Value::nchw(x.tensor.pad([(p[2], p[6]), (p[3], p[7])], mode))
             }
             Op::Softmax { axis } => {
                 let axis = resolve_axis(node, *axis, x.shape.len())?;

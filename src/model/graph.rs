@@ -12,27 +12,90 @@ use crate::error::ModelError;
 /// [`parse_op`], its maths in `exec.rs`, a known-answer test in `tests/ops.rs`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Op {
-    Conv { strides: [usize; 2], pads: [usize; 4], dilations: [usize; 2], groups: usize, auto_pad_same: bool },
+    Conv {
+        strides: [usize; 2],
+        pads: [usize; 4],
+        dilations: [usize; 2],
+        groups: usize,
+        auto_pad_same: bool,
+    },
     Relu,
-    LeakyRelu { alpha: f32 },
+    LeakyRelu {
+        alpha: f32,
+    },
     Sigmoid,
-    Clip { min: Option<f32>, max: Option<f32> },
-    MaxPool { kernel: [usize; 2], strides: [usize; 2], pads: [usize; 4], ceil_mode: bool },
-    AveragePool { kernel: [usize; 2], strides: [usize; 2], pads: [usize; 4], ceil_mode: bool, count_include_pad: bool },
+    Clip {
+        min: Option<f32>,
+        max: Option<f32>,
+    },
+    MaxPool {
+        kernel: [usize; 2],
+        strides: [usize; 2],
+        pads: [usize; 4],
+        ceil_mode: bool,
+    },
+    AveragePool {
+        kernel: [usize; 2],
+        strides: [usize; 2],
+        pads: [usize; 4],
+        ceil_mode: bool,
+        count_include_pad: bool,
+    },
     GlobalAveragePool,
     GlobalMaxPool,
-    Concat { axis: i64 },
-    Flatten { axis: i64 },
+    Concat {
+        axis: i64,
+    },
+    Flatten {
+        axis: i64,
+    },
     Reshape,
-    Softmax { axis: i64 },
-    Gemm { alpha: f32, beta: f32, trans_a: bool, trans_b: bool },
+    Softmax {
+        axis: i64,
+    },
+    Gemm {
+        alpha: f32,
+        beta: f32,
+        trans_a: bool,
+        trans_b: bool,
+    },
     MatMul,
     Add,
     Sub,
     Mul,
     Div,
-    BatchNormalization { epsilon: f32 },
+    BatchNormalization {
+        epsilon: f32,
+    },
     Identity,
+    HardSigmoid {
+        alpha: f32,
+        beta: f32,
+    },
+    HardSwish,
+    LogSoftmax {
+        axis: i64,
+    },
+    /// Mean over `axes` (from the attribute, or a constant second input from opset 18).
+    ReduceMean {
+        axes: Option<Vec<i64>>,
+        keepdims: bool,
+    },
+    /// Constant, reflect or edge padding of the last two axes (pads from the attribute before
+    /// opset 11, else a constant input).
+    Pad {
+        mode: PadKind,
+        pads: Option<Vec<i64>>,
+        value: f32,
+    },
+}
+
+/// How `Pad` fills.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum PadKind {
+    Constant,
+    Reflect,
+    Edge,
 }
 
 /// Operator names we accept, for error messages.
@@ -59,6 +122,12 @@ pub const SUPPORTED_OPS: &[&str] = &[
     "BatchNormalization",
     "Identity",
     "Dropout",
+    "HardSigmoid",
+    "HardSwish",
+    "LogSoftmax",
+    "ReduceMean",
+    "Pad",
+    "Shape, Gather, Unsqueeze, Squeeze, Cast, Concat (computing a Reshape's batch-preserving shape)",
     "DequantizeLinear",
     "Constant",
 ];
@@ -226,6 +295,19 @@ fn parse_op(node: &NodeProto, opset: i64) -> Result<Op, ModelError> {
         "Div" => Op::Div,
         "BatchNormalization" => Op::BatchNormalization { epsilon: a.float("epsilon", 1e-5) },
         "Identity" | "Dropout" => Op::Identity,
+        "HardSigmoid" => Op::HardSigmoid { alpha: a.float("alpha", 0.2), beta: a.float("beta", 0.5) },
+        "HardSwish" => Op::HardSwish,
+        "LogSoftmax" => Op::LogSoftmax { axis: a.int("axis", if opset < 13 { 1 } else { -1 }) },
+        "ReduceMean" => Op::ReduceMean { axes: a.ints("axes"), keepdims: a.int("keepdims", 1) != 0 },
+        "Pad" => {
+            let mode = match a.string("mode").as_deref().unwrap_or("constant") {
+                "constant" => PadKind::Constant,
+                "reflect" => PadKind::Reflect,
+                "edge" => PadKind::Edge,
+                other => return Err(bad(node, format!("Pad mode '{other}' is not supported"))),
+            };
+            Op::Pad { mode, pads: a.ints("pads"), value: a.float("value", 0.0) }
+        }
         other => {
             return Err(ModelError::UnsupportedOp {
                 op_type: other.to_string(),
@@ -237,6 +319,129 @@ fn parse_op(node: &NodeProto, opset: i64) -> Result<Op, ModelError> {
     Ok(op)
 }
 
+/// A shape value computed in the graph, known at load up to the batch size.
+#[derive(Debug, Clone, PartialEq)]
+enum Sym {
+    /// `Shape(x)` of an activation: only its first entry (the batch) can be used.
+    ShapeOf,
+    /// A list of dimensions (a scalar if `scalar`).
+    Dims { dims: Vec<Dim>, scalar: bool },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Dim {
+    Batch,
+    Known(i64),
+}
+
+impl Sym {
+    /// As a Reshape target: the batch may only stand first, where ONNX's 0 copies it.
+    fn reshape_target(&self) -> Result<HostTensor, String> {
+        let Sym::Dims { dims, .. } = self else {
+            return Err("a Reshape to another tensor's whole shape is not supported".into());
+        };
+        let values = dims
+            .iter()
+            .enumerate()
+            .map(|(i, d)| match d {
+                Dim::Batch if i == 0 => Ok(0),
+                Dim::Batch => Err("the batch size can only be the first dimension".to_string()),
+                Dim::Known(v) => Ok(*v),
+            })
+            .collect::<Result<Vec<i64>, String>>()?;
+        Ok(HostTensor::i64(vec![values.len()], values))
+    }
+}
+
+enum Folded {
+    Sym(Sym),
+    Const(HostTensor),
+}
+
+/// Folds a node of shape arithmetic (Shape, Gather, Unsqueeze, Squeeze, Cast, Concat over shape
+/// values); `None` for any other node.
+fn fold_shape_node(
+    node: &NodeProto,
+    constants: &HashMap<String, HostTensor>,
+    syms: &HashMap<String, Sym>,
+) -> Result<Option<Folded>, ModelError> {
+    let input = |k: usize| node.input.get(k).map(String::as_str).unwrap_or("");
+    let dims_of = |k: usize| -> Option<Result<Vec<Dim>, ModelError>> {
+        let name = input(k);
+        match (syms.get(name), constants.get(name)) {
+            (Some(Sym::Dims { dims, .. }), _) => Some(Ok(dims.clone())),
+            (Some(Sym::ShapeOf), _) => Some(Err(bad(node, "needs a whole tensor shape, which depends on the image"))),
+            (None, Some(c)) if !c.is_float() => Some(Ok(c.to_i64().into_iter().map(Dim::Known).collect())),
+            _ => None,
+        }
+    };
+    let folded = match node.op_type.as_str() {
+        "Shape" => {
+            let a = Attrs::of(node);
+            if let Some(c) = constants.get(input(0)) {
+                let dims: Vec<i64> = c.dims.iter().map(|&d| d as i64).collect();
+                Folded::Const(HostTensor::i64(vec![dims.len()], dims))
+            } else if (a.int("start", 0), a.0.contains_key("end")) == (0, false) {
+                Folded::Sym(Sym::ShapeOf)
+            } else if (a.int("start", 0), a.int("end", 0)) == (0, 1) {
+                Folded::Sym(Sym::Dims { dims: vec![Dim::Batch], scalar: false })
+            } else {
+                return Err(bad(node, "Shape with start/end other than the batch is not supported"));
+            }
+        }
+        "Gather" if syms.contains_key(input(0)) => {
+            let idx = constants
+                .get(input(1))
+                .ok_or_else(|| bad(node, "gathers from a shape with indices that are not constant"))?;
+            let scalar = idx.dims.is_empty();
+            let picked = match &syms[input(0)] {
+                Sym::ShapeOf => idx
+                    .to_i64()
+                    .iter()
+                    .map(|&i| {
+                        if i == 0 {
+                            Ok(Dim::Batch)
+                        } else {
+                            Err(bad(node, "only the batch size of a shape can be used"))
+                        }
+                    })
+                    .collect::<Result<Vec<Dim>, ModelError>>()?,
+                Sym::Dims { dims, .. } => idx
+                    .to_i64()
+                    .iter()
+                    .map(|&i| {
+                        let j = if i < 0 { i + dims.len() as i64 } else { i };
+                        dims.get(j as usize).copied().ok_or_else(|| bad(node, format!("index {i} out of range")))
+                    })
+                    .collect::<Result<Vec<Dim>, ModelError>>()?,
+            };
+            Folded::Sym(Sym::Dims { dims: picked, scalar })
+        }
+        "Unsqueeze" | "Squeeze" | "Cast" if syms.contains_key(input(0)) => match &syms[input(0)] {
+            Sym::Dims { dims, scalar } => {
+                let scalar = match node.op_type.as_str() {
+                    "Unsqueeze" => false,
+                    "Squeeze" => dims.len() == 1,
+                    _ => *scalar,
+                };
+                Folded::Sym(Sym::Dims { dims: dims.clone(), scalar })
+            }
+            Sym::ShapeOf if node.op_type == "Cast" => Folded::Sym(Sym::ShapeOf),
+            Sym::ShapeOf => return Err(bad(node, "reshapes a whole tensor shape")),
+        },
+        "Concat" if node.input.iter().any(|i| syms.contains_key(i)) => {
+            let mut all = Vec::new();
+            for k in 0..node.input.len() {
+                let dims = dims_of(k).ok_or_else(|| bad(node, "joins a shape with a float tensor"))??;
+                all.extend(dims);
+            }
+            Folded::Sym(Sym::Dims { dims: all, scalar: false })
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some(folded))
+}
+
 /// How many inputs each operator needs at least / at most.
 fn arity(op: &Op) -> (usize, usize) {
     match op {
@@ -246,6 +451,8 @@ fn arity(op: &Op) -> (usize, usize) {
         Op::Reshape | Op::MatMul | Op::Add | Op::Sub | Op::Mul | Op::Div => (2, 2),
         Op::Gemm { .. } => (2, 3),
         Op::BatchNormalization { .. } => (5, 5),
+        Op::ReduceMean { .. } => (1, 2),
+        Op::Pad { .. } => (1, 4),
         _ => (1, 1),
     }
 }
@@ -299,6 +506,7 @@ impl Graph {
             return Err(ModelError::Malformed("the graph declares no output".into()));
         }
 
+        let mut syms: HashMap<String, Sym> = HashMap::new();
         let mut defined: HashSet<String> = constants.keys().cloned().collect();
         defined.insert(input.clone());
         let mut nodes = Vec::new();
@@ -344,8 +552,32 @@ impl Graph {
                 defined.insert(output);
                 continue;
             }
+            // Shape arithmetic, as in torch's `x.view(x.size(0), -1)`: folded now; a Reshape target
+            // computed from it becomes a constant whose 0 keeps the batch size.
+            if let Some(folded) = fold_shape_node(node, &constants, &syms)? {
+                match folded {
+                    Folded::Sym(v) => {
+                        syms.insert(output.clone(), v);
+                    }
+                    Folded::Const(t) => {
+                        constants.insert(output.clone(), t);
+                    }
+                }
+                defined.insert(output);
+                continue;
+            }
+            let mut inputs: Vec<String> = node.input.clone();
+            if node.op_type == "Reshape"
+                && let Some(sym) = inputs.get(1).and_then(|n| syms.get(n))
+            {
+                let name = format!("{output}.shape");
+                constants.insert(name.clone(), sym.reshape_target().map_err(|m| bad(node, m))?);
+                inputs[1] = name;
+            }
+            if let Some(i) = inputs.iter().find(|i| syms.contains_key(*i)) {
+                return Err(bad(node, format!("uses the tensor shape '{i}' in a way that is not supported")));
+            }
             let op = parse_op(node, opset)?;
-            let inputs: Vec<String> = node.input.clone();
             let (lo, hi) = arity(&op);
             let given = inputs.iter().filter(|i| !i.is_empty()).count();
             if given < lo || inputs.len() > hi {
