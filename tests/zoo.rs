@@ -49,3 +49,55 @@ fn every_architecture_matches_onnxruntime() {
     }
     assert!(opsets.first() <= Some(&11) && opsets.last() >= Some(&21), "opsets 11 to 21: {opsets:?}");
 }
+
+/// Every attribution method and every optimization kind runs on every architecture: finite,
+/// non-constant maps of the right size, images of the promised size.
+#[test]
+fn every_method_runs_on_every_architecture() {
+    use convlens::methods::{Method, Target};
+    use convlens::optvis::Step;
+    use convlens::optvis::job::{Pictures, make};
+    use convlens::protocol::{MethodParams, OPTIMIZE_KINDS, OptimizeJob};
+    let reference: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(format!("{ZOO}/reference.json")).unwrap()).unwrap();
+    for name in reference.as_object().unwrap().keys() {
+        let model = Model::from_bytes(&std::fs::read(format!("{ZOO}/{name}.onnx")).unwrap()).unwrap();
+        let convs = convlens::anatomy::conv_layers(&model.graph);
+        let (info, net) = model.bind(&Device::flex()).unwrap();
+        let side = info.input_size;
+        let photo = image::RgbImage::from_fn(side as u32, side as u32, |x, y| {
+            image::Rgb([(x * 8) as u8, (y * 8) as u8, ((x + y) * 4) as u8])
+        });
+        let x = convlens::image::to_tensor(&photo, net.device());
+        // The top-1 class: Grad-CAM of a class with only negative evidence is rightly all zero.
+        let scores = net.scores(x.clone()).unwrap().into_data().try_to_vec::<f32>().unwrap();
+        let top = (0..scores.len()).max_by(|&a, &b| scores[a].total_cmp(&scores[b])).unwrap();
+        let p = MethodParams { window: 8, stride: 8, steps: 4, samples: 2, ..MethodParams::default() };
+        for method in Method::ALL_NAMES {
+            let m = Method::from_name(method, &p).unwrap();
+            let a = pollster::block_on(m.attribute(&net, &x, &Target::Class(top), &mut |_, _| true))
+                .unwrap_or_else(|e| panic!("{name} {method}: {e}"));
+            assert!(a.values.iter().all(|v| v.is_finite()), "{name} {method}");
+            let first = a.values[0];
+            assert!(a.values.iter().any(|v| *v != first), "{name} {method}: a constant map");
+        }
+        let pictures = Pictures { photo: Some(photo.clone()), style: Some(photo.clone()) };
+        for kind in OPTIMIZE_KINDS {
+            let size = if matches!(*kind, "deepdream" | "style") { side + 8 } else { 0 };
+            let job = OptimizeJob {
+                kind: kind.to_string(),
+                steps: 2,
+                size,
+                class: 3,
+                layer: convs[convs.len() / 2].clone(),
+                style_layers: convs[..2].to_vec(),
+                ..OptimizeJob::default()
+            };
+            let made = pollster::block_on(make(&net, &info, &job, &pictures, &mut |_: &Step| true))
+                .unwrap_or_else(|e| panic!("{name} {kind}: {e}"));
+            let dims = made.image().dims();
+            let want = if size > 0 { size } else { side };
+            assert_eq!(dims[2].max(dims[3]), want, "{name} {kind}");
+        }
+    }
+}
