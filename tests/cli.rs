@@ -292,3 +292,80 @@ fn anatomy_commands_write_pictures_and_json() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("not a convolution"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A float32 `.npy` written by hand with numpy's header layout (version 1.0, the shape, padded).
+fn write_npy(values: &[f32], shape: &[usize]) -> Vec<u8> {
+    let dims = shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ");
+    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({dims}), }}");
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend((header.len() as u16).to_le_bytes());
+    out.extend(header.as_bytes());
+    out.extend(values.iter().flat_map(|v| v.to_le_bytes()));
+    out
+}
+
+#[test]
+fn inspect_and_run_a_model_file() {
+    let o = convlens(&["inspect", "tests/fixtures/zoo/lenet.onnx", "--json"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(s["opset"], 11);
+    assert_eq!(s["classes"], 10);
+    assert_eq!(s["ops"]["Conv"], 2);
+    assert!(s["ops"].get("Shape").is_none(), "the flatten's shape arithmetic is folded");
+    let layers = s["layers"].as_array().unwrap();
+    assert_eq!(layers[0]["shape"], serde_json::json!([1, 6, 28, 28]));
+    assert_eq!(layers.iter().filter(|l| l["spatial"] == true).count(), 6);
+    let text = String::from_utf8(convlens(&["inspect", "static/models/squeezenet1_1-int8.onnx"]).stdout).unwrap();
+    assert!(text.contains("1000 classes") && text.contains("fire9/concat"), "{text}");
+
+    // A raw tensor through the graph matches onnxruntime's answer for the same input.
+    let dir = std::env::temp_dir().join(format!("convlens-run-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let x: Vec<f32> = (0..3 * 32 * 32u64).map(|i| ((i * 7919) % 257) as f32 / 256.0).collect();
+    std::fs::write(dir.join("x.npy"), write_npy(&x, &[1, 3, 32, 32])).unwrap();
+    let (xs, ys) = (dir.join("x.npy"), dir.join("y.npy"));
+    let o = convlens(&[
+        "run",
+        "tests/fixtures/zoo/resnet50.onnx",
+        "--input",
+        xs.to_str().unwrap(),
+        "--out",
+        ys.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (shape, y) = read_npy(&std::fs::read(&ys).unwrap());
+    assert_eq!(shape, vec![1, 10]);
+    let reference: serde_json::Value =
+        serde_json::from_slice(&std::fs::read("tests/fixtures/zoo/reference.json").unwrap()).unwrap();
+    let want: Vec<f32> =
+        reference["resnet50"]["outputs"][0].as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
+    let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
+    assert!(y.iter().zip(&want).all(|(a, b)| (a - b).abs() <= 1e-4 * scale), "{y:?} vs {want:?}");
+    // Bad inputs: a text file, a 3-D array.
+    std::fs::write(dir.join("bad.npy"), b"hello").unwrap();
+    let o = convlens(&[
+        "run",
+        "tests/fixtures/zoo/resnet50.onnx",
+        "--input",
+        dir.join("bad.npy").to_str().unwrap(),
+        "--out",
+        ys.to_str().unwrap(),
+    ]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not a .npy file"));
+    std::fs::write(dir.join("x3.npy"), write_npy(&x, &[3, 32, 32])).unwrap();
+    let o = convlens(&[
+        "run",
+        "tests/fixtures/zoo/resnet50.onnx",
+        "--input",
+        dir.join("x3.npy").to_str().unwrap(),
+        "--out",
+        ys.to_str().unwrap(),
+    ]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("must be 4-D"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -25,6 +25,9 @@ fn main() {
 #[cfg(not(target_arch = "wasm32"))]
 #[path = "../cli/anatomy.rs"]
 mod anatomy_cli;
+#[cfg(not(target_arch = "wasm32"))]
+#[path = "../cli/model.rs"]
+mod model_cli;
 
 #[cfg(not(target_arch = "wasm32"))]
 mod cli {
@@ -49,6 +52,8 @@ mod cli {
        convlens neighbours IMAGE [--model M] [--dataset bundled|DIR] [--k K] --out FILE.png
        convlens tsne [--model M] [--dataset bundled|DIR] [--image FILE] [--perplexity P] [--iterations N] [--seed S]
            [--thumbnails] --out FILE.png
+       convlens inspect MODEL.onnx [--json]
+       convlens run MODEL.onnx --input X.npy --out Y.npy   (raw NCHW float32 in, the first graph output out)
        M (anatomy commands): a file, or squeezenet / fashion-mnist (the bundled models); each writes FILE.json beside FILE.png
        KIND: class-vis, feature-vis, deepdream, invert, style, fool
        PRESET (class-vis, feature-vis): default, cs231n, yosinski, lucid
@@ -61,6 +66,8 @@ mod cli {
             Some("predict") => predict(args.collect()),
             Some("attribute") => attribute(args.collect()),
             Some("optimize") => optimize(args.collect()),
+            Some("inspect") => crate::model_cli::inspect(args.collect()),
+            Some("run") => crate::model_cli::run(args.collect(), npy_f32),
             Some(cmd @ ("filters" | "activations" | "patches" | "neighbours" | "tsne")) => {
                 crate::anatomy_cli::run(cmd, args.collect())
             }

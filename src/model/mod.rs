@@ -7,6 +7,7 @@ pub mod host;
 pub mod incremental;
 pub mod modified_relu;
 pub mod randomize;
+pub mod summary;
 
 pub use exec::{Activations, Network, Pass, Value};
 pub use graph::{Graph, Op};
