@@ -19,7 +19,7 @@ fn every_architecture_matches_onnxruntime() {
     let reference: serde_json::Value =
         serde_json::from_slice(&std::fs::read(format!("{ZOO}/reference.json")).unwrap()).unwrap();
     let models = reference.as_object().unwrap();
-    assert!(models.len() >= 11);
+    assert!(models.len() >= 14);
     let mut opsets = std::collections::BTreeSet::new();
     for (name, want) in models {
         let bytes = std::fs::read(format!("{ZOO}/{name}.onnx")).unwrap();
@@ -41,10 +41,17 @@ fn every_architecture_matches_onnxruntime() {
             let scale = expected.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-6);
             let worst = got.iter().zip(&expected).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max) / scale;
             println!("{name} (opset {}) input {k}: max relative difference {worst:.2e}", want["opset"]);
+            // int8: onnxruntime computes in integers, we in floats with the same rounding points.
+            let int8 = want["int8"].as_bool().unwrap_or(false);
+            let tolerance: f32 = if int8 { 1e-2 } else { 1e-4 };
+            // A quantized output may differ by one of its steps where a value sits on a rounding edge.
+            let step = want["output_step"].as_f64().unwrap_or(0.0) as f32 * 1.01 / scale;
             assert!(
-                worst <= 1e-4,
+                worst <= tolerance.max(step),
                 "{name} input {k}: relative difference {worst:.2e}\n got {got:?}\nwant {expected:?}"
             );
+            let top = |v: &[f32]| (0..v.len()).max_by(|&a, &b| v[a].total_cmp(&v[b]));
+            assert_eq!(top(&got), top(&expected), "{name} input {k}: top-1");
         }
     }
     assert!(opsets.first() <= Some(&11) && opsets.last() >= Some(&21), "opsets 11 to 21: {opsets:?}");

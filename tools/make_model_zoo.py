@@ -11,8 +11,9 @@ from a fixed seed; outputs come from onnxruntime's CPU provider on two fixed inp
     python3 tools/make_model_zoo.py            # writes tests/fixtures/zoo/
 
 Output: `tests/fixtures/zoo/<name>.onnx` and `tests/fixtures/zoo/reference.json`
-(`{name: {"opset", "input_shape", "outputs": [[...]], "ops": [...]}}`: the first graph output, 7
-significant digits, for the two inputs of `test_input`).
+(`{name: {"opset", "int8", "input_shape", "outputs": [[...]], "ops": [...]}}`: the first graph
+output, 7 significant digits, for the two inputs of `test_input`). The `*_int8_qdq*` models are
+onnxruntime's static QDQ quantization (uint8 activations, int8 weights, per tensor or per channel).
 """
 
 import json
@@ -299,12 +300,55 @@ def test_input(shape, k):
     return (((i * 7919 + k * 104729) % 257) / 256).astype(np.float32).reshape(shape)
 
 
+# int8 versions made by onnxruntime's static quantization (QDQ: activations quantized at run
+# time, weights int8), calibrated on four inputs: (name, source, per_channel).
+QUANTIZED = [
+    ("resnet18_int8_qdq", "resnet18", False),
+    ("mobilenetv2_int8_qdq_per_channel", "mobilenetv2_opset18", True),
+    ("efficientnet_lite_int8_qdq_per_channel", "efficientnet_lite", True),
+]
+
+
+def quantized(source_bytes, shape, per_channel):
+    import tempfile
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.it = iter([{"input": test_input(shape, k)} for k in range(2, 6)])
+
+        def get_next(self):
+            return next(self.it, None)
+
+    with tempfile.TemporaryDirectory() as d:
+        src, dst = os.path.join(d, "f.onnx"), os.path.join(d, "q.onnx")
+        with open(src, "wb") as f:
+            f.write(source_bytes)
+        quantize_static(src, dst, Reader(), quant_format=QuantFormat.QDQ, per_channel=per_channel,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+        return onnx.load(dst)
+
+
+def output_step(model):
+    """The quantization step of the graph output if a DequantizeLinear with one scale makes it:
+    one step is the finest difference two int8 runtimes can show there."""
+    out = model.graph.output[0].name
+    node = next((n for n in model.graph.node if out in n.output), None)
+    if node is None or node.op_type != "DequantizeLinear":
+        return 0.0
+    scale = next((numpy_helper.to_array(t) for t in model.graph.initializer if t.name == node.input[1]), None)
+    return float(scale) if scale is not None and scale.size == 1 else 0.0
+
+
 def main():
     import onnxruntime as ort
     os.makedirs(OUT, exist_ok=True)
     reference = {}
-    for name, make in MODELS.items():
-        model = make()
+    built = {name: make() for name, make in MODELS.items()}
+    for qname, source, per_channel in QUANTIZED:
+        shape = [d.dim_value for d in built[source].graph.input[0].type.tensor_type.shape.dim]
+        built[qname] = quantized(built[source].SerializeToString(), shape, per_channel)
+    for name, model in built.items():
         data = model.SerializeToString()
         path = os.path.join(OUT, f"{name}.onnx")
         with open(path, "wb") as f:
@@ -314,7 +358,9 @@ def main():
         session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
         outputs = [session.run(None, {"input": x})[0] for x in inputs]
         reference[name] = {
-            "opset": model.opset_import[0].version,
+            "opset": next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx")),
+            "int8": "_int8_" in name,
+            "output_step": output_step(model),
             "input_shape": shape,
             "ops": sorted({n.op_type for n in model.graph.node}),
             "outputs": [[float(f"{v:.7g}") for v in y.ravel()] for y in outputs],

@@ -180,6 +180,8 @@ pub fn receptive_fields(graph: &Graph, side: usize) -> Result<HashMap<String, Fi
             | Op::BatchNormalization { .. }
             | Op::HardSigmoid { .. }
             | Op::HardSwish
+            | Op::QuantizeLinear { .. }
+            | Op::DequantizeLinear { .. }
             | Op::Identity => first,
         };
         fields.insert(node.output.clone(), field);

@@ -127,7 +127,11 @@ impl Network {
             for (k, name) in node.inputs.iter().enumerate() {
                 let host_input = matches!(
                     (&node.op, k),
-                    (Op::Reshape, 1) | (Op::Clip { .. }, 1 | 2) | (Op::Pad { .. }, 1..=3) | (Op::ReduceMean { .. }, 1)
+                    (Op::Reshape, 1)
+                        | (Op::Clip { .. }, 1 | 2)
+                        | (Op::Pad { .. }, 1..=3)
+                        | (Op::ReduceMean { .. }, 1)
+                        | (Op::QuantizeLinear { .. } | Op::DequantizeLinear { .. }, 1 | 2)
                 );
                 if !host_input && graph.constants.contains_key(name) {
                     float_inputs.insert(name);
@@ -153,12 +157,18 @@ impl Network {
             }
         }
         let first = &graph.outputs[0];
-        let score_name = graph
-            .outputs
-            .iter()
-            .find_map(|o| graph.nodes.iter().find(|n| &n.output == o && matches!(n.op, Op::Softmax { .. })))
-            .and_then(|softmax| softmax.inputs.first().cloned())
-            .unwrap_or_else(|| first.clone());
+        // A final Softmax (behind any quantize/dequantize pair of an int8 model) gives its input.
+        let producer = |name: &str| graph.nodes.iter().find(|n| n.output == name);
+        let softmax_of = |output: &String| {
+            let mut node = producer(output)?;
+            while matches!(node.op, Op::QuantizeLinear { .. } | Op::DequantizeLinear { .. } | Op::Identity) {
+                node = producer(node.inputs.first()?)?;
+            }
+            matches!(node.op, Op::Softmax { .. } | Op::LogSoftmax { .. })
+                .then(|| node.inputs.first().cloned())
+                .flatten()
+        };
+        let score_name = graph.outputs.iter().find_map(softmax_of).unwrap_or_else(|| first.clone());
         Ok(Self { graph, device: device.clone(), uploaded, last_use, score_name })
     }
 
@@ -318,6 +328,27 @@ impl Network {
             Some(c) => Ok(Some(c.clone())),
             None => Err(err(node, format!("input '{name}' must be a constant"))),
         }
+    }
+
+    /// A quantization node's scale and zero point, shaped to broadcast against `x` (one value,
+    /// or one per slice along `axis`).
+    fn quantization(&self, node: &Node, x: &Value, axis: i64) -> Result<(Tensor<4>, Tensor<4>), ModelError> {
+        let scale = self.host(node, 1)?.ok_or_else(|| err(node, "missing scale"))?.to_f32();
+        let zero = self.host(node, 2)?.map(|z| z.to_f32()).unwrap_or_else(|| vec![0.0; scale.len()]);
+        if scale.is_empty() || zero.len() != scale.len() || scale.iter().any(|s| !s.is_finite() || *s == 0.0) {
+            return Err(err(node, "scale and zero point must have the same length and the scales be non-zero"));
+        }
+        let mut dims = [1usize; 4];
+        if scale.len() > 1 {
+            let a = resolve_axis(node, axis, x.shape.len())?;
+            if x.shape[a] != scale.len() {
+                return Err(err(node, format!("{} scales for an axis of length {}", scale.len(), x.shape[a])));
+            }
+            dims[a] = scale.len();
+        }
+        let device = x.tensor.device();
+        let up = |v: Vec<f32>| Tensor::<4>::from_data(TensorData::new(v, dims), &device);
+        Ok((up(scale), up(zero)))
     }
 
     pub(super) fn run_node(
@@ -490,6 +521,19 @@ impl Network {
                     x.shape.iter().enumerate().filter(|(i, _)| !axes.contains(i)).map(|(_, &d)| d).collect()
                 };
                 Value::from_shape(t.reshape(padded4(&shape)), shape)
+            }
+            Op::QuantizeLinear { axis, range } => {
+                let (scale, zero) = self.quantization(node, &x, *axis)?;
+                let y = x.tensor / scale + zero;
+                let q = y.clone().round().clamp(range.0, range.1);
+                // Rounding and clamping pass gradients straight through (as dy/dx = 1/scale), so
+                // attribution works on int8 models.
+                let t = y.clone() + (q - y).detach();
+                Value { tensor: t, shape: x.shape }
+            }
+            Op::DequantizeLinear { axis } => {
+                let (scale, zero) = self.quantization(node, &x, *axis)?;
+                Value { tensor: (x.tensor - zero) * scale, shape: x.shape }
             }
             Op::Pad { mode, pads, value } => {
                 rank4(&x)?;

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use onnx_ir::{AttributeProto, Message, ModelProto, NodeProto};
 
-use super::host::{HostTensor, dequantize_linear};
+use super::host::{HostData, HostTensor, dequantize_linear};
 use crate::error::ModelError;
 
 /// Operators the executor implements. Adding one: a variant here, its parsing in
@@ -88,6 +88,16 @@ pub enum Op {
         pads: Option<Vec<i64>>,
         value: f32,
     },
+    /// Activations quantized at run time (QDQ models): round(x / scale) + zero point, clamped to
+    /// `range`, kept as floats; scale and zero point are constants (per tensor or along `axis`).
+    QuantizeLinear {
+        axis: i64,
+        range: (f32, f32),
+    },
+    /// The inverse, (q − zero point) · scale, for activations (constant weights are folded).
+    DequantizeLinear {
+        axis: i64,
+    },
 }
 
 /// How `Pad` fills.
@@ -129,6 +139,7 @@ pub const SUPPORTED_OPS: &[&str] = &[
     "Pad",
     "Shape, Gather, Unsqueeze, Squeeze, Cast, Concat (computing a Reshape's batch-preserving shape)",
     "DequantizeLinear",
+    "QuantizeLinear",
     "Constant",
 ];
 
@@ -213,7 +224,8 @@ fn check_auto_pad(node: &NodeProto, attrs: &Attrs) -> Result<bool, ModelError> {
 }
 
 /// Reads one node's operator and attributes.
-fn parse_op(node: &NodeProto, opset: i64) -> Result<Op, ModelError> {
+/// `zero_point_type`: the ONNX element type of a constant third input (QuantizeLinear's range).
+fn parse_op(node: &NodeProto, opset: i64, zero_point_type: Option<i32>) -> Result<Op, ModelError> {
     let a = Attrs::of(node);
     let op = match node.op_type.as_str() {
         "Conv" => {
@@ -297,6 +309,23 @@ fn parse_op(node: &NodeProto, opset: i64) -> Result<Op, ModelError> {
         "Identity" | "Dropout" => Op::Identity,
         "HardSigmoid" => Op::HardSigmoid { alpha: a.float("alpha", 0.2), beta: a.float("beta", 0.5) },
         "HardSwish" => Op::HardSwish,
+        "QuantizeLinear" | "DequantizeLinear" => {
+            if a.int("block_size", 0) != 0 {
+                return Err(bad(node, "blocked quantization is not supported"));
+            }
+            let axis = a.int("axis", 1);
+            if node.op_type == "DequantizeLinear" {
+                Op::DequantizeLinear { axis }
+            } else {
+                // The zero point's element type sets the range (uint8 without one).
+                let range = match zero_point_type {
+                    Some(3) => (-128.0, 127.0),
+                    None | Some(2) => (0.0, 255.0),
+                    Some(t) => return Err(bad(node, format!("QuantizeLinear to element type {t} is not supported"))),
+                };
+                Op::QuantizeLinear { axis, range }
+            }
+        }
         "LogSoftmax" => Op::LogSoftmax { axis: a.int("axis", if opset < 13 { 1 } else { -1 }) },
         "ReduceMean" => Op::ReduceMean { axes: a.ints("axes"), keepdims: a.int("keepdims", 1) != 0 },
         "Pad" => {
@@ -453,6 +482,7 @@ fn arity(op: &Op) -> (usize, usize) {
         Op::BatchNormalization { .. } => (5, 5),
         Op::ReduceMean { .. } => (1, 2),
         Op::Pad { .. } => (1, 4),
+        Op::QuantizeLinear { .. } | Op::DequantizeLinear { .. } => (2, 3),
         _ => (1, 1),
     }
 }
@@ -538,10 +568,11 @@ impl Graph {
                 defined.insert(output);
                 continue;
             }
-            if node.op_type == "DequantizeLinear" {
-                let get = |k: usize| node.input.get(k).filter(|n| !n.is_empty()).and_then(|n| constants.get(n));
+            let constant_input = |k: usize| node.input.get(k).filter(|n| !n.is_empty()).and_then(|n| constants.get(n));
+            if node.op_type == "DequantizeLinear" && constant_input(0).is_some() {
+                let get = constant_input;
                 let (Some(x), Some(scale)) = (get(0), get(1)) else {
-                    return Err(bad(node, "only DequantizeLinear of constant weights is supported"));
+                    return Err(bad(node, "DequantizeLinear needs a constant scale"));
                 };
                 if Attrs::of(node).int("block_size", 0) != 0 {
                     return Err(bad(node, "blocked quantization is not supported"));
@@ -577,7 +608,13 @@ impl Graph {
             if let Some(i) = inputs.iter().find(|i| syms.contains_key(*i)) {
                 return Err(bad(node, format!("uses the tensor shape '{i}' in a way that is not supported")));
             }
-            let op = parse_op(node, opset)?;
+            let zero_point_type = node.input.get(2).and_then(|n| constants.get(n)).map(|c| match c.data {
+                HostData::U8(_) => 2,
+                HostData::I8(_) => 3,
+                HostData::I64(_) => 7,
+                HostData::F32(_) => 1,
+            });
+            let op = parse_op(node, opset, zero_point_type)?;
             let (lo, hi) = arity(&op);
             let given = inputs.iter().filter(|i| !i.is_empty()).count();
             if given < lo || inputs.len() > hi {
