@@ -56,6 +56,48 @@ impl GridLayout {
     }
 }
 
+/// How a model wants its pixels: the app's images are RGB in [0, 1]; the network sees
+/// `(x · scale − mean) / std` per channel, in BGR order if `bgr`. Part of the model, so every
+/// method works in the image's own space.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Preprocess {
+    pub scale: f32,
+    pub mean: [f32; 3],
+    pub std: [f32; 3],
+    pub bgr: bool,
+}
+
+/// The common conventions: (key, title).
+pub const PREPROCESS_PRESETS: &[(&str, &str)] = &[
+    ("none", "as is: RGB in [0, 1]"),
+    ("imagenet", "ImageNet (torchvision): (x − mean) / std"),
+    ("minus1to1", "[−1, 1] (TF/Keras MobileNet, Inception)"),
+    ("0to255", "RGB in 0…255"),
+    ("caffe", "Caffe: BGR in 0…255 minus the ImageNet mean"),
+    ("efficientnet-lite", "EfficientNet-Lite: (x − 127) / 128 in 0…255"),
+];
+
+impl Preprocess {
+    pub const NONE: Preprocess = Preprocess { scale: 1.0, mean: [0.0; 3], std: [1.0; 3], bgr: false };
+
+    pub fn preset(key: &str) -> Option<Preprocess> {
+        let p = |scale, mean, std, bgr| Some(Preprocess { scale, mean, std, bgr });
+        match key {
+            "none" | "rgb01" | "grey01" => Some(Self::NONE),
+            "imagenet" => p(1.0, [0.485, 0.456, 0.406], [0.229, 0.224, 0.225], false),
+            "minus1to1" => p(1.0, [0.5; 3], [0.5; 3], false),
+            "0to255" => p(255.0, [0.0; 3], [1.0; 3], false),
+            "caffe" => p(255.0, [103.939, 116.779, 123.68], [1.0; 3], true),
+            "efficientnet-lite" => p(255.0, [127.0; 3], [128.0; 3], false),
+            _ => None,
+        }
+    }
+
+    pub fn is_identity(&self) -> bool {
+        *self == Self::NONE
+    }
+}
+
 /// Most images a user's dataset keeps (at 227×227 that is ~300 MB of pixels in the worker).
 pub const MAX_DATASET_IMAGES: usize = 2000;
 

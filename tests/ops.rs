@@ -310,3 +310,83 @@ fn torch_flatten_shape_arithmetic_keeps_the_batch() {
     let e = convlens::model::Model::from_bytes(&build(1).bytes()).unwrap_err().to_string();
     assert!(e.contains("'n'") && e.contains("only the batch size"), "{e}");
 }
+
+#[test]
+fn preprocessing_from_metadata_or_preset() {
+    use convlens::protocol::Preprocess;
+    // An identity 1×1 convolution shows what the network receives.
+    let mut w = vec![0.0f32; 9];
+    for c in 0..3 {
+        w[c * 3 + c] = 1.0;
+    }
+    let build = |meta: &[(&str, &str)]| {
+        let mut m = OnnxBuilder::new("x")
+            .f32("w", &[3, 3, 1, 1], &w)
+            .node("Conv", &["x", "w"], "y", vec![])
+            .output("y")
+            .model();
+        for (k, v) in meta {
+            m.graph.metadata.insert(k.to_string(), v.to_string());
+        }
+        m
+    };
+    let pixel = vec![0.2, 0.4, 0.6]; // R, G, B of one pixel
+    let (_, y) = run(build(&[]), [1, 3, 1, 1], pixel.clone(), "y");
+    assert_close(&y, &pixel, 1e-6);
+    // Metadata is read at parse time; here the parsed graph gets what a file's metadata gives.
+    let mut m = build(&[]);
+    m.graph.preprocess = Preprocess::preset("imagenet").unwrap();
+    let (_, y) = run(m, [1, 3, 1, 1], pixel.clone(), "y");
+    assert_close(&y, &[(0.2 - 0.485) / 0.229, (0.4 - 0.456) / 0.224, (0.6 - 0.406) / 0.225], 1e-5);
+    let mut m = build(&[]);
+    m.graph.preprocess = Preprocess::preset("caffe").unwrap();
+    let (_, y) = run(m, [1, 3, 1, 1], pixel, "y");
+    assert_close(&y, &[153.0 - 103.939, 102.0 - 116.779, 51.0 - 123.68], 1e-3);
+    assert!(Preprocess::preset("nope").is_none());
+}
+
+#[test]
+fn preprocessing_metadata_is_parsed_and_checked() {
+    use convlens::model::Model;
+    use convlens::protocol::Preprocess;
+    use onnx_ir::{Message, ModelProto};
+    // onnx-ir does not export the metadata entry type: copy one from the bundled model.
+    let squeezenet =
+        ModelProto::parse_from_bytes(&std::fs::read("static/models/squeezenet1_1-int8.onnx").unwrap()).unwrap();
+    let template = squeezenet.metadata_props[0].clone();
+    let with = |pairs: &[(&str, &str)]| {
+        let bytes = OnnxBuilder::new("x").node("Relu", &["x"], "y", vec![]).output("y").bytes();
+        let mut m = ModelProto::parse_from_bytes(&bytes).unwrap();
+        for (k, v) in pairs {
+            let mut e = template.clone();
+            e.key = k.to_string();
+            e.value = v.to_string();
+            m.metadata_props.push(e);
+        }
+        Model::from_bytes(&m.write_to_bytes().unwrap())
+    };
+    assert_eq!(with(&[]).unwrap().graph.preprocess, Preprocess::NONE);
+    assert_eq!(
+        with(&[("convlens.preprocess", "imagenet")]).unwrap().graph.preprocess,
+        Preprocess::preset("imagenet").unwrap()
+    );
+    let p = with(&[
+        ("convlens.mean", "[1, 2, 3]"),
+        ("convlens.std", "[2, 2, 2]"),
+        ("convlens.scale", "255"),
+        ("convlens.channel_order", "BGR"),
+    ])
+    .unwrap()
+    .graph
+    .preprocess;
+    assert_eq!(p, Preprocess { scale: 255.0, mean: [1.0, 2.0, 3.0], std: [2.0; 3], bgr: true });
+    for bad in [
+        ("convlens.preprocess", "magic"),
+        ("convlens.std", "[1, 0, 1]"),
+        ("convlens.mean", "[1, 2]"),
+        ("convlens.scale", "-1"),
+    ] {
+        let e = with(&[bad]).unwrap_err().to_string();
+        assert!(e.contains(bad.0), "{e}");
+    }
+}

@@ -274,7 +274,20 @@ impl Network {
 
     /// The app works in RGB; a model that takes one grey channel gets the mean of the three
     /// (linear and per pixel, so gradients, occlusion and optimization work unchanged).
+    /// Before that, the model's own preprocessing (`Graph::preprocess`) turns the RGB [0, 1]
+    /// pixels into what its first layer expects.
     pub fn adapt_input(&self, x: Tensor<4>) -> Tensor<4> {
+        let [_, c, _, _] = x.dims();
+        let p = &self.graph.preprocess;
+        let x = if c == 3 && !p.is_identity() {
+            let x = if p.bgr { x.flip([1]) } else { x };
+            let device = x.device();
+            let column = |v: [f32; 3]| Tensor::<4>::from_data(TensorData::new(v.to_vec(), [1, 3, 1, 1]), &device);
+            // Mean and std are given in the model's own channel order (Caffe's are B, G, R).
+            (x.mul_scalar(p.scale) - column(p.mean)) / column(p.std)
+        } else {
+            x
+        };
         if x.dims()[1] == 3 && self.graph.input_shape.get(1) == Some(&Some(1)) { x.mean_dim(1) } else { x }
     }
 

@@ -165,6 +165,10 @@ pub struct Graph {
     pub constants: HashMap<String, HostTensor>,
     pub metadata: HashMap<String, String>,
     pub opset: i64,
+    /// What the network does to the app's RGB [0, 1] pixels before its first node: from the
+    /// file's `convlens.preprocess` (a preset) or `convlens.mean` / `convlens.std` /
+    /// `convlens.scale` / `convlens.channel_order`, else none; the page may set it.
+    pub preprocess: crate::protocol::Preprocess,
 }
 
 fn bad(node: &NodeProto, message: impl Into<String>) -> ModelError {
@@ -346,6 +350,51 @@ fn parse_op(node: &NodeProto, opset: i64, zero_point_type: Option<i32>) -> Resul
         }
     };
     Ok(op)
+}
+
+/// The preprocessing a file declares in its metadata.
+fn preprocess_from(meta: &HashMap<String, String>) -> Result<crate::protocol::Preprocess, ModelError> {
+    use crate::protocol::Preprocess;
+    let bad_meta = |k: &str, v: &str| ModelError::Malformed(format!("metadata {k} = '{v}' is not understood"));
+    let mut p = match meta.get("convlens.preprocess").or_else(|| meta.get("convlens.input_range")) {
+        Some(v) => Preprocess::preset(v.trim()).ok_or_else(|| bad_meta("convlens.preprocess", v))?,
+        None => Preprocess::NONE,
+    };
+    let triple = |k: &str| -> Result<Option<[f32; 3]>, ModelError> {
+        match meta.get(k) {
+            Some(v) => serde_json::from_str::<[f32; 3]>(v)
+                .ok()
+                .filter(|t| t.iter().all(|x| x.is_finite()))
+                .map(Some)
+                .ok_or_else(|| bad_meta(k, v)),
+            None => Ok(None),
+        }
+    };
+    if let Some(m) = triple("convlens.mean")? {
+        p.mean = m;
+    }
+    if let Some(s) = triple("convlens.std")? {
+        if s.iter().any(|v| *v == 0.0) {
+            return Err(bad_meta("convlens.std", "0"));
+        }
+        p.std = s;
+    }
+    if let Some(v) = meta.get("convlens.scale") {
+        p.scale = v
+            .trim()
+            .parse()
+            .ok()
+            .filter(|s: &f32| s.is_finite() && *s > 0.0)
+            .ok_or_else(|| bad_meta("convlens.scale", v))?;
+    }
+    if let Some(v) = meta.get("convlens.channel_order") {
+        p.bgr = match v.trim().to_ascii_lowercase().as_str() {
+            "bgr" => true,
+            "rgb" => false,
+            _ => return Err(bad_meta("convlens.channel_order", v)),
+        };
+    }
+    Ok(p)
 }
 
 /// A shape value computed in the graph, known at load up to the batch size.
@@ -628,7 +677,8 @@ impl Graph {
                 return Err(ModelError::Malformed(format!("graph output '{o}' is never produced")));
             }
         }
-        Ok(Self { input, input_shape, outputs, nodes, constants, metadata, opset })
+        let preprocess = preprocess_from(&metadata)?;
+        Ok(Self { input, input_shape, outputs, nodes, constants, metadata, opset, preprocess })
     }
 
     /// Names of all node outputs, in execution order: the activations a user can look at.
