@@ -253,6 +253,10 @@ pub struct State {
     /// Optimizations waiting to start after the running one (a series of inversions).
     pub queue: Vec<OptimizeJob>,
     pub anatomy: Anatomy,
+    /// The file name of the user's own model while it is the one loaded.
+    pub own_model: Option<String>,
+    /// The user's model file being loaded (it replaces the model only once it runs).
+    pub own_model_loading: Option<String>,
 }
 
 impl Default for State {
@@ -276,6 +280,8 @@ impl Default for State {
             made: Vec::new(),
             queue: Vec::new(),
             anatomy: Anatomy::default(),
+            own_model: None,
+            own_model_loading: None,
         }
     }
 }
@@ -324,6 +330,11 @@ pub enum Action {
     /// worker classifies the shown photo again.
     SwitchModel {
         key: String,
+        reclassify: Option<u64>,
+    },
+    /// The user opened their own model file (its name); like `SwitchModel` otherwise.
+    OpenModel {
+        name: String,
         reclassify: Option<u64>,
     },
     /// Something failed on the page side (a file could not be read, a sample is missing).
@@ -375,6 +386,7 @@ impl State {
     }
 
     pub fn reduce(mut self, action: Action) -> Self {
+        let action_is_file = matches!(action, Action::OpenModel { .. });
         match action {
             Action::Submit { id, source } => {
                 self.status = Status::Busy(format!("classifying {source}…"));
@@ -434,8 +446,13 @@ impl State {
                 self.error = None;
             }
             Action::StopAnatomy => self.anatomy.running = None,
-            Action::SwitchModel { key, reclassify } => {
-                self.settings.model = key;
+            Action::SwitchModel { key, reclassify } | Action::OpenModel { name: key, reclassify } => {
+                if action_is_file {
+                    self.own_model_loading = Some(key);
+                } else {
+                    self.settings.model = key;
+                    self.own_model = None;
+                }
                 self.status = Status::Starting("loading the model…".into());
                 self.anatomy = Anatomy::default();
                 self.explanations.clear();
@@ -478,6 +495,9 @@ impl State {
                     };
                     if self.model.as_ref().is_some_and(|m| m.name != model.name) {
                         self.anatomy = Anatomy::default();
+                    }
+                    if let Some(name) = self.own_model_loading.take() {
+                        self.own_model = Some(name);
                     }
                     self.model = Some(model);
                     self.warmup_ms = Some(warmup_ms);
@@ -627,6 +647,9 @@ impl State {
                     }
                 }
                 Response::Failed { id, message } => {
+                    if id.is_none() {
+                        self.own_model_loading = None;
+                    }
                     if id.is_none() || self.pending.as_ref().map(|p| p.0) == id {
                         self.pending = None;
                     }

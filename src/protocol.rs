@@ -566,6 +566,9 @@ pub enum Request {
     /// Load another model on the same device; if `reclassify` is given, classify the last
     /// photo again with it under that id.
     SwitchModel { model_url: String, reclassify: Option<u64> },
+    /// The user's own ONNX file (its bytes travel alongside); `preprocess`: a preset key that
+    /// overrides the file's own. The last photo is classified again under `reclassify`.
+    OpenModel { preprocess: Option<String>, reclassify: Option<u64> },
     /// A network-anatomy view (files for `AnatomyJob::Dataset` travel alongside, packed).
     Anatomy { id: u64, job: AnatomyJob },
 }
@@ -587,6 +590,17 @@ pub struct ModelSummary {
     /// Whether the model comes with its own dataset (network anatomy).
     #[serde(default)]
     pub dataset: bool,
+    #[serde(default)]
+    pub opset: i64,
+    /// Operators used, with counts ("Conv×26").
+    #[serde(default)]
+    pub ops: Vec<String>,
+    #[serde(default = "no_preprocess")]
+    pub preprocess: Preprocess,
+}
+
+fn no_preprocess() -> Preprocess {
+    Preprocess::NONE
 }
 
 /// Worker → page.

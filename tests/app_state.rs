@@ -18,6 +18,9 @@ fn summary() -> ModelSummary {
         layers: vec![],
         channels: 3,
         dataset: false,
+        opset: 13,
+        ops: vec![],
+        preprocess: convlens::protocol::Preprocess::NONE,
     }
 }
 
@@ -405,4 +408,30 @@ fn packed_files_round_trip_and_truncation_is_an_error() {
     assert!(unpack_files(&packed[..packed.len() - 1]).is_err());
     assert!(unpack_files(&[255, 255, 255, 255]).is_err(), "a name longer than the buffer");
     assert_eq!(unpack_files(&[]).unwrap(), vec![]);
+}
+
+#[test]
+fn an_own_model_replaces_the_model_only_once_it_runs() {
+    let s = ready().reduce(Action::Submit { id: 1, source: "coffee.png".into() }).reduce(classified(1));
+    let s = s.reduce(Action::OpenModel { name: "mine.onnx".into(), reclassify: Some(2) });
+    assert_eq!(s.own_model, None, "not yet");
+    assert_eq!(s.own_model_loading.as_deref(), Some("mine.onnx"));
+    // A file that does not load: the old model stays, with a message.
+    let failed =
+        s.clone().reduce(Action::Worker(Response::Failed { id: None, message: "not an ONNX model".into() }, None));
+    assert_eq!((failed.own_model.clone(), failed.own_model_loading.clone()), (None, None));
+    assert_eq!(failed.status, Status::Ready);
+    assert_eq!(failed.error.as_deref(), Some("not an ONNX model"));
+    assert_eq!(failed.settings.model, "squeezenet");
+    // One that loads is the model now; the photo is classified again.
+    let s = s.reduce(Action::Worker(
+        Response::Ready { backend: BackendKind::Cpu, note: None, model: summary(), warmup_ms: 1.0 },
+        None,
+    ));
+    assert_eq!(s.own_model.as_deref(), Some("mine.onnx"));
+    let s = s.reduce(classified(2));
+    assert_eq!(s.status, Status::Ready);
+    // Back to a bundled model.
+    let s = s.reduce(Action::SwitchModel { key: "squeezenet".into(), reclassify: None });
+    assert_eq!(s.own_model, None);
 }

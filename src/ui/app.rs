@@ -14,6 +14,8 @@ use std::rc::Rc;
 
 /// Largest file we accept from the user (decoding limits apply after this).
 const MAX_FILE_BYTES: usize = 64 << 20;
+/// Largest model file we read.
+const MAX_MODEL_BYTES: usize = 512 << 20;
 
 fn url_params() -> Option<web_sys::UrlSearchParams> {
     let search = web_sys::window().and_then(|w| w.location().search().ok()).unwrap_or_default();
@@ -325,10 +327,11 @@ pub fn app() -> Html {
         let link = link.clone();
         let ids = ids.clone();
         let current = state.settings.model.clone();
+        let own = state.own_model.is_some();
         let has_photo = state.shown.is_some();
         Callback::from(move |e: Event| {
             let key = e.target_unchecked_into::<web_sys::HtmlSelectElement>().value();
-            if key == current {
+            if key == current && !own || key.is_empty() {
                 return;
             }
             let reclassify = has_photo.then(|| next_id(&ids));
@@ -337,6 +340,61 @@ pub fn app() -> Html {
                 l.borrow_mut().switch_model(crate::protocol::model_url(&key), reclassify);
             }
         })
+    };
+    // The user's own .onnx file (picker button or dropped on the picker).
+    let preprocess = use_state(String::new);
+    let open_model = {
+        let dispatch = state.dispatcher();
+        let link = link.clone();
+        let ids = ids.clone();
+        let has_photo = state.shown.is_some();
+        let preprocess = (*preprocess).clone();
+        Callback::from(move |file: web_sys::File| {
+            let (dispatch, link, ids, preprocess) = (dispatch.clone(), link.clone(), ids.clone(), preprocess.clone());
+            wasm_bindgen_futures::spawn_local(async move {
+                let name = file.name();
+                if file.size() > MAX_MODEL_BYTES as f64 {
+                    return dispatch.dispatch(Action::PageError(format!(
+                        "{name} is {} MB; the limit is {} MB",
+                        (file.size() as u64) >> 20,
+                        MAX_MODEL_BYTES >> 20
+                    )));
+                }
+                let Ok(buffer) = wasm_bindgen_futures::JsFuture::from(file.array_buffer()).await else {
+                    return dispatch.dispatch(Action::PageError(format!("cannot read {name}")));
+                };
+                let bytes = js_sys::Uint8Array::new(&buffer).to_vec();
+                let reclassify = has_photo.then(|| next_id(&ids));
+                dispatch.dispatch(Action::OpenModel { name, reclassify });
+                if let Some(l) = link.borrow().as_ref() {
+                    let p = (!preprocess.is_empty()).then_some(preprocess);
+                    l.borrow().open_model(&bytes, p, reclassify);
+                }
+            });
+        })
+    };
+    let on_model_file = {
+        let open_model = open_model.clone();
+        Callback::from(move |e: Event| {
+            let input: web_sys::HtmlInputElement = e.target_unchecked_into();
+            if let Some(file) = input.files().and_then(|f| f.get(0)) {
+                open_model.emit(file);
+            }
+            input.set_value("");
+        })
+    };
+    let on_model_drop = {
+        let open_model = open_model.clone();
+        Callback::from(move |e: web_sys::DragEvent| {
+            e.prevent_default();
+            if let Some(file) = e.data_transfer().and_then(|d| d.files()).and_then(|f| f.get(0)) {
+                open_model.emit(file);
+            }
+        })
+    };
+    let on_preprocess = {
+        let preprocess = preprocess.clone();
+        Callback::from(move |e: Event| preprocess.set(e.target_unchecked_into::<web_sys::HtmlSelectElement>().value()))
     };
     let anatomy = {
         let dispatch = state.dispatcher();
@@ -372,14 +430,35 @@ pub fn app() -> Html {
                 <h1>{"convlens"}</h1>
                 <p class="tagline">{"Look inside a convolutional network, live in your browser. Your images never leave this tab."}</p>
             </header>
-            <div class="model-picker">
+            <div class="model-picker" ondragover={Callback::from(|e: web_sys::DragEvent| e.prevent_default())} ondrop={on_model_drop}>
                 <label>{"Model "}
                     <select onchange={on_model} data-testid="model-picker" disabled={!s.can_submit()}>
                         { for crate::protocol::MODELS.iter().map(|(key, _, title)| html! {
-                            <option value={*key} selected={s.settings.model == *key}>{*title}</option>
+                            <option value={*key} selected={s.own_model.is_none() && s.settings.model == *key}>{*title}</option>
+                        }) }
+                        if let Some(name) = &s.own_model {
+                            <option value="" selected=true>{format!("your file: {name}")}</option>
+                        }
+                    </select>
+                </label>
+                <label class="file-button">{"open an .onnx file…"}
+                    <input type="file" accept=".onnx" onchange={on_model_file} disabled={!s.can_submit()} data-testid="model-file" />
+                </label>
+                <label>{"its preprocessing "}
+                    <select onchange={on_preprocess} data-testid="model-preprocess">
+                        <option value="" selected={preprocess.is_empty()}>{"from the file (else as is)"}</option>
+                        { for crate::protocol::PREPROCESS_PRESETS.iter().map(|(key, title)| html! {
+                            <option value={*key} selected={*preprocess == *key}>{*title}</option>
                         }) }
                     </select>
                 </label>
+                if let Some(m) = &s.model {
+                    <p class="muted model-summary" data-testid="model-summary">
+                        {format!("{}: {} parameters, {} KB, opset {}, input {}×{}{}; {}",
+                            m.name, m.parameters, m.file_bytes / 1024, m.opset, m.input_size, m.input_size,
+                            if m.channels == 1 { " grey" } else { "" }, m.ops.join(", "))}
+                    </p>
+                }
             </div>
             <StatusBar state={state.clone()} />
             if let Some(message) = &s.error {

@@ -181,6 +181,13 @@ impl WorkerLink {
         self.send(&Request::SwitchModel { model_url: model_url.into(), reclassify });
     }
 
+    /// The user's own ONNX file; `preprocess` (a preset key) overrides the file's own.
+    pub fn open_model(&self, bytes: &[u8], preprocess: Option<String>, reclassify: Option<u64>) {
+        if let Some(w) = &self.worker {
+            post(w, &Request::OpenModel { preprocess, reclassify }, Some(bytes));
+        }
+    }
+
     /// A network-anatomy request; a dataset's packed files travel alongside.
     pub fn anatomy(&self, id: u64, job: crate::protocol::AnatomyJob, bytes: Option<&[u8]>) {
         if let Some(w) = &self.worker {

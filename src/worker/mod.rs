@@ -104,6 +104,10 @@ pub fn start() {
                     Some(e) => switch_model(engine, &e, &model_url, reclassify).await,
                     None => post(&Response::Failed { id: None, message: "the model is not loaded yet".into() }, None),
                 },
+                Ok(Request::OpenModel { preprocess, reclassify }) => match loaded {
+                    Some(e) => open_model(engine, &e, bytes.unwrap_or_default(), preprocess, reclassify).await,
+                    None => post(&Response::Failed { id: None, message: "the model is not loaded yet".into() }, None),
+                },
                 Ok(Request::Anatomy { id, job }) => match loaded {
                     Some(e) => anatomy::run(&e, id, job, bytes).await,
                     None => not_loaded(id),
@@ -150,7 +154,31 @@ async fn load(
         Ok(b) => b,
         Err(message) => return give_up(message),
     };
-    let loaded = Model::from_bytes(&bytes).and_then(|m| m.bind(device));
+    load_bytes(slot, kind, note, device, &bytes, None).await
+}
+
+/// Parses, binds and warms up a model from its bytes (`preprocess` overrides the file's own);
+/// on success it replaces the engine in `slot`.
+async fn load_bytes(
+    slot: &Rc<RefCell<Option<Rc<Engine>>>>,
+    kind: crate::protocol::BackendKind,
+    note: Option<String>,
+    device: &crate::Device,
+    bytes: &[u8],
+    preprocess: Option<crate::protocol::Preprocess>,
+) -> bool {
+    let had_one = slot.borrow().is_some();
+    let give_up = |message: String| {
+        let r = if had_one { Response::Failed { id: None, message } } else { Response::Fatal { message } };
+        post(&r, None);
+        false
+    };
+    let loaded = Model::from_bytes(bytes).and_then(|mut m| {
+        if let Some(p) = preprocess {
+            m.graph.preprocess = p;
+        }
+        m.bind(device)
+    });
     let (info, net) = match loaded {
         Ok(x) => x,
         Err(e) => return give_up(e.to_string()),
@@ -163,7 +191,17 @@ async fn load(
         return give_up(format!("the model does not run: {e}"));
     }
     let warmup_ms = now_ms() - start;
+    let ops = {
+        let mut counts: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+        for n in &net.graph().nodes {
+            *counts.entry(n.op_type.as_str()).or_default() += 1;
+        }
+        counts.into_iter().map(|(k, v)| format!("{k}×{v}")).collect()
+    };
     let model = ModelSummary {
+        opset: net.graph().opset,
+        ops,
+        preprocess: net.graph().preprocess,
         name: info.name.clone(),
         file_bytes: info.file_bytes,
         parameters: info.parameters,
@@ -192,6 +230,33 @@ async fn load(
     }));
     post(&Response::Ready { backend: kind, note, model, warmup_ms }, None);
     true
+}
+
+/// The user's own model file on the same device; the last photo is classified again with it.
+async fn open_model(
+    slot: Rc<RefCell<Option<Rc<Engine>>>>,
+    old: &Engine,
+    bytes: Vec<u8>,
+    preprocess: Option<String>,
+    reclassify: Option<u64>,
+) {
+    let device = old.net.device().clone();
+    let preprocess = match preprocess.as_deref().map(|k| crate::protocol::Preprocess::preset(k).ok_or(k)) {
+        Some(Err(k)) => {
+            return post(&Response::Failed { id: None, message: format!("unknown preprocessing '{k}'") }, None);
+        }
+        Some(Ok(p)) => Some(p),
+        None => None,
+    };
+    post(&Response::Loading { message: format!("reading the model ({} KB)…", bytes.len() / 1024) }, None);
+    if !load_bytes(&slot, old.backend, old.note.clone(), &device, &bytes, preprocess).await {
+        return;
+    }
+    let engine = slot.borrow().clone();
+    let photo = old.last_photo.borrow().clone();
+    if let (Some(e), Some(id), Some(photo)) = (engine, reclassify, photo) {
+        classify_image(&e, id, photo).await;
+    }
 }
 
 /// Another bundled model on the same device; the last photo is classified again with it.

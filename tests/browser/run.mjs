@@ -438,6 +438,32 @@ await test('Inside the network: both models, filters, activations, patches, neig
   await page.close();
 });
 
+await test('Bring your own model: an .onnx file with a preprocessing preset, every method, a broken file', async () => {
+  const { page } = await openApp('?backend=cpu');
+  await classifySample(page, 'coffee.png');
+  await page.selectOption('[data-testid="model-preprocess"]', 'imagenet');
+  await page.setInputFiles('[data-testid="model-file"]', 'tests/fixtures/zoo/resnet18_int8_qdq.onnx');
+  await page.waitForFunction(() => /your file: resnet18_int8_qdq\.onnx/.test(document.querySelector('[data-testid="model-picker"]').selectedOptions[0]?.textContent ?? '')
+    && document.querySelector('[data-testid="status"]').dataset.state === 'ready', null, { timeout: READY_MS });
+  const summary = await page.textContent('[data-testid="model-summary"]');
+  assert.match(summary, /opset 13, input 32×32; .*QuantizeLinear/);
+  // The shown photo was classified again by the new model (no labels: "class N").
+  await page.waitForFunction(() => /^class \d$/.test(document.querySelector('[data-testid="prediction"]')?.dataset.label ?? ''));
+  const map = await explain(page, 'grad-cam');
+  assert.ok(await pictureSpread(map) > 1, 'Grad-CAM draws a map on the int8 model');
+  // A file that is not a model: a clear message, and the loaded model stays usable.
+  await page.setInputFiles('[data-testid="model-file"]', { name: 'broken.onnx', mimeType: 'application/octet-stream', buffer: Buffer.from('not a model at all') });
+  await page.waitForSelector('[data-testid="error"]');
+  assert.match(await page.textContent('[data-testid="error"]'), /ONNX/);
+  await page.click('[data-testid="error"] button');
+  assert.match(await page.$eval('[data-testid="model-picker"]', (e) => e.selectedOptions[0].textContent), /resnet18_int8_qdq/);
+  await explain(page, 'saliency');
+  // Back to the bundled SqueezeNet.
+  await page.selectOption('[data-testid="model-picker"]', 'squeezenet');
+  await page.waitForFunction(() => document.querySelector('[data-testid="prediction"]')?.dataset.label === 'espresso', null, { timeout: READY_MS });
+  await page.close();
+});
+
 await test('without a GPU the page falls back to the CPU and says why', async () => {
   const noGpu = await launch({ webgpu: false });
   try {
