@@ -1,0 +1,78 @@
+//! A seeded mutation fuzzer over the model loader: bytes of real model files flipped, cut,
+//! duplicated and spliced must give a typed error or a model, never a panic. Run longer with
+//! `FUZZ_CASES=200000 cargo test --release --test fuzz_loader -- --nocapture`.
+
+use convlens::model::Model;
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+
+fn mutate(rng: &mut StdRng, seed: &[u8]) -> Vec<u8> {
+    let mut b = seed.to_vec();
+    for _ in 0..rng.random_range(1..=4) {
+        let n = b.len().max(1);
+        match rng.random_range(0..6) {
+            0 => {
+                let i = rng.random_range(0..n);
+                if let Some(x) = b.get_mut(i) {
+                    *x ^= 1 << rng.random_range(0..8);
+                }
+            }
+            1 => {
+                let i = rng.random_range(0..n);
+                if let Some(x) = b.get_mut(i) {
+                    *x = [0, 1, 0x7f, 0x80, 0xff][rng.random_range(0..5)];
+                }
+            }
+            2 => b.truncate(rng.random_range(0..n)),
+            3 => {
+                let (i, j) = (rng.random_range(0..n), rng.random_range(0..n));
+                let (lo, hi) = (i.min(j), i.max(j).min(i.min(j) + 64));
+                let chunk = b[lo.min(b.len())..hi.min(b.len())].to_vec();
+                let at = rng.random_range(0..=b.len());
+                b.splice(at..at, chunk);
+            }
+            4 => {
+                let i = rng.random_range(0..n);
+                let len = rng.random_range(1..=8).min(b.len().saturating_sub(i));
+                b.drain(i..i + len);
+            }
+            _ => {
+                // A varint field value made huge (absurd dims, lengths, counts).
+                let i = rng.random_range(0..n);
+                let huge = [0xff, 0xff, 0xff, 0xff, 0x0f];
+                let end = (i + 5).min(b.len());
+                b.splice(i..end, huge);
+            }
+        }
+    }
+    b
+}
+
+#[test]
+fn mutated_model_files_never_panic_the_loader() {
+    let seeds: Vec<Vec<u8>> = ["lenet", "squeezenet1_1", "mobilenetv3", "resnet18_int8_qdq"]
+        .iter()
+        .map(|n| std::fs::read(format!("tests/fixtures/zoo/{n}.onnx")).unwrap())
+        .collect();
+    let cases: usize = std::env::var("FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(4000);
+    let mut rng = StdRng::seed_from_u64(11);
+    let (mut loaded, mut refused) = (0usize, 0usize);
+    for case in 0..cases {
+        let seed = &seeds[case % seeds.len()];
+        let bytes = mutate(&mut rng, seed);
+        let result = std::panic::catch_unwind(|| {
+            Model::from_bytes(&bytes).and_then(|m| m.bind(&convlens::Device::flex())).map(|_| ())
+        });
+        match result {
+            Ok(Ok(())) => loaded += 1,
+            Ok(Err(_)) => refused += 1,
+            Err(_) => {
+                std::fs::write("target/fuzz-crash.onnx", &bytes).ok();
+                panic!("case {case} panicked the loader (saved to target/fuzz-crash.onnx)");
+            }
+        }
+    }
+    println!("{cases} mutated files: {loaded} loaded, {refused} refused with an error, 0 panics");
+    assert_eq!(loaded + refused, cases);
+    assert!(refused > cases / 10, "the mutations reach the checks ({refused} refused)");
+}
