@@ -499,6 +499,7 @@ impl State {
                     if let Some(name) = self.own_model_loading.take() {
                         self.own_model = Some(name);
                     }
+                    self.settings.optimize.fit_layers(&model.layers);
                     self.model = Some(model);
                     self.warmup_ms = Some(warmup_ms);
                     self.status =

@@ -15,6 +15,7 @@ pub struct Prediction {
 pub const MODELS: &[(&str, &str, &str)] = &[
     ("squeezenet", "models/squeezenet1_1-int8.onnx", "SqueezeNet 1.1 (ImageNet, 1000 classes)"),
     ("fashion-mnist", "models/fashion-mnist-cnn-int8.onnx", "Fashion-MNIST CNN (10 classes, 28×28 grey)"),
+    ("efficientnet-lite0", "models/efficientnet_lite0-int8.onnx", "EfficientNet-Lite0 (ImageNet, stronger; 4.9 MB)"),
 ];
 
 /// The path of a bundled model by key (the first model for an unknown key).
@@ -393,6 +394,27 @@ impl OptimizeJob {
         match kind {
             "deepdream" | "style" => 256,
             _ => 0,
+        }
+    }
+
+    /// Keeps the layers if `layers` (the model's) has them; otherwise picks a middle activation
+    /// for the layer and four spread from early to middle for neural style (another model).
+    pub fn fit_layers(&mut self, layers: &[String]) {
+        let acts: Vec<&String> = layers
+            .iter()
+            .filter(|l| ["relu", "concat", "add", "clip"].iter().any(|k| l.to_ascii_lowercase().contains(k)))
+            .collect();
+        let pool: Vec<&String> = if acts.len() >= 4 { acts } else { layers.iter().collect() };
+        if pool.is_empty() {
+            return;
+        }
+        if !layers.contains(&self.layer) {
+            self.layer = pool[pool.len() / 2].clone();
+        }
+        if self.style_layers.iter().any(|l| !layers.contains(l)) {
+            let half = (pool.len() / 2).max(1);
+            self.style_layers = (0..4).map(|i| pool[(i * half / 4).min(pool.len() - 1)].clone()).collect();
+            self.style_layers.dedup();
         }
     }
 

@@ -435,3 +435,21 @@ fn an_own_model_replaces_the_model_only_once_it_runs() {
     let s = s.reduce(Action::SwitchModel { key: "squeezenet".into(), reclassify: None });
     assert_eq!(s.own_model, None);
 }
+
+#[test]
+fn another_model_gets_layers_it_has() {
+    use convlens::protocol::OptimizeJob;
+    let squeeze: Vec<String> = ["conv1", "conv1_relu", "fire2/concat", "fire3/concat", "fire5/concat", "fire9/concat"]
+        .map(String::from)
+        .to_vec();
+    let mut job = OptimizeJob::default();
+    job.fit_layers(&squeeze);
+    assert_eq!(job.layer, "fire5/concat", "kept");
+    let fashion: Vec<String> =
+        ["conv1", "conv1_relu", "pool1", "conv2", "conv2_relu", "pool2", "conv3", "conv3_relu", "fc1_relu"]
+            .map(String::from)
+            .to_vec();
+    job.fit_layers(&fashion);
+    assert!(fashion.contains(&job.layer) && job.layer.contains("relu"), "{}", job.layer);
+    assert!(job.style_layers.iter().all(|l| fashion.contains(l)) && !job.style_layers.is_empty());
+}

@@ -458,9 +458,13 @@ await test('Bring your own model: an .onnx file with a preprocessing preset, eve
   await page.click('[data-testid="error"] button');
   assert.match(await page.$eval('[data-testid="model-picker"]', (e) => e.selectedOptions[0].textContent), /resnet18_int8_qdq/);
   await explain(page, 'saliency');
-  // Back to the bundled SqueezeNet.
-  await page.selectOption('[data-testid="model-picker"]', 'squeezenet');
-  await page.waitForFunction(() => document.querySelector('[data-testid="prediction"]')?.dataset.label === 'espresso', null, { timeout: READY_MS });
+  // The bundled EfficientNet-Lite0 (its own preprocessing), then back to SqueezeNet.
+  for (const model of ['efficientnet-lite0', 'squeezenet']) {
+    await page.selectOption('[data-testid="model-picker"]', model);
+    await page.waitForFunction((m) => document.querySelector('[data-testid="prediction"]')?.dataset.label === 'espresso'
+      && new URLSearchParams(location.search).get('model') === (m === 'squeezenet' ? null : m), model, { timeout: READY_MS });
+  }
+  assert.match(await page.textContent('[data-testid="model-summary"]'), /SqueezeNet/);
   await page.close();
 });
 
