@@ -134,6 +134,14 @@ async fn init(slot: Rc<RefCell<Option<Rc<Engine>>>>, choice: BackendChoice, mode
     load(&slot, picked.kind, picked.note, &picked.device, model_url).await;
 }
 
+/// A model that did not load: the worker goes on with the one it has (`Failed`), or cannot go
+/// on at all when it has none (`Fatal`). Answers `false`.
+fn give_up(slot: &Rc<RefCell<Option<Rc<Engine>>>>, message: String) -> bool {
+    let r = if slot.borrow().is_some() { Response::Failed { id: None, message } } else { Response::Fatal { message } };
+    post(&r, None);
+    false
+}
+
 /// Downloads and warms up the model at `model_url` on `device`; on success it replaces the
 /// engine in `slot`. Answers `Ready`, or `Fatal` when nothing was loaded before.
 async fn load(
@@ -143,12 +151,7 @@ async fn load(
     device: &crate::Device,
     model_url: &str,
 ) -> bool {
-    let had_one = slot.borrow().is_some();
-    let give_up = |message: String| {
-        let r = if had_one { Response::Failed { id: None, message } } else { Response::Fatal { message } };
-        post(&r, None);
-        false
-    };
+    let give_up = |message: String| give_up(slot, message);
     post(&Response::Loading { message: format!("downloading the model ({})…", kind.as_str()) }, None);
     let bytes = match crate::wire::fetch_bytes(scope().fetch_with_str(model_url), model_url).await {
         Ok(b) => b,
@@ -167,12 +170,7 @@ async fn load_bytes(
     bytes: &[u8],
     preprocess: Option<crate::protocol::Preprocess>,
 ) -> bool {
-    let had_one = slot.borrow().is_some();
-    let give_up = |message: String| {
-        let r = if had_one { Response::Failed { id: None, message } } else { Response::Fatal { message } };
-        post(&r, None);
-        false
-    };
+    let give_up = |message: String| give_up(slot, message);
     let loaded = Model::from_bytes(bytes).and_then(|mut m| {
         if let Some(p) = preprocess {
             m.graph.preprocess = p;
