@@ -390,3 +390,24 @@ fn preprocessing_metadata_is_parsed_and_checked() {
         assert!(e.contains(bad.0), "{e}");
     }
 }
+
+#[test]
+fn transpose_reorders_axes() {
+    // arange(6) as [1, 2, 3, 1] (N, H, W, C) to NCHW [1, 1, 2, 3]: the same numbers; then a 2-D
+    // transpose of the flattened [1, 6] gives [6, 1].
+    let m = OnnxBuilder::new("x")
+        .node("Transpose", &["x"], "t", vec![("perm", Attr::Ints(vec![0, 3, 1, 2]))])
+        .node("Flatten", &["t"], "f", vec![])
+        .node("Transpose", &["f"], "y", vec![])
+        .output("y")
+        .model();
+    let (shape, y) = run(m, [1, 2, 3, 1], arange(6), "y");
+    assert_eq!(shape, vec![6, 1]);
+    assert_close(&y, &arange(6), 0.0);
+    // [1, 2, 2, 1] → perm [0, 2, 1, 3] swaps H and W: [[0, 1], [2, 3]] → [[0, 2], [1, 3]].
+    let m = OnnxBuilder::new("x")
+        .node("Transpose", &["x"], "y", vec![("perm", Attr::Ints(vec![0, 2, 1, 3]))])
+        .output("y")
+        .model();
+    assert_close(&run(m, [1, 2, 2, 1], arange(4), "y").1, &[0.0, 2.0, 1.0, 3.0], 0.0);
+}

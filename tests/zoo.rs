@@ -19,7 +19,7 @@ fn every_architecture_matches_onnxruntime() {
     let reference: serde_json::Value =
         serde_json::from_slice(&std::fs::read(format!("{ZOO}/reference.json")).unwrap()).unwrap();
     let models = reference.as_object().unwrap();
-    assert!(models.len() >= 14);
+    assert!(models.len() >= 15);
     let mut opsets = std::collections::BTreeSet::new();
     for (name, want) in models {
         let bytes = std::fs::read(format!("{ZOO}/{name}.onnx")).unwrap();
@@ -31,10 +31,18 @@ fn every_architecture_matches_onnxruntime() {
         opsets.insert(want["opset"].as_u64().unwrap());
         for (k, expected) in want["outputs"].as_array().unwrap().iter().enumerate() {
             let expected: Vec<f32> = expected.as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
-            let x = Tensor::<4>::from_data(
+            // The app feeds NCHW; a channels-last model gets it transposed (the same numbers).
+            let nhwc = net.graph().channels_last();
+            let dims =
+                if nhwc { [shape[0], shape[3], shape[1], shape[2]] } else { [shape[0], shape[1], shape[2], shape[3]] };
+            let mut x = Tensor::<4>::from_data(
                 TensorData::new(test_input(&shape, k as u64), [shape[0], shape[1], shape[2], shape[3]]),
                 net.device(),
             );
+            if nhwc {
+                x = x.permute([0, 3, 1, 2]);
+            }
+            assert_eq!(x.dims(), dims);
             let acts = net.forward(x, &[]).unwrap_or_else(|e| panic!("{name}: {e}"));
             let got = acts.get(&output).unwrap().tensor.clone().into_data().try_to_vec::<f32>().unwrap();
             assert_eq!(got.len(), expected.len(), "{name}");

@@ -277,6 +277,22 @@ def squeezenet(version, opset, seed):
     return b.model("input", [1, 3, 32, 32], x, opset)
 
 
+def keras_nhwc(opset=13):
+    """tf2onnx from Keras: an NHWC input [1, 32, 32, 3], a Transpose to NCHW, convolutions, and a
+    Transpose back before a Keras-style Reshape flatten of the NHWC feature map."""
+    b = Builder("keras_nhwc", 11)
+    b.opset = opset
+    x = b.node("Transpose", ["input"], perm=[0, 3, 1, 2])
+    x = b.relu6(b.bn(b.conv(x, 3, 8, 3, stride=2, bias=False), 8), opset)
+    x = b.relu(b.conv(x, 8, 8, 3, groups=8))
+    x = b.relu(b.conv(x, 8, 12, 1, pad=0))
+    x = b.node("MaxPool", [x], kernel_shape=[2, 2], strides=[2, 2])
+    x = b.node("Transpose", [x], perm=[0, 2, 3, 1])
+    x = b.node("Reshape", [x, b.const(np.array([-1, 8 * 8 * 12], np.int64), "shape")])
+    x = b.gemm(x, 8 * 8 * 12, 10)
+    return b.model("input", [1, 32, 32, 3], b.node("Softmax", [x], axis=-1), opset)
+
+
 MODELS = {
     "lenet": lambda: lenet(11),
     "tinyvgg": lambda: tinyvgg(13),
@@ -289,6 +305,7 @@ MODELS = {
     "mobilenetv3": lambda: mobilenetv3(14),
     "squeezenet1_0": lambda: squeezenet("1_0", 12, 9),
     "squeezenet1_1": lambda: squeezenet("1_1", 21, 10),
+    "keras_nhwc": lambda: keras_nhwc(13),
 }
 
 

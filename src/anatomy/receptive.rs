@@ -180,6 +180,7 @@ pub fn receptive_fields(graph: &Graph, side: usize) -> Result<HashMap<String, Fi
             | Op::BatchNormalization { .. }
             | Op::HardSigmoid { .. }
             | Op::HardSwish
+            | Op::Transpose { .. }
             | Op::QuantizeLinear { .. }
             | Op::DequantizeLinear { .. }
             | Op::Identity => first,

@@ -159,7 +159,9 @@ pub async fn occlusion(
     let fill = fill_image(&pixels, [c, h, w], p.fill);
     let base = measure(net, input.clone(), target).await?[0];
     // Incremental runs start from every activation of the unmodified image.
-    let (acts, fill_tensor) = if p.incremental {
+    // Incremental inference follows NCHW windows; a channels-last model runs whole images.
+    let incremental = p.incremental && !net.graph().channels_last();
+    let (acts, fill_tensor) = if incremental {
         let names: Vec<&str> = net.graph().nodes.iter().map(|n| n.output.as_str()).collect();
         let acts = net.forward(input.clone(), &names)?.values;
         (acts, Tensor::<4>::from_data(TensorData::new(fill.clone(), [1, c, h, w]), &input.device()))
@@ -202,7 +204,7 @@ pub async fn occlusion(
             return Err(MethodError::Cancelled);
         }
         done += chunk.len();
-        let values = if p.incremental {
+        let values = if incremental {
             let at: Vec<[usize; 2]> = chunk.iter().map(|&(y, x)| [y, x]).collect();
             measure_incremental(net, input, &acts, &fill_tensor, &at, p.window, target).await?
         } else {

@@ -288,14 +288,16 @@ impl Network {
         } else {
             x
         };
-        if x.dims()[1] == 3 && self.graph.input_shape.get(1) == Some(&Some(1)) { x.mean_dim(1) } else { x }
+        let x = if x.dims()[1] == 3 && self.graph.input_channels() == Some(1) { x.mean_dim(1) } else { x };
+        if self.graph.channels_last() { x.permute([0, 2, 3, 1]) } else { x }
     }
 
     fn check_input(&self, dims: &[usize], any_size: bool) -> Result<(), ModelError> {
         let expected = &self.graph.input_shape;
         // The batch dimension is free: methods run many perturbed copies of an image at once.
         // With `any_size`, so are height and width (not the channels).
-        let free = |i: usize| i == 0 || (any_size && i >= 2);
+        let spatial = if self.graph.channels_last() { [1, 2] } else { [2, 3] };
+        let free = |i: usize| i == 0 || (any_size && spatial.contains(&i));
         let fits = expected.is_empty()
             || (expected.len() == dims.len()
                 && dims.iter().all(|&d| d >= 1)
@@ -500,6 +502,23 @@ impl Network {
                 let spec = self.host(node, 1)?.ok_or_else(|| err(node, "missing shape"))?.to_i64();
                 let shape = reshape_target(&x.shape, &spec).map_err(|m| err(node, m))?;
                 x.reshaped(shape)
+            }
+            Op::Transpose { perm } => {
+                let rank = x.shape.len();
+                let perm: Vec<usize> = match perm {
+                    Some(p) => p.iter().map(|&a| resolve_axis(node, a, rank)).collect::<Result<_, _>>()?,
+                    None => (0..rank).rev().collect(),
+                };
+                let mut seen = perm.clone();
+                seen.sort_unstable();
+                if seen != (0..rank).collect::<Vec<_>>() {
+                    return Err(err(node, format!("perm {perm:?} is not a permutation of {rank} axes")));
+                }
+                // The stored tensor pads the logical shape with trailing 1s: those stay put.
+                let mut full = [0usize, 1, 2, 3];
+                full[..rank].copy_from_slice(&perm);
+                let shape: Vec<usize> = perm.iter().map(|&a| x.shape[a]).collect();
+                Value::from_shape(x.tensor.permute(full), shape)
             }
             Op::HardSigmoid { alpha, beta } => {
                 Value { tensor: x.tensor.mul_scalar(*alpha).add_scalar(*beta).clamp(0.0, 1.0), shape: x.shape }

@@ -90,6 +90,10 @@ pub enum Op {
     },
     /// Activations quantized at run time (QDQ models): round(x / scale) + zero point, clamped to
     /// `range`, kept as floats; scale and zero point are constants (per tensor or along `axis`).
+    /// Axes reordered (ranks up to 4).
+    Transpose {
+        perm: Option<Vec<i64>>,
+    },
     QuantizeLinear {
         axis: i64,
         range: (f32, f32),
@@ -140,6 +144,7 @@ pub const SUPPORTED_OPS: &[&str] = &[
     "Shape, Gather, Unsqueeze, Squeeze, Cast, Concat (computing a Reshape's batch-preserving shape)",
     "DequantizeLinear",
     "QuantizeLinear",
+    "Transpose",
     "Constant",
 ];
 
@@ -313,6 +318,7 @@ fn parse_op(node: &NodeProto, opset: i64, zero_point_type: Option<i32>) -> Resul
         "Identity" | "Dropout" => Op::Identity,
         "HardSigmoid" => Op::HardSigmoid { alpha: a.float("alpha", 0.2), beta: a.float("beta", 0.5) },
         "HardSwish" => Op::HardSwish,
+        "Transpose" => Op::Transpose { perm: a.ints("perm") },
         "QuantizeLinear" | "DequantizeLinear" => {
             if a.int("block_size", 0) != 0 {
                 return Err(bad(node, "blocked quantization is not supported"));
@@ -679,6 +685,18 @@ impl Graph {
         }
         let preprocess = preprocess_from(&metadata)?;
         Ok(Self { input, input_shape, outputs, nodes, constants, metadata, opset, preprocess })
+    }
+
+    /// A channels-last input (`[N, H, W, C]` with C of 1 or 3, as Keras models exported by
+    /// tf2onnx take): the app then feeds its NCHW images transposed.
+    pub fn channels_last(&self) -> bool {
+        matches!(self.input_shape.as_slice(), [_, Some(h), Some(w), Some(1 | 3)] if *h > 4 && *w > 4)
+    }
+
+    /// The input's channel count, in either layout.
+    pub fn input_channels(&self) -> Option<usize> {
+        let at = if self.channels_last() { 3 } else { 1 };
+        self.input_shape.get(at).copied().flatten()
     }
 
     /// Names of all node outputs, in execution order: the activations a user can look at.

@@ -47,6 +47,7 @@ impl ModelInfo {
         };
         let number = |key: &str| meta.get(key).and_then(|v| v.trim().parse::<usize>().ok());
         let declared_side = match graph.input_shape.as_slice() {
+            [_, Some(h), Some(w), _] if graph.channels_last() && h == w => Some(*h),
             [_, _, Some(h), Some(w)] if h == w => Some(*h),
             _ => None,
         };
@@ -59,10 +60,7 @@ impl ModelInfo {
             name: meta.get("convlens.name").cloned().unwrap_or_else(|| "ONNX model".into()),
             labels,
             input_size,
-            channels: match graph.input_shape.get(1) {
-                Some(Some(1)) => 1,
-                _ => 3,
-            },
+            channels: if graph.input_channels() == Some(1) { 1 } else { 3 },
             dataset: meta.get("convlens.dataset").filter(|p| is_site_path(p)).cloned(),
             resize_shorter,
             file_bytes,
