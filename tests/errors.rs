@@ -104,3 +104,27 @@ fn bad_images_give_typed_errors() {
     assert!(matches!(decode_rgb(&png[..png.len() / 3]), Err(ImageError::Decode(_))));
     assert!(matches!(decode_rgb(&huge_bmp()), Err(ImageError::TooLarge { width: 20_000, .. })));
 }
+
+#[test]
+fn non_image_inputs_are_refused_politely() {
+    use onnx_ir::{Message, ModelProto};
+    let base = ModelProto::parse_from_bytes(&std::fs::read("tests/fixtures/zoo/resnet18.onnx").unwrap()).unwrap();
+    let refused =
+        |m: ModelProto| convlens::model::Model::from_bytes(&m.write_to_bytes().unwrap()).unwrap_err().to_string();
+    // Two inputs.
+    let mut two = base.clone();
+    let g = two.graph.as_mut().unwrap();
+    let mut second = g.input[0].clone();
+    second.name = "mask".into();
+    g.input.push(second);
+    assert!(refused(two).contains("takes 2 inputs ('input', 'mask'); convlens feeds one image"));
+    // A vector input.
+    let mut flat = base.clone();
+    let shape = flat.graph.as_mut().unwrap().input[0].type_.as_mut().unwrap().mut_tensor_type().shape.as_mut().unwrap();
+    shape.dim.truncate(2);
+    assert!(refused(flat).contains("has 2 dimensions; an image model takes 4"));
+    // Integer input.
+    let mut ints = base;
+    ints.graph.as_mut().unwrap().input[0].type_.as_mut().unwrap().mut_tensor_type().elem_type = 7;
+    assert!(refused(ints).contains("element type 7"));
+}

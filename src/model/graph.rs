@@ -576,7 +576,7 @@ impl Graph {
             .find(|i| !constants.contains_key(&i.name))
             .ok_or_else(|| ModelError::Malformed("the graph declares no input".into()))?;
         let input = input_info.name.clone();
-        let input_shape = input_info
+        let input_shape: Vec<Option<usize>> = input_info
             .type_
             .as_ref()
             .and_then(|t| t.tensor_type().shape.as_ref().map(|s| s.dim.clone()))
@@ -586,6 +586,29 @@ impl Graph {
                     .collect()
             })
             .unwrap_or_default();
+        // One image in: a second non-constant input, another rank, or a non-float input is
+        // not something the page can feed.
+        let extra: Vec<&str> =
+            graph.input.iter().filter(|i| !constants.contains_key(&i.name)).skip(1).map(|i| i.name.as_str()).collect();
+        if !extra.is_empty() {
+            return Err(ModelError::Malformed(format!(
+                "the model takes {} inputs ('{input}', '{}'); convlens feeds one image",
+                extra.len() + 1,
+                extra.join("', '")
+            )));
+        }
+        if !input_shape.is_empty() && input_shape.len() != 4 {
+            return Err(ModelError::Malformed(format!(
+                "the input '{input}' has {} dimensions; an image model takes 4 (N, C, H, W or N, H, W, C)",
+                input_shape.len()
+            )));
+        }
+        let elem_type = input_info.type_.as_ref().map(|t| t.tensor_type().elem_type).unwrap_or(1);
+        if elem_type != 1 && elem_type != 0 {
+            return Err(ModelError::Malformed(format!(
+                "the input '{input}' has element type {elem_type}; an image model takes float32 pixels (type 1)"
+            )));
+        }
         let outputs: Vec<String> = graph.output.iter().map(|o| o.name.clone()).collect();
         if outputs.is_empty() {
             return Err(ModelError::Malformed("the graph declares no output".into()));
