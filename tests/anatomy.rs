@@ -187,6 +187,7 @@ fn scan_finds_the_true_top_k_through_the_network() {
         })
         .collect();
     best.sort_by(|a, b| b.0.total_cmp(&a.0));
+    assert_eq!(topk.channel(3).len(), 4);
     for (hit, want) in topk.channel(3).iter().zip(&best) {
         assert_eq!(hit.image, want.1);
         assert!((hit.value - want.0).abs() < 1e-4, "{} vs {}", hit.value, want.0);

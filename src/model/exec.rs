@@ -62,6 +62,8 @@ pub struct Network {
     pub(super) last_use: Vec<Vec<String>>,
     /// The pre-softmax class scores: the input of a final Softmax, else the first output.
     pub(super) score_name: String,
+    /// The preprocessing's mean and std as `[1, 3, 1, 1]` tensors, uploaded once.
+    preprocess: Option<(Tensor<4>, Tensor<4>)>,
 }
 
 /// How a forward pass departs from the plain network (the methods' hooks).
@@ -127,11 +129,7 @@ impl Network {
             for (k, name) in node.inputs.iter().enumerate() {
                 let host_input = matches!(
                     (&node.op, k),
-                    (Op::Reshape, 1)
-                        | (Op::Clip { .. }, 1 | 2)
-                        | (Op::Pad { .. }, 1..=3)
-                        | (Op::ReduceMean { .. }, 1)
-                        | (Op::QuantizeLinear { .. } | Op::DequantizeLinear { .. }, 1 | 2)
+                    (Op::Reshape, 1) | (Op::Clip { .. }, 1 | 2) | (Op::Pad { .. }, 1..=3) | (Op::ReduceMean { .. }, 1)
                 );
                 if !host_input && graph.constants.contains_key(name) {
                     float_inputs.insert(name);
@@ -169,7 +167,10 @@ impl Network {
                 .flatten()
         };
         let score_name = graph.outputs.iter().find_map(softmax_of).unwrap_or_else(|| first.clone());
-        Ok(Self { graph, device: device.clone(), uploaded, last_use, score_name })
+        let p = graph.preprocess;
+        let column = |v: [f32; 3]| Tensor::<4>::from_data(TensorData::new(v.to_vec(), [1, 3, 1, 1]), device);
+        let preprocess = (!p.is_identity()).then(|| (column(p.mean), column(p.std)));
+        Ok(Self { graph, device: device.clone(), uploaded, last_use, score_name, preprocess })
     }
 
     /// The last activation that still has a spatial grid (4-D, more than one position): the
@@ -279,14 +280,13 @@ impl Network {
     pub fn adapt_input(&self, x: Tensor<4>) -> Tensor<4> {
         let [_, c, _, _] = x.dims();
         let p = &self.graph.preprocess;
-        let x = if c == 3 && !p.is_identity() {
-            let x = if p.bgr { x.flip([1]) } else { x };
-            let device = x.device();
-            let column = |v: [f32; 3]| Tensor::<4>::from_data(TensorData::new(v.to_vec(), [1, 3, 1, 1]), &device);
-            // Mean and std are given in the model's own channel order (Caffe's are B, G, R).
-            (x.mul_scalar(p.scale) - column(p.mean)) / column(p.std)
-        } else {
-            x
+        let x = match &self.preprocess {
+            Some((mean, std)) if c == 3 => {
+                let x = if p.bgr { x.flip([1]) } else { x };
+                // Mean and std are given in the model's own channel order (Caffe's are B, G, R).
+                (x.mul_scalar(p.scale) - mean.clone()) / std.clone()
+            }
+            _ => x,
         };
         let x = if x.dims()[1] == 3 && self.graph.input_channels() == Some(1) { x.mean_dim(1) } else { x };
         if self.graph.channels_last() { x.permute([0, 2, 3, 1]) } else { x }
@@ -347,23 +347,20 @@ impl Network {
 
     /// A quantization node's scale and zero point, shaped to broadcast against `x` (one value,
     /// or one per slice along `axis`).
-    fn quantization(&self, node: &Node, x: &Value, axis: i64) -> Result<(Tensor<4>, Tensor<4>), ModelError> {
-        let scale = self.host(node, 1)?.ok_or_else(|| err(node, "missing scale"))?.to_f32();
-        let zero = self.host(node, 2)?.map(|z| z.to_f32()).unwrap_or_else(|| vec![0.0; scale.len()]);
-        if scale.is_empty() || zero.len() != scale.len() || scale.iter().any(|s| !s.is_finite() || *s == 0.0) {
-            return Err(err(node, "scale and zero point must have the same length and the scales be non-zero"));
-        }
+    fn quantization(&self, node: &Node, x: &Value, axis: i64) -> Result<(Tensor<4>, Option<Tensor<4>>), ModelError> {
+        // Scale and zero point were checked at load and uploaded with the weights.
+        let scale = self.float(node, &HashMap::new(), 1, false)?;
+        let zero = self.optional_float(node, &HashMap::new(), 2, false)?;
+        let n = scale.shape.iter().product::<usize>();
         let mut dims = [1usize; 4];
-        if scale.len() > 1 {
+        if n > 1 {
             let a = resolve_axis(node, axis, x.shape.len())?;
-            if x.shape[a] != scale.len() {
-                return Err(err(node, format!("{} scales for an axis of length {}", scale.len(), x.shape[a])));
+            if x.shape[a] != n {
+                return Err(err(node, format!("{n} scales for an axis of length {}", x.shape[a])));
             }
-            dims[a] = scale.len();
+            dims[a] = n;
         }
-        let device = x.tensor.device();
-        let up = |v: Vec<f32>| Tensor::<4>::from_data(TensorData::new(v, dims), &device);
-        Ok((up(scale), up(zero)))
+        Ok((scale.tensor.reshape(dims), zero.map(|z| z.tensor.reshape(dims))))
     }
 
     pub(super) fn run_node(
@@ -556,7 +553,11 @@ impl Network {
             }
             Op::QuantizeLinear { axis, range } => {
                 let (scale, zero) = self.quantization(node, &x, *axis)?;
-                let y = x.tensor / scale + zero;
+                let y = x.tensor / scale;
+                let y = match zero {
+                    Some(z) => y + z,
+                    None => y,
+                };
                 let q = y.clone().round().clamp(range.0, range.1);
                 // Rounding and clamping pass gradients straight through (as dy/dx = 1/scale), so
                 // attribution works on int8 models.
@@ -565,7 +566,11 @@ impl Network {
             }
             Op::DequantizeLinear { axis } => {
                 let (scale, zero) = self.quantization(node, &x, *axis)?;
-                Value { tensor: (x.tensor - zero) * scale, shape: x.shape }
+                let t = match zero {
+                    Some(z) => x.tensor - z,
+                    None => x.tensor,
+                };
+                Value { tensor: t * scale, shape: x.shape }
             }
             Op::Pad { mode, pads, value } => {
                 rank4(&x)?;

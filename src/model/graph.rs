@@ -693,6 +693,22 @@ impl Graph {
                 HostData::F32(_) => 1,
             });
             let op = parse_op(node, opset, zero_point_type)?;
+            if matches!(op, Op::QuantizeLinear { .. } | Op::DequantizeLinear { .. }) {
+                // Checked once here; the executor uses the uploaded constants as they are.
+                let scale = node.input.get(1).and_then(|n| constants.get(n)).map(|t| t.to_f32());
+                let zero = node.input.get(2).filter(|n| !n.is_empty()).map(|n| constants.get(n).map(|t| t.len()));
+                let ok = match (&scale, zero) {
+                    (Some(s), z) => {
+                        !s.is_empty()
+                            && s.iter().all(|v| v.is_finite() && *v != 0.0)
+                            && z.is_none_or(|z| z == Some(s.len()))
+                    }
+                    _ => false,
+                };
+                if !ok {
+                    return Err(bad(node, "needs constant, non-zero scales and a zero point of the same length"));
+                }
+            }
             let (lo, hi) = arity(&op);
             let given = inputs.iter().filter(|i| !i.is_empty()).count();
             if given < lo || inputs.len() > hi {

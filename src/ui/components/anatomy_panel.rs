@@ -205,7 +205,6 @@ pub fn anatomy_panel(props: &AnatomyPanelProps) -> Html {
                 input.set_value("");
             })
         };
-        let folder_ref = NodeRef::default();
         let summary = match &a.dataset {
             Some(d) => html! {
                 <span class="dataset-summary" data-testid="dataset-summary" data-count={d.count.to_string()}>
@@ -227,7 +226,7 @@ pub fn anatomy_panel(props: &AnatomyPanelProps) -> Html {
                 }
                 <label class="file-button">
                     {"open a folder…"}
-                    <input ref={folder_ref} type="file" multiple=true webkitdirectory=true accept="image/*"
+                    <input type="file" multiple=true webkitdirectory=true accept="image/*"
                            onchange={on_files.clone()} disabled={!ready || busy} data-testid="dataset-folder" />
                 </label>
                 <label class="file-button">
