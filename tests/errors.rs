@@ -128,3 +128,35 @@ fn non_image_inputs_are_refused_politely() {
     ints.graph.as_mut().unwrap().input[0].type_.as_mut().unwrap().mut_tensor_type().elem_type = 7;
     assert!(refused(ints).contains("element type 7"));
 }
+
+#[test]
+fn integer_operator_models_with_unsupported_parts_are_named() {
+    use onnx_ir::{Message, ModelProto};
+    let base = ModelProto::parse_from_bytes(&std::fs::read("tests/fixtures/zoo/resnet18_int8_qoperator.onnx").unwrap())
+        .unwrap();
+    let refused =
+        |m: &ModelProto| convlens::model::Model::from_bytes(&m.write_to_bytes().unwrap()).unwrap_err().to_string();
+    // A contrib op we do not rewrite names itself with its domain.
+    let mut other = base.clone();
+    let g = other.graph.as_mut().unwrap();
+    let add = g.node.iter_mut().find(|n| n.op_type == "QLinearAdd").unwrap();
+    add.op_type = "QAttention".into();
+    let message = refused(&other);
+    assert!(message.contains("com.microsoft::QAttention"), "{message}");
+    // A QLinearConv whose bias is not a constant.
+    let mut computed = base.clone();
+    let g = computed.graph.as_mut().unwrap();
+    let conv = g.node.iter_mut().find(|n| n.op_type == "QLinearConv").unwrap();
+    conv.input.resize(9, String::new());
+    conv.input[8] = g.input[0].name.clone();
+    let message = refused(&computed);
+    assert!(message.contains("must be a constant"), "{message}");
+    // Pooling over channels-last quantized data.
+    let mut nhwc = base;
+    let g = nhwc.graph.as_mut().unwrap();
+    let pool = g.node.iter_mut().find(|n| n.op_type == "QLinearGlobalAveragePool").unwrap();
+    pool.attribute.retain(|a| a.name != "channels_last");
+    pool.attribute.push(onnx_ir::AttributeProto { name: "channels_last".into(), i: 1, ..Default::default() });
+    let message = refused(&nhwc);
+    assert!(message.contains("channels_last"), "{message}");
+}

@@ -116,3 +116,22 @@ fn every_method_runs_on_every_architecture() {
         }
     }
 }
+
+/// Dynamic quantization picks each image's scale from that image alone, so a batch of perturbed
+/// copies (occlusion, SmoothGrad) gives each copy what it would get by itself.
+#[test]
+fn dynamic_quantization_is_per_image() {
+    let bytes = std::fs::read(format!("{ZOO}/mobilenetv2_int8_dynamic.onnx")).unwrap();
+    let (_, net) = Model::from_bytes(&bytes).unwrap().bind(&Device::flex()).unwrap();
+    let shape = [1, 3, 32, 32];
+    let one = |k: u64| Tensor::<4>::from_data(TensorData::new(test_input(&shape, k), shape), net.device());
+    // The second image is dimmer: its own range, hence its own scales.
+    let (a, b) = (one(0), one(1).mul_scalar(0.25));
+    let alone: Vec<f32> = [a.clone(), b.clone()]
+        .into_iter()
+        .flat_map(|x| net.scores(x).unwrap().into_data().try_to_vec::<f32>().unwrap())
+        .collect();
+    let both = net.scores(Tensor::cat(vec![a, b], 0)).unwrap().into_data().try_to_vec::<f32>().unwrap();
+    let worst = alone.iter().zip(&both).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+    assert!(worst < 1e-5, "batched differs from alone by {worst}");
+}

@@ -12,8 +12,9 @@ from a fixed seed; outputs come from onnxruntime's CPU provider on two fixed inp
 
 Output: `tests/fixtures/zoo/<name>.onnx` and `tests/fixtures/zoo/reference.json`
 (`{name: {"opset", "int8", "input_shape", "outputs": [[...]], "ops": [...]}}`: the first graph
-output, 7 significant digits, for the two inputs of `test_input`). The `*_int8_qdq*` models are
-onnxruntime's static QDQ quantization (uint8 activations, int8 weights, per tensor or per channel).
+output, 7 significant digits, for the two inputs of `test_input`). The `*_int8_*` models are
+onnxruntime's quantization of some of them (see `QUANTIZED`): static QDQ, static integer
+operators, and dynamic.
 """
 
 import json
@@ -158,13 +159,14 @@ def vgg(opset=17):
     return b.model("input", [1, 3, 32, 32], b.gemm(x, 32, 10), opset)
 
 
-def resnet(opset, bottleneck, name, seed):
+def resnet(opset, bottleneck, name, seed, blocks=(1, 1, 1), widths=(8, 16, 32)):
     b = Builder(name, seed)
     b.opset = opset
     x = b.relu(b.bn(b.conv("input", 3, 8, 7, stride=2, pad=3, bias=False), 8))
     x = b.node("MaxPool", [x], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])
     cin = 8
-    for cout, stride in [(8, 1), (16, 2), (32, 2)]:
+    stages = [(cout, stride if k == 0 else 1) for cout, stride, n in zip(widths, (1, 2, 2), blocks) for k in range(n)]
+    for cout, stride in stages:
         if bottleneck:
             mid, out = cout // 2, cout * 2
             y = b.relu(b.bn(b.conv(x, cin, mid, 1, bias=False), mid))
@@ -180,6 +182,20 @@ def resnet(opset, bottleneck, name, seed):
     x = b.node("GlobalAveragePool", [x])
     x = b.node("Flatten", [x], axis=1)
     return b.model("input", [1, 3, 32, 32], b.gemm(x, cin, 10), opset)
+
+
+def convnet_matmul(opset=20):
+    """Global pooling, Squeeze and MatMul + Add: a classifier head written with `x.squeeze()`
+    and a bare weight matrix."""
+    b = Builder("convnet_matmul", 12)
+    b.opset = opset
+    x = b.relu(b.conv("input", 3, 8, 3, stride=2))
+    x = b.relu(b.conv(x, 8, 16, 3, stride=2))
+    x = b.node("GlobalAveragePool", [x])
+    x = b.node("Squeeze", [x, b.const(np.array([2, 3], np.int64), "axes")])
+    w = b.const((b.rng.standard_normal((16, 10)) * 0.25).astype(np.float32), "fc_w")
+    x = b.node("Add", [b.node("MatMul", [x, w]), b.const((0.1 * b.rng.standard_normal(10)).astype(np.float32), "fc_b")])
+    return b.model("input", [1, 3, 32, 32], b.node("Softmax", [x], axis=-1), opset)
 
 
 def mobilenetv2(opset=11):
@@ -298,7 +314,9 @@ MODELS = {
     "tinyvgg": lambda: tinyvgg(13),
     "vgg": lambda: vgg(17),
     "resnet18": lambda: resnet(13, False, "resnet18", 4),
+    "resnet34": lambda: resnet(15, False, "resnet34", 5, blocks=(3, 4, 6), widths=(8, 12, 12)),
     "resnet50": lambda: resnet(17, True, "resnet50", 8),
+    "convnet_matmul": lambda: convnet_matmul(20),
     "mobilenetv2": lambda: mobilenetv2(11),
     "mobilenetv2_opset18": lambda: mobilenetv2(18),
     "efficientnet_lite": lambda: efficientnet_lite(13),
@@ -317,18 +335,29 @@ def test_input(shape, k):
     return (((i * 7919 + k * 104729) % 257) / 256).astype(np.float32).reshape(shape)
 
 
-# int8 versions made by onnxruntime's static quantization (QDQ: activations quantized at run
-# time, weights int8), calibrated on four inputs: (name, source, per_channel).
+# int8 versions made by onnxruntime's quantization: (name, source, per_channel, form).
+# "qdq" and "qoperator" are static (calibrated on four inputs; uint8 activations, int8 weights),
+# as QuantizeLinear/DequantizeLinear pairs or as integer operators (QLinearConv, QGemm, ...);
+# "dynamic" picks activation scales at run time (DynamicQuantizeLinear, ConvInteger, MatMulInteger).
 QUANTIZED = [
-    ("resnet18_int8_qdq", "resnet18", False),
-    ("mobilenetv2_int8_qdq_per_channel", "mobilenetv2_opset18", True),
-    ("efficientnet_lite_int8_qdq_per_channel", "efficientnet_lite", True),
+    ("resnet18_int8_qdq", "resnet18", False, "qdq"),
+    ("mobilenetv2_int8_qdq_per_channel", "mobilenetv2_opset18", True, "qdq"),
+    ("efficientnet_lite_int8_qdq_per_channel", "efficientnet_lite", True, "qdq"),
+    ("resnet18_int8_qoperator", "resnet18", False, "qoperator"),
+    ("squeezenet1_1_int8_qoperator", "squeezenet1_1", False, "qoperator"),
+    ("efficientnet_lite_int8_qoperator_per_channel", "efficientnet_lite", True, "qoperator"),
+    ("mobilenetv3_int8_qoperator", "mobilenetv3", False, "qoperator"),
+    ("convnet_matmul_int8_qoperator_per_channel", "convnet_matmul", True, "qoperator"),
+    ("lenet_int8_dynamic", "lenet", False, "dynamic"),
+    ("mobilenetv2_int8_dynamic", "mobilenetv2", False, "dynamic"),
+    ("resnet50_int8_dynamic", "resnet50", False, "dynamic"),
 ]
 
 
-def quantized(source_bytes, shape, per_channel):
+def quantized(source_bytes, shape, per_channel, form):
     import tempfile
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType, quantize_dynamic,
+                                          quantize_static)
 
     class Reader(CalibrationDataReader):
         def __init__(self):
@@ -341,8 +370,12 @@ def quantized(source_bytes, shape, per_channel):
         src, dst = os.path.join(d, "f.onnx"), os.path.join(d, "q.onnx")
         with open(src, "wb") as f:
             f.write(source_bytes)
-        quantize_static(src, dst, Reader(), quant_format=QuantFormat.QDQ, per_channel=per_channel,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+        if form == "dynamic":
+            quantize_dynamic(src, dst, per_channel=per_channel, weight_type=QuantType.QInt8)
+        else:
+            fmt = QuantFormat.QDQ if form == "qdq" else QuantFormat.QOperator
+            quantize_static(src, dst, Reader(), quant_format=fmt, per_channel=per_channel,
+                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
         return onnx.load(dst)
 
 
@@ -362,9 +395,9 @@ def main():
     os.makedirs(OUT, exist_ok=True)
     reference = {}
     built = {name: make() for name, make in MODELS.items()}
-    for qname, source, per_channel in QUANTIZED:
+    for qname, source, per_channel, form in QUANTIZED:
         shape = [d.dim_value for d in built[source].graph.input[0].type.tensor_type.shape.dim]
-        built[qname] = quantized(built[source].SerializeToString(), shape, per_channel)
+        built[qname] = quantized(built[source].SerializeToString(), shape, per_channel, form)
     for name, model in built.items():
         data = model.SerializeToString()
         path = os.path.join(OUT, f"{name}.onnx")
@@ -380,6 +413,7 @@ def main():
             "output_step": output_step(model),
             "input_shape": shape,
             "ops": sorted({n.op_type for n in model.graph.node}),
+            "onnxruntime": ort.__version__,
             "outputs": [[float(f"{v:.7g}") for v in y.ravel()] for y in outputs],
         }
         print(f"{name}: opset {reference[name]['opset']}, {len(data)} bytes, output {outputs[0].shape}")

@@ -183,6 +183,9 @@ pub fn receptive_fields(graph: &Graph, side: usize) -> Result<HashMap<String, Fi
             | Op::Transpose { .. }
             | Op::QuantizeLinear { .. }
             | Op::DequantizeLinear { .. }
+            | Op::DynamicQuantizeLinear
+            | Op::Squeeze { .. }
+            | Op::Unsqueeze { .. }
             | Op::Identity => first,
         };
         fields.insert(node.output.clone(), field);

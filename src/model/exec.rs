@@ -129,7 +129,10 @@ impl Network {
             for (k, name) in node.inputs.iter().enumerate() {
                 let host_input = matches!(
                     (&node.op, k),
-                    (Op::Reshape, 1) | (Op::Clip { .. }, 1 | 2) | (Op::Pad { .. }, 1..=3) | (Op::ReduceMean { .. }, 1)
+                    (Op::Reshape, 1)
+                        | (Op::Clip { .. }, 1 | 2)
+                        | (Op::Pad { .. }, 1..=3)
+                        | (Op::ReduceMean { .. } | Op::Squeeze { .. } | Op::Unsqueeze { .. }, 1)
                 );
                 if !host_input && graph.constants.contains_key(name) {
                     float_inputs.insert(name);
@@ -571,6 +574,59 @@ impl Network {
                     None => x.tensor,
                 };
                 Value { tensor: t * scale, shape: x.shape }
+            }
+            Op::DynamicQuantizeLinear => {
+                // Per image, so a batch of perturbed copies gives each the scale it would get alone.
+                let n = x.shape.first().copied().unwrap_or(1).max(1);
+                let m = x.shape.iter().product::<usize>() / n;
+                let t = x.tensor.clone().reshape([n, m]);
+                let hi = t.clone().max_dim(1).clamp_min(0.0);
+                let lo = t.clone().min_dim(1).clamp_max(0.0);
+                let scale = ((hi - lo.clone()) / 255.0).clamp_min(f32::MIN_POSITIVE).detach();
+                let zero = (lo.neg() / scale.clone()).round().clamp(0.0, 255.0).detach();
+                let q = (t.clone() / scale.clone()).round().add(zero.clone()).clamp(0.0, 255.0);
+                let y = (q - zero) * scale;
+                let t = t.clone() + (y - t).detach();
+                Value { tensor: t.reshape(padded4(&x.shape)), shape: x.shape }
+            }
+            Op::Squeeze { axes } => {
+                let rank = x.shape.len();
+                let axes = match axes {
+                    Some(a) => Some(a.clone()),
+                    None => self.host(node, 1)?.map(|h| h.to_i64()),
+                };
+                let shape: Vec<usize> = match axes {
+                    Some(a) => {
+                        let a = a.iter().map(|&v| resolve_axis(node, v, rank)).collect::<Result<Vec<_>, _>>()?;
+                        if let Some(&bad) = a.iter().find(|&&i| x.shape[i] != 1) {
+                            return Err(err(node, format!("axis {bad} of {:?} is not of size 1", x.shape)));
+                        }
+                        x.shape.iter().enumerate().filter(|(i, _)| !a.contains(i)).map(|(_, &d)| d).collect()
+                    }
+                    // Never the batch: one image in a batch of one keeps its place.
+                    None => x.shape.iter().enumerate().filter(|(i, d)| *i == 0 || **d != 1).map(|(_, &d)| d).collect(),
+                };
+                x.reshaped(shape)
+            }
+            Op::Unsqueeze { axes } => {
+                let axes = match axes {
+                    Some(a) => a.clone(),
+                    None => self.host(node, 1)?.map(|h| h.to_i64()).ok_or_else(|| err(node, "missing axes"))?,
+                };
+                let rank = x.shape.len() + axes.len();
+                if rank > 4 {
+                    return Err(err(node, format!("would make a tensor of rank {rank} (at most 4 supported)")));
+                }
+                let mut a = axes.iter().map(|&v| resolve_axis(node, v, rank)).collect::<Result<Vec<_>, _>>()?;
+                a.sort_unstable();
+                a.dedup();
+                if a.len() != axes.len() {
+                    return Err(err(node, format!("repeated axes {axes:?}")));
+                }
+                let mut rest = x.shape.iter();
+                let shape: Vec<usize> =
+                    (0..rank).map(|i| if a.contains(&i) { 1 } else { rest.next().copied().unwrap_or(1) }).collect();
+                x.reshaped(shape)
             }
             Op::Pad { mode, pads, value } => {
                 rank4(&x)?;

@@ -102,6 +102,18 @@ pub enum Op {
     DequantizeLinear {
         axis: i64,
     },
+    /// Dynamic uint8 quantization (`DynamicQuantizeLinear`), kept in float: each image's range
+    /// (widened to hold 0) sets the scale, values are rounded to that grid and dequantized again
+    /// (see `qoperator.rs`); gradients pass straight through.
+    DynamicQuantizeLinear,
+    /// Drops size-1 axes (all of them without `axes`; from the attribute, or a constant input).
+    Squeeze {
+        axes: Option<Vec<i64>>,
+    },
+    /// Inserts size-1 axes (from the attribute, or a constant input from opset 13).
+    Unsqueeze {
+        axes: Option<Vec<i64>>,
+    },
 }
 
 /// How `Pad` fills.
@@ -146,6 +158,11 @@ pub const SUPPORTED_OPS: &[&str] = &[
     "QuantizeLinear",
     "Transpose",
     "Constant",
+    "Squeeze, Unsqueeze",
+    "Cast (to float)",
+    "and int8 operator forms: QLinearConv, QLinearMatMul, ConvInteger, MatMulInteger, DynamicQuantizeLinear, \
+     com.microsoft QGemm/QLinearAdd/QLinearMul/QLinearConcat/QLinearGlobalAveragePool/QLinearAveragePool/\
+     QLinearSoftmax/QLinearSigmoid/QLinearLeakyRelu",
 ];
 
 /// One executable node.
@@ -336,6 +353,13 @@ fn parse_op(node: &NodeProto, opset: i64, zero_point_type: Option<i32>) -> Resul
                 Op::QuantizeLinear { axis, range }
             }
         }
+        "DynamicQuantizeLinear" => Op::DynamicQuantizeLinear,
+        "Squeeze" => Op::Squeeze { axes: a.ints("axes") },
+        "Unsqueeze" => Op::Unsqueeze { axes: a.ints("axes") },
+        "Cast" => match a.int("to", 1) {
+            1 => Op::Identity,
+            t => return Err(bad(node, format!("Cast of an activation to element type {t} is not supported"))),
+        },
         "LogSoftmax" => Op::LogSoftmax { axis: a.int("axis", if opset < 13 { 1 } else { -1 }) },
         "ReduceMean" => Op::ReduceMean { axes: a.ints("axes"), keepdims: a.int("keepdims", 1) != 0 },
         "Pad" => {
@@ -535,7 +559,7 @@ fn arity(op: &Op) -> (usize, usize) {
         Op::Reshape | Op::MatMul | Op::Add | Op::Sub | Op::Mul | Op::Div => (2, 2),
         Op::Gemm { .. } => (2, 3),
         Op::BatchNormalization { .. } => (5, 5),
-        Op::ReduceMean { .. } => (1, 2),
+        Op::ReduceMean { .. } | Op::Squeeze { .. } | Op::Unsqueeze { .. } => (1, 2),
         Op::Pad { .. } => (1, 4),
         Op::QuantizeLinear { .. } | Op::DequantizeLinear { .. } => (2, 3),
         _ => (1, 1),
@@ -618,104 +642,117 @@ impl Graph {
         let mut defined: HashSet<String> = constants.keys().cloned().collect();
         defined.insert(input.clone());
         let mut nodes = Vec::new();
-        for node in &graph.node {
-            if !(node.domain.is_empty() || node.domain == "ai.onnx") {
-                return Err(ModelError::UnsupportedOp {
-                    op_type: format!("{}::{}", node.domain, node.op_type),
-                    node: node_name(node),
-                    supported: SUPPORTED_OPS.join(", "),
+        for original in &graph.node {
+            // Integer-operator int8 forms become standard nodes first.
+            let expansion = super::qoperator::expand(original, &constants)?;
+            let parts: Vec<&NodeProto> = match &expansion {
+                Some(e) => e.nodes.iter().collect(),
+                None => vec![original],
+            };
+            for (name, value) in expansion.iter().flat_map(|e| e.constants.iter()) {
+                constants.insert(name.clone(), value.clone());
+                defined.insert(name.clone());
+            }
+            for node in parts {
+                if !(node.domain.is_empty() || node.domain == "ai.onnx") {
+                    return Err(ModelError::UnsupportedOp {
+                        op_type: format!("{}::{}", node.domain, node.op_type),
+                        node: node_name(node),
+                        supported: SUPPORTED_OPS.join(", "),
+                    });
+                }
+                let output = node
+                    .output
+                    .first()
+                    .filter(|o| !o.is_empty())
+                    .cloned()
+                    .ok_or_else(|| bad(node, "node has no output"))?;
+                for i in node.input.iter().filter(|i| !i.is_empty()) {
+                    if !defined.contains(i) {
+                        return Err(bad(node, format!("input '{i}' is not produced by any earlier node")));
+                    }
+                }
+                // Constant nodes and dequantization of constant weights are folded now.
+                if node.op_type == "Constant" {
+                    let t = Attrs::of(node)
+                        .tensor("value")
+                        .ok_or_else(|| bad(node, "only tensor-valued Constant is supported"))?;
+                    constants.insert(output.clone(), HostTensor::from_proto(t)?);
+                    defined.insert(output);
+                    continue;
+                }
+                let constant_input =
+                    |k: usize| node.input.get(k).filter(|n| !n.is_empty()).and_then(|n| constants.get(n));
+                if node.op_type == "DequantizeLinear" && constant_input(0).is_some() {
+                    let get = constant_input;
+                    let (Some(x), Some(scale)) = (get(0), get(1)) else {
+                        return Err(bad(node, "DequantizeLinear needs a constant scale"));
+                    };
+                    if Attrs::of(node).int("block_size", 0) != 0 {
+                        return Err(bad(node, "blocked quantization is not supported"));
+                    }
+                    let y = dequantize_linear(x, scale, get(2), Attrs::of(node).int("axis", 1))
+                        .map_err(|m| bad(node, m))?;
+                    constants.insert(output.clone(), y);
+                    defined.insert(output);
+                    continue;
+                }
+                // Shape arithmetic, as in torch's `x.view(x.size(0), -1)`: folded now; a Reshape target
+                // computed from it becomes a constant whose 0 keeps the batch size.
+                if let Some(folded) = fold_shape_node(node, &constants, &syms)? {
+                    match folded {
+                        Folded::Sym(v) => {
+                            syms.insert(output.clone(), v);
+                        }
+                        Folded::Const(t) => {
+                            constants.insert(output.clone(), t);
+                        }
+                    }
+                    defined.insert(output);
+                    continue;
+                }
+                let mut inputs: Vec<String> = node.input.clone();
+                if node.op_type == "Reshape"
+                    && let Some(sym) = inputs.get(1).and_then(|n| syms.get(n))
+                {
+                    let name = format!("{output}.shape");
+                    constants.insert(name.clone(), sym.reshape_target().map_err(|m| bad(node, m))?);
+                    inputs[1] = name;
+                }
+                if let Some(i) = inputs.iter().find(|i| syms.contains_key(*i)) {
+                    return Err(bad(node, format!("uses the tensor shape '{i}' in a way that is not supported")));
+                }
+                let zero_point_type = node.input.get(2).and_then(|n| constants.get(n)).map(|c| match c.data {
+                    HostData::U8(_) => 2,
+                    HostData::I8(_) => 3,
+                    HostData::I64(_) => 7,
+                    HostData::F32(_) => 1,
                 });
-            }
-            let output = node
-                .output
-                .first()
-                .filter(|o| !o.is_empty())
-                .cloned()
-                .ok_or_else(|| bad(node, "node has no output"))?;
-            for i in node.input.iter().filter(|i| !i.is_empty()) {
-                if !defined.contains(i) {
-                    return Err(bad(node, format!("input '{i}' is not produced by any earlier node")));
-                }
-            }
-            // Constant nodes and dequantization of constant weights are folded now.
-            if node.op_type == "Constant" {
-                let t = Attrs::of(node)
-                    .tensor("value")
-                    .ok_or_else(|| bad(node, "only tensor-valued Constant is supported"))?;
-                constants.insert(output.clone(), HostTensor::from_proto(t)?);
-                defined.insert(output);
-                continue;
-            }
-            let constant_input = |k: usize| node.input.get(k).filter(|n| !n.is_empty()).and_then(|n| constants.get(n));
-            if node.op_type == "DequantizeLinear" && constant_input(0).is_some() {
-                let get = constant_input;
-                let (Some(x), Some(scale)) = (get(0), get(1)) else {
-                    return Err(bad(node, "DequantizeLinear needs a constant scale"));
-                };
-                if Attrs::of(node).int("block_size", 0) != 0 {
-                    return Err(bad(node, "blocked quantization is not supported"));
-                }
-                let y =
-                    dequantize_linear(x, scale, get(2), Attrs::of(node).int("axis", 1)).map_err(|m| bad(node, m))?;
-                constants.insert(output.clone(), y);
-                defined.insert(output);
-                continue;
-            }
-            // Shape arithmetic, as in torch's `x.view(x.size(0), -1)`: folded now; a Reshape target
-            // computed from it becomes a constant whose 0 keeps the batch size.
-            if let Some(folded) = fold_shape_node(node, &constants, &syms)? {
-                match folded {
-                    Folded::Sym(v) => {
-                        syms.insert(output.clone(), v);
-                    }
-                    Folded::Const(t) => {
-                        constants.insert(output.clone(), t);
+                let op = parse_op(node, opset, zero_point_type)?;
+                if matches!(op, Op::QuantizeLinear { .. } | Op::DequantizeLinear { .. }) {
+                    // Checked once here; the executor uses the uploaded constants as they are.
+                    let scale = node.input.get(1).and_then(|n| constants.get(n)).map(|t| t.to_f32());
+                    let zero = node.input.get(2).filter(|n| !n.is_empty()).map(|n| constants.get(n).map(|t| t.len()));
+                    let ok = match (&scale, zero) {
+                        (Some(s), z) => {
+                            !s.is_empty()
+                                && s.iter().all(|v| v.is_finite() && *v != 0.0)
+                                && z.is_none_or(|z| z == Some(s.len()))
+                        }
+                        _ => false,
+                    };
+                    if !ok {
+                        return Err(bad(node, "needs constant, non-zero scales and a zero point of the same length"));
                     }
                 }
-                defined.insert(output);
-                continue;
-            }
-            let mut inputs: Vec<String> = node.input.clone();
-            if node.op_type == "Reshape"
-                && let Some(sym) = inputs.get(1).and_then(|n| syms.get(n))
-            {
-                let name = format!("{output}.shape");
-                constants.insert(name.clone(), sym.reshape_target().map_err(|m| bad(node, m))?);
-                inputs[1] = name;
-            }
-            if let Some(i) = inputs.iter().find(|i| syms.contains_key(*i)) {
-                return Err(bad(node, format!("uses the tensor shape '{i}' in a way that is not supported")));
-            }
-            let zero_point_type = node.input.get(2).and_then(|n| constants.get(n)).map(|c| match c.data {
-                HostData::U8(_) => 2,
-                HostData::I8(_) => 3,
-                HostData::I64(_) => 7,
-                HostData::F32(_) => 1,
-            });
-            let op = parse_op(node, opset, zero_point_type)?;
-            if matches!(op, Op::QuantizeLinear { .. } | Op::DequantizeLinear { .. }) {
-                // Checked once here; the executor uses the uploaded constants as they are.
-                let scale = node.input.get(1).and_then(|n| constants.get(n)).map(|t| t.to_f32());
-                let zero = node.input.get(2).filter(|n| !n.is_empty()).map(|n| constants.get(n).map(|t| t.len()));
-                let ok = match (&scale, zero) {
-                    (Some(s), z) => {
-                        !s.is_empty()
-                            && s.iter().all(|v| v.is_finite() && *v != 0.0)
-                            && z.is_none_or(|z| z == Some(s.len()))
-                    }
-                    _ => false,
-                };
-                if !ok {
-                    return Err(bad(node, "needs constant, non-zero scales and a zero point of the same length"));
+                let (lo, hi) = arity(&op);
+                let given = inputs.iter().filter(|i| !i.is_empty()).count();
+                if given < lo || inputs.len() > hi {
+                    return Err(bad(node, format!("expects {lo}..{} inputs, got {}", hi.min(99), inputs.len())));
                 }
+                defined.insert(output.clone());
+                nodes.push(Node { name: node_name(node), op_type: node.op_type.clone(), op, inputs, output });
             }
-            let (lo, hi) = arity(&op);
-            let given = inputs.iter().filter(|i| !i.is_empty()).count();
-            if given < lo || inputs.len() > hi {
-                return Err(bad(node, format!("expects {lo}..{} inputs, got {}", hi.min(99), inputs.len())));
-            }
-            defined.insert(output.clone());
-            nodes.push(Node { name: node_name(node), op_type: node.op_type.clone(), op, inputs, output });
         }
         for o in &outputs {
             if !defined.contains(o) {

@@ -6,6 +6,7 @@ pub mod graph;
 pub mod host;
 pub mod incremental;
 pub mod modified_relu;
+mod qoperator;
 pub mod randomize;
 pub mod summary;
 
