@@ -135,3 +135,19 @@ fn dynamic_quantization_is_per_image() {
     let worst = alone.iter().zip(&both).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
     assert!(worst < 1e-5, "batched differs from alone by {worst}");
 }
+
+/// BatchNormalization after a Conv is folded into the Conv's weights at load (the outputs still
+/// match onnxruntime above); one that follows anything else stays.
+#[test]
+fn batch_norm_folds_into_the_convolution_before_it() {
+    use convlens::model::Op;
+    let count = |name: &str| {
+        let m = Model::from_bytes(&std::fs::read(format!("{ZOO}/{name}.onnx")).unwrap()).unwrap();
+        m.graph.nodes.iter().filter(|n| matches!(n.op, Op::BatchNormalization { .. })).count()
+    };
+    for name in ["resnet18", "resnet50", "mobilenetv2", "vgg", "efficientnet_lite", "resnet18_int8_qdq"] {
+        assert_eq!(count(name), 0, "{name}");
+    }
+    // onnxruntime's integer-operator form puts dequantize/quantize between them.
+    assert!(count("resnet18_int8_qoperator") > 0);
+}

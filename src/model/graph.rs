@@ -760,7 +760,72 @@ impl Graph {
             }
         }
         let preprocess = preprocess_from(&metadata)?;
-        Ok(Self { input, input_shape, outputs, nodes, constants, metadata, opset, preprocess })
+        let mut graph = Self { input, input_shape, outputs, nodes, constants, metadata, opset, preprocess };
+        graph.fold_batch_norms();
+        Ok(graph)
+    }
+
+    /// A BatchNormalization right after a Conv with constant weights (and nothing else reading
+    /// the Conv's output) becomes part of the Conv's weights and bias: one op fewer per layer.
+    /// The merged node keeps the Conv's name and gives the normalized output.
+    fn fold_batch_norms(&mut self) {
+        let mut readers: HashMap<&str, usize> = HashMap::new();
+        for n in &self.nodes {
+            for i in &n.inputs {
+                *readers.entry(i.as_str()).or_default() += 1;
+            }
+        }
+        let mut folds = Vec::new(); // (conv index, bn index, weight, bias)
+        for (b, bn) in self.nodes.iter().enumerate() {
+            let Op::BatchNormalization { epsilon } = bn.op else { continue };
+            let Some(c) = self.nodes[..b].iter().rposition(|n| n.output == bn.inputs[0]) else { continue };
+            let conv = &self.nodes[c];
+            let floats = |name: &str| self.constants.get(name).filter(|t| t.is_float()).map(|t| t.to_f32());
+            let (Op::Conv { .. }, Some(w)) = (&conv.op, floats(&conv.inputs[1])) else { continue };
+            let params: Option<Vec<Vec<f32>>> = bn.inputs[1..5].iter().map(|n| floats(n)).collect();
+            let Some(params) = params else { continue };
+            let out = self.constants[&conv.inputs[1]].dims.first().copied().unwrap_or(0);
+            let bias = match conv.inputs.get(2).filter(|n| !n.is_empty()) {
+                Some(n) => floats(n),
+                None => Some(vec![0.0; out]),
+            };
+            let (Some(bias), true) = (bias, readers.get(conv.output.as_str()) == Some(&1)) else { continue };
+            if out == 0
+                || w.len() % out != 0
+                || bias.len() != out
+                || params.iter().any(|p| p.len() != out)
+                || self.outputs.contains(&conv.output)
+            {
+                continue;
+            }
+            let (gamma, beta, mean, var) = (&params[0], &params[1], &params[2], &params[3]);
+            let k: Vec<f32> = (0..out).map(|o| gamma[o] / (var[o] + epsilon).sqrt()).collect();
+            let per = w.len() / out;
+            let w: Vec<f32> = w.iter().enumerate().map(|(i, v)| v * k[i / per]).collect();
+            let bias: Vec<f32> = (0..out).map(|o| (bias[o] - mean[o]) * k[o] + beta[o]).collect();
+            folds.push((c, b, w, bias));
+        }
+        let mut drop = HashSet::new();
+        for (c, b, w, bias) in folds {
+            let dims = self.constants[&self.nodes[c].inputs[1]].dims.clone();
+            let output = self.nodes[b].output.clone();
+            let (wn, bn) = (format!("{output}.folded_weight"), format!("{output}.folded_bias"));
+            self.constants.insert(wn.clone(), HostTensor::f32(dims, w));
+            self.constants.insert(bn.clone(), HostTensor::f32(vec![bias.len()], bias));
+            let conv = &mut self.nodes[c];
+            conv.inputs.truncate(1);
+            conv.inputs.extend([wn, bn]);
+            conv.output = output;
+            drop.insert(b);
+        }
+        let mut k = 0;
+        self.nodes.retain(|_| {
+            k += 1;
+            !drop.contains(&(k - 1))
+        });
+        // Weights nothing reads any more.
+        let used: HashSet<String> = self.nodes.iter().flat_map(|n| n.inputs.iter().cloned()).collect();
+        self.constants.retain(|name, _| used.contains(name) || self.outputs.contains(name));
     }
 
     /// A channels-last input (`[N, H, W, C]` with C of 1 or 3, as Keras models exported by
