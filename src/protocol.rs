@@ -590,7 +590,8 @@ pub enum Request {
     SwitchModel { model_url: String, reclassify: Option<u64> },
     /// The user's own ONNX file (its bytes travel alongside); `preprocess`: a preset key that
     /// overrides the file's own. The last photo is classified again under `reclassify`.
-    OpenModel { preprocess: Option<String>, reclassify: Option<u64> },
+    /// `labels`: the text of a labels file, which replaces the file's own class names.
+    OpenModel { preprocess: Option<String>, labels: Option<String>, reclassify: Option<u64> },
     /// A network-anatomy view (files for `AnatomyJob::Dataset` travel alongside, packed).
     Anatomy { id: u64, job: AnatomyJob },
 }
@@ -619,6 +620,10 @@ pub struct ModelSummary {
     pub ops: Vec<String>,
     #[serde(default = "no_preprocess")]
     pub preprocess: Preprocess,
+    /// The layers the methods can tap (a channel axis and a spatial grid), with their shapes
+    /// for one image, in execution order.
+    #[serde(default)]
+    pub spatial_layers: Vec<(String, Vec<usize>)>,
 }
 
 fn no_preprocess() -> Preprocess {
@@ -725,4 +730,45 @@ impl Response {
     pub fn from_json(s: &str) -> Result<Self, String> {
         serde_json::from_str(s).map_err(|e| e.to_string())
     }
+}
+
+/// Class names from a labels file the user supplies: a JSON list of names, a JSON object from
+/// index to name (or to `[id, name]`, as Keras' `imagenet_class_index.json`), or plain text with
+/// one name per line (blank lines skipped).
+pub fn parse_labels(text: &str) -> Result<Vec<String>, crate::error::ModelError> {
+    let bad = |m: String| crate::error::ModelError::Malformed(format!("labels file: {m}"));
+    let text = text.trim_start_matches('\u{feff}').trim();
+    if text.len() > 4 << 20 {
+        return Err(bad("larger than 4 MB".into()));
+    }
+    let labels: Vec<String> = match text.chars().next() {
+        Some('[') => serde_json::from_str(text).map_err(|e| bad(format!("not a JSON list of strings: {e}")))?,
+        Some('{') => {
+            let map: std::collections::BTreeMap<String, serde_json::Value> =
+                serde_json::from_str(text).map_err(|e| bad(format!("not a JSON object: {e}")))?;
+            let mut indexed = Vec::with_capacity(map.len());
+            for (k, v) in map {
+                let i: usize = k.trim().parse().map_err(|_| bad(format!("key '{k}' is not a class index")))?;
+                let name = match &v {
+                    serde_json::Value::String(s) => s.clone(),
+                    serde_json::Value::Array(a) => match a.last() {
+                        Some(serde_json::Value::String(s)) => s.clone(),
+                        _ => return Err(bad(format!("class {i} has no name"))),
+                    },
+                    _ => return Err(bad(format!("class {i} has no name"))),
+                };
+                indexed.push((i, name));
+            }
+            indexed.sort();
+            if indexed.iter().enumerate().any(|(k, (i, _))| k != *i) {
+                return Err(bad("class indices must run 0, 1, 2, … without gaps".into()));
+            }
+            indexed.into_iter().map(|(_, n)| n).collect()
+        }
+        _ => text.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_string).collect(),
+    };
+    if labels.is_empty() {
+        return Err(bad("holds no names".into()));
+    }
+    Ok(labels)
 }

@@ -21,6 +21,7 @@ fn summary() -> ModelSummary {
         opset: 13,
         ops: vec![],
         preprocess: convlens::protocol::Preprocess::NONE,
+        spatial_layers: vec![],
     }
 }
 
@@ -452,4 +453,23 @@ fn another_model_gets_layers_it_has() {
     job.fit_layers(&fashion);
     assert!(fashion.contains(&job.layer) && job.layer.contains("relu"), "{}", job.layer);
     assert!(job.style_layers.iter().all(|l| fashion.contains(l)) && !job.style_layers.is_empty());
+}
+
+#[test]
+fn labels_files_in_the_usual_forms() {
+    use convlens::protocol::parse_labels;
+    let want = vec!["tench".to_string(), "goldfish".into(), "great white shark".into()];
+    assert_eq!(parse_labels("tench\ngoldfish\r\n\n great white shark \n").unwrap(), want);
+    assert_eq!(parse_labels(r#"["tench", "goldfish", "great white shark"]"#).unwrap(), want);
+    // Keras' imagenet_class_index.json, keys in string order ("10" before "2").
+    let keras =
+        r#"{"0": ["n01440764", "tench"], "2": ["n01484850", "great white shark"], "1": ["n01443537", "goldfish"]}"#;
+    assert_eq!(parse_labels(keras).unwrap(), want);
+    assert_eq!(parse_labels(r#"{"1": "goldfish", "0": "tench", "2": "great white shark"}"#).unwrap(), want);
+    let eleven: std::collections::BTreeMap<String, String> =
+        (0..11).map(|i| (i.to_string(), format!("c{i}"))).collect();
+    assert_eq!(parse_labels(&serde_json::to_string(&eleven).unwrap()).unwrap()[10], "c10");
+    for bad in ["", "  \n ", r#"{"0": "a", "2": "c"}"#, r#"{"x": "a"}"#, "[1, 2]", r#"{"0": 5}"#, "[\"a\""] {
+        assert!(parse_labels(bad).is_err(), "{bad:?} was accepted");
+    }
 }

@@ -76,3 +76,60 @@ fn mutated_model_files_never_panic_the_loader() {
     assert_eq!(loaded + refused, cases);
     assert!(refused > cases / 10, "the mutations reach the checks ({refused} refused)");
 }
+
+/// Hostile attribute values in real graphs (huge or zero pads, kernels, strides, dilations,
+/// groups, axes, perms) and a forward pass on the model's own input: an error or an output, never
+/// a panic and never an unbounded allocation. `FUZZ_CASES` scales this one too.
+#[test]
+fn hostile_attributes_never_panic_the_forward_pass() {
+    use convlens::{Device, Tensor};
+    use onnx_ir::{Message, ModelProto};
+    let names = ["lenet", "squeezenet1_1", "mobilenetv3", "efficientnet_lite", "resnet18_int8_qoperator", "keras_nhwc"];
+    let seeds: Vec<ModelProto> = names
+        .iter()
+        .map(|n| ModelProto::parse_from_bytes(&std::fs::read(format!("tests/fixtures/zoo/{n}.onnx")).unwrap()).unwrap())
+        .collect();
+    let values: [i64; 12] = [0, 1, 2, 3, -1, -7, 31, 64, 4097, 1 << 20, 1 << 40, i64::MAX];
+    let cases: usize = std::env::var("FUZZ_CASES").ok().and_then(|v| v.parse::<usize>().ok()).map_or(600, |c| c / 8);
+    let mut rng = StdRng::seed_from_u64(5);
+    let (mut ran, mut refused) = (0usize, 0usize);
+    let device = Device::flex();
+    for case in 0..cases {
+        let mut m = seeds[case % seeds.len()].clone();
+        let g = m.graph.as_mut().unwrap();
+        for _ in 0..rng.random_range(1..=2) {
+            let k = rng.random_range(0..g.node.len());
+            let node = &mut g.node[k];
+            if node.attribute.is_empty() {
+                continue;
+            }
+            let a = rng.random_range(0..node.attribute.len());
+            let attr = &mut node.attribute[a];
+            let v = values[rng.random_range(0..values.len())];
+            if attr.ints.is_empty() {
+                attr.i = v;
+                attr.f = v as f32;
+            } else {
+                let j = rng.random_range(0..attr.ints.len());
+                attr.ints[j] = v;
+                if rng.random_range(0..3) == 0 {
+                    attr.ints.push(v);
+                }
+            }
+        }
+        let bytes = m.write_to_bytes().unwrap();
+        let outcome = std::panic::catch_unwind(|| {
+            let model = Model::from_bytes(&bytes)?;
+            let side = model.info.input_size;
+            let (_, net) = model.bind(&device)?;
+            net.forward(Tensor::<4>::full([1, 3, side, side], 0.5, &device), &[]).map(|_| ())
+        });
+        match outcome {
+            Ok(Ok(())) => ran += 1,
+            Ok(Err(_)) => refused += 1,
+            Err(_) => panic!("case {case} ({}) panicked", names[case % names.len()]),
+        }
+    }
+    println!("hostile attributes: {cases} cases, {ran} ran, {refused} refused with an error");
+    assert!(ran > 0 && refused > 0);
+}

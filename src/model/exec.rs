@@ -108,6 +108,25 @@ impl Activations {
     }
 }
 
+/// The most elements one image's activation may have (256 MB of f32): a hostile file's
+/// attributes must not make the executor allocate without bound.
+const MAX_ELEMENTS_PER_IMAGE: usize = 1 << 26;
+
+fn check_elements(node: &Node, dims: &[usize]) -> Result<(), ModelError> {
+    let per_image = dims.iter().skip(1).try_fold(1usize, |a, &d| a.checked_mul(d));
+    match per_image {
+        Some(n) if n <= MAX_ELEMENTS_PER_IMAGE => Ok(()),
+        _ => Err(err(node, format!("its output {dims:?} would be too large"))),
+    }
+}
+
+/// Output length of a window sliding over `size` (+ pads) with `stride`.
+fn windows(size: usize, pads: (usize, usize), span: usize, stride: usize, ceil: bool) -> usize {
+    let room = (size + pads.0 + pads.1).saturating_sub(span);
+    let steps = if ceil { room.div_ceil(stride.max(1)) } else { room / stride.max(1) };
+    steps + 1
+}
+
 fn err(node: &Node, message: impl Into<String>) -> ModelError {
     ModelError::BadNode { node: node.name.clone(), op_type: node.op_type.clone(), message: message.into() }
 }
@@ -408,6 +427,10 @@ impl Network {
                 if !span(0, h, kh) || !span(1, wd, kw) {
                     return Err(err(node, format!("kernel {kh}×{kw} is larger than the padded input {h}×{wd}")));
                 }
+                let [n, ..] = padded4(&x.shape);
+                let out_h = windows(h, padding[0], (kh - 1) * dilations[0] + 1, strides[0], false);
+                let out_w = windows(wd, padding[1], (kw - 1) * dilations[1] + 1, strides[1], false);
+                check_elements(node, &[n, o, out_h, out_w])?;
                 let options = ConvOptions::new_with_padding(*strides, padding, *dilations, *groups);
                 let y = conv2d(x.tensor, w.tensor, b.map(|b| b.tensor.reshape([o])), options);
                 Value::nchw(y)
@@ -645,7 +668,8 @@ impl Network {
                 if p.len() != 8 || p[0] != 0 || p[1] != 0 || p[4] != 0 || p[5] != 0 || p.iter().any(|&v| v > 4096) {
                     return Err(err(node, format!("only padding of height and width is supported, got pads {pads:?}")));
                 }
-                let [_, _, h, w] = padded4(&x.shape);
+                let [n, c, h, w] = padded4(&x.shape);
+                check_elements(node, &[n, c, h + p[2] + p[6], w + p[3] + p[7]])?;
                 if *mode == PadKind::Reflect && (p[2].max(p[6]) >= h || p[3].max(p[7]) >= w) {
                     return Err(err(node, "reflect padding must be smaller than the input"));
                 }
@@ -739,7 +763,9 @@ impl Network {
         if shape[2] + pads[0] + pads[2] < kernel[0] || shape[3] + pads[1] + pads[3] < kernel[1] {
             return Err(err(node, format!("kernel {kernel:?} is larger than the input {:?}", shape)));
         }
-        Ok(())
+        let out_h = windows(shape[2], (pads[0], pads[2]), kernel[0], strides[0], true);
+        let out_w = windows(shape[3], (pads[1], pads[3]), kernel[1], strides[1], true);
+        check_elements(node, &[shape[0], shape[1], out_h, out_w])
     }
 }
 
@@ -789,14 +815,15 @@ pub fn reshape_target(input: &[usize], spec: &[i64]) -> Result<Vec<usize>, Strin
             _ => return Err(format!("invalid target shape {spec:?}")),
         }
     }
-    let known: usize = out.iter().product();
+    let product = |v: &[usize]| v.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+    let known = product(&out).ok_or_else(|| format!("invalid target shape {spec:?}"))?;
     if let Some(i) = infer {
         if known == 0 || total % known != 0 {
             return Err(format!("cannot reshape {input:?} to {spec:?}"));
         }
         out[i] = total / known;
     }
-    if out.iter().product::<usize>() != total || out.len() > 4 || out.is_empty() {
+    if product(&out) != Some(total) || out.len() > 4 || out.is_empty() {
         return Err(format!("cannot reshape {input:?} to {spec:?}"));
     }
     Ok(out)

@@ -237,9 +237,17 @@ fn usize_list<const N: usize>(
     let mut out = [0usize; N];
     for (o, v) in out.iter_mut().zip(&values) {
         *o = usize::try_from(*v).map_err(|_| bad(node, format!("{what} must be non-negative, got {values:?}")))?;
+        // Kernels, strides, pads and dilations of image models are small; a hostile file's
+        // huge ones would only make the executor allocate without bound.
+        if *o > MAX_WINDOW {
+            return Err(bad(node, format!("{what} {values:?}: at most {MAX_WINDOW} is supported")));
+        }
     }
     Ok(out)
 }
+
+/// The largest kernel, stride, pad or dilation accepted.
+const MAX_WINDOW: usize = 4096;
 
 fn check_auto_pad(node: &NodeProto, attrs: &Attrs) -> Result<bool, ModelError> {
     match attrs.string("auto_pad").as_deref() {
@@ -257,8 +265,8 @@ fn parse_op(node: &NodeProto, opset: i64, zero_point_type: Option<i32>) -> Resul
         "Conv" => {
             let auto_pad_same = check_auto_pad(node, &a)?;
             let groups = a.int("group", 1);
-            if groups < 1 {
-                return Err(bad(node, "group must be at least 1"));
+            if !(1..=1 << 16).contains(&groups) {
+                return Err(bad(node, format!("group {groups} is out of range")));
             }
             Op::Conv {
                 strides: usize_list(node, a.ints("strides"), [1, 1], "strides")?,

@@ -55,7 +55,7 @@ pub fn summarize(model: &Model, device: &Device) -> Result<Summary, ModelError> 
         .iter()
         .map(|n| {
             let shape = acts.values.get(&n.output).map(|v| v.shape.clone()).unwrap_or_default();
-            let spatial = shape.len() == 4 && shape[2] * shape[3] > 1;
+            let spatial = is_spatial(&shape);
             Layer { name: n.output.clone(), op: n.op_type.clone(), shape, spatial }
         })
         .collect();
@@ -72,6 +72,31 @@ pub fn summarize(model: &Model, device: &Device) -> Result<Summary, ModelError> 
         ops,
         layers,
     })
+}
+
+/// Runs `net` once on `image` keeping every layer: the number of classes (read back, so the
+/// pass has really run: a warm-up), and the layers with a spatial grid with their shapes.
+pub async fn warm_up(
+    net: &super::Network,
+    image: &image::RgbImage,
+) -> Result<(usize, Vec<(String, Vec<usize>)>), ModelError> {
+    let x = crate::image::to_tensor(image, net.device());
+    let names: Vec<&str> = net.graph().tap_names().collect();
+    let acts = net.forward(x, &names)?;
+    let score = acts.get(net.score_name())?;
+    let classes = crate::classify::read_f32(score.tensor.clone()).await?.len();
+    let spatial = names
+        .iter()
+        .filter_map(|n| acts.values.get(*n).map(|v| (n.to_string(), v.shape.clone())))
+        .filter(|(_, shape)| is_spatial(shape))
+        .map(|(n, shape)| (n, shape[1..].to_vec()))
+        .collect();
+    Ok((classes, spatial))
+}
+
+/// Has a channel axis and more than one position.
+fn is_spatial(shape: &[usize]) -> bool {
+    shape.len() == 4 && shape[2] * shape[3] > 1
 }
 
 impl Summary {

@@ -64,6 +64,21 @@ fn settings_to_url(settings: &Settings) {
 }
 
 /// Request ids: one counter for classifications and explanations.
+/// What the user chose for their own models (preprocessing, labels file) lives in the tab's
+/// session storage, so a reload or the next file keeps it.
+fn session_get(key: &str) -> Option<String> {
+    web_sys::window()?.session_storage().ok()??.get_item(key).ok()?
+}
+
+fn session_set(key: &str, value: Option<&str>) {
+    if let Some(storage) = web_sys::window().and_then(|w| w.session_storage().ok().flatten()) {
+        let _ = match value {
+            Some(v) => storage.set_item(key, v),
+            None => storage.remove_item(key),
+        };
+    }
+}
+
 fn next_id(ids: &std::cell::RefCell<u64>) -> u64 {
     let mut id = ids.borrow_mut();
     *id += 1;
@@ -342,15 +357,34 @@ pub fn app() -> Html {
         })
     };
     // The user's own .onnx file (picker button or dropped on the picker).
-    let preprocess = use_state(String::new);
-    let open_model = {
+    let preprocess = use_state(|| session_get("convlens.preprocess").unwrap_or_default());
+    // A labels file: (name, text).
+    let labels = use_state(|| session_get("convlens.labels.name").zip(session_get("convlens.labels.text")));
+    // The user's model file, kept so a new preprocessing or labels file applies at once.
+    let own_bytes = use_mut_ref(|| None::<(String, Rc<Vec<u8>>)>);
+    let reopen = {
         let dispatch = state.dispatcher();
         let link = link.clone();
         let ids = ids.clone();
         let has_photo = state.shown.is_some();
+        Callback::from(move |(name, bytes, preprocess, labels): (String, Rc<Vec<u8>>, String, Option<String>)| {
+            let reclassify = has_photo.then(|| next_id(&ids));
+            dispatch.dispatch(Action::OpenModel { name, reclassify });
+            if let Some(l) = link.borrow().as_ref() {
+                let p = (!preprocess.is_empty()).then_some(preprocess);
+                l.borrow().open_model(&bytes, p, labels, reclassify);
+            }
+        })
+    };
+    let open_model = {
+        let dispatch = state.dispatcher();
+        let reopen = reopen.clone();
+        let own_bytes = own_bytes.clone();
         let preprocess = (*preprocess).clone();
+        let labels = labels.as_ref().map(|(_, text)| text.clone());
         Callback::from(move |file: web_sys::File| {
-            let (dispatch, link, ids, preprocess) = (dispatch.clone(), link.clone(), ids.clone(), preprocess.clone());
+            let (dispatch, reopen, own_bytes) = (dispatch.clone(), reopen.clone(), own_bytes.clone());
+            let (preprocess, labels) = (preprocess.clone(), labels.clone());
             wasm_bindgen_futures::spawn_local(async move {
                 let name = file.name();
                 if file.size() > MAX_MODEL_BYTES as f64 {
@@ -363,13 +397,9 @@ pub fn app() -> Html {
                 let Ok(buffer) = wasm_bindgen_futures::JsFuture::from(file.array_buffer()).await else {
                     return dispatch.dispatch(Action::PageError(format!("cannot read {name}")));
                 };
-                let bytes = js_sys::Uint8Array::new(&buffer).to_vec();
-                let reclassify = has_photo.then(|| next_id(&ids));
-                dispatch.dispatch(Action::OpenModel { name, reclassify });
-                if let Some(l) = link.borrow().as_ref() {
-                    let p = (!preprocess.is_empty()).then_some(preprocess);
-                    l.borrow().open_model(&bytes, p, reclassify);
-                }
+                let bytes = Rc::new(js_sys::Uint8Array::new(&buffer).to_vec());
+                *own_bytes.borrow_mut() = Some((name.clone(), bytes.clone()));
+                reopen.emit((name, bytes, preprocess, labels));
             });
         })
     };
@@ -392,9 +422,64 @@ pub fn app() -> Html {
             }
         })
     };
+    // A new choice applies to the user's model at once (bundled models carry their own).
+    let reapply = {
+        let own_bytes = own_bytes.clone();
+        let own = state.own_model.is_some();
+        let can = state.can_submit();
+        Callback::from(move |(preprocess, labels): (String, Option<String>)| {
+            if let (true, true, Some((name, bytes))) = (own, can, own_bytes.borrow().clone()) {
+                reopen.emit((name, bytes, preprocess, labels));
+            }
+        })
+    };
     let on_preprocess = {
         let preprocess = preprocess.clone();
-        Callback::from(move |e: Event| preprocess.set(e.target_unchecked_into::<web_sys::HtmlSelectElement>().value()))
+        let labels = labels.as_ref().map(|(_, text)| text.clone());
+        let reapply = reapply.clone();
+        Callback::from(move |e: Event| {
+            let value = e.target_unchecked_into::<web_sys::HtmlSelectElement>().value();
+            session_set("convlens.preprocess", Some(&value));
+            preprocess.set(value.clone());
+            reapply.emit((value, labels.clone()));
+        })
+    };
+    let on_labels_file = {
+        let labels = labels.clone();
+        let preprocess = (*preprocess).clone();
+        let dispatch = state.dispatcher();
+        Callback::from(move |e: Event| {
+            let input: web_sys::HtmlInputElement = e.target_unchecked_into();
+            let Some(file) = input.files().and_then(|f| f.get(0)) else { return };
+            input.set_value("");
+            let (labels, preprocess, reapply, dispatch) =
+                (labels.clone(), preprocess.clone(), reapply.clone(), dispatch.clone());
+            wasm_bindgen_futures::spawn_local(async move {
+                let name = file.name();
+                if file.size() > (4 << 20) as f64 {
+                    return dispatch.dispatch(Action::PageError(format!("{name}: a labels file is at most 4 MB")));
+                }
+                let text = match wasm_bindgen_futures::JsFuture::from(file.text()).await {
+                    Ok(t) => t.as_string().unwrap_or_default(),
+                    Err(_) => return dispatch.dispatch(Action::PageError(format!("cannot read {name}"))),
+                };
+                if let Err(e) = crate::protocol::parse_labels(&text) {
+                    return dispatch.dispatch(Action::PageError(format!("{name}: {e}")));
+                }
+                session_set("convlens.labels.name", Some(&name));
+                session_set("convlens.labels.text", Some(&text));
+                labels.set(Some((name, text.clone())));
+                reapply.emit((preprocess, Some(text)));
+            });
+        })
+    };
+    let forget_labels = {
+        let labels = labels.clone();
+        Callback::from(move |_| {
+            session_set("convlens.labels.name", None);
+            session_set("convlens.labels.text", None);
+            labels.set(None);
+        })
     };
     let anatomy = {
         let dispatch = state.dispatcher();
@@ -452,12 +537,32 @@ pub fn app() -> Html {
                         }) }
                     </select>
                 </label>
+                <label class="file-button" title="a JSON list, a JSON object from index to name, or one name per line">
+                    {"labels file…"}
+                    <input type="file" accept=".txt,.json,text/plain,application/json" onchange={on_labels_file}
+                           data-testid="model-labels" />
+                </label>
+                if let Some((name, _)) = &*labels {
+                    <span class="muted" data-testid="model-labels-name">{format!("labels: {name} ")}
+                        <button class="link" onclick={forget_labels} aria-label="forget the labels file">{"×"}</button>
+                    </span>
+                }
                 if let Some(m) = &s.model {
                     <p class="muted model-summary" data-testid="model-summary">
                         {format!("{}: {} parameters, {} KB, opset {}, input {}×{}{}; {}",
                             m.name, m.parameters, m.file_bytes / 1024, m.opset, m.input_size, m.input_size,
                             if m.channels == 1 { " grey" } else { "" }, m.ops.join(", "))}
                     </p>
+                    <details class="model-layers" data-testid="model-layers">
+                        <summary>{format!("{} layers the methods can tap (Grad-CAM, neurons, activations, patches)",
+                            m.spatial_layers.len())}</summary>
+                        <ol>
+                            { for m.spatial_layers.iter().map(|(name, shape)| html! {
+                                <li><code>{name}</code>{format!(" {}", shape.iter().map(usize::to_string)
+                                    .collect::<Vec<_>>().join("×"))}</li>
+                            }) }
+                        </ol>
+                    </details>
                 }
             </div>
             <StatusBar state={state.clone()} />

@@ -182,9 +182,15 @@ impl WorkerLink {
     }
 
     /// The user's own ONNX file; `preprocess` (a preset key) overrides the file's own.
-    pub fn open_model(&self, bytes: &[u8], preprocess: Option<String>, reclassify: Option<u64>) {
+    pub fn open_model(
+        &self,
+        bytes: &[u8],
+        preprocess: Option<String>,
+        labels: Option<String>,
+        reclassify: Option<u64>,
+    ) {
         if let Some(w) = &self.worker {
-            post(w, &Request::OpenModel { preprocess, reclassify }, Some(bytes));
+            post(w, &Request::OpenModel { preprocess, labels, reclassify }, Some(bytes));
         }
     }
 

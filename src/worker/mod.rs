@@ -104,8 +104,11 @@ pub fn start() {
                     Some(e) => switch_model(engine, &e, &model_url, reclassify).await,
                     None => post(&Response::Failed { id: None, message: "the model is not loaded yet".into() }, None),
                 },
-                Ok(Request::OpenModel { preprocess, reclassify }) => match loaded {
-                    Some(e) => open_model(engine, &e, bytes.unwrap_or_default(), preprocess, reclassify).await,
+                Ok(Request::OpenModel { preprocess, labels, reclassify }) => match loaded {
+                    Some(e) => {
+                        let how = Overrides { preprocess, labels };
+                        open_model(engine, &e, bytes.unwrap_or_default(), how, reclassify).await
+                    }
                     None => post(&Response::Failed { id: None, message: "the model is not loaded yet".into() }, None),
                 },
                 Ok(Request::Anatomy { id, job }) => match loaded {
@@ -157,27 +160,45 @@ async fn load(
         Ok(b) => b,
         Err(message) => return give_up(message),
     };
-    load_bytes(slot, kind, note, device, &bytes, None).await
+    load_bytes(slot, kind, note, device, &bytes, Overrides::default()).await
 }
 
-/// Parses, binds and warms up a model from its bytes (`preprocess` overrides the file's own);
-/// on success it replaces the engine in `slot`.
+/// What the user sets for their own model file, over what the file says.
+#[derive(Default)]
+struct Overrides {
+    /// A preprocessing preset's key.
+    preprocess: Option<String>,
+    /// A labels file's text.
+    labels: Option<String>,
+}
+
+/// Parses, binds and warms up a model from its bytes (`how` overrides the file's preprocessing
+/// and labels); on success it replaces the engine in `slot`.
 async fn load_bytes(
     slot: &Rc<RefCell<Option<Rc<Engine>>>>,
     kind: crate::protocol::BackendKind,
     note: Option<String>,
     device: &crate::Device,
     bytes: &[u8],
-    preprocess: Option<crate::protocol::Preprocess>,
+    how: Overrides,
 ) -> bool {
     let give_up = |message: String| give_up(slot, message);
+    let preprocess = match how.preprocess.as_deref().map(|k| crate::protocol::Preprocess::preset(k).ok_or(k)) {
+        Some(Err(k)) => return give_up(format!("unknown preprocessing '{k}'")),
+        Some(Ok(p)) => Some(p),
+        None => None,
+    };
+    let labels = match how.labels.as_deref().map(crate::protocol::parse_labels).transpose() {
+        Ok(l) => l,
+        Err(e) => return give_up(e.to_string()),
+    };
     let loaded = Model::from_bytes(bytes).and_then(|mut m| {
         if let Some(p) = preprocess {
             m.graph.preprocess = p;
         }
         m.bind(device)
     });
-    let (info, net) = match loaded {
+    let (mut info, net) = match loaded {
         Ok(x) => x,
         Err(e) => return give_up(e.to_string()),
     };
@@ -185,10 +206,21 @@ async fn load_bytes(
     let start = now_ms();
     let blank =
         image::RgbImage::from_pixel(info.input_size as u32, info.input_size as u32, image::Rgb([128, 128, 128]));
-    if let Err(e) = class_probabilities(&net, &blank).await {
-        return give_up(format!("the model does not run: {e}"));
-    }
+    // One pass keeping every layer: the warm-up, and the shapes of the layers the methods can tap.
+    let (classes, spatial_layers) = match crate::model::summary::warm_up(&net, &blank).await {
+        Ok(x) => x,
+        Err(e) => return give_up(format!("the model does not run: {e}")),
+    };
     let warmup_ms = now_ms() - start;
+    if let Some(labels) = labels {
+        if labels.len() != classes {
+            return give_up(format!(
+                "the labels file names {} classes but the model has {classes} outputs (× next to its name removes it)",
+                labels.len()
+            ));
+        }
+        info.labels = labels;
+    }
     let ops = {
         let mut counts: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
         for n in &net.graph().nodes {
@@ -208,6 +240,7 @@ async fn load_bytes(
         layers: info.taps.clone(),
         channels: info.channels,
         dataset: info.dataset.is_some(),
+        spatial_layers,
     };
     let (last_photo, style) = match slot.borrow().as_ref() {
         Some(old) => (old.last_photo.borrow().clone(), old.style.borrow().clone()),
@@ -235,19 +268,12 @@ async fn open_model(
     slot: Rc<RefCell<Option<Rc<Engine>>>>,
     old: &Engine,
     bytes: Vec<u8>,
-    preprocess: Option<String>,
+    how: Overrides,
     reclassify: Option<u64>,
 ) {
     let device = old.net.device().clone();
-    let preprocess = match preprocess.as_deref().map(|k| crate::protocol::Preprocess::preset(k).ok_or(k)) {
-        Some(Err(k)) => {
-            return post(&Response::Failed { id: None, message: format!("unknown preprocessing '{k}'") }, None);
-        }
-        Some(Ok(p)) => Some(p),
-        None => None,
-    };
     post(&Response::Loading { message: format!("reading the model ({} KB)…", bytes.len() / 1024) }, None);
-    if !load_bytes(&slot, old.backend, old.note.clone(), &device, &bytes, preprocess).await {
+    if !load_bytes(&slot, old.backend, old.note.clone(), &device, &bytes, how).await {
         return;
     }
     let engine = slot.borrow().clone();

@@ -6,7 +6,11 @@
 // (256 px), and one class-visualization step against one forward + backward pass.
 // Also (part "anatomy", Fashion-MNIST model and its 2,000 bundled images) the top-patch search
 // (one pass of the dataset), the codes pass, and t-SNE of 2,000 codes (1000 iterations).
-// Usage: node tests/browser/bench.mjs dist [runs=20] [backends=cpu,webgpu] [parts=forward,methods,optimize,anatomy]
+// Also (part "models") per architecture: opening the .onnx file until the first prediction, and the
+// forward latency, against onnxruntime-web 1.30 (its wasm and WebGPU execution providers, one
+// thread) on the same file in the same browser. Needs `python3 tools/make_bench_models.py` first
+// (full-size ResNet-18/50 and MobileNetV2); installs onnxruntime-web into tools/ort-web if missing.
+// Usage: node tests/browser/bench.mjs dist [runs=20] [backends=cpu,webgpu] [parts=forward,methods,optimize,anatomy,models]
 import { serve } from './serve.mjs';
 import { launch } from './browser.mjs';
 
@@ -23,6 +27,7 @@ for (const backend of (process.argv[4] ?? 'cpu,webgpu').split(',')) {
   if (parts.includes('methods')) await methods(backend);
   if (parts.includes('optimize')) await optimize(backend);
   if (parts.includes('anatomy')) await anatomy(backend);
+  if (parts.includes('models')) await models(backend);
 }
 console.log(JSON.stringify(results));
 await context.close();
@@ -184,4 +189,89 @@ async function anatomy(backend) {
   console.log(`${backend}: Fashion-MNIST 2000 images: load ${loadMs} ms, top patches of conv3_relu ${patchesMs.toFixed(0)} ms, codes + neighbours ${codesMs} ms, t-SNE 1000 iterations ${tsneMs.toFixed(0)} ms`);
   results.push({ backend, what: 'anatomy', loadMs, patchesMs, codesMs, tsneMs });
   await page.close();
+}
+
+// The architectures of the model benchmark: [file, input shape].
+const BENCH_MODELS = [
+  ['static/models/fashion-mnist-cnn-int8.onnx', [1, 1, 28, 28]],
+  ['static/models/squeezenet1_1-int8.onnx', [1, 3, 227, 227]],
+  ['static/models/efficientnet_lite0-int8.onnx', [1, 3, 224, 224]],
+  ['target/bench-models/mobilenetv2.onnx', [1, 3, 224, 224]],
+  ['target/bench-models/resnet18.onnx', [1, 3, 224, 224]],
+  ['target/bench-models/resnet18_int8_qdq.onnx', [1, 3, 224, 224]],
+  ['target/bench-models/resnet50.onnx', [1, 3, 224, 224]],
+];
+
+async function models(backend) {
+  const { existsSync } = await import('node:fs');
+  const { execSync } = await import('node:child_process');
+  if (!existsSync('tools/ort-web/node_modules/onnxruntime-web/dist/ort.all.min.js')) {
+    execSync('npm install --no-audit --no-fund', { cwd: 'tools/ort-web', stdio: 'inherit' });
+  }
+  const root = await serve('.');
+  const ep = backend === 'cpu' ? 'wasm' : 'webgpu';
+  for (const [file, shape] of BENCH_MODELS) {
+    if (!existsSync(file)) { console.log(`${file} is missing: run python3 tools/make_bench_models.py`); continue; }
+    const name = file.split('/').pop();
+    // convlens: open the file in the page, wait for the photo's prediction, then classify N times.
+    const page = await context.newPage();
+    await page.goto(`${server.origin}/?backend=${backend}`);
+    await page.waitForSelector('[data-testid="status"][data-state="ready"]', { timeout: 600_000 });
+    const coffee = await (await import('node:fs/promises')).readFile('static/samples/coffee.png');
+    const classify = async (tag) => {
+      await page.setInputFiles('[data-testid="image-input"]', { name: tag, mimeType: 'image/png', buffer: coffee });
+      await page.waitForFunction((n) => document.querySelector('[data-testid="crop-source"]')?.textContent === n
+        && document.querySelector('[data-testid="status"]').dataset.state === 'ready', tag, { timeout: 600_000 });
+      return Number(await page.textContent('[data-testid="forward-ms"]'));
+    };
+    await classify('first.png');
+    const t0 = Date.now();
+    await page.setInputFiles('[data-testid="model-file"]', file);
+    await page.waitForFunction((n) => (document.querySelector('[data-testid="model-picker"]').selectedOptions[0]?.textContent ?? '').includes(n)
+      && document.querySelector('[data-testid="status"]').dataset.state === 'ready', name, { timeout: 600_000 });
+    const oursLoad = Date.now() - t0;
+    const ours = [];
+    for (let i = 0; i < runs; i++) ours.push(await classify(`run${i}.png`));
+    await page.close();
+    // onnxruntime-web: session creation plus a first run, then N runs (outputs read back).
+    const peer = await context.newPage();
+    await peer.goto(`${root.origin}/tools/ort-web/index.html`);
+    let theirs = { error: null };
+    try {
+      theirs = await peer.evaluate(async ({ url, ep, runs, shape }) => {
+        ort.env.wasm.numThreads = 1;
+        ort.env.wasm.wasmPaths = '/tools/ort-web/node_modules/onnxruntime-web/dist/';
+        const bytes = new Uint8Array(await (await fetch(url)).arrayBuffer());
+        const t0 = performance.now();
+        const session = await ort.InferenceSession.create(bytes, { executionProviders: [ep], graphOptimizationLevel: 'all' });
+        const n = shape.reduce((a, b) => a * b, 1);
+        const feeds = { [session.inputNames[0]]: new ort.Tensor('float32', new Float32Array(n).fill(0.5), shape) };
+        await session.run(feeds);
+        const loadMs = performance.now() - t0;
+        const times = [];
+        for (let i = 0; i < runs; i++) {
+          const t = performance.now();
+          const out = await session.run(feeds);
+          if (!out[session.outputNames[0]].data.length) throw new Error('no output');
+          times.push(performance.now() - t);
+        }
+        await session.release();
+        return { loadMs, times };
+      }, { url: `/${file}`, ep, runs, shape });
+    } catch (e) {
+      theirs = { error: String(e.message ?? e).split('\n')[0] };
+    }
+    await peer.close();
+    const row = { backend, what: 'model', model: name, ours_load_ms: oursLoad, ours_ms: median(ours) };
+    if (theirs.error) {
+      row.ort_error = theirs.error;
+      console.log(`${backend} ${name}: convlens open ${oursLoad} ms, forward ${median(ours).toFixed(1)} ms; onnxruntime-web ${ep} failed: ${theirs.error}`);
+    } else {
+      Object.assign(row, { ort_load_ms: theirs.loadMs, ort_ms: median(theirs.times) });
+      console.log(`${backend} ${name}: convlens open ${oursLoad} ms, forward ${median(ours).toFixed(1)} ms; onnxruntime-web ${ep} `
+        + `open ${theirs.loadMs.toFixed(0)} ms, run ${median(theirs.times).toFixed(1)} ms; ratio ${(median(ours) / median(theirs.times)).toFixed(2)}×`);
+    }
+    results.push(row);
+  }
+  await root.close();
 }

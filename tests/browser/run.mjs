@@ -451,12 +451,29 @@ await test('Bring your own model: an .onnx file with a preprocessing preset, eve
   await page.waitForFunction(() => /^class \d$/.test(document.querySelector('[data-testid="prediction"]')?.dataset.label ?? ''));
   const map = await explain(page, 'grad-cam');
   assert.ok(await pictureSpread(map) > 1, 'Grad-CAM draws a map on the int8 model');
+  assert.match(await page.textContent('[data-testid="model-layers"] summary'), /^[1-9]\d* layers the methods can tap/);
+  // A labels file applies at once, and stays for the next file (here onnxruntime's integer-operator form).
+  const names = ['zero', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine'];
+  const labelled = () => page.waitForFunction((n) => n.includes(document.querySelector('[data-testid="prediction"]')?.dataset.label)
+    && document.querySelector('[data-testid="status"]').dataset.state === 'ready', names, { timeout: READY_MS });
+  await page.setInputFiles('[data-testid="model-labels"]', { name: 'digits.txt', mimeType: 'text/plain', buffer: Buffer.from(names.join('\n')) });
+  await labelled();
+  await page.setInputFiles('[data-testid="model-file"]', 'tests/fixtures/zoo/resnet18_int8_qoperator.onnx');
+  await page.waitForFunction(() => /resnet18_int8_qoperator/.test(document.querySelector('[data-testid="model-picker"]').selectedOptions[0]?.textContent ?? ''));
+  await labelled();
+  assert.match(await page.textContent('[data-testid="model-summary"]'), /QuantizeLinear/);
+  assert.match(await page.textContent('[data-testid="model-labels-name"]'), /digits\.txt/);
+  // Labels that do not fit: a message naming both counts; the model stays.
+  await page.setInputFiles('[data-testid="model-labels"]', { name: 'three.txt', mimeType: 'text/plain', buffer: Buffer.from('a\nb\nc') });
+  await page.waitForSelector('[data-testid="error"]');
+  assert.match(await page.textContent('[data-testid="error"]'), /names 3 classes but the model has 10/);
+  await page.click('[data-testid="error"] button');
   // A file that is not a model: a clear message, and the loaded model stays usable.
   await page.setInputFiles('[data-testid="model-file"]', { name: 'broken.onnx', mimeType: 'application/octet-stream', buffer: Buffer.from('not a model at all') });
   await page.waitForSelector('[data-testid="error"]');
   assert.match(await page.textContent('[data-testid="error"]'), /ONNX/);
   await page.click('[data-testid="error"] button');
-  assert.match(await page.$eval('[data-testid="model-picker"]', (e) => e.selectedOptions[0].textContent), /resnet18_int8_qdq/);
+  assert.match(await page.$eval('[data-testid="model-picker"]', (e) => e.selectedOptions[0].textContent), /resnet18_int8_qoperator/);
   await explain(page, 'saliency');
   // The bundled EfficientNet-Lite0 (its own preprocessing), then back to SqueezeNet.
   for (const [model, name] of [['efficientnet-lite0', 'EfficientNet-Lite0'], ['squeezenet', 'SqueezeNet']]) {
