@@ -20,6 +20,17 @@ const server = await serve(dist);
 const context = await launch();
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
 
+// The architectures of the model benchmark: [file, input shape].
+const BENCH_MODELS = [
+  ['static/models/fashion-mnist-cnn-int8.onnx', [1, 1, 28, 28]],
+  ['static/models/squeezenet1_1-int8.onnx', [1, 3, 227, 227]],
+  ['static/models/efficientnet_lite0-int8.onnx', [1, 3, 224, 224]],
+  ['target/bench-models/mobilenetv2.onnx', [1, 3, 224, 224]],
+  ['target/bench-models/resnet18.onnx', [1, 3, 224, 224]],
+  ['target/bench-models/resnet18_int8_qdq.onnx', [1, 3, 224, 224]],
+  ['target/bench-models/resnet50.onnx', [1, 3, 224, 224]],
+];
+
 const parts = (process.argv[5] ?? 'forward,methods,optimize,anatomy').split(',');
 const results = [];
 for (const backend of (process.argv[4] ?? 'cpu,webgpu').split(',')) {
@@ -190,17 +201,6 @@ async function anatomy(backend) {
   results.push({ backend, what: 'anatomy', loadMs, patchesMs, codesMs, tsneMs });
   await page.close();
 }
-
-// The architectures of the model benchmark: [file, input shape].
-const BENCH_MODELS = [
-  ['static/models/fashion-mnist-cnn-int8.onnx', [1, 1, 28, 28]],
-  ['static/models/squeezenet1_1-int8.onnx', [1, 3, 227, 227]],
-  ['static/models/efficientnet_lite0-int8.onnx', [1, 3, 224, 224]],
-  ['target/bench-models/mobilenetv2.onnx', [1, 3, 224, 224]],
-  ['target/bench-models/resnet18.onnx', [1, 3, 224, 224]],
-  ['target/bench-models/resnet18_int8_qdq.onnx', [1, 3, 224, 224]],
-  ['target/bench-models/resnet50.onnx', [1, 3, 224, 224]],
-];
 
 async function models(backend) {
   const { existsSync } = await import('node:fs');
