@@ -620,10 +620,21 @@ pub struct ModelSummary {
     pub ops: Vec<String>,
     #[serde(default = "no_preprocess")]
     pub preprocess: Preprocess,
-    /// The layers the methods can tap (a channel axis and a spatial grid), with their shapes
-    /// for one image, in execution order.
+    /// Every layer with its operator and its shape for one image, in execution order.
     #[serde(default)]
-    pub spatial_layers: Vec<(String, Vec<usize>)>,
+    pub layer_shapes: Vec<LayerShape>,
+}
+
+/// One node output of the loaded model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LayerShape {
+    pub name: String,
+    pub op: String,
+    /// Without the batch axis.
+    pub shape: Vec<usize>,
+    /// A channel axis and a spatial grid: Grad-CAM, neuron targets, activation grids and top
+    /// patches can tap it.
+    pub spatial: bool,
 }
 
 fn no_preprocess() -> Preprocess {

@@ -21,7 +21,7 @@ fn summary() -> ModelSummary {
         opset: 13,
         ops: vec![],
         preprocess: convlens::protocol::Preprocess::NONE,
-        spatial_layers: vec![],
+        layer_shapes: vec![],
     }
 }
 

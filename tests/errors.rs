@@ -123,6 +123,15 @@ fn non_image_inputs_are_refused_politely() {
     let shape = flat.graph.as_mut().unwrap().input[0].type_.as_mut().unwrap().mut_tensor_type().shape.as_mut().unwrap();
     shape.dim.truncate(2);
     assert!(refused(flat).contains("has 2 dimensions; an image model takes 4"));
+    // Two outputs that are not one vector of scores (here the pooled features beside the logits).
+    let mut two_out = base.clone();
+    let g = two_out.graph.as_mut().unwrap();
+    let pooled = g.node.iter().find(|n| n.op_type == "GlobalAveragePool").unwrap().output[0].clone();
+    let mut extra = g.output[0].clone();
+    extra.name = pooled;
+    g.output.push(extra);
+    let message = refused(two_out);
+    assert!(message.contains("has 2 outputs") && message.contains("one vector of class scores"), "{message}");
     // Integer input.
     let mut ints = base;
     ints.graph.as_mut().unwrap().input[0].type_.as_mut().unwrap().mut_tensor_type().elem_type = 7;

@@ -767,6 +767,33 @@ impl Graph {
                 return Err(ModelError::Malformed(format!("graph output '{o}' is never produced")));
             }
         }
+        // Several outputs are fine when they are one vector of class scores in several forms
+        // (logits and their softmax, a quantized copy); anything else is not a classifier.
+        if outputs.len() > 1 {
+            let producer: HashMap<&str, &Node> = nodes.iter().map(|n| (n.output.as_str(), n)).collect();
+            fn root<'a>(producer: &HashMap<&'a str, &'a Node>, mut name: &'a str) -> &'a str {
+                while let Some(n) = producer.get(name).filter(|n| {
+                    matches!(
+                        n.op,
+                        Op::Softmax { .. }
+                            | Op::LogSoftmax { .. }
+                            | Op::QuantizeLinear { .. }
+                            | Op::DequantizeLinear { .. }
+                            | Op::Identity
+                    )
+                }) {
+                    name = n.inputs[0].as_str();
+                }
+                name
+            }
+            if outputs.iter().any(|o| root(&producer, o) != root(&producer, &outputs[0])) {
+                return Err(ModelError::Malformed(format!(
+                    "the model has {} outputs ('{}'); convlens reads one vector of class scores",
+                    outputs.len(),
+                    outputs.join("', '")
+                )));
+            }
+        }
         let preprocess = preprocess_from(&metadata)?;
         let mut graph = Self { input, input_shape, outputs, nodes, constants, metadata, opset, preprocess };
         graph.fold_batch_norms();

@@ -75,23 +75,31 @@ pub fn summarize(model: &Model, device: &Device) -> Result<Summary, ModelError> 
 }
 
 /// Runs `net` once on `image` keeping every layer: the number of classes (read back, so the
-/// pass has really run: a warm-up), and the layers with a spatial grid with their shapes.
+/// pass has really run: a warm-up), and every layer's shape.
 pub async fn warm_up(
     net: &super::Network,
     image: &image::RgbImage,
-) -> Result<(usize, Vec<(String, Vec<usize>)>), ModelError> {
+) -> Result<(usize, Vec<crate::protocol::LayerShape>), ModelError> {
     let x = crate::image::to_tensor(image, net.device());
     let names: Vec<&str> = net.graph().tap_names().collect();
     let acts = net.forward(x, &names)?;
     let score = acts.get(net.score_name())?;
     let classes = crate::classify::read_f32(score.tensor.clone()).await?.len();
-    let spatial = names
+    let layers = net
+        .graph()
+        .nodes
         .iter()
-        .filter_map(|n| acts.values.get(*n).map(|v| (n.to_string(), v.shape.clone())))
-        .filter(|(_, shape)| is_spatial(shape))
-        .map(|(n, shape)| (n, shape[1..].to_vec()))
+        .filter_map(|n| {
+            let shape = &acts.values.get(&n.output)?.shape;
+            Some(crate::protocol::LayerShape {
+                name: n.output.clone(),
+                op: n.op_type.clone(),
+                shape: shape.iter().skip(1).copied().collect(),
+                spatial: is_spatial(shape),
+            })
+        })
         .collect();
-    Ok((classes, spatial))
+    Ok((classes, layers))
 }
 
 /// Has a channel axis and more than one position.

@@ -554,12 +554,14 @@ pub fn app() -> Html {
                             if m.channels == 1 { " grey" } else { "" }, m.ops.join(", "))}
                     </p>
                     <details class="model-layers" data-testid="model-layers">
-                        <summary>{format!("{} layers the methods can tap (Grad-CAM, neurons, activations, patches)",
-                            m.spatial_layers.len())}</summary>
-                        <ol>
-                            { for m.spatial_layers.iter().map(|(name, shape)| html! {
-                                <li><code>{name}</code>{format!(" {}", shape.iter().map(usize::to_string)
-                                    .collect::<Vec<_>>().join("×"))}</li>
+                        <summary>{format!("{} layers, {} of them with a spatial grid the methods can tap (Grad-CAM, neurons, activations, patches: marked ●)",
+                            m.layer_shapes.len(), m.layer_shapes.iter().filter(|l| l.spatial).count())}</summary>
+                        <ol class="layer-list">
+                            { for m.layer_shapes.iter().map(|l| html! {
+                                <li class={classes!(l.spatial.then_some("tappable"))}>
+                                    {if l.spatial { "● " } else { "" }}<code>{&l.name}</code>
+                                    {format!(" {} {}", l.op, l.shape.iter().map(usize::to_string).collect::<Vec<_>>().join("×"))}
+                                </li>
                             }) }
                         </ol>
                     </details>

@@ -207,7 +207,7 @@ async fn load_bytes(
     let blank =
         image::RgbImage::from_pixel(info.input_size as u32, info.input_size as u32, image::Rgb([128, 128, 128]));
     // One pass keeping every layer: the warm-up, and the shapes of the layers the methods can tap.
-    let (classes, spatial_layers) = match crate::model::summary::warm_up(&net, &blank).await {
+    let (classes, layer_shapes) = match crate::model::summary::warm_up(&net, &blank).await {
         Ok(x) => x,
         Err(e) => return give_up(format!("the model does not run: {e}")),
     };
@@ -240,7 +240,7 @@ async fn load_bytes(
         layers: info.taps.clone(),
         channels: info.channels,
         dataset: info.dataset.is_some(),
-        spatial_layers,
+        layer_shapes,
     };
     let (last_photo, style) = match slot.borrow().as_ref() {
         Some(old) => (old.last_photo.borrow().clone(), old.style.borrow().clone()),

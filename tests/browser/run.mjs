@@ -451,7 +451,7 @@ await test('Bring your own model: an .onnx file with a preprocessing preset, eve
   await page.waitForFunction(() => /^class \d$/.test(document.querySelector('[data-testid="prediction"]')?.dataset.label ?? ''));
   const map = await explain(page, 'grad-cam');
   assert.ok(await pictureSpread(map) > 1, 'Grad-CAM draws a map on the int8 model');
-  assert.match(await page.textContent('[data-testid="model-layers"] summary'), /^[1-9]\d* layers the methods can tap/);
+  assert.match(await page.textContent('[data-testid="model-layers"] summary'), /^\d+ layers, [1-9]\d* of them with a spatial grid the methods can tap/);
   // A labels file applies at once, and stays for the next file (here onnxruntime's integer-operator form).
   const names = ['zero', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine'];
   const labelled = () => page.waitForFunction((n) => n.includes(document.querySelector('[data-testid="prediction"]')?.dataset.label)
