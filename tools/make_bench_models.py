@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Full-size ImageNet architectures with random weights for the model benchmark
 (`node tests/browser/bench.mjs dist 5 cpu,webgpu models`): ResNet-18, ResNet-50 and MobileNetV2 at
-224×224 with torchvision's layer sizes and operator patterns, fp32 (and ResNet-18 int8), written to
+224×224 with torchvision's layer sizes and operator patterns, fp32 (and ResNet-18 int8), and the
+bundled SqueezeNet 1.1 with its int8 weights dequantized to fp32, written to
 `target/bench-models/` (not committed: 14 to 100 MB each). Speed does not depend on the weights'
 values, so random ones measure what trained ones would.
 
@@ -90,6 +91,31 @@ def main():
 
         def get_next(self):
             return next(self.it, None)
+
+    # SqueezeNet 1.1 in fp32: the bundled int8 file with its weights dequantized.
+    from onnx import numpy_helper
+    q = onnx.load(os.path.join(ROOT, "static/models/squeezenet1_1-int8.onnx"))
+    inits = {t.name: numpy_helper.to_array(t) for t in q.graph.initializer}
+    keep = []
+    for n in q.graph.node:
+        if n.op_type == "DequantizeLinear" and n.input[0] in inits:
+            w, s = inits[n.input[0]].astype(np.float32), inits[n.input[1]].astype(np.float32)
+            z = inits[n.input[2]].astype(np.float32) if len(n.input) > 2 and n.input[2] else np.float32(0)
+            axis = next((a.i for a in n.attribute if a.name == "axis"), 1)
+            shape = [1] * w.ndim
+            if s.size > 1:
+                shape[axis] = s.size
+            inits[n.output[0]] = (w - z.reshape(shape)) * s.reshape(shape)
+        else:
+            keep.append(n)
+    used = {i for n in keep for i in n.input}
+    del q.graph.node[:]
+    q.graph.node.extend(keep)
+    del q.graph.initializer[:]
+    q.graph.initializer.extend(numpy_helper.from_array(v, k) for k, v in inits.items() if k in used)
+    path = os.path.join(OUT, "squeezenet1_1-fp32.onnx")
+    onnx.save(q, path)
+    print(f"{path}: {os.path.getsize(path)} bytes")
 
     src, dst = os.path.join(OUT, "resnet18.onnx"), os.path.join(OUT, "resnet18_int8_qdq.onnx")
     quantize_static(src, dst, Reader(), quant_format=QuantFormat.QDQ, per_channel=True,

@@ -7,9 +7,11 @@
 // Also (part "anatomy", Fashion-MNIST model and its 2,000 bundled images) the top-patch search
 // (one pass of the dataset), the codes pass, and t-SNE of 2,000 codes (1000 iterations).
 // Also (part "models") per architecture: opening the .onnx file until the first prediction, and the
-// forward latency, against onnxruntime-web 1.30 (its wasm and WebGPU execution providers, one
-// thread) on the same file in the same browser. Needs `python3 tools/make_bench_models.py` first
-// (full-size ResNet-18/50 and MobileNetV2); installs onnxruntime-web into tools/ort-web if missing.
+// forward latency (median and p90), against onnxruntime-web 1.30 on the same file in the same
+// browser: its wasm execution provider on one thread and (CPU only, the page cross-origin
+// isolated) on two, and its WebGPU provider. Needs `python3 tools/make_bench_models.py` first
+// (full-size ResNet-18/50, MobileNetV2, SqueezeNet fp32); installs onnxruntime-web into
+// tools/ort-web if missing.
 // Usage: node tests/browser/bench.mjs dist [runs=20] [backends=cpu,webgpu] [parts=forward,methods,optimize,anatomy,models]
 import { serve } from './serve.mjs';
 import { launch } from './browser.mjs';
@@ -18,12 +20,14 @@ const dist = process.argv[2] ?? 'dist';
 const runs = Number(process.argv[3] ?? 20);
 const server = await serve(dist);
 const context = await launch();
+const p90 = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.ceil(0.9 * s.length) - 1)]; };
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
 
 // The architectures of the model benchmark: [file, input shape].
 const BENCH_MODELS = [
   ['static/models/fashion-mnist-cnn-int8.onnx', [1, 1, 28, 28]],
   ['static/models/squeezenet1_1-int8.onnx', [1, 3, 227, 227]],
+  ['target/bench-models/squeezenet1_1-fp32.onnx', [1, 3, 227, 227]],
   ['static/models/efficientnet_lite0-int8.onnx', [1, 3, 224, 224]],
   ['target/bench-models/mobilenetv2.onnx', [1, 3, 224, 224]],
   ['target/bench-models/resnet18.onnx', [1, 3, 224, 224]],
@@ -209,6 +213,7 @@ async function models(backend) {
     execSync('npm install --no-audit --no-fund', { cwd: 'tools/ort-web', stdio: 'inherit' });
   }
   const root = await serve('.');
+  const isolatedRoot = await serve('.', { isolated: true });
   const ep = backend === 'cpu' ? 'wasm' : 'webgpu';
   for (const [file, shape] of BENCH_MODELS) {
     if (!existsSync(file)) { console.log(`${file} is missing: run python3 tools/make_bench_models.py`); continue; }
@@ -234,44 +239,60 @@ async function models(backend) {
     for (let i = 0; i < runs; i++) ours.push(await classify(`run${i}.png`));
     await page.close();
     // onnxruntime-web: session creation plus a first run, then N runs (outputs read back).
-    const peer = await context.newPage();
-    await peer.goto(`${root.origin}/tools/ort-web/index.html`);
-    let theirs = { error: null };
-    try {
-      theirs = await peer.evaluate(async ({ url, ep, runs, shape }) => {
-        ort.env.wasm.numThreads = 1;
-        ort.env.wasm.wasmPaths = '/tools/ort-web/node_modules/onnxruntime-web/dist/';
-        const bytes = new Uint8Array(await (await fetch(url)).arrayBuffer());
-        const t0 = performance.now();
-        const session = await ort.InferenceSession.create(bytes, { executionProviders: [ep], graphOptimizationLevel: 'all' });
-        const n = shape.reduce((a, b) => a * b, 1);
-        const feeds = { [session.inputNames[0]]: new ort.Tensor('float32', new Float32Array(n).fill(0.5), shape) };
-        await session.run(feeds);
-        const loadMs = performance.now() - t0;
-        const times = [];
-        for (let i = 0; i < runs; i++) {
-          const t = performance.now();
-          const out = await session.run(feeds);
-          if (!out[session.outputNames[0]].data.length) throw new Error('no output');
-          times.push(performance.now() - t);
-        }
-        await session.release();
-        return { loadMs, times };
-      }, { url: `/${file}`, ep, runs, shape });
-    } catch (e) {
-      theirs = { error: String(e.message ?? e).split('\n')[0] };
-    }
-    await peer.close();
-    const row = { backend, what: 'model', model: name, ours_load_ms: oursLoad, ours_ms: median(ours) };
+    const theirs = await peerRun(root, file, ep, shape, 1);
+    const threaded = backend === 'cpu' ? await peerRun(isolatedRoot, file, ep, shape, 2) : null;
+    const row = { backend, what: 'model', model: name, ours_load_ms: oursLoad, ours_ms: median(ours), ours_p90_ms: p90(ours) };
+    let line = `${backend} ${name}: convlens open ${oursLoad} ms, forward ${median(ours).toFixed(1)} ms (p90 ${p90(ours).toFixed(1)})`;
     if (theirs.error) {
       row.ort_error = theirs.error;
-      console.log(`${backend} ${name}: convlens open ${oursLoad} ms, forward ${median(ours).toFixed(1)} ms; onnxruntime-web ${ep} failed: ${theirs.error}`);
+      line += `; onnxruntime-web ${ep} failed: ${theirs.error}`;
     } else {
-      Object.assign(row, { ort_load_ms: theirs.loadMs, ort_ms: median(theirs.times) });
-      console.log(`${backend} ${name}: convlens open ${oursLoad} ms, forward ${median(ours).toFixed(1)} ms; onnxruntime-web ${ep} `
-        + `open ${theirs.loadMs.toFixed(0)} ms, run ${median(theirs.times).toFixed(1)} ms; ratio ${(median(ours) / median(theirs.times)).toFixed(2)}×`);
+      Object.assign(row, { ort_load_ms: theirs.loadMs, ort_ms: median(theirs.times), ort_p90_ms: p90(theirs.times) });
+      line += `; onnxruntime-web ${ep} open ${theirs.loadMs.toFixed(0)} ms, run ${median(theirs.times).toFixed(1)} ms `
+        + `(p90 ${p90(theirs.times).toFixed(1)}); ratio ${(median(ours) / median(theirs.times)).toFixed(2)}×`;
     }
+    if (threaded && !threaded.error) {
+      Object.assign(row, { ort_2threads_ms: median(threaded.times), ort_2threads_p90_ms: p90(threaded.times) });
+      line += `; 2 threads run ${median(threaded.times).toFixed(1)} ms (ratio ${(median(ours) / median(threaded.times)).toFixed(2)}×)`;
+    } else if (threaded) {
+      row.ort_2threads_error = threaded.error;
+    }
+    console.log(line);
     results.push(row);
   }
   await root.close();
+  await isolatedRoot.close();
+}
+
+/** onnxruntime-web on `file`: open (session + first run) and `runs` timed runs, or `{ error }`. */
+async function peerRun(origin, file, ep, shape, threads) {
+  const peer = await context.newPage();
+  await peer.goto(`${origin.origin}/tools/ort-web/index.html`);
+  try {
+    if (threads > 1 && !(await peer.evaluate(() => self.crossOriginIsolated))) return { error: 'not cross-origin isolated' };
+    return await peer.evaluate(async ({ url, ep, runs, shape, threads }) => {
+      ort.env.wasm.numThreads = threads;
+      ort.env.wasm.wasmPaths = '/tools/ort-web/node_modules/onnxruntime-web/dist/';
+      const bytes = new Uint8Array(await (await fetch(url)).arrayBuffer());
+      const t0 = performance.now();
+      const session = await ort.InferenceSession.create(bytes, { executionProviders: [ep], graphOptimizationLevel: 'all' });
+      const n = shape.reduce((a, b) => a * b, 1);
+      const feeds = { [session.inputNames[0]]: new ort.Tensor('float32', new Float32Array(n).fill(0.5), shape) };
+      await session.run(feeds);
+      const loadMs = performance.now() - t0;
+      const times = [];
+      for (let i = 0; i < runs; i++) {
+        const t = performance.now();
+        const out = await session.run(feeds);
+        if (!out[session.outputNames[0]].data.length) throw new Error('no output');
+        times.push(performance.now() - t);
+      }
+      await session.release();
+      return { loadMs, times };
+    }, { url: `/${file}`, ep, runs, shape, threads });
+  } catch (e) {
+    return { error: String(e.message ?? e).split('\n')[0] };
+  } finally {
+    await peer.close();
+  }
 }

@@ -11,7 +11,8 @@ const TYPES = {
   '.txt': 'text/plain; charset=utf-8',
 };
 
-export async function serve(dir) {
+/** `isolated`: send the cross-origin isolation headers (COOP/COEP) that wasm threads need. */
+export async function serve(dir, { isolated = false } = {}) {
   const root = resolve(dir);
   const requested = [];
   const server = createServer(async (req, res) => {
@@ -22,7 +23,9 @@ export async function serve(dir) {
     try {
       if ((await stat(file)).isDirectory()) file = join(file, 'index.html');
       const body = await readFile(file);
-      res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream' });
+      const headers = { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream' };
+      if (isolated) Object.assign(headers, { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' });
+      res.writeHead(200, headers);
       res.end(body);
     } catch {
       res.writeHead(404).end('not found');
