@@ -103,6 +103,72 @@ fn bad_images_give_typed_errors() {
     let png = std::fs::read("static/samples/coffee.png").unwrap();
     assert!(matches!(decode_rgb(&png[..png.len() / 3]), Err(ImageError::Decode(_))));
     assert!(matches!(decode_rgb(&huge_bmp()), Err(ImageError::TooLarge { width: 20_000, .. })));
+    // A PNG declaring 20000×20000 (a decompression bomb): refused from its header.
+    assert!(matches!(decode_rgb(&png_header(20_000, 20_000)), Err(ImageError::TooLarge { height: 20_000, .. })));
+    // Zero-size.
+    assert!(decode_rgb(&png_header(0, 10)).is_err());
+}
+
+/// A PNG signature and IHDR chunk (8-bit RGB) declaring `w`×`h`, then an empty IDAT and IEND.
+fn png_header(w: u32, h: u32) -> Vec<u8> {
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut c = 0xffff_ffffu32;
+        for &b in bytes {
+            c ^= b as u32;
+            for _ in 0..8 {
+                c = if c & 1 != 0 { 0xedb8_8320 ^ (c >> 1) } else { c >> 1 };
+            }
+        }
+        !c
+    }
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut chunk = |kind: &[u8], data: &[u8]| {
+        out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        let body: Vec<u8> = kind.iter().chain(data).copied().collect();
+        out.extend_from_slice(&body);
+        out.extend_from_slice(&crc32(&body).to_be_bytes());
+    };
+    let mut ihdr = Vec::new();
+    ihdr.extend_from_slice(&w.to_be_bytes());
+    ihdr.extend_from_slice(&h.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
+    chunk(b"IHDR", &ihdr);
+    chunk(b"IDAT", &[]);
+    chunk(b"IEND", &[]);
+    out
+}
+
+/// Pictures as phones and editors save them: EXIF-rotated, 16-bit, CMYK, animated, 1×1.
+#[test]
+fn unusual_images_decode_as_they_look() {
+    use convlens::image::decode_rgb;
+    let read = |name: &str| decode_rgb(&std::fs::read(format!("tests/fixtures/{name}")).unwrap()).unwrap();
+    // Stored 40×20 (left red, right blue, a green block top-left) with EXIF orientation 6:
+    // shown rotated 90° clockwise, 20×40, red on top, the green block top-right.
+    let r = read("exif-rotate-90.jpg");
+    assert_eq!(r.dimensions(), (20, 40));
+    let near = |p: &image::Rgb<u8>, want: [u8; 3]| p.0.iter().zip(want).all(|(a, b)| a.abs_diff(b) < 60);
+    assert!(near(r.get_pixel(10, 5), [255, 0, 0]), "top: {:?}", r.get_pixel(10, 5));
+    assert!(near(r.get_pixel(10, 35), [0, 0, 255]), "bottom: {:?}", r.get_pixel(10, 35));
+    assert!(near(r.get_pixel(18, 1), [0, 255, 0]), "top right: {:?}", r.get_pixel(18, 1));
+    // 16-bit grey: a left-to-right ramp to 8 bits.
+    let g = read("grey16.png");
+    assert_eq!(g.dimensions(), (16, 8));
+    assert!(
+        g.get_pixel(0, 0).0[0] < 5
+            && g.get_pixel(15, 0).0[0] > 230
+            && g.get_pixel(15, 0).0[1] == g.get_pixel(15, 0).0[0]
+    );
+    // CMYK JPEG of pure red.
+    let c = read("cmyk.jpg");
+    assert_eq!(c.dimensions(), (12, 10));
+    assert!(near(c.get_pixel(5, 5), [255, 0, 0]), "cmyk: {:?}", c.get_pixel(5, 5));
+    // Animated GIF: its first frame (red).
+    let a = read("animated.gif");
+    assert!(near(a.get_pixel(5, 5), [255, 0, 0]), "gif: {:?}", a.get_pixel(5, 5));
+    // 1×1.
+    let one = convlens::image::encode_png(&image::RgbImage::from_pixel(1, 1, image::Rgb([9, 8, 7])));
+    assert_eq!(decode_rgb(&one).unwrap().get_pixel(0, 0).0, [9, 8, 7]);
 }
 
 #[test]

@@ -34,7 +34,15 @@ pub fn decode_rgb(bytes: &[u8]) -> Result<RgbImage, ImageError> {
     let mut limits = image::Limits::default();
     limits.max_alloc = Some(1 << 30);
     reader.limits(limits);
-    let img = reader.decode().map_err(|e| ImageError::Decode(e.to_string()))?;
+    let decode = |e: image::ImageError| ImageError::Decode(e.to_string());
+    let mut decoder = reader.into_decoder().map_err(decode)?;
+    // A phone photo stores its pixels sideways and the way up in EXIF: show it as taken.
+    let orientation =
+        image::ImageDecoder::orientation(&mut decoder).unwrap_or(image::metadata::Orientation::NoTransforms);
+    let mut img = image::DynamicImage::from_decoder(decoder).map_err(decode)?;
+    img.apply_orientation(orientation);
+    // 16-bit, grey, alpha, CMYK (converted by the JPEG decoder) and palette images all become
+    // 8-bit RGB; an animated GIF gives its first frame.
     Ok(img.to_rgb8())
 }
 
