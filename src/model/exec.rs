@@ -586,8 +586,8 @@ impl Network {
                 };
                 let q = y.clone().round().clamp(range.0, range.1);
                 // Rounding and clamping pass gradients straight through (as dy/dx = 1/scale), so
-                // attribution works on int8 models.
-                let t = y.clone() + (q - y).detach();
+                // attribution works on int8 models; a plain forward pass needs only the rounding.
+                let t = if ad { y.clone() + (q - y).detach() } else { q };
                 Value { tensor: t, shape: x.shape }
             }
             Op::DequantizeLinear { axis } => {
@@ -609,7 +609,7 @@ impl Network {
                 let zero = (lo.neg() / scale.clone()).round().clamp(0.0, 255.0).detach();
                 let q = (t.clone() / scale.clone()).round().add(zero.clone()).clamp(0.0, 255.0);
                 let y = (q - zero) * scale;
-                let t = t.clone() + (y - t).detach();
+                let t = if ad { t.clone() + (y - t).detach() } else { y };
                 Value { tensor: t.reshape(padded4(&x.shape)), shape: x.shape }
             }
             Op::Squeeze { axes } => {
