@@ -64,6 +64,8 @@ pub struct Network {
     pub(super) score_name: String,
     /// The preprocessing's mean and std as `[1, 3, 1, 1]` tensors, uploaded once.
     preprocess: Option<(Tensor<4>, Tensor<4>)>,
+    /// [`Network::last_spatial_tap`] per input height and width (it takes a whole pass).
+    spatial_tap: std::sync::Mutex<HashMap<[usize; 2], String>>,
 }
 
 /// How a forward pass departs from the plain network (the methods' hooks).
@@ -192,20 +194,32 @@ impl Network {
         let p = graph.preprocess;
         let column = |v: [f32; 3]| Tensor::<4>::from_data(TensorData::new(v.to_vec(), [1, 3, 1, 1]), device);
         let preprocess = (!p.is_identity()).then(|| (column(p.mean), column(p.std)));
-        Ok(Self { graph, device: device.clone(), uploaded, last_use, score_name, preprocess })
+        let spatial_tap = Default::default();
+        Ok(Self { graph, device: device.clone(), uploaded, last_use, score_name, preprocess, spatial_tap })
     }
 
     /// The last activation that still has a spatial grid (4-D, more than one position): the
     /// usual Grad-CAM layer.
+    /// Found once per input size, from one image of the batch (gradients not tracked).
     pub fn last_spatial_tap(&self, input: Tensor<4>) -> Result<String, ModelError> {
+        let [_, _, h, w] = input.dims();
+        let cache = |m: std::sync::MutexGuard<'_, HashMap<[usize; 2], String>>| m.get(&[h, w]).cloned();
+        if let Some(name) = self.spatial_tap.lock().ok().and_then(cache) {
+            return Ok(name);
+        }
+        let one = input.detach().narrow(0, 0, 1);
         let names: Vec<&str> = self.graph.nodes.iter().map(|n| n.output.as_str()).collect();
-        let acts = self.forward(input, &names)?;
-        names
+        let acts = self.forward(one, &names)?;
+        let name = names
             .iter()
             .rev()
             .find(|n| acts.values.get(**n).is_some_and(|v| v.shape.len() == 4 && v.shape[2] * v.shape[3] > 1))
             .map(|n| n.to_string())
-            .ok_or_else(|| ModelError::Malformed("no layer with a spatial grid".into()))
+            .ok_or_else(|| ModelError::Malformed("no layer with a spatial grid".into()))?;
+        if let Ok(mut m) = self.spatial_tap.lock() {
+            m.insert([h, w], name.clone());
+        }
+        Ok(name)
     }
 
     /// Pre-softmax class scores `[N, classes]` for a batch of images.
