@@ -12,7 +12,10 @@
 // isolated) on two, and its WebGPU provider. Needs `python3 tools/make_bench_models.py` first
 // (full-size ResNet-18/50, MobileNetV2, SqueezeNet fp32); installs onnxruntime-web into
 // tools/ort-web if missing.
-// Usage: node tests/browser/bench.mjs dist [runs=20] [backends=cpu,webgpu] [parts=forward,methods,optimize,anatomy,models]
+// Also (part "soak", not in the default parts) `runs` consecutive maps in one page, cycling
+// saliency, guided backprop, deconvnet and Grad-CAM: the page's JS heap and the worker's wasm
+// memory every tenth of the way, which must stay flat.
+// Usage: node tests/browser/bench.mjs dist [runs=20] [backends=cpu,webgpu] [parts=forward,methods,optimize,anatomy,models,soak]
 import { serve } from './serve.mjs';
 import { launch } from './browser.mjs';
 
@@ -43,6 +46,7 @@ for (const backend of (process.argv[4] ?? 'cpu,webgpu').split(',')) {
   if (parts.includes('optimize')) await optimize(backend);
   if (parts.includes('anatomy')) await anatomy(backend);
   if (parts.includes('models')) await models(backend);
+  if (parts.includes('soak')) await soak(backend);
 }
 console.log(JSON.stringify(results));
 await context.close();
@@ -295,4 +299,33 @@ async function peerRun(origin, file, ep, shape, threads) {
   } finally {
     await peer.close();
   }
+}
+
+async function soak(backend) {
+  const page = await context.newPage();
+  await page.goto(`${server.origin}/?backend=${backend}`);
+  await page.waitForSelector('[data-testid="status"][data-state="ready"]', { timeout: 600_000 });
+  await page.click('[data-testid="sample"][data-sample="chelsea.png"]');
+  await page.waitForSelector('[data-testid="explain-run"]', { timeout: 600_000 });
+  await page.waitForSelector('[data-testid="status"][data-state="ready"]');
+  const cdp = await context.newCDPSession(page);
+  await cdp.send('HeapProfiler.enable');
+  const sample = async (done) => {
+    await cdp.send('HeapProfiler.collectGarbage');
+    const heap = await page.evaluate(() => performance.memory.usedJSHeapSize);
+    const worker = page.workers()[0];
+    const wasm = worker ? await worker.evaluate(() => self.convlensWasmBytes ?? null) : null;
+    const row = { backend, what: 'soak', runs: done, js_heap_bytes: heap, worker_wasm_bytes: wasm };
+    console.log(`${backend}: after ${done} maps: page JS heap ${(heap / 1048576).toFixed(1)} MB, worker wasm memory ${wasm === null ? '?' : (wasm / 1048576).toFixed(1) + ' MB'}`);
+    results.push(row);
+  };
+  const methods = ['saliency', 'guided-backprop', 'deconvnet', 'grad-cam'];
+  const t0 = Date.now();
+  await sample(0);
+  for (let i = 1; i <= runs; i++) {
+    await explainMs(page, methods[i % methods.length]);
+    if (i % Math.max(1, Math.floor(runs / 10)) === 0) await sample(i);
+  }
+  console.log(`${backend}: ${runs} maps in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+  await page.close();
 }
