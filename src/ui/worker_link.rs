@@ -14,6 +14,10 @@ use crate::protocol::{BackendChoice, Request, Response};
 
 const WORKER_URL: &str = "./worker_loader.js";
 const MAX_RESTARTS: u32 = 2;
+/// How the worker words a failed compute device (`ModelError::Device`).
+const DEVICE_FAILED: &str = "the compute device failed";
+/// The request id of a restarted worker's re-classification of the shown photo.
+const RESTORE_ID: u64 = u64::MAX;
 
 pub struct WorkerLink {
     worker: Option<Worker>,
@@ -24,6 +28,10 @@ pub struct WorkerLink {
     restarts: u32,
     /// The model loaded now (a restarted worker loads it again).
     model_url: &'static str,
+    /// The last photo sent for classification: a restarted worker gets it again once ready,
+    /// so the shown image can be explained at once.
+    last_photo: RefCell<Option<Rc<Vec<u8>>>>,
+    resend_photo: bool,
     dispatch: Callback<Action>,
     // Closures must live as long as the worker uses them.
     _handlers: Vec<Closure<dyn FnMut(JsValue)>>,
@@ -40,6 +48,8 @@ impl WorkerLink {
             probe_next: None,
             restarts: 0,
             model_url: crate::protocol::MODELS[0].1,
+            last_photo: RefCell::new(None),
+            resend_photo: false,
             dispatch,
             _handlers: Vec::new(),
         }));
@@ -76,13 +86,32 @@ impl WorkerLink {
                             post(w, &Request::Init { backend: choice, model_url: model_url.into() }, None);
                         }
                     }
+                    // A lost or failed GPU device does not come back: the worker starts again
+                    // on the CPU, as after a crash.
+                    Ok(Response::Failed { message, .. }) if message.starts_with(DEVICE_FAILED) => {
+                        if let Some(link) = link.upgrade() {
+                            WorkerLink::crashed(&link, message);
+                        }
+                    }
                     Ok(response) => {
                         if let (Response::Probed { id, .. } | Response::Failed { id: Some(id), .. }, Some(link)) =
                             (&response, link.upgrade())
                         {
                             link.borrow_mut().probe_answered(*id);
                         }
-                        dispatch.emit(Action::Worker(response, bytes))
+                        let resend = matches!(response, Response::Ready { .. })
+                            .then(|| link.upgrade())
+                            .flatten()
+                            .filter(|l| std::mem::take(&mut l.borrow_mut().resend_photo));
+                        dispatch.emit(Action::Worker(response, bytes));
+                        if let Some(link) = resend {
+                            let l = link.borrow();
+                            let photo = l.last_photo.borrow().clone();
+                            if let (Some(w), Some(photo)) = (&l.worker, photo) {
+                                // Not the page's pending id: its answer only restores the photo.
+                                post(w, &Request::Classify { id: RESTORE_ID }, Some(&photo));
+                            }
+                        }
                     }
                     Err(e) => dispatch.emit(Action::PageError(format!("unreadable worker message: {e}"))),
                 }
@@ -117,6 +146,7 @@ impl WorkerLink {
             l.probe_in_flight = None;
             l.probe_next = None;
             l.restarts += 1;
+            l.resend_photo = true;
             (l.dispatch.clone(), l.restarts)
         };
         if restarts > MAX_RESTARTS {
@@ -202,6 +232,7 @@ impl WorkerLink {
     }
 
     pub fn classify(&self, id: u64, bytes: &[u8]) {
+        *self.last_photo.borrow_mut() = Some(Rc::new(bytes.to_vec()));
         if let Some(w) = &self.worker {
             post(w, &Request::Classify { id }, Some(bytes));
         }

@@ -59,6 +59,12 @@ fn now_ms() -> f64 {
 /// Posts `[json, bytes?]` to the page.
 fn post(response: &Response, bytes: Option<&[u8]>) {
     let _ = scope().post_message(&crate::wire::pack(&response.to_json(), bytes));
+    // The wasm memory's size, readable in the worker's global scope (the soak benchmark in
+    // tests/browser/bench.mjs watches it stay flat).
+    if let Ok(memory) = wasm_bindgen::memory().dyn_into::<js_sys::WebAssembly::Memory>() {
+        let size = memory.buffer().dyn_into::<js_sys::ArrayBuffer>().map(|b| b.byte_length()).unwrap_or(0);
+        let _ = js_sys::Reflect::set(&scope(), &"convlensWasmBytes".into(), &(size as f64).into());
+    }
 }
 
 /// Entry point of the worker binary.

@@ -486,6 +486,36 @@ await test('Bring your own model: an .onnx file with a preprocessing preset, eve
   await page.close();
 });
 
+await test('a lost WebGPU device: the run fails cleanly, the page goes on on the CPU with the same photo and settings', async () => {
+  // Its own page without the console watch: a destroyed device makes WebGPU log errors by design.
+  const page = await context.newPage();
+  await page.goto(`${server.origin}/?method=guided-backprop`);
+  await page.waitForSelector('[data-testid="status"][data-state="ready"]', { timeout: READY_MS });
+  assert.equal(await page.textContent('[data-testid="backend"]'), 'webgpu');
+  await classifySample(page, 'coffee.png');
+  // The test hook: the worker's GPU device is destroyed when the next map starts.
+  await page.workers()[0].evaluate(() => {
+    const original = GPUDevice.prototype.createCommandEncoder;
+    GPUDevice.prototype.createCommandEncoder = function (...args) {
+      GPUDevice.prototype.createCommandEncoder = original;
+      this.destroy();
+      return original.apply(this, args);
+    };
+  });
+  await page.click('[data-testid="explain-run"]');
+  await page.waitForFunction(() => document.querySelector('[data-testid="backend"]')?.textContent === 'cpu'
+    && document.querySelector('[data-testid="status"]').dataset.state === 'ready', null, { timeout: READY_MS });
+  assert.match(await page.textContent('[data-testid="error"]'), /restarting on the CPU/);
+  assert.match(await page.textContent('[data-testid="backend-note"]'), /switched to the CPU/);
+  // The photo and the settings stay; the next map is made on the CPU.
+  assert.equal(await page.$eval('[data-testid="prediction"]', (e) => e.dataset.label), 'espresso');
+  assert.equal(await page.$eval('[data-testid="explain-method"]', (e) => e.value), 'guided-backprop');
+  await page.click('[data-testid="error"] button');
+  const map = await explain(page, 'guided-backprop');
+  assert.ok(await pictureSpread(map) > 1, 'the map after the switch is not blank');
+  await page.close();
+});
+
 await test('without a GPU the page falls back to the CPU and says why', async () => {
   const noGpu = await launch({ webgpu: false });
   try {
