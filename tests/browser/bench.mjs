@@ -18,6 +18,7 @@
 // Usage: node tests/browser/bench.mjs dist [runs=20] [backends=cpu,webgpu] [parts=forward,methods,optimize,anatomy,models,soak]
 import { serve } from './serve.mjs';
 import { launch } from './browser.mjs';
+import { modelChart } from './chart.mjs';
 
 const dist = process.argv[2] ?? 'dist';
 const runs = Number(process.argv[3] ?? 20);
@@ -49,6 +50,20 @@ for (const backend of (process.argv[4] ?? 'cpu,webgpu').split(',')) {
   if (parts.includes('soak')) await soak(backend);
 }
 console.log(JSON.stringify(results));
+// The results as a file, and the model comparison as an SVG chart (BENCH_OUT, default target/bench).
+{
+  const { mkdirSync, writeFileSync } = await import('node:fs');
+  const out = process.env.BENCH_OUT ?? 'target/bench';
+  mkdirSync(out, { recursive: true });
+  writeFileSync(`${out}/results.json`, JSON.stringify(results, null, 1));
+  const rows = results.filter((r) => r.what === 'model');
+  if (rows.length) {
+    writeFileSync(`${out}/models.svg`, modelChart(rows));
+    console.log(`wrote ${out}/results.json and ${out}/models.svg`);
+  }
+}
+
+
 await context.close();
 await server.close();
 
