@@ -486,6 +486,40 @@ await test('Bring your own model: an .onnx file with a preprocessing preset, eve
   await page.close();
 });
 
+await test('double clicks, rapid method switches, cancels and model switches never wedge the page', async () => {
+  const { page } = await openApp('?backend=cpu');
+  await classifySample(page, 'chelsea.png');
+  const label = await page.$eval('[data-testid="prediction"]', (e) => e.dataset.label);
+  const quiet = (p) => p.catch(() => {}); // a control may be disabled for a moment: that is the point
+  const methods = ['saliency', 'occlusion', 'grad-cam', 'smoothgrad', 'guided-backprop', 'integrated-gradients', 'deconvnet'];
+  for (let round = 0; round < 3; round++) {
+    for (const m of methods) {
+      await quiet(page.selectOption('[data-testid="explain-method"]', m, { timeout: 500 }));
+      await quiet(page.dblclick('[data-testid="explain-run"]', { timeout: 500 }));
+      await quiet(page.click('[data-testid="explain-compare"]', { timeout: 200 }));
+    }
+    await quiet(page.click('[data-testid="explain-cancel"]', { timeout: 500 }));
+  }
+  // Switch models back and forth while maps may still be on their way.
+  for (const key of ['fashion-mnist', 'squeezenet', 'fashion-mnist', 'squeezenet']) {
+    await quiet(page.selectOption('[data-testid="model-picker"]', key, { timeout: 2_000 }));
+  }
+  await quiet(page.click('[data-testid="explain-cancel"]', { timeout: 500 }));
+  // A switch asked for while a model was loading was refused (the picker is disabled then):
+  // once it is usable again, SqueezeNet is chosen for certain.
+  await page.waitForSelector('[data-testid="model-picker"]:not([disabled])', { timeout: READY_MS });
+  await page.selectOption('[data-testid="model-picker"]', 'squeezenet');
+  await page.waitForFunction((l) => document.querySelector('[data-testid="status"]').dataset.state === 'ready'
+    && document.querySelector('[data-testid="model-picker"]').value === 'squeezenet'
+    && document.querySelector('[data-testid="prediction"]')?.dataset.label === l, label, { timeout: READY_MS });
+  // Settled and consistent: no error, no run left over, and the next map is made.
+  assert.equal(await page.$('[data-testid="error"]'), null);
+  assert.equal(await page.$('[data-testid="explain-cancel"]'), null, 'no run is left marked as running');
+  const map = await explain(page, 'saliency');
+  assert.ok(await pictureSpread(map) > 1);
+  await page.close();
+});
+
 await test('a lost WebGPU device: the run fails cleanly, the page goes on on the CPU with the same photo and settings', async () => {
   // Its own page without the console watch: a destroyed device makes WebGPU log errors by design.
   const page = await context.newPage();
