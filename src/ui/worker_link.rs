@@ -32,12 +32,18 @@ pub struct WorkerLink {
     /// so the shown image can be explained at once.
     last_photo: RefCell<Option<Rc<Vec<u8>>>>,
     resend_photo: bool,
+    /// The user's own model file as last opened (bytes, preprocessing, labels): pending until
+    /// the worker answers `Ready`, then loaded; a restarted worker gets it again.
+    own_model: RefCell<(Option<OwnModel>, Option<OwnModel>)>,
     dispatch: Callback<Action>,
     // Closures must live as long as the worker uses them.
     _handlers: Vec<Closure<dyn FnMut(JsValue)>>,
 }
 
 pub type SharedLink = Rc<RefCell<WorkerLink>>;
+
+/// An opened model file and the user's choices for it.
+type OwnModel = (Rc<Vec<u8>>, Option<String>, Option<String>);
 
 impl WorkerLink {
     /// Starts the worker, which loads the model at `model_url` (relative to the page).
@@ -50,6 +56,7 @@ impl WorkerLink {
             model_url: crate::protocol::MODELS[0].1,
             last_photo: RefCell::new(None),
             resend_photo: false,
+            own_model: RefCell::new((None, None)),
             dispatch,
             _handlers: Vec::new(),
         }));
@@ -99,6 +106,16 @@ impl WorkerLink {
                         {
                             link.borrow_mut().probe_answered(*id);
                         }
+                        if let Some(link) = link.upgrade() {
+                            let l = link.borrow();
+                            let mut own = l.own_model.borrow_mut();
+                            match &response {
+                                // A model loaded: the file opened last is the one in use.
+                                Response::Ready { .. } if own.0.is_some() => own.1 = own.0.take(),
+                                Response::Failed { id: None, .. } => own.0 = None,
+                                _ => {}
+                            }
+                        }
                         let resend = matches!(response, Response::Ready { .. })
                             .then(|| link.upgrade())
                             .flatten()
@@ -106,6 +123,12 @@ impl WorkerLink {
                         dispatch.emit(Action::Worker(response, bytes));
                         if let Some(link) = resend {
                             let l = link.borrow();
+                            // The user's own model first (the restarted worker loaded the bundled
+                            // one); the photo goes to whichever engine is up, and carries over.
+                            let own = l.own_model.borrow().1.clone();
+                            if let (Some(w), Some((bytes, preprocess, labels))) = (&l.worker, own) {
+                                post(w, &Request::OpenModel { preprocess, labels, reclassify: None }, Some(&bytes));
+                            }
                             let photo = l.last_photo.borrow().clone();
                             if let (Some(w), Some(photo)) = (&l.worker, photo) {
                                 // Not the page's pending id: its answer only restores the photo.
@@ -208,6 +231,7 @@ impl WorkerLink {
     /// Loads another bundled model; the shown photo is classified again under `reclassify`.
     pub fn switch_model(&mut self, model_url: &'static str, reclassify: Option<u64>) {
         self.model_url = model_url;
+        *self.own_model.borrow_mut() = (None, None);
         self.send(&Request::SwitchModel { model_url: model_url.into(), reclassify });
     }
 
@@ -220,6 +244,8 @@ impl WorkerLink {
         reclassify: Option<u64>,
     ) {
         if let Some(w) = &self.worker {
+            let own = (Rc::new(bytes.to_vec()), preprocess.clone(), labels.clone());
+            self.own_model.borrow_mut().0 = Some(own);
             post(w, &Request::OpenModel { preprocess, labels, reclassify }, Some(bytes));
         }
     }

@@ -520,13 +520,18 @@ await test('double clicks, rapid method switches, cancels and model switches nev
   await page.close();
 });
 
-await test('a lost WebGPU device: the run fails cleanly, the page goes on on the CPU with the same photo and settings', async () => {
+await test('a lost WebGPU device: the run fails cleanly, the page goes on on the CPU with the same model file, photo and settings', async () => {
   // Its own page without the console watch: a destroyed device makes WebGPU log errors by design.
   const page = await context.newPage();
   await page.goto(`${server.origin}/?method=guided-backprop`);
   await page.waitForSelector('[data-testid="status"][data-state="ready"]', { timeout: READY_MS });
   assert.equal(await page.textContent('[data-testid="backend"]'), 'webgpu');
   await classifySample(page, 'coffee.png');
+  // The user's own model file is in use when the device goes.
+  await page.setInputFiles('[data-testid="model-file"]', 'tests/fixtures/zoo/resnet18.onnx');
+  await page.waitForFunction(() => /^class \d$/.test(document.querySelector('[data-testid="prediction"]')?.dataset.label ?? '')
+    && document.querySelector('[data-testid="status"]').dataset.state === 'ready', null, { timeout: READY_MS });
+  const label = await page.$eval('[data-testid="prediction"]', (e) => e.dataset.label);
   // The test hook: the worker's GPU device is destroyed when the next map starts.
   await page.workers()[0].evaluate(() => {
     const original = GPUDevice.prototype.createCommandEncoder;
@@ -537,12 +542,14 @@ await test('a lost WebGPU device: the run fails cleanly, the page goes on on the
     };
   });
   await page.click('[data-testid="explain-run"]');
+  // Back on the CPU with the same model file (loaded again), photo and settings.
   await page.waitForFunction(() => document.querySelector('[data-testid="backend"]')?.textContent === 'cpu'
-    && document.querySelector('[data-testid="status"]').dataset.state === 'ready', null, { timeout: READY_MS });
+    && document.querySelector('[data-testid="status"]').dataset.state === 'ready'
+    && /input 32×32/.test(document.querySelector('[data-testid="model-summary"]')?.textContent ?? ''), null, { timeout: READY_MS });
   assert.match(await page.textContent('[data-testid="error"]'), /restarting on the CPU/);
   assert.match(await page.textContent('[data-testid="backend-note"]'), /switched to the CPU/);
-  // The photo and the settings stay; the next map is made on the CPU.
-  assert.equal(await page.$eval('[data-testid="prediction"]', (e) => e.dataset.label), 'espresso');
+  assert.match(await page.$eval('[data-testid="model-picker"]', (e) => e.selectedOptions[0].textContent), /your file: resnet18\.onnx/);
+  assert.equal(await page.$eval('[data-testid="prediction"]', (e) => e.dataset.label), label);
   assert.equal(await page.$eval('[data-testid="explain-method"]', (e) => e.value), 'guided-backprop');
   await page.click('[data-testid="error"] button');
   const map = await explain(page, 'guided-backprop');
