@@ -372,7 +372,7 @@ pub fn app() -> Html {
             dispatch.dispatch(Action::OpenModel { name, reclassify });
             if let Some(l) = link.borrow().as_ref() {
                 let p = (!preprocess.is_empty()).then_some(preprocess);
-                l.borrow().open_model(&bytes, p, labels, reclassify);
+                l.borrow().open_model(bytes, p, labels, reclassify);
             }
         })
     };

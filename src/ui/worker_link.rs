@@ -238,15 +238,19 @@ impl WorkerLink {
     /// The user's own ONNX file; `preprocess` (a preset key) overrides the file's own.
     pub fn open_model(
         &self,
-        bytes: &[u8],
+        bytes: Rc<Vec<u8>>,
         preprocess: Option<String>,
         labels: Option<String>,
         reclassify: Option<u64>,
     ) {
         if let Some(w) = &self.worker {
-            let own = (Rc::new(bytes.to_vec()), preprocess.clone(), labels.clone());
-            self.own_model.borrow_mut().0 = Some(own);
-            post(w, &Request::OpenModel { preprocess, labels, reclassify }, Some(bytes));
+            post(
+                w,
+                &Request::OpenModel { preprocess: preprocess.clone(), labels: labels.clone(), reclassify },
+                Some(&bytes),
+            );
+            // Shared with the page's copy, not copied.
+            self.own_model.borrow_mut().0 = Some((bytes, preprocess, labels));
         }
     }
 
