@@ -27,10 +27,14 @@ pub enum ModelError {
     /// A requested activation ("tap") does not exist in the graph.
     #[error("no tensor named '{0}' in this model")]
     UnknownTap(String),
-    /// The compute device failed while running or reading back.
+    /// The compute device failed while running or reading back. Its message starts with
+    /// [`DEVICE_FAILED`]: the page restarts the worker on the CPU when an answer does.
     #[error("the compute device failed: {0}")]
     Device(String),
 }
+
+/// How every [`ModelError::Device`] message starts (tested to stay in step with it).
+pub const DEVICE_FAILED: &str = "the compute device failed";
 
 /// An image that cannot be used as input.
 #[derive(Debug, Error, Clone, PartialEq)]

@@ -347,25 +347,14 @@ fn inspect_and_run_a_model_file() {
     let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
     assert!(y.iter().zip(&want).all(|(a, b)| (a - b).abs() <= 1e-4 * scale), "{y:?} vs {want:?}");
     // Bad inputs: a text file, a 3-D array.
-    std::fs::write(dir.join("bad.npy"), b"hello").unwrap();
-    let o = convlens(&[
-        "run",
-        "tests/fixtures/zoo/resnet50.onnx",
-        "--input",
-        dir.join("bad.npy").to_str().unwrap(),
-        "--out",
-        ys.to_str().unwrap(),
-    ]);
-    assert!(String::from_utf8_lossy(&o.stderr).contains("not a .npy file"));
-    std::fs::write(dir.join("x3.npy"), write_npy(&x, &[3, 32, 32])).unwrap();
-    let o = convlens(&[
-        "run",
-        "tests/fixtures/zoo/resnet50.onnx",
-        "--input",
-        dir.join("x3.npy").to_str().unwrap(),
-        "--out",
-        ys.to_str().unwrap(),
-    ]);
-    assert!(String::from_utf8_lossy(&o.stderr).contains("must be 4-D"));
+    let refused = |name: &str, bytes: &[u8]| {
+        std::fs::write(dir.join(name), bytes).unwrap();
+        let input = dir.join(name);
+        let args = ["run", "tests/fixtures/zoo/resnet50.onnx", "--input", input.to_str().unwrap()];
+        let o = convlens(&[&args[..], &["--out", ys.to_str().unwrap()]].concat());
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    };
+    assert!(refused("bad.npy", b"hello").contains("not a .npy file"));
+    assert!(refused("x3.npy", &write_npy(&x, &[3, 32, 32])).contains("must be 4-D"));
     let _ = std::fs::remove_dir_all(&dir);
 }

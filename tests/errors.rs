@@ -235,3 +235,10 @@ fn integer_operator_models_with_unsupported_parts_are_named() {
     let message = refused(&nhwc);
     assert!(message.contains("channels_last"), "{message}");
 }
+
+/// The page recognizes a failed device by the start of the error's text.
+#[test]
+fn device_failures_keep_the_prefix_the_page_watches_for() {
+    let message = ModelError::Device("Destroyed: Device was destroyed.".into()).to_string();
+    assert!(message.starts_with(convlens::error::DEVICE_FAILED), "{message}");
+}

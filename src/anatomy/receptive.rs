@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 
 use crate::error::ModelError;
+use crate::model::exec::{same_upper_pads, windows};
 use crate::model::{Graph, Op};
 
 /// The receptive field of one activation's units, per axis `[height, width]`.
@@ -83,11 +84,7 @@ impl Field {
             out.size[a] = self.size[a] + (eff - 1) * self.jump[a];
             out.offset[a] = self.offset[a] - (pads[a] * self.jump[a]) as i64;
             out.jump[a] = self.jump[a] * s;
-            let span = (self.grid[a] + pads[a] + pads[a + 2]).saturating_sub(eff);
-            out.grid[a] = if ceil { span.div_ceil(s) + 1 } else { span / s + 1 };
-            if ceil && (out.grid[a] - 1) * s >= self.grid[a] + pads[a] {
-                out.grid[a] -= 1; // ONNX: the last window must start inside the input or left pad
-            }
+            out.grid[a] = windows(self.grid[a], (pads[a], pads[a + 2]), eff, s, ceil);
         }
         out
     }
@@ -107,14 +104,6 @@ impl Field {
         }
         out
     }
-}
-
-/// `SAME_UPPER` padding (leading, trailing) for one axis.
-fn same_pads(input: usize, kernel: usize, stride: usize, dilation: usize) -> (usize, usize) {
-    let eff = dilation.max(1) * (kernel.max(1) - 1) + 1;
-    let out = input.div_ceil(stride.max(1));
-    let total = ((out.max(1) - 1) * stride.max(1) + eff).saturating_sub(input);
-    (total / 2, total - total / 2)
 }
 
 /// The receptive field of every node output for a `side`×`side` input.
@@ -137,8 +126,8 @@ pub fn receptive_fields(graph: &Graph, side: usize) -> Result<HashMap<String, Fi
                     _ => return Err(ModelError::Malformed(format!("{}: weights are not 4-D", node.name))),
                 };
                 let pads = if *auto_pad_same {
-                    let (t, b) = same_pads(first.grid[0], kernel[0], strides[0], dilations[0]);
-                    let (l, r) = same_pads(first.grid[1], kernel[1], strides[1], dilations[1]);
+                    let (t, b) = same_upper_pads(first.grid[0], kernel[0], strides[0], dilations[0]);
+                    let (l, r) = same_upper_pads(first.grid[1], kernel[1], strides[1], dilations[1]);
                     [t, l, b, r]
                 } else {
                     *pads

@@ -122,11 +122,16 @@ fn check_elements(node: &Node, dims: &[usize]) -> Result<(), ModelError> {
     }
 }
 
-/// Output length of a window sliding over `size` (+ pads) with `stride`.
-fn windows(size: usize, pads: (usize, usize), span: usize, stride: usize, ceil: bool) -> usize {
+/// Output length of a window of `span` sliding over `size` (+ pads) with `stride`; with
+/// `ceil`, ONNX's ceil mode (the last window must still start inside the input or left pad).
+pub(crate) fn windows(size: usize, pads: (usize, usize), span: usize, stride: usize, ceil: bool) -> usize {
+    let s = stride.max(1);
     let room = (size + pads.0 + pads.1).saturating_sub(span);
-    let steps = if ceil { room.div_ceil(stride.max(1)) } else { room / stride.max(1) };
-    steps + 1
+    let mut n = if ceil { room.div_ceil(s) } else { room / s } + 1;
+    if ceil && (n - 1) * s >= size + pads.0 {
+        n -= 1;
+    }
+    n
 }
 
 fn err(node: &Node, message: impl Into<String>) -> ModelError {
@@ -783,8 +788,15 @@ impl Network {
     }
 }
 
-/// A convolution's (before, after) padding per spatial axis; SAME_UPPER puts the odd pixel
-/// after.
+/// `SAME_UPPER` padding (before, after) of one axis: the output is ⌈input / stride⌉ long and
+/// the odd pixel goes after.
+pub(crate) fn same_upper_pads(input: usize, kernel: usize, stride: usize, dilation: usize) -> (usize, usize) {
+    let out = input.div_ceil(stride.max(1));
+    let need = ((out.max(1) - 1) * stride.max(1) + (kernel.max(1) - 1) * dilation.max(1) + 1).saturating_sub(input);
+    (need / 2, need - need / 2)
+}
+
+/// A convolution's (before, after) padding per spatial axis.
 pub(super) fn conv_padding(
     pads: [usize; 4],
     auto_pad_same: bool,
@@ -796,10 +808,7 @@ pub(super) fn conv_padding(
     let mut padding = [(pads[0], pads[2]), (pads[1], pads[3])];
     if auto_pad_same {
         for d in 0..2 {
-            let out = input[d].div_ceil(strides[d].max(1));
-            let need =
-                ((out.max(1) - 1) * strides[d] + (kernel[d].max(1) - 1) * dilations[d] + 1).saturating_sub(input[d]);
-            padding[d] = (need / 2, need - need / 2);
+            padding[d] = same_upper_pads(input[d], kernel[d], strides[d], dilations[d]);
         }
     }
     padding

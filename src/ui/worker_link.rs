@@ -10,12 +10,11 @@ use web_sys::{ErrorEvent, MessageEvent, Worker};
 use yew::Callback;
 
 use crate::app_state::Action;
+use crate::error::DEVICE_FAILED;
 use crate::protocol::{BackendChoice, Request, Response};
 
 const WORKER_URL: &str = "./worker_loader.js";
 const MAX_RESTARTS: u32 = 2;
-/// How the worker words a failed compute device (`ModelError::Device`).
-const DEVICE_FAILED: &str = "the compute device failed";
 /// The request id of a restarted worker's re-classification of the shown photo.
 const RESTORE_ID: u64 = u64::MAX;
 
