@@ -15,8 +15,9 @@ if ! wasm-bindgen --version 2>/dev/null | grep -q "$WASM_BINDGEN_VERSION"; then
   echo "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (matches Cargo.lock)"
   cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
 fi
-# wasm-opt (binaryen 132) and playwright-core, pinned in tests/browser/package-lock.json.
-if [ ! -x tests/browser/node_modules/.bin/wasm-opt ] || [ ! -d tests/browser/node_modules/playwright-core ]; then
+# wasm-opt (binaryen 132), playwright-core and axe-core, pinned in tests/browser/package-lock.json.
+if [ ! -x tests/browser/node_modules/.bin/wasm-opt ] || [ ! -d tests/browser/node_modules/playwright-core ] \
+  || [ ! -f tests/browser/node_modules/axe-core/axe.min.js ]; then
   (cd tests/browser && npm ci --no-audit --no-fund)
 fi
 

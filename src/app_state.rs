@@ -307,6 +307,8 @@ pub enum Action {
     ClearGallery,
     /// The explain panel's choices changed.
     Settings(Settings),
+    /// A picture was chosen: the sample's name (for a shared link), or empty for any other picture.
+    Image(String),
     /// The user started an optimization over the image.
     Optimize {
         id: u64,
@@ -408,6 +410,7 @@ impl State {
             }
             Action::ClearGallery => self.explanations.clear(),
             Action::Settings(settings) => self.settings = settings,
+            Action::Image(name) => self.settings.image = name,
             Action::Optimize { id, job } => {
                 if self.queue.first() == Some(&job) {
                     self.queue.remove(0);
@@ -701,6 +704,14 @@ pub struct Settings {
     pub style: String,
     /// The bundled model (`protocol::MODELS` key).
     pub model: String,
+    /// The sample photo shown (a file under `samples/`), empty for the user's own picture.
+    pub image: String,
+    /// The open step of the lecture path (`lecture::STEPS` index).
+    pub step: Option<usize>,
+    /// The open tab of "Inside the network" (`lecture::ANATOMY_TABS` key).
+    pub tab: String,
+    /// Projector mode: large type, high contrast.
+    pub projector: bool,
 }
 
 impl Default for Settings {
@@ -715,6 +726,10 @@ impl Default for Settings {
             optimize: OptimizeJob::default(),
             style: DEFAULT_STYLE.into(),
             model: crate::protocol::MODELS[0].0.into(),
+            image: String::new(),
+            step: None,
+            tab: crate::lecture::ANATOMY_TABS[0].0.into(),
+            projector: false,
         }
     }
 }
@@ -734,6 +749,28 @@ impl Settings {
             Some((layer, channel)) => Target::Channel { layer: layer.clone(), channel: *channel },
             None => Target::Class(self.class.unwrap_or(top1)),
         }
+    }
+
+    /// These settings with a lecture step open (or the path left, `None`): the step's panel is
+    /// set up for it (its method, its kind of image, its tab); everything else stays.
+    pub fn at_step(&self, step: Option<usize>) -> Settings {
+        use crate::lecture::{Place, STEPS};
+        let step = step.filter(|i| *i < STEPS.len());
+        let mut s = Settings { step, ..self.clone() };
+        match step.map(|i| STEPS[i].place) {
+            Some(Place::Anatomy(tab)) => s.tab = tab.into(),
+            Some(Place::Explain(method)) => s.method = method.into(),
+            Some(Place::Optimize(kind)) if s.optimize.kind != kind => {
+                s.optimize = OptimizeJob {
+                    steps: OptimizeJob::default_steps(kind),
+                    size: 0,
+                    kind: kind.into(),
+                    ..s.optimize.clone()
+                }
+            }
+            _ => {}
+        }
+        s
     }
 
     pub fn job(&self, top1: usize) -> ExplainJob {
@@ -775,6 +812,14 @@ impl Settings {
         add("occluder", self.occluder_size.to_string(), d.occluder_size.to_string());
         add("opt-style", self.style.clone(), d.style.clone());
         add("model", self.model.clone(), d.model.clone());
+        add("image", self.image.clone(), d.image.clone());
+        add(
+            "step",
+            self.step.and_then(|i| crate::lecture::STEPS.get(i)).map(|st| st.key.to_string()).unwrap_or_default(),
+            String::new(),
+        );
+        add("tab", self.tab.clone(), d.tab.clone());
+        add("projector", self.projector.to_string(), d.projector.to_string());
         q.extend(self.optimize.to_query());
         q
     }
@@ -821,6 +866,10 @@ impl Settings {
                 }
                 "occluder" => s.occluder_size = v.parse().unwrap_or(s.occluder_size).clamp(4, 227),
                 "model" if crate::protocol::MODELS.iter().any(|m| m.0 == v) => s.model = v.clone(),
+                "image" if is_sample_name(v) => s.image = v.clone(),
+                "step" => s.step = crate::lecture::step_index(v),
+                "tab" if crate::lecture::ANATOMY_TABS.iter().any(|(t, _)| t == v) => s.tab = v.clone(),
+                "projector" => s.projector = matches!(v.as_str(), "true" | "1" | "yes"),
                 "opt-style" if v.is_empty() || STYLES.iter().any(|(f, _)| f == v) => s.style = v.clone(),
                 k => {
                     s.optimize.set_from_query(k, v);
@@ -829,4 +878,15 @@ impl Settings {
         }
         s
     }
+}
+
+/// Whether a name can be a sample photo's path under `samples/` (a shared link may carry any
+/// text; only plain relative names of images are fetched).
+pub fn is_sample_name(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    !name.is_empty()
+        && name.len() <= 128
+        && name.split('/').all(|part| !part.is_empty() && part != "..")
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c))
+        && [".png", ".jpg", ".jpeg"].iter().any(|e| lower.ends_with(e))
 }

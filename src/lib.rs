@@ -6,7 +6,9 @@
 pub mod anatomy;
 pub mod app_state;
 pub mod error;
+pub mod lecture;
 pub mod protocol;
+pub mod quiz;
 
 #[cfg(feature = "compute")]
 pub mod classify;

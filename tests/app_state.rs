@@ -198,6 +198,45 @@ fn settings_survive_the_url() {
 }
 
 #[test]
+fn the_view_travels_in_the_url_sample_step_tab_projector() {
+    let s = Settings {
+        image: "fashion/shirt.png".into(),
+        step: convlens::lecture::step_index("grad-cam"),
+        tab: "tsne".into(),
+        projector: true,
+        ..Settings::default()
+    };
+    let q = s.to_query();
+    assert!(q.contains(&("step".into(), "grad-cam".into())), "{q:?}");
+    assert_eq!(Settings::from_query(&q), s);
+    let q = |k: &str, v: &str| vec![(k.to_string(), v.to_string())];
+    let d = Settings::default();
+    // Only plain relative image names are taken from a link.
+    for bad in ["../secret.png", "https://example.com/a.png", "/etc/x.png", "a//b.png", "coffee.svg", "a b.png", ""] {
+        assert_eq!(Settings::from_query(&q("image", bad)).image, d.image, "{bad}");
+    }
+    assert_eq!(Settings::from_query(&q("step", "nope")).step, None);
+    assert_eq!(Settings::from_query(&q("tab", "<script>")).tab, d.tab);
+    assert!(!Settings::from_query(&q("projector", "maybe")).projector);
+    // Opening a step sets up its panel and keeps the rest.
+    let base = Settings { class: Some(7), ..Settings::default() };
+    let at = |key: &str| base.at_step(convlens::lecture::step_index(key));
+    assert_eq!(at("grad-cam").method, "grad-cam");
+    assert_eq!(at("grad-cam").class, Some(7));
+    assert_eq!(at("tsne").tab, "tsne");
+    let style = at("style");
+    assert_eq!(
+        (style.optimize.kind.as_str(), style.optimize.steps),
+        ("style", convlens::protocol::OptimizeJob::default_steps("style"))
+    );
+    assert_eq!(base.at_step(Some(999)).step, None);
+    assert_eq!(at("tsne").at_step(None), Settings { tab: "tsne".into(), ..base.clone() });
+    // An index past the path writes no step.
+    let past = Settings { step: Some(999), ..Settings::default() };
+    assert!(!past.to_query().iter().any(|(k, _)| k == "step"));
+}
+
+#[test]
 fn optimizations_stream_steps_and_stop() {
     use convlens::protocol::OptimizeJob;
     let s = ready().reduce(Action::Optimize { id: 5, job: OptimizeJob::default() });

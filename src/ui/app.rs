@@ -5,10 +5,12 @@ use wasm_bindgen::JsCast;
 use yew::prelude::*;
 
 use super::components::{
-    AnatomyPanel, AnatomyRequest, CropView, ExplainPanel, ImageInput, OptimizePanel, Predictions, StatusBar,
+    AnatomyPanel, AnatomyRequest, CropView, ExplainPanel, FASHION_SAMPLES, ImageInput, LectureCard, OptimizePanel,
+    Predictions, QuizPanel, SAMPLES, SeeingNote, ShortcutSheet, StatusBar, Webcam,
 };
 use super::worker_link::{SharedLink, WorkerLink};
 use crate::app_state::{Action, Settings, State};
+use crate::lecture::{Place, STEPS};
 use crate::protocol::{BackendChoice, OptimizeJob};
 use std::rc::Rc;
 
@@ -63,6 +65,80 @@ fn settings_to_url(settings: &Settings) {
     }
 }
 
+/// Keeps the app's files for offline use (`static/sw.js`), where the browser allows a service
+/// worker (https or localhost). A refusal changes nothing: the page works online as before.
+fn register_service_worker() {
+    let Some(window) = web_sys::window() else { return };
+    let navigator = window.navigator();
+    if !js_sys::Reflect::has(&navigator, &"serviceWorker".into()).unwrap_or(false) {
+        return;
+    }
+    let promise = navigator.service_worker().register("sw.js");
+    wasm_bindgen_futures::spawn_local(async move {
+        let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+    });
+}
+
+/// The element with this `data-testid`.
+fn by_testid(id: &str) -> Option<web_sys::HtmlElement> {
+    let doc = web_sys::window()?.document()?;
+    doc.query_selector(&format!("[data-testid=\"{id}\"]")).ok()??.dyn_into().ok()
+}
+
+/// Clicks the button with this `data-testid`; false when it is missing or disabled.
+fn click_testid(id: &str) -> bool {
+    match by_testid(id) {
+        Some(el) if !el.has_attribute("disabled") => {
+            el.click();
+            true
+        }
+        _ => false,
+    }
+}
+
+/// The button that runs what a lecture step shows.
+fn run_button(place: Place) -> &'static str {
+    match place {
+        Place::Anatomy("weights") => "filters-show",
+        Place::Anatomy("activations") => "activations-show",
+        Place::Anatomy("patches") => "patches-run",
+        Place::Anatomy("neighbours") => "neighbours-run",
+        Place::Anatomy(_) => "tsne-run",
+        Place::Occluder => "occluder-toggle",
+        Place::Explain(_) => "explain-run",
+        Place::Compare => "explain-compare",
+        Place::Optimize(_) => "opt-start",
+    }
+}
+
+/// Whether a key press belongs to a field (typing), not to the page's shortcuts.
+fn typing(e: &KeyboardEvent) -> bool {
+    let tag = e
+        .target()
+        .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+        .map(|el| (el.tag_name().to_ascii_lowercase(), el.get_attribute("type").unwrap_or_default()));
+    match tag {
+        Some((t, kind)) if t == "input" => !matches!(kind.as_str(), "button" | "checkbox" | "radio" | "file" | "range"),
+        Some((t, _)) => t == "select" || t == "textarea",
+        None => false,
+    }
+}
+
+/// Projector mode: a class on the root element (the style sheet does the rest), and full screen
+/// when asked by a user's gesture.
+fn set_projector(on: bool, fullscreen: bool) {
+    let Some(doc) = web_sys::window().and_then(|w| w.document()) else { return };
+    if let Some(root) = doc.document_element() {
+        let _ = if on { root.class_list().add_1("projector") } else { root.class_list().remove_1("projector") };
+        if fullscreen && on && doc.fullscreen_element().is_none() {
+            let _ = root.request_fullscreen();
+        }
+    }
+    if !on && doc.fullscreen_element().is_some() {
+        doc.exit_fullscreen();
+    }
+}
+
 /// Request ids: one counter for classifications and explanations.
 /// What the user chose for their own models (preprocessing, labels file) lives in the tab's
 /// session storage, so a reload or the next file keeps it.
@@ -95,6 +171,7 @@ pub fn app() -> Html {
         let dispatch = state.dispatcher();
         let link = link.clone();
         use_effect_with((), move |_| {
+            register_service_worker();
             let settings = settings_from_url();
             let model_url = crate::protocol::model_url(&settings.model);
             dispatch.dispatch(Action::Settings(settings));
@@ -124,6 +201,8 @@ pub fn app() -> Html {
                 return;
             }
             let id = next_id(&ids);
+            let sample = SAMPLES.iter().chain(FASHION_SAMPLES).any(|(f, _)| *f == source);
+            dispatch.dispatch(Action::Image(if sample { source.clone() } else { String::new() }));
             dispatch.dispatch(Action::Submit { id, source });
             if let Some(l) = link.borrow().as_ref() {
                 l.borrow().classify(id, &bytes);
@@ -337,15 +416,14 @@ pub fn app() -> Html {
     }
 
     // Another bundled model: the shown photo is classified again with it.
-    let on_model = {
+    let switch_model = {
         let dispatch = state.dispatcher();
         let link = link.clone();
         let ids = ids.clone();
         let current = state.settings.model.clone();
         let own = state.own_model.is_some();
         let has_photo = state.shown.is_some();
-        Callback::from(move |e: Event| {
-            let key = e.target_unchecked_into::<web_sys::HtmlSelectElement>().value();
+        Callback::from(move |key: String| {
             if key == current && !own || key.is_empty() {
                 return;
             }
@@ -354,6 +432,12 @@ pub fn app() -> Html {
             if let Some(l) = link.borrow().as_ref() {
                 l.borrow_mut().switch_model(crate::protocol::model_url(&key), reclassify);
             }
+        })
+    };
+    let on_model = {
+        let switch_model = switch_model.clone();
+        Callback::from(move |e: Event| {
+            switch_model.emit(e.target_unchecked_into::<web_sys::HtmlSelectElement>().value())
         })
     };
     // The user's own .onnx file (picker button or dropped on the picker).
@@ -508,13 +592,243 @@ pub fn app() -> Html {
         let dispatch = state.dispatcher();
         Callback::from(move |_| dispatch.dispatch(Action::DismissError))
     };
+    // The tab of "Inside the network" (kept in the URL).
+    let on_tab = {
+        let dispatch = state.dispatcher();
+        let settings = state.settings.clone();
+        Callback::from(move |tab: String| dispatch.dispatch(Action::Settings(Settings { tab, ..settings.clone() })))
+    };
+    // The lecture path: a step opens its panel; "run" presses that panel's button.
+    let go_step = {
+        let dispatch = state.dispatcher();
+        let settings = state.settings.clone();
+        let has_photo = state.shown.is_some();
+        Callback::from(move |step: Option<usize>| {
+            let next = settings.at_step(step);
+            let occlusion = next.step.is_some_and(|i| STEPS[i].place == Place::Occluder);
+            dispatch.dispatch(Action::Settings(next));
+            if occlusion && has_photo {
+                dispatch.dispatch(Action::Occluder(true));
+            }
+        })
+    };
+    let run_step = {
+        let dispatch = state.dispatcher();
+        let step = state.settings.step;
+        let has_photo = state.shown.is_some();
+        Callback::from(move |_: ()| {
+            let Some(place) = step.and_then(|i| STEPS.get(i)).map(|s| s.place) else { return };
+            if place == Place::Occluder {
+                if has_photo {
+                    dispatch.dispatch(Action::Occluder(true));
+                    if let Some(stage) = by_testid("crop-stage") {
+                        let _ = stage.focus();
+                    }
+                    return;
+                }
+            } else if click_testid(run_button(place)) {
+                return;
+            }
+            let why = if has_photo {
+                "wait for the current run to finish, or pick a dataset first"
+            } else {
+                "pick a photo first"
+            };
+            dispatch.dispatch(Action::PageError(format!("this step cannot run yet: {why}")));
+        })
+    };
+    // The open step's card comes into view (and takes the focus) when the step changes.
+    use_effect_with(state.settings.step, |step| {
+        if step.is_some()
+            && let Some(card) =
+                web_sys::window().and_then(|w| w.document()).and_then(|d| d.get_element_by_id("lecture-card"))
+        {
+            card.scroll_into_view();
+            if let Ok(card) = card.dyn_into::<web_sys::HtmlElement>() {
+                let _ = card.focus();
+            }
+        }
+    });
+    // Projector mode follows the settings (a shared link can carry it).
+    use_effect_with(state.settings.projector, |on| set_projector(*on, false));
+    let toggle_projector = {
+        let dispatch = state.dispatcher();
+        let settings = state.settings.clone();
+        Callback::from(move |_: ()| {
+            let on = !settings.projector;
+            set_projector(on, true);
+            dispatch.dispatch(Action::Settings(Settings { projector: on, ..settings.clone() }));
+        })
+    };
+    let sheet = use_state(|| false);
+    let camera = use_state(|| false);
+    let on_camera = {
+        let camera = camera.clone();
+        Callback::from(move |on: bool| camera.set(on))
+    };
+    // A shared link's sample photo is shown once the model is ready.
+    {
+        let restored = use_mut_ref(|| false);
+        let (image, submit, on_error) = (state.settings.image.clone(), submit.clone(), on_error.clone());
+        let first_ready = state.can_submit() && state.shown.is_none() && state.pending.is_none();
+        use_effect_with(first_ready, move |ready| {
+            if *ready && !*restored.borrow() {
+                *restored.borrow_mut() = true;
+                if crate::app_state::is_sample_name(&image) {
+                    wasm_bindgen_futures::spawn_local(async move {
+                        let url = format!("samples/{image}");
+                        let Some(window) = web_sys::window() else { return };
+                        match crate::wire::fetch_bytes(window.fetch_with_str(&url), &url).await {
+                            Ok(bytes) => submit.emit((image, bytes)),
+                            Err(message) => on_error.emit(message),
+                        }
+                    });
+                }
+            }
+        });
+    }
+    // Keyboard shortcuts (the sheet lists them): one listener, always calling this render's handler.
+    let on_key = {
+        let settings = state.settings.clone();
+        let (sheet, camera, go_step, run_step) = (sheet.clone(), camera.clone(), go_step.clone(), run_step.clone());
+        let (on_settings, explain, cancel, stop_optimizing, stop_anatomy, toggle_projector) = (
+            on_settings.clone(),
+            explain.clone(),
+            cancel.clone(),
+            stop_optimizing.clone(),
+            stop_anatomy.clone(),
+            toggle_projector.clone(),
+        );
+        let dispatch = state.dispatcher();
+        let (occluder, has_photo) = (state.occluder, state.shown.is_some());
+        let busy = (
+            !state.explaining.is_empty(),
+            state.optimization.as_ref().is_some_and(|o| o.running),
+            state.anatomy.running.is_some(),
+        );
+        Callback::from(move |e: KeyboardEvent| {
+            if e.ctrl_key() || e.meta_key() || e.alt_key() || typing(&e) {
+                return;
+            }
+            let key = e.key();
+            if *sheet && key != "?" && key != "Escape" {
+                return;
+            }
+            let step = settings.step;
+            let last = STEPS.len() - 1;
+            match key.as_str() {
+                "?" => sheet.set(!*sheet),
+                "Escape" if *sheet => sheet.set(false),
+                "Escape" => {
+                    if busy.0 {
+                        cancel.emit(());
+                    }
+                    if busy.1 {
+                        stop_optimizing.emit(());
+                    }
+                    if busy.2 {
+                        stop_anatomy.emit(());
+                    }
+                    return;
+                }
+                "l" => go_step.emit(if step.is_some() { None } else { Some(0) }),
+                "n" | "PageDown" if step.is_some() => go_step.emit(step.map(|i| (i + 1).min(last))),
+                "p" | "PageUp" if step.is_some() => go_step.emit(step.map(|i| i.saturating_sub(1))),
+                "r" if step.is_some() => run_step.emit(()),
+                "r" => explain.emit((vec![settings.method.clone()], None)),
+                "c" => {
+                    click_testid("explain-compare");
+                }
+                "m" | "M" => {
+                    let names = crate::protocol::METHOD_NAMES;
+                    let at = names.iter().position(|m| *m == settings.method).unwrap_or(0);
+                    let next = if key == "m" { (at + 1) % names.len() } else { (at + names.len() - 1) % names.len() };
+                    on_settings.emit(Settings { method: names[next].into(), ..settings.clone() });
+                }
+                "o" if has_photo => {
+                    dispatch.dispatch(Action::Occluder(!occluder));
+                    if let (false, Some(stage)) = (occluder, by_testid("crop-stage")) {
+                        let _ = stage.focus();
+                    }
+                }
+                "s" | "S" => {
+                    let Some(doc) = web_sys::window().and_then(|w| w.document()) else { return };
+                    let Ok(buttons) = doc.query_selector_all("[data-testid=\"sample\"]") else { return };
+                    let n = buttons.length();
+                    if n == 0 {
+                        return;
+                    }
+                    let at = (0..n).find(|i| {
+                        buttons
+                            .get(*i)
+                            .and_then(|b| b.dyn_into::<web_sys::Element>().ok())
+                            .and_then(|b| b.get_attribute("data-sample"))
+                            .is_some_and(|f| f == settings.image)
+                    });
+                    let next = match (at, key == "s") {
+                        (None, true) => 0,
+                        (None, false) => n - 1,
+                        (Some(i), true) => (i + 1) % n,
+                        (Some(i), false) => (i + n - 1) % n,
+                    };
+                    if let Some(b) = buttons.get(next).and_then(|b| b.dyn_into::<web_sys::HtmlElement>().ok()) {
+                        b.click();
+                    }
+                }
+                "w" => camera.set(!*camera),
+                "f" => toggle_projector.emit(()),
+                _ => return,
+            }
+            e.prevent_default();
+        })
+    };
+    let key_handler = use_mut_ref(Callback::<KeyboardEvent>::noop);
+    *key_handler.borrow_mut() = on_key;
+    use_effect_with((), move |_| {
+        let listener = web_sys::window().and_then(|w| w.document()).map(|doc| {
+            // Not passive: a handled key (Page Down, ?) must not also scroll or type.
+            let options = gloo::events::EventListenerOptions::enable_prevent_default();
+            EventListener::new_with_options(&doc, "keydown", options, move |event| {
+                if let Some(e) = event.dyn_ref::<KeyboardEvent>() {
+                    key_handler.borrow().emit(e.clone());
+                }
+            })
+        });
+        move || drop(listener)
+    });
+    let (quiz_submit, quiz_explain) = (submit.clone(), explain.clone());
+    let lecture_card = |section: &str| -> Html {
+        match state.settings.step.filter(|i| STEPS.get(*i).is_some_and(|st| st.place.section() == section)) {
+            Some(step) => html! { <LectureCard {step} on_step={go_step.clone()} on_run={run_step.clone()} /> },
+            None => Html::default(),
+        }
+    };
     let s = &*state;
     html! {
         <main class="page">
-            <header>
-                <h1>{"convlens"}</h1>
-                <p class="tagline">{"Look inside a convolutional network, live in your browser. Your images never leave this tab."}</p>
+            <header class="top">
+                <div>
+                    <h1>{"convlens"}</h1>
+                    <p class="tagline">{"Look inside a convolutional network, live in your browser. Your images never leave this tab."}</p>
+                </div>
+                <nav class="top-actions" aria-label="presenting">
+                    <button class="method" data-testid="lecture-toggle" aria-keyshortcuts="l" aria-pressed={s.settings.step.is_some().to_string()}
+                            onclick={let go = go_step.clone(); let open = s.settings.step.is_some(); Callback::from(move |_| go.emit(if open { None } else { Some(0) }))}>
+                        { if s.settings.step.is_some() { "Leave the lecture path" } else { "Lecture path" } }
+                    </button>
+                    <button class="method" data-testid="projector-toggle" aria-keyshortcuts="f" aria-pressed={s.settings.projector.to_string()}
+                            onclick={let t = toggle_projector.clone(); Callback::from(move |_| t.emit(()))}>
+                        {"Projector mode"}
+                    </button>
+                    <button class="method" data-testid="shortcuts-toggle" aria-keyshortcuts="?"
+                            onclick={let sheet = sheet.clone(); Callback::from(move |_| sheet.set(!*sheet))}>
+                        {"Keys ?"}
+                    </button>
+                </nav>
             </header>
+            if *sheet {
+                <ShortcutSheet on_close={let sheet = sheet.clone(); Callback::from(move |_| sheet.set(false))} />
+            }
             <div class="model-picker" ondragover={Callback::from(|e: web_sys::DragEvent| e.prevent_default())} ondrop={on_model_drop}>
                 <label>{"Model "}
                     <select onchange={on_model} data-testid="model-picker" disabled={!s.can_submit()}>
@@ -574,29 +888,44 @@ pub fn app() -> Html {
                     <button onclick={dismiss} aria-label="dismiss">{"×"}</button>
                 </div>
             }
-            <section class="workspace">
-                <ImageInput on_image={submit} on_error={on_error.clone()} disabled={!s.can_submit()}
-                            model={s.settings.model.clone()} />
+            {lecture_card("photo")}
+            <section class="workspace" id="photo" aria-label="the photo and the network's answer">
+                <div class="inputs">
+                    <ImageInput on_image={submit.clone()} on_error={on_error.clone()} disabled={!s.can_submit()}
+                                model={s.settings.model.clone()} />
+                    <Webcam on={*camera} on_toggle={on_camera} on_image={submit} on_error={on_error.clone()}
+                            idle={s.can_submit() && s.pending.is_none()} />
+                </div>
                 <div class="result">
                     <CropView shown={s.shown.clone()} side={s.model.as_ref().map_or(227, |m| m.input_size as u32)}
                               occluder={s.occluder} probe={s.probe.clone()} size={s.settings.occluder_size}
                               class_label={s.class_label(occluded_class)} on_toggle={on_occluder}
                               on_move={on_move} on_size={on_occluder_size}
                               fill={s.settings.params.fill} on_fill={on_occluder_fill} />
-                    <Predictions shown={s.shown.clone()} probe={s.occluder.then(|| s.probe.clone()).flatten()} />
+                    <div>
+                        <Predictions shown={s.shown.clone()} probe={s.occluder.then(|| s.probe.clone()).flatten()} />
+                        <SeeingNote text={crate::lecture::panel_note("photo")} />
+                    </div>
                 </div>
             </section>
-            <section class="explain-section">
+            {lecture_card("explain")}
+            <section class="explain-section" id="explain">
                 <ExplainPanel state={state.clone()} on_settings={on_settings} on_explain={explain}
                               on_cancel={cancel} on_clear={clear} />
             </section>
-            <section class="explain-section">
+            {lecture_card("optimize")}
+            <section class="explain-section" id="optimize">
                 <OptimizePanel state={state.clone()} on_change={on_opt_change} on_start={optimize} on_pause={pause_optimizing}
                                on_stop={stop_optimizing} on_style={on_style} on_clear={clear_made}
                                uploaded_style={uploaded_style.as_ref().map(|(n, _)| n.clone())} />
             </section>
-            <section class="explain-section">
-                <AnatomyPanel state={state.clone()} on_request={anatomy} on_stop={stop_anatomy} on_error={on_error} />
+            {lecture_card("anatomy")}
+            <section class="explain-section" id="anatomy">
+                <AnatomyPanel state={state.clone()} on_request={anatomy} on_stop={stop_anatomy} on_error={on_error}
+                              tab={s.settings.tab.clone()} {on_tab} />
+            </section>
+            <section class="explain-section" id="quiz">
+                <QuizPanel state={state.clone()} on_image={quiz_submit} on_explain={quiz_explain} on_model={switch_model} />
             </section>
             <footer>
                 {"SqueezeNet 1.1 weights: BSD licence (DeepScale). Fashion-MNIST: MIT licence (Zalando SE); the CNN is trained by this project. Sample photos: public domain (scikit-image). "}

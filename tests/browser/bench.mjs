@@ -23,7 +23,8 @@ import { modelChart } from './chart.mjs';
 const dist = process.argv[2] ?? 'dist';
 const runs = Number(process.argv[3] ?? 20);
 const server = await serve(dist);
-const context = await launch();
+// No service worker: timings are of the network path, not of its cache.
+const context = await launch({ serviceWorkers: 'block' });
 const p90 = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.ceil(0.9 * s.length) - 1)]; };
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
 

@@ -6,8 +6,10 @@ import { join } from 'node:path';
 
 export const CHROMIUM = process.env.CHROMIUM ?? '/usr/lib/chromium/chromium';
 
-// `webgpu: false` starts Chromium with no GPU at all, to test the automatic CPU fallback.
-export async function launch({ webgpu = true } = {}) {
+// `webgpu: false` starts Chromium with no GPU at all, to test the automatic CPU fallback. The
+// camera is Chromium's fake one (a moving test pattern), allowed without a prompt. Other options
+// (viewport, isMobile, hasTouch, serviceWorkers) go to Playwright.
+export async function launch({ webgpu = true, ...options } = {}) {
   const userDataDir = mkdtempSync(join(tmpdir(), 'convlens-chromium-'));
   const gpu = webgpu
     ? ['--enable-unsafe-webgpu', '--use-angle=swiftshader', '--use-vulkan=swiftshader', '--enable-features=Vulkan']
@@ -19,6 +21,8 @@ export async function launch({ webgpu = true } = {}) {
       ...gpu,
       '--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking',
       '--disable-component-update', '--disable-sync',
+      '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
     ],
+    ...options,
   });
 }

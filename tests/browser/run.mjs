@@ -1,6 +1,8 @@
 // Headless-browser tests of the built app (dist/): backend choice, classification on WebGPU and
 // CPU, file input, a corrupt file, every attribution method, the live occluder, cancelling a
-// sweep, settings in the URL, and no request to any other origin.
+// sweep, settings in the URL, the classroom features (lecture path by keyboard, projector mode,
+// phone size, camera, shared links, export, accessibility audit, offline use), and no request to
+// any other origin.
 // Usage: node tests/browser/run.mjs dist
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -352,6 +354,10 @@ await test('Make an image: fooling, neural style, pause, DeepDream, inversion se
   const kinds = await page.$$eval('[data-testid="made"]', (f) => f.map((x) => x.dataset.kind));
   assert.deepEqual(kinds.slice(5), ['deepdream', 'fool'], 'a stopped run does not join the row');
   assert.equal(await page.$('[data-testid="error"]'), null);
+  // The row as one PNG: seven pictures, labelled, with a caption.
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('[data-testid="export-made"]')]);
+  const png = readFileSync(await download.path());
+  assert.deepEqual([png.readUInt32BE(16), png.readUInt32BE(20)], [16 + 7 * (256 + 16), 40 + 256 + 44 + 3 * 20 + 16]);
   await page.close();
 });
 
@@ -567,6 +573,345 @@ await test('without a GPU the page falls back to the CPU and says why', async ()
     assert.match(await page.textContent('[data-testid="backend-note"]'), /running on the CPU/);
   } finally {
     await noGpu.close();
+  }
+});
+
+// ---- The classroom: lecture path, keys, projector, phone, camera, share, export, a11y, offline ----
+
+/** axe-core's audit of the page as it is now: the serious and critical violations. */
+const AXE = readFileSync(new URL('./node_modules/axe-core/axe.min.js', import.meta.url), 'utf8');
+async function audit(page, label) {
+  const found = await page.evaluate(async (source) => {
+    if (!window.axe) (0, eval)(source);
+    const r = await window.axe.run(document, { resultTypes: ['violations'] });
+    return r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
+      .map((v) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(' | ')}`);
+  }, AXE);
+  assert.deepEqual(found, [], `${label}: accessibility violations`);
+}
+
+/** The page is no wider than its viewport (nothing to scroll sideways). */
+async function noSidewaysScroll(page, label) {
+  const [scroll, width] = await page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
+  assert.ok(scroll <= width, `${label}: the page is ${scroll} px wide in a ${width} px viewport`);
+}
+
+const stepKey = (page) => page.$eval('[data-testid="lecture-card"]', (c) => c.dataset.step);
+
+await test('the lecture path by keyboard alone: every step opens its panel, runs, and the shortcut sheet', async () => {
+  const { page } = await openApp('?backend=cpu&samples=4&steps=8');
+  await page.keyboard.press('s'); // the first sample photo
+  await topPredictions(page, 'coffee.png');
+  await page.keyboard.press('l');
+  await page.waitForSelector('[data-testid="lecture-card"]');
+  // Where each step must land: a selected tab, a chosen method or kind, or the occluder.
+  const expected = {
+    activations: ['anatomy-tab-activations'], filters: ['anatomy-tab-weights'], patches: ['anatomy-tab-patches'],
+    neighbours: ['anatomy-tab-neighbours'], tsne: ['anatomy-tab-tsne'], occlusion: ['occluder'],
+    saliency: ['method', 'saliency'], 'backprop-compare': ['compare'], 'grad-cam': ['method', 'grad-cam'],
+    'class-model': ['kind', 'class-vis'], inversion: ['kind', 'invert'], deepdream: ['kind', 'deepdream'],
+    style: ['kind', 'style'], fooling: ['kind', 'fool'],
+  };
+  const seen = [];
+  for (let i = 0; ; i++) {
+    const key = await stepKey(page);
+    seen.push(key);
+    const [what, value] = expected[key] ?? assert.fail(`unexpected step ${key}`);
+    if (what.startsWith('anatomy-tab')) {
+      await page.waitForSelector(`[data-testid="${what}"][aria-selected="true"]`);
+    } else if (what === 'occluder') {
+      await page.waitForSelector('[data-testid="occluder"]');
+    } else if (what === 'method') {
+      assert.equal(await page.inputValue('[data-testid="explain-method"]'), value);
+    } else if (what === 'kind') {
+      assert.equal(await page.inputValue('[data-testid="opt-kind"]'), value);
+    }
+    // The card is next to its panel, in view, with the focus, and in the link.
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'lecture-card', `${key}: focus`);
+    await page.waitForFunction(() => {
+      const r = document.querySelector('[data-testid="lecture-card"]').getBoundingClientRect();
+      return r.top >= -1 && r.top < window.innerHeight / 2;
+    }, null, { timeout: 5_000 }).catch(async () => assert.fail(`${key}: the card is not scrolled into view: ${
+      await page.$eval('[data-testid="lecture-card"]', (c) => c.getBoundingClientRect().top)} px from the top`));
+    assert.match(page.url(), new RegExp(`step=${key}`));
+    if (key === 'activations') {
+      await page.keyboard.press('r');
+      await page.waitForSelector('[data-testid="activations-image"]', { timeout: READY_MS });
+    }
+    if (key === 'saliency') {
+      await page.keyboard.press('r');
+      await page.waitForFunction(() => document.querySelector('[data-testid="explanation"]')?.dataset.method === 'saliency',
+        null, { timeout: READY_MS });
+    }
+    if (i === Object.keys(expected).length - 1) break;
+    await page.keyboard.press(i % 2 ? 'n' : 'PageDown');
+    await page.waitForFunction((k) => document.querySelector('[data-testid="lecture-card"]')?.dataset.step !== k, key);
+  }
+  assert.deepEqual(seen, Object.keys(expected), 'every step, in order');
+  // Past the end it stays; p goes back.
+  await page.keyboard.press('n');
+  assert.equal(await stepKey(page), 'fooling');
+  await page.keyboard.press('p');
+  await page.waitForFunction(() => document.querySelector('[data-testid="lecture-card"]')?.dataset.step === 'style');
+  // The sheet: ? opens it with the focus in it, Esc closes it; l leaves the path.
+  await page.keyboard.press('?');
+  await page.waitForSelector('[data-testid="shortcut-sheet"]');
+  assert.equal(await page.evaluate(() => document.activeElement?.dataset.testid), 'shortcut-sheet');
+  assert.ok((await page.$$('[data-testid="shortcut-sheet"] tr')).length >= 10);
+  await audit(page, 'shortcut sheet');
+  await page.keyboard.press('Escape');
+  await page.waitForSelector('[data-testid="shortcut-sheet"]', { state: 'detached' });
+  await page.keyboard.press('l');
+  await page.waitForSelector('[data-testid="lecture-card"]', { state: 'detached' });
+  // m cycles the method; keys typed into a field are left alone.
+  const before = await page.inputValue('[data-testid="explain-method"]');
+  await page.keyboard.press('m');
+  assert.notEqual(await page.inputValue('[data-testid="explain-method"]'), before);
+  await page.focus('[data-testid="class-search"]');
+  await page.keyboard.type('lmn');
+  assert.equal(await page.$('[data-testid="lecture-card"]'), null, 'typing l in a field opens nothing');
+  await page.close();
+});
+
+await test('projector mode fits 1280×720 with large type; the page passes the accessibility audit', async () => {
+  const { page } = await openApp('?backend=cpu');
+  await page.setViewportSize({ width: 1280, height: 720 });
+  await classifySample(page, 'chelsea.png');
+  await explain(page, 'grad-cam');
+  await audit(page, 'desktop with a map');
+  const small = await page.evaluate(() => parseFloat(getComputedStyle(document.documentElement).fontSize));
+  await page.keyboard.press('f');
+  await page.waitForFunction(() => document.documentElement.classList.contains('projector'));
+  const large = await page.evaluate(() => parseFloat(getComputedStyle(document.documentElement).fontSize));
+  assert.ok(large >= small * 1.2, `type grows: ${small} → ${large} px`);
+  assert.match(page.url(), /projector=true/);
+  await noSidewaysScroll(page, 'projector');
+  // The photo and its top-5 are on the first screen.
+  const bottom = await page.$eval('[data-testid="prediction"]:last-child', (r) => r.getBoundingClientRect().bottom);
+  const crop = await page.$eval('[data-testid="crop"]', (c) => c.getBoundingClientRect().bottom);
+  assert.ok(Math.max(bottom, crop) <= 720, `photo and top-5 end at ${Math.max(bottom, crop)} px`);
+  await page.keyboard.press('l');
+  await page.waitForSelector('[data-testid="lecture-card"]');
+  await audit(page, 'projector mode with the lecture card');
+  await page.keyboard.press('f');
+  await page.waitForFunction(() => !document.documentElement.classList.contains('projector'));
+  await page.close();
+});
+
+await test('on a phone: one column, touch drag of the occluder, the audit', async () => {
+  const phone = await launch({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 });
+  try {
+    const page = await phone.newPage();
+    await page.goto(`${server.origin}/?backend=cpu`);
+    await page.waitForSelector('[data-testid="status"][data-state="ready"]', { timeout: READY_MS });
+    await page.tap('[data-testid="sample"][data-sample="chelsea.png"]');
+    await topPredictions(page, 'chelsea.png');
+    await noSidewaysScroll(page, 'phone');
+    const [photo, result] = await Promise.all(['[data-testid="image-input"]', '[data-testid="crop"]']
+      .map((s) => page.$eval(s, (e) => e.getBoundingClientRect())));
+    assert.ok(result.top >= photo.bottom, 'the crop is below the photo input (stacked)');
+    await page.tap('[data-testid="occluder-toggle"]');
+    await page.waitForSelector('[data-testid="occluder"]');
+    // A finger drags the square from the corner to the middle.
+    const box = await (await page.$('[data-testid="crop"]')).boundingBox();
+    const touch = async (type, fx, fy) => page.dispatchEvent('[data-testid="crop"]', type, {
+      pointerType: 'touch', pointerId: 7, isPrimary: true, bubbles: true,
+      clientX: box.x + fx * box.width, clientY: box.y + fy * box.height, buttons: type === 'pointerup' ? 0 : 1,
+    });
+    await touch('pointerdown', 0.1, 0.1);
+    for (const f of [0.2, 0.3, 0.4, 0.5]) await touch('pointermove', f, f);
+    await touch('pointerup', 0.5, 0.5);
+    await page.waitForFunction(() => {
+      const o = document.querySelector('[data-testid="occluder"]');
+      return o && Number(o.dataset.x) > 60 && Number(o.dataset.y) > 60;
+    }, null, { timeout: 60_000 });
+    await audit(page, 'phone');
+  } finally {
+    await phone.close();
+  }
+});
+
+await test('the camera: snapshot and live mode with the fake camera; refused or absent camera is explained', async () => {
+  const { page } = await openApp('?backend=cpu');
+  await page.keyboard.press('w');
+  await page.waitForFunction(() => document.querySelector('[data-testid="webcam-video"]')?.videoWidth > 0, null, { timeout: 30_000 });
+  await page.click('[data-testid="webcam-snapshot"]');
+  const top = await topPredictions(page, 'camera snapshot');
+  assert.equal(top.length, 5);
+  await page.click('[data-testid="webcam-live"]');
+  const srcs = new Set();
+  await page.waitForFunction(() => document.querySelector('[data-testid="crop-source"]')?.textContent === 'camera (live)',
+    null, { timeout: 60_000 });
+  const t0 = Date.now();
+  while (srcs.size < 3 && Date.now() - t0 < 60_000) {
+    srcs.add(await page.getAttribute('[data-testid="crop"]', 'src'));
+    await page.waitForTimeout(100);
+  }
+  assert.ok(srcs.size >= 3, `live mode shows new frames (${srcs.size})`);
+  await page.click('[data-testid="webcam-toggle"]');
+  await page.waitForSelector('[data-testid="webcam"][data-on="false"]');
+  assert.equal(await page.evaluate(() => document.querySelector('[data-testid="webcam-video"]').srcObject
+    ?.getTracks().some((t) => t.readyState === 'live') ?? false), false, 'the camera is released');
+  await page.close();
+  for (const [name, message] of [['NotAllowedError', /camera was refused/], ['NotFoundError', /no camera was found/]]) {
+    const p = await context.newPage();
+    await p.addInitScript((n) => {
+      navigator.mediaDevices.getUserMedia = () => Promise.reject(new DOMException('test', n));
+    }, name);
+    await p.goto(`${server.origin}/?backend=cpu`);
+    await p.waitForSelector('[data-testid="status"][data-state="ready"]', { timeout: READY_MS });
+    await classifySample(p, 'coffee.png');
+    await p.click('[data-testid="webcam-toggle"]');
+    await p.waitForSelector('[data-testid="error"]');
+    assert.match(await p.textContent('[data-testid="error"]'), message);
+    await p.waitForSelector('[data-testid="webcam"][data-on="false"]');
+    assert.equal(await p.textContent('[data-testid="crop-source"]'), 'coffee.png', 'the photo stays');
+    await p.close();
+  }
+});
+
+await test('a shared link reproduces the view: model, photo, method, settings, lecture step, and the same map', async () => {
+  const { page } = await openApp('?backend=cpu');
+  await classifySample(page, 'chelsea.png');
+  await page.selectOption('[data-testid="explain-colormap"]', 'turbo');
+  await page.selectOption('[data-testid="explain-class"]', { index: 1 }); // the second of the top-5
+  const first = await explain(page, 'grad-cam');
+  const picture = async (fig) => fig.$eval('img', (img) => {
+    const c = document.createElement('canvas');
+    c.width = img.naturalWidth; c.height = img.naturalHeight;
+    c.getContext('2d').drawImage(img, 0, 0);
+    return c.toDataURL();
+  });
+  const map = await picture(first);
+  const top = await page.$$eval('[data-testid="prediction"]', (r) => r.map((x) => x.dataset.label));
+  // The lecture path at its t-SNE step (which opens that tab).
+  await page.click('[data-testid="lecture-toggle"]');
+  for (let i = 0; i < 4; i++) await page.click('[data-testid="lecture-next"]');
+  await page.waitForSelector('[data-testid="lecture-card"][data-step="tsne"]');
+  const link = page.url();
+  assert.match(link, /image=chelsea\.png/);
+  assert.match(link, /class=\d+/);
+  const again = await context.newPage();
+  await again.goto(link);
+  await again.waitForSelector('[data-testid="status"][data-state="ready"]', { timeout: READY_MS });
+  await topPredictions(again, 'chelsea.png');
+  assert.deepEqual(await again.$$eval('[data-testid="prediction"]', (r) => r.map((x) => x.dataset.label)), top);
+  assert.equal(await again.inputValue('[data-testid="explain-method"]'), 'grad-cam');
+  assert.equal(await again.inputValue('[data-testid="explain-colormap"]'), 'turbo');
+  await again.waitForSelector('[data-testid="anatomy-tab-tsne"][aria-selected="true"]');
+  await again.waitForSelector('[data-testid="lecture-card"][data-step="tsne"]');
+  await again.click('[data-testid="explain-run"]');
+  await again.waitForFunction(() => document.querySelector('[data-testid="explanation"] img')?.complete, null, { timeout: READY_MS });
+  assert.equal(await picture(await again.$('[data-testid="explanation"]')), map, 'the same map, pixel for pixel');
+  await again.close();
+  await page.close();
+});
+
+await test('human vs. network: the quiz reveals the truth, the network top-5 and map, and keeps both scores', async () => {
+  const { page } = await openApp('?backend=cpu');
+  await classifySample(page, 'coffee.png');
+  await page.click('[data-testid="quiz-start"]');
+  // It switches to the Fashion-MNIST model by itself.
+  await page.waitForFunction(() => document.querySelector('[data-testid="model"]')?.textContent.includes('Fashion'),
+    null, { timeout: READY_MS });
+  await page.waitForSelector('[data-testid="status"][data-state="ready"]', { timeout: READY_MS });
+  for (let round = 1; round <= 2; round++) {
+    const image = await page.waitForSelector('[data-testid="quiz-image"]');
+    const index = await image.getAttribute('data-image');
+    const choices = await page.$$eval('[data-testid="quiz-choice"]', (b) => b.map((x) => Number(x.dataset.class)));
+    assert.equal(new Set(choices).size, 4, `four different choices: ${choices}`);
+    // Round 1 by keyboard (the second choice), round 2 by click (the first).
+    if (round === 1) {
+      await page.focus('[data-testid="quiz"]');
+      await page.keyboard.press('2');
+    } else {
+      await page.click('[data-testid="quiz-choice"]');
+    }
+    await page.waitForSelector('[data-testid="quiz-map"]', { timeout: READY_MS });
+    // The network saw this very image; the verdict agrees with its top-1 and the true class.
+    assert.equal(await page.textContent('[data-testid="crop-source"]'), `quiz image ${index}`);
+    const top1 = Number(await page.getAttribute('[data-testid="prediction"]', 'data-class-index'));
+    const truth = Number(await page.getAttribute('[data-testid="quiz-choice"].right', 'data-class'));
+    assert.ok(choices.includes(truth));
+    const verdict = await page.textContent('[data-testid="quiz-verdict"]');
+    assert.match(verdict, top1 === truth ? /right too/ : /: wrong\./);
+    const score = await page.$eval('[data-testid="quiz-score"]', (e) => [e.dataset.human, e.dataset.network]);
+    assert.match(score[0], new RegExp(`^\\d/${round}$`));
+    assert.match(score[1], new RegExp(`^\\d/${round}$`));
+    if (round === 1) {
+      await audit(page, 'quiz revealed');
+      await page.focus('[data-testid="quiz"]');
+      await page.keyboard.press('Enter');
+      await page.waitForFunction((i) => document.querySelector('[data-testid="quiz-image"]')?.dataset.image !== i
+        || !document.querySelector('[data-testid="quiz-verdict"]'), index);
+    }
+  }
+  await page.close();
+});
+
+await test('export: the maps and the photo as one captioned PNG of the expected size', async () => {
+  const { page } = await openApp('?backend=cpu&method=saliency');
+  await classifySample(page, 'coffee.png');
+  await page.click('[data-testid="explain-compare"]');
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid="explanation"]').length === 3
+    && [...document.querySelectorAll('[data-testid="explanation"] img')].every((i) => i.complete), null, { timeout: READY_MS });
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('[data-testid="export-maps"]')]);
+  assert.match(download.suggestedFilename(), /^convlens-maps-.*\.png$/);
+  const png = readFileSync(await download.path());
+  assert.equal(png.subarray(1, 4).toString(), 'PNG');
+  const [w, h] = [png.readUInt32BE(16), png.readUInt32BE(20)];
+  // The photo and three maps, 256 px each with 16 px gaps; title, labels and three caption lines.
+  assert.deepEqual([w, h], [16 + 4 * (256 + 16), 40 + 256 + 44 + 3 * 20 + 16]);
+  // It decodes in the browser and is not blank.
+  const spread = await page.evaluate(async (b64) => {
+    const img = new Image();
+    img.src = `data:image/png;base64,${b64}`;
+    await img.decode();
+    const c = document.createElement('canvas');
+    c.width = img.naturalWidth; c.height = img.naturalHeight;
+    const g = c.getContext('2d');
+    g.drawImage(img, 0, 0);
+    const d = g.getImageData(0, 40, c.width, 256).data;
+    let sum = 0, sq = 0;
+    for (let i = 0; i < d.length; i += 4) { sum += d[i]; sq += d[i] * d[i]; }
+    const n = d.length / 4;
+    return Math.sqrt(sq / n - (sum / n) ** 2);
+  }, png.toString('base64'));
+  assert.ok(spread > 20, `the pictures are drawn (spread ${spread})`);
+  await page.close();
+});
+
+await test('after one visit the app works offline (service worker)', async () => {
+  const site = await serve(dist);
+  const offline = await launch();
+  try {
+    const page = await offline.newPage();
+    await page.goto(`${site.origin}/?backend=cpu`);
+    await page.waitForSelector('[data-testid="status"][data-state="ready"]', { timeout: READY_MS });
+    // The worker takes control once every file is in its cache.
+    await page.waitForFunction(() => navigator.serviceWorker?.controller != null, null, { timeout: 120_000 });
+    const kept = await page.evaluate(async () => {
+      let n = 0;
+      for (const k of await caches.keys()) n += (await (await caches.open(k)).keys()).length;
+      return n;
+    });
+    assert.ok(kept > 20, `${kept} files kept`);
+    await site.close();
+    await offline.setOffline(true);
+    const asked = site.requested.length;
+    await page.reload();
+    await page.waitForSelector('[data-testid="status"][data-state="ready"]', { timeout: READY_MS });
+    const top = await classifySample(page, 'coffee.png');
+    assert.equal(top[0].label, 'espresso');
+    await explain(page, 'saliency');
+    // Another bundled model and its dataset come from the cache too.
+    await page.selectOption('[data-testid="model-picker"]', 'fashion-mnist');
+    await page.waitForFunction(() => document.querySelector('[data-testid="model"]')?.textContent.includes('Fashion'),
+      null, { timeout: READY_MS });
+    await page.waitForSelector('[data-testid="status"][data-state="ready"]', { timeout: READY_MS });
+    assert.equal(site.requested.length, asked, 'nothing reached the (closed) server');
+  } finally {
+    await offline.close();
   }
 });
 

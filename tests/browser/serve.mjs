@@ -33,5 +33,7 @@ export async function serve(dir, { isolated = false } = {}) {
   });
   await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
   const origin = `http://127.0.0.1:${server.address().port}`;
-  return { origin, requested, close: () => new Promise((ok) => server.close(ok)) };
+  // Closing also drops kept-alive connections, so a test can take the site off the network.
+  const close = () => new Promise((ok) => { server.close(ok); server.closeAllConnections(); });
+  return { origin, requested, close };
 }

@@ -25,18 +25,15 @@ pub struct AnatomyPanelProps {
     pub on_request: Callback<AnatomyRequest>,
     pub on_stop: Callback<()>,
     pub on_error: Callback<String>,
+    /// The open tab (`lecture::ANATOMY_TABS` key; the page keeps it in the URL).
+    pub tab: String,
+    pub on_tab: Callback<String>,
 }
 
 /// Most bytes of images the page reads from one folder.
 const MAX_FOLDER_BYTES: f64 = 512.0 * 1024.0 * 1024.0;
 
-const TABS: &[(&str, &str)] = &[
-    ("weights", "Weights"),
-    ("activations", "Activations"),
-    ("patches", "Top patches"),
-    ("neighbours", "Neighbours"),
-    ("tsne", "t-SNE map"),
-];
+use crate::lecture::ANATOMY_TABS as TABS;
 
 fn select_value(e: &Event) -> String {
     e.target_unchecked_into::<HtmlSelectElement>().value()
@@ -122,7 +119,7 @@ fn hit_at(e: &MouseEvent, v: &crate::app_state::ActivationsView) -> Option<(usiz
 #[function_component(AnatomyPanel)]
 pub fn anatomy_panel(props: &AnatomyPanelProps) -> Html {
     let s = &*props.state;
-    let tab = use_state(|| "weights".to_string());
+    let tab = &props.tab;
     let filter_layer = use_state(String::new);
     let act_layer = use_state(String::new);
     let per_tile = use_state(|| true);
@@ -159,12 +156,11 @@ pub fn anatomy_panel(props: &AnatomyPanelProps) -> Html {
     };
 
     let tabs = TABS.iter().map(|(key, title)| {
-        let tab = tab.clone();
         let key = key.to_string();
         let selected = *tab == key;
         let onclick = {
-            let key = key.clone();
-            Callback::from(move |_| tab.set(key.clone()))
+            let (key, on_tab) = (key.clone(), props.on_tab.clone());
+            Callback::from(move |_| on_tab.emit(key.clone()))
         };
         html! {
             <button class={classes!("tab", selected.then_some("selected"))} role="tab" aria-selected={selected.to_string()}
@@ -456,7 +452,8 @@ pub fn anatomy_panel(props: &AnatomyPanelProps) -> Html {
     html! {
         <div class="anatomy-panel" data-testid="anatomy-panel">
             <h2>{"Inside the network"}</h2>
-            <div class="tabs" role="tablist">{ for tabs }</div>
+            <div class="tabs" role="tablist" aria-label="views of the network">{ for tabs }</div>
+            <super::SeeingNote text={crate::lecture::panel_note(&format!("anatomy/{tab}"))} />
             {progress}
             {body}
         </div>

@@ -8,6 +8,7 @@ use yew::prelude::*;
 use super::MapFigure;
 use crate::app_state::{Settings, State};
 use crate::protocol::{Colormap, Fill, METHOD_NAMES, View};
+use crate::ui::export::Figure;
 
 #[derive(PartialEq, Properties)]
 pub struct ExplainPanelProps {
@@ -204,9 +205,55 @@ pub fn explain_panel(props: &ExplainPanelProps) -> Html {
         let on = props.on_clear.clone();
         Callback::from(move |_| on.emit(()))
     };
+    let export_maps = {
+        let state = props.state.clone();
+        Callback::from(move |_: MouseEvent| {
+            let s = &*state;
+            let Some(shown) = &s.shown else { return };
+            let mut figures =
+                vec![Figure { png: shown.crop_png.clone(), label: "the photo".into(), detail: shown.source.clone() }];
+            figures.extend(s.explanations.iter().map(|e| Figure {
+                png: e.png.clone(),
+                label: method_title(&e.job.method).into(),
+                detail: format!("{} · values {:.2e} … {:.2e}", e.label, e.lo, e.hi),
+            }));
+            let top1 = shown.top5.first().map(|p| p.label.clone()).unwrap_or_default();
+            let caption = vec![
+                format!(
+                    "model: {} · backend: {} · photo: {}",
+                    s.model.as_ref().map_or("", |m| m.name.as_str()),
+                    s.backend.map_or("", |b| b.as_str()),
+                    shown.source
+                ),
+                format!(
+                    "settings: {}",
+                    s.settings.to_query().iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" · ")
+                ),
+                format!(
+                    "top-5: {}",
+                    shown
+                        .top5
+                        .iter()
+                        .map(|p| format!("{} {:.1}%", p.label, p.prob * 100.0))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ];
+            let name = super::map_figure::slug(&shown.source);
+            let dispatch = state.dispatcher();
+            crate::ui::export::export(
+                format!("Why “{top1}”? The photo and its maps, by convlens"),
+                figures,
+                caption,
+                format!("convlens-maps-{name}.png"),
+                Callback::from(move |m: String| dispatch.dispatch(crate::app_state::Action::PageError(m))),
+            );
+        })
+    };
     html! {
         <div class="explain">
             <h2>{"Why this class?"}</h2>
+            <super::SeeingNote text={crate::lecture::panel_note("explain")} />
             <div class="explain-controls">
                 <label>{"method "}
                     <select onchange={change(|s, v| s.method = v)} data-testid="explain-method">
@@ -258,6 +305,10 @@ pub fn explain_panel(props: &ExplainPanelProps) -> Html {
                     <button class="method" onclick={on_cancel} data-testid="explain-cancel">{"Cancel"}</button>
                 }
                 if !s.explanations.is_empty() {
+                    <button class="method" onclick={export_maps} data-testid="export-maps"
+                            title="the photo and every map side by side, labelled, with the settings as a caption">
+                        {"Export as one PNG"}
+                    </button>
                     <button class="method" onclick={on_clear} data-testid="explain-clear">{"Clear maps"}</button>
                 }
             </div>

@@ -9,6 +9,7 @@ use yew::prelude::*;
 
 use crate::app_state::{Optimization, STYLES, State};
 use crate::protocol::{OPTIMIZE_KINDS, OPTIMIZE_PRESETS, OptimizeJob};
+use crate::ui::export::Figure;
 use crate::ui::hooks::use_png_url;
 
 #[derive(PartialEq, Properties)]
@@ -401,9 +402,50 @@ pub fn optimize_panel(props: &OptimizePanelProps) -> Html {
         }
     });
     let queued = s.queue.len();
+    let export_made = {
+        let state = props.state.clone();
+        Callback::from(move |_: MouseEvent| {
+            let s = &*state;
+            let figures: Vec<Figure> = s
+                .made
+                .iter()
+                .filter_map(|m| {
+                    Some(Figure {
+                        png: m.png.clone()?,
+                        label: caption(&m.job, &s.class_label(m.job.class)),
+                        detail: format!(
+                            "{} steps{}",
+                            m.values.len(),
+                            m.ms.map(|ms| format!(" · {:.1} s", ms / 1000.0)).unwrap_or_default()
+                        ),
+                    })
+                })
+                .collect();
+            let opt: Vec<String> = s.settings.optimize.to_query().iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let caption = vec![
+                format!(
+                    "model: {} · backend: {} · photo: {}",
+                    s.model.as_ref().map_or("", |m| m.name.as_str()),
+                    s.backend.map_or("", |b| b.as_str()),
+                    s.shown.as_ref().map_or("none", |p| p.source.as_str())
+                ),
+                format!("settings: {}", opt.join(" · ")),
+                "made by optimizing the pixels (newest first); each picture's recipe is under it".into(),
+            ];
+            let dispatch = state.dispatcher();
+            crate::ui::export::export(
+                "Made by convlens: images the network responds to".into(),
+                figures,
+                caption,
+                "convlens-made.png".into(),
+                Callback::from(move |m: String| dispatch.dispatch(crate::app_state::Action::PageError(m))),
+            );
+        })
+    };
     html! {
         <div class="optimize">
             <h2>{"Make an image"}</h2>
+            <super::SeeingNote text={crate::lecture::panel_note("optimize")} />
             <div class="explain-controls">
                 <label>{"make "}
                     <select onchange={on_kind} data-testid="opt-kind">
@@ -454,6 +496,10 @@ pub fn optimize_panel(props: &OptimizePanelProps) -> Html {
                 <div class="made-row">
                     <div class="gallery-head">
                         <span class="muted">{"Finished, newest first"}</span>
+                        <button class="method" onclick={export_made} data-testid="export-made"
+                                title="every finished picture side by side, labelled, with the settings as a caption">
+                            {"Export as one PNG"}
+                        </button>
                         <button class="method" onclick={clear} data-testid="made-clear">{"Clear"}</button>
                     </div>
                     <div class="gallery" data-testid="made-gallery">
