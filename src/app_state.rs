@@ -492,6 +492,9 @@ impl State {
                 Response::Loading { message } => self.status = Status::Starting(message),
                 Response::Ready { backend, note, model, warmup_ms } => {
                     self.backend = Some(backend);
+                    if backend == BackendKind::Cpu {
+                        self.settings.optimize.lighten();
+                    }
                     self.backend_note = match &self.crash {
                         Some(reason) => Some(format!("switched to the CPU after the compute worker stopped: {reason}")),
                         None => note,
@@ -752,8 +755,9 @@ impl Settings {
     }
 
     /// These settings with a lecture step open (or the path left, `None`): the step's panel is
-    /// set up for it (its method, its kind of image, its tab); everything else stays.
-    pub fn at_step(&self, step: Option<usize>) -> Settings {
+    /// set up for it (its method, its kind of image with the `light` CPU defaults or not, its
+    /// tab); everything else stays.
+    pub fn at_step(&self, step: Option<usize>, light: bool) -> Settings {
         use crate::lecture::{Place, STEPS};
         let step = step.filter(|i| *i < STEPS.len());
         let mut s = Settings { step, ..self.clone() };
@@ -761,12 +765,8 @@ impl Settings {
             Some(Place::Anatomy(tab)) => s.tab = tab.into(),
             Some(Place::Explain(method)) => s.method = method.into(),
             Some(Place::Optimize(kind)) if s.optimize.kind != kind => {
-                s.optimize = OptimizeJob {
-                    steps: OptimizeJob::default_steps(kind),
-                    size: 0,
-                    kind: kind.into(),
-                    ..s.optimize.clone()
-                }
+                let (steps, size) = OptimizeJob::defaults(kind, light);
+                s.optimize = OptimizeJob { steps, size, kind: kind.into(), ..s.optimize.clone() }
             }
             _ => {}
         }

@@ -389,6 +389,32 @@ impl OptimizeJob {
         }
     }
 
+    /// Lighter defaults `(steps, size)` for the CPU backend (phones, browsers without WebGPU), so a
+    /// run takes seconds rather than minutes; size 0 is the model's input size.
+    pub fn light_defaults(kind: &str) -> (usize, usize) {
+        match kind {
+            "deepdream" => (20, 160),
+            "style" => (100, 160),
+            "invert" => (64, 0),
+            // A fooling run stops as soon as it succeeds: its budget stays.
+            "fool" => (Self::default_steps("fool"), 0),
+            _ => (48, 0),
+        }
+    }
+
+    /// A kind's defaults `(steps, size)`, the lighter ones when `light`.
+    pub fn defaults(kind: &str, light: bool) -> (usize, usize) {
+        if light { Self::light_defaults(kind) } else { (Self::default_steps(kind), Self::default_size(kind)) }
+    }
+
+    /// Switches to the light defaults if the steps and size are still the full ones (nothing
+    /// chosen by hand or by a link).
+    pub fn lighten(&mut self) {
+        if self.steps == Self::default_steps(&self.kind) && self.size == 0 {
+            (self.steps, self.size) = Self::light_defaults(&self.kind);
+        }
+    }
+
     /// The usual long side of a kind (0: the model's input size).
     pub fn default_size(kind: &str) -> usize {
         match kind {

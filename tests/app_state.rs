@@ -32,6 +32,28 @@ fn ready() -> State {
     ))
 }
 
+#[test]
+fn the_cpu_gets_lighter_optimization_defaults_unless_chosen() {
+    use convlens::protocol::OptimizeJob;
+    let on = |backend, state: State| {
+        state.reduce(Action::Worker(Response::Ready { backend, note: None, model: summary(), warmup_ms: 1.0 }, None))
+    };
+    let cpu = on(BackendKind::Cpu, State::default()).settings.optimize;
+    assert_eq!((cpu.steps, cpu.size), OptimizeJob::light_defaults(&cpu.kind));
+    let gpu = on(BackendKind::WebGpu, State::default()).settings.optimize;
+    assert_eq!((gpu.steps, gpu.size), (OptimizeJob::default_steps(&gpu.kind), 0));
+    let mut chosen = State::default();
+    chosen.settings.optimize.steps = 7;
+    assert_eq!(on(BackendKind::Cpu, chosen).settings.optimize.steps, 7, "a chosen step count stays");
+    for kind in convlens::protocol::OPTIMIZE_KINDS {
+        let (steps, size) = OptimizeJob::light_defaults(kind);
+        assert!(
+            steps <= OptimizeJob::default_steps(kind) && (size == 0 || size < OptimizeJob::default_size(kind)),
+            "{kind}"
+        );
+    }
+}
+
 fn classified(id: u64) -> Action {
     let top5 = vec![Prediction { index: 967, label: "espresso".into(), prob: 0.9 }];
     Action::Worker(Response::Classified { id, top5, forward_ms: 12.0 }, Some(Rc::new(vec![1, 2])))
@@ -220,7 +242,7 @@ fn the_view_travels_in_the_url_sample_step_tab_projector() {
     assert!(!Settings::from_query(&q("projector", "maybe")).projector);
     // Opening a step sets up its panel and keeps the rest.
     let base = Settings { class: Some(7), ..Settings::default() };
-    let at = |key: &str| base.at_step(convlens::lecture::step_index(key));
+    let at = |key: &str| base.at_step(convlens::lecture::step_index(key), false);
     assert_eq!(at("grad-cam").method, "grad-cam");
     assert_eq!(at("grad-cam").class, Some(7));
     assert_eq!(at("tsne").tab, "tsne");
@@ -229,8 +251,11 @@ fn the_view_travels_in_the_url_sample_step_tab_projector() {
         (style.optimize.kind.as_str(), style.optimize.steps),
         ("style", convlens::protocol::OptimizeJob::default_steps("style"))
     );
-    assert_eq!(base.at_step(Some(999)).step, None);
-    assert_eq!(at("tsne").at_step(None), Settings { tab: "tsne".into(), ..base.clone() });
+    assert_eq!(base.at_step(Some(999), false).step, None);
+    assert_eq!(at("tsne").at_step(None, false), Settings { tab: "tsne".into(), ..base.clone() });
+    // On the CPU the step's kind of image gets the light defaults.
+    let light = base.at_step(convlens::lecture::step_index("style"), true).optimize;
+    assert_eq!((light.steps, light.size), convlens::protocol::OptimizeJob::light_defaults("style"));
     // An index past the path writes no step.
     let past = Settings { step: Some(999), ..Settings::default() };
     assert!(!past.to_query().iter().any(|(k, _)| k == "step"));

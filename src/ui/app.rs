@@ -600,11 +600,12 @@ pub fn app() -> Html {
     };
     // The lecture path: a step opens its panel; "run" presses that panel's button.
     let go_step = {
+        let light = state.backend == Some(crate::protocol::BackendKind::Cpu);
         let dispatch = state.dispatcher();
         let settings = state.settings.clone();
         let has_photo = state.shown.is_some();
         Callback::from(move |step: Option<usize>| {
-            let next = settings.at_step(step);
+            let next = settings.at_step(step, light);
             let occlusion = next.step.is_some_and(|i| STEPS[i].place == Place::Occluder);
             dispatch.dispatch(Action::Settings(next));
             if occlusion && has_photo {

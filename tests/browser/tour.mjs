@@ -1,6 +1,6 @@
 // Takes the README's tour: one screenshot per lecture-path step, each after "Run it", in the
 // page's own order. Usage (after a release build): node tests/browser/tour.mjs dist [out-dir]
-// Writes docs/tour/NN-step.jpg (1280×720, projector mode off, CPU backend).
+// Writes docs/tour/NN-step.jpg: the step's card and its panel, 1280 px wide (CPU backend).
 import { mkdirSync } from 'node:fs';
 import { serve } from './serve.mjs';
 import { launch } from './browser.mjs';
@@ -40,27 +40,47 @@ for (;;) {
     await sample('fashion/shirt.png');
     await page.click('[data-testid="dataset-bundled"]');
     await idle();
+    await page.selectOption('[data-testid="patches-layer"]', 'conv3_relu');
   }
   if (key === 'tsne') await page.fill('[data-testid="tsne-iterations"]', '500');
   if (key === 'occlusion') {
     await model('squeezenet');
     await sample('chelsea.png');
   }
+  await page.focus('[data-testid="lecture-card"]');
   await page.keyboard.press('r');
   await page.waitForTimeout(300);
   await idle();
+  if (key === 'tsne') {
+    await page.waitForSelector('[data-testid="tsne-status"][data-done="true"]', { timeout: LONG });
+  }
   if (key === 'occlusion') {
     const box = await (await page.$('[data-testid="crop"]')).boundingBox();
-    await page.mouse.move(box.x + box.width * 0.45, box.y + box.height * 0.4);
-    await page.waitForTimeout(1500);
+    // Drag the square onto the cat's eye and wait for its probability.
+    await page.mouse.move(box.x + box.width * 0.5, box.y + box.height * 0.5);
+    await page.mouse.down();
+    await page.mouse.move(box.x + box.width * 0.33, box.y + box.height * 0.36, { steps: 5 });
+    await page.mouse.up();
+    await page.waitForFunction(() => {
+      const o = document.querySelector('[data-testid="occluder"]');
+      const r = document.querySelector('[data-testid="occluder-prob"]');
+      return o && Number(o.dataset.x) < 90 && r?.dataset.prob !== '';
+    }, null, { timeout: LONG });
   }
-  await page.$eval('[data-testid="lecture-card"]', (c) => c.scrollIntoView());
+  // The card and its panel below it, up to 1,000 px tall.
+  const clip = await page.$eval('[data-testid="lecture-card"]', (c) => {
+    const panel = c.nextElementSibling;
+    const top = c.getBoundingClientRect().top + window.scrollY - 8;
+    const bottom = panel.getBoundingClientRect().bottom + window.scrollY + 8;
+    return { x: 0, y: top, width: 1280, height: Math.min(bottom - top, 1000) };
+  });
   n++;
   const file = `${out}/${String(n).padStart(2, '0')}-${key}.jpg`;
-  await page.screenshot({ path: file, type: 'jpeg', quality: 70 });
+  await page.screenshot({ path: file, type: 'jpeg', quality: 70, fullPage: true, clip });
   console.log(`${file}`);
   const last = await page.$eval('[data-testid="lecture-next"]', (b) => b.disabled);
   if (last) break;
+  await page.focus('[data-testid="lecture-card"]');
   await page.keyboard.press('n');
   await page.waitForFunction((k) => document.querySelector('[data-testid="lecture-card"]')?.dataset.step !== k, key);
 }

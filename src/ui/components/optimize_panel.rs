@@ -180,13 +180,14 @@ pub fn optimize_panel(props: &OptimizePanelProps) -> Html {
             }
         })
     };
+    let light = s.backend == Some(crate::protocol::BackendKind::Cpu);
     let on_kind = {
         let job = job.clone();
         let on_change = props.on_change.clone();
         Callback::from(move |e: Event| {
             if let Some(v) = e.target_dyn_into::<HtmlSelectElement>().map(|s| s.value()) {
-                let steps = OptimizeJob::default_steps(&v);
-                on_change.emit(OptimizeJob { steps, size: 0, kind: v, ..job.clone() });
+                let (steps, size) = OptimizeJob::defaults(&v, light);
+                on_change.emit(OptimizeJob { steps, size, kind: v, ..job.clone() });
             }
         })
     };
@@ -446,6 +447,11 @@ pub fn optimize_panel(props: &OptimizePanelProps) -> Html {
         <div class="optimize">
             <h2>{"Make an image"}</h2>
             <super::SeeingNote text={crate::lecture::panel_note("optimize")} />
+            if light {
+                <p class="muted" data-testid="opt-light">
+                    {"On the CPU: lighter defaults (fewer steps, a smaller picture for DeepDream and style), so a run takes seconds. Raise them below for finer pictures."}
+                </p>
+            }
             <div class="explain-controls">
                 <label>{"make "}
                     <select onchange={on_kind} data-testid="opt-kind">
