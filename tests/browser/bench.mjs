@@ -11,7 +11,10 @@
 // browser: its wasm execution provider on one thread and (CPU only, the page cross-origin
 // isolated) on two, and its WebGPU provider. Needs `python3 tools/make_bench_models.py` first
 // (full-size ResNet-18/50, MobileNetV2, SqueezeNet fp32); installs onnxruntime-web into
-// tools/ort-web if missing.
+// tools/ort-web if missing. In the same page, convlens' own work on each file: a forward +
+// backward pass (saliency, median of 3), one class-visualization step and one neural-style step
+// (128 px), and on the CPU an occlusion sweep (window 1/4 of the input, stride half that) naive
+// and incremental.
 // Also (part "soak", not in the default parts) `runs` consecutive maps in one page, cycling
 // saliency, guided backprop, deconvnet and Grad-CAM: the page's JS heap and the worker's wasm
 // memory every tenth of the way, which must stay flat.
@@ -257,12 +260,14 @@ async function models(backend) {
     const oursLoad = Date.now() - t0;
     const ours = [];
     for (let i = 0; i < runs; i++) ours.push(await classify(`run${i}.png`));
+    const work = await modelWork(page, backend, shape[3]);
     await page.close();
     // onnxruntime-web: session creation plus a first run, then N runs (outputs read back).
     const theirs = await peerRun(root, file, ep, shape, 1);
     const threaded = backend === 'cpu' ? await peerRun(isolatedRoot, file, ep, shape, 2) : null;
-    const row = { backend, what: 'model', model: name, ours_load_ms: oursLoad, ours_ms: median(ours), ours_p90_ms: p90(ours) };
-    let line = `${backend} ${name}: convlens open ${oursLoad} ms, forward ${median(ours).toFixed(1)} ms (p90 ${p90(ours).toFixed(1)})`;
+    const row = { backend, what: 'model', model: name, ours_load_ms: oursLoad, ours_ms: median(ours), ours_p90_ms: p90(ours), ...work };
+    let line = `${backend} ${name}: convlens open ${oursLoad} ms, forward ${median(ours).toFixed(1)} ms (p90 ${p90(ours).toFixed(1)}), `
+      + Object.entries(work).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ');
     if (theirs.error) {
       row.ort_error = theirs.error;
       line += `; onnxruntime-web ${ep} failed: ${theirs.error}`;
@@ -282,6 +287,37 @@ async function models(backend) {
   }
   await root.close();
   await isolatedRoot.close();
+}
+
+/**
+ * convlens' own work on the model open in `page` (the photo shown): forward + backward (a
+ * saliency map, median of 3), one class-visualization step and one neural-style step at 128 px
+ * (worker compute time per step), and on the CPU an occlusion sweep naive and incremental.
+ */
+async function modelWork(page, backend, side) {
+  const work = {};
+  const times = [];
+  for (let i = 0; i < 3; i++) times.push(await explainMs(page, 'saliency'));
+  work.fwd_bwd_ms = median(times);
+  if (backend === 'cpu') {
+    const window = Math.round(side / 4);
+    await page.selectOption('[data-testid="explain-method"]', 'occlusion');
+    await setInput(page, 'param-window', window);
+    await setInput(page, 'param-stride', Math.round(window / 2));
+    for (const incremental of [false, true]) {
+      await page.selectOption('[data-testid="explain-method"]', 'occlusion');
+      await page.selectOption('[data-testid="param-incremental"]', String(incremental));
+      work[incremental ? 'sweep_incremental_ms' : 'sweep_naive_ms'] = await explainMs(page, 'occlusion');
+    }
+  }
+  await page.selectOption('[data-testid="opt-kind"]', 'class-vis');
+  await setInput(page, 'opt-steps-input', 4);
+  work.class_vis_step_ms = 1000 / (await optimizationRate(page))[0];
+  await page.selectOption('[data-testid="opt-kind"]', 'style');
+  await setInput(page, 'opt-size', 128);
+  await setInput(page, 'opt-steps-input', 3);
+  work.style_step_ms = 1000 / (await optimizationRate(page))[0];
+  return work;
 }
 
 /** onnxruntime-web on `file`: open (session + first run) and `runs` timed runs, or `{ error }`. */

@@ -748,6 +748,18 @@ await test('the camera: snapshot and live mode with the fake camera; refused or 
     await page.waitForTimeout(100);
   }
   assert.ok(srcs.size >= 3, `live mode shows new frames (${srcs.size})`);
+  // With the occluder on, its probability follows the frames without the square moving.
+  await page.keyboard.press('o');
+  await page.waitForSelector('[data-testid="occluder"]');
+  const probs = new Set();
+  const t1 = Date.now();
+  while (probs.size < 3 && Date.now() - t1 < 60_000) {
+    const p = await page.getAttribute('[data-testid="occluder-prob"]', 'data-prob');
+    if (p) probs.add(p);
+    await page.waitForTimeout(100);
+  }
+  assert.ok(probs.size >= 3, `the occluded probability follows the camera (${[...probs]})`);
+  await page.keyboard.press('o');
   await page.click('[data-testid="webcam-toggle"]');
   await page.waitForSelector('[data-testid="webcam"][data-on="false"]');
   assert.equal(await page.evaluate(() => document.querySelector('[data-testid="webcam-video"]').srcObject

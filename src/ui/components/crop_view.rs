@@ -1,6 +1,8 @@
 //! Shows the centre crop the network actually saw and, when switched on, the live occluder: a
 //! square to drag (mouse, touch or arrow keys; +/− resize) while the class probability updates.
 
+use std::rc::Rc;
+
 use wasm_bindgen::JsCast;
 use yew::prelude::*;
 
@@ -28,6 +30,13 @@ pub struct CropViewProps {
     pub on_fill: Callback<Fill>,
 }
 
+/// The square of side `size` centred at `(cx, cy)`, kept inside a `side`-pixel crop: top-left x,
+/// y and side.
+fn square_at((cx, cy): (u32, u32), size: u32, side: u32) -> [u32; 3] {
+    let half = size / 2;
+    [cx.saturating_sub(half).min(side - size), cy.saturating_sub(half).min(side - size), size]
+}
+
 #[function_component(CropView)]
 pub fn crop_view(props: &CropViewProps) -> Html {
     let url = use_png_url(props.shown.as_ref().map(|s| s.crop_png.clone()));
@@ -36,26 +45,20 @@ pub fn crop_view(props: &CropViewProps) -> Html {
     // The square's centre in crop pixels, and whether a pointer is dragging it.
     let centre = use_state(|| (side / 2, side / 2));
     let dragging = use_mut_ref(|| false);
-    // A new fill re-asks for the square where it is (after this render, so with the new fill).
+    // Ask again for the square where it is, after this render, when the fill changes (so with
+    // the new fill) or a new picture comes under it (the camera's live frames, another photo), so
+    // its probability follows.
     {
-        let (on_move, (cx, cy), on) = (props.on_move.clone(), *centre, props.occluder);
-        use_effect_with(props.fill, move |_| {
+        let (on_move, centre, on) = (props.on_move.clone(), *centre, props.occluder);
+        let picture = props.shown.as_ref().map(|s| Rc::as_ptr(&s.crop_png) as usize);
+        use_effect_with((props.fill, picture), move |_| {
             if on {
-                let half = size / 2;
-                on_move.emit([
-                    cx.saturating_sub(half).min(side - size),
-                    cy.saturating_sub(half).min(side - size),
-                    size,
-                ]);
+                on_move.emit(square_at(centre, size, side));
             }
         });
     }
     let (Some(u), Some(s)) = (&url, &props.shown) else {
         return html! { <figure class="crop empty"><div class="placeholder">{"no image yet"}</div></figure> };
-    };
-    let top_left = move |(cx, cy): (u32, u32), size: u32| {
-        let half = size / 2;
-        [cx.saturating_sub(half).min(side - size), cy.saturating_sub(half).min(side - size), size]
     };
     let place = {
         let centre = centre.clone();
@@ -63,7 +66,7 @@ pub fn crop_view(props: &CropViewProps) -> Html {
         move |c: (u32, u32), size: u32| {
             let c = (c.0.min(side - 1), c.1.min(side - 1));
             centre.set(c);
-            on_move.emit(top_left(c, size));
+            on_move.emit(square_at(c, size, side));
         }
     };
     // Pointer position in crop pixels (the image may be drawn larger or smaller than the crop).
@@ -161,7 +164,7 @@ pub fn crop_view(props: &CropViewProps) -> Html {
             }
         })
     };
-    let [x, y, _] = top_left(*centre, size);
+    let [x, y, _] = square_at(*centre, size, side);
     let pct = |v: u32| format!("{:.3}%", v as f64 * 100.0 / side as f64);
     let current = props.probe.as_ref().filter(|p| p.x == x && p.y == y && p.size == size);
     let readout = match (&props.probe, current) {

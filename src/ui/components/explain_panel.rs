@@ -108,6 +108,15 @@ pub fn explain_panel(props: &ExplainPanelProps) -> Html {
                     }) }
                 </select>
             </label>
+            <label title="incremental: recompute only what each square can reach, layer by layer (faster on the CPU); whole images: every occluded image through the whole network (faster on a GPU)">
+                {"sweep "}
+                <select onchange={change(|s, v| s.params.incremental = match v.as_str() { "true" => Some(true), "false" => Some(false), _ => None })}
+                        data-testid="param-incremental">
+                    <option value="" selected={p.incremental.is_none()}>{"best for this device"}</option>
+                    <option value="true" selected={p.incremental == Some(true)}>{"incremental"}</option>
+                    <option value="false" selected={p.incremental == Some(false)}>{"whole images"}</option>
+                </select>
+            </label>
         </> },
         "smoothgrad" => html! { <>
             { number("samples", p.samples.to_string(), "1", "param-samples", |s, v| s.params.samples = v.parse().unwrap_or(s.params.samples).clamp(1, 256)) }
