@@ -80,3 +80,32 @@ fn tricky_geometry_incremental_equals_naive() {
         }
     }
 }
+
+#[test]
+fn zoo_incremental_equals_naive_relu6_depthwise_and_int8() {
+    // ReLU6 as Clip with bound inputs, depthwise convolutions, per-channel and per-tensor int8
+    // activations (Q/DQ pairs) and residual sums: all carried as patches.
+    for name in [
+        "mobilenetv2",
+        "mobilenetv2_opset18",
+        "mobilenetv2_int8_qdq_per_channel",
+        "efficientnet_lite_int8_qdq_per_channel",
+        "resnet18_int8_qdq",
+    ] {
+        let bytes = std::fs::read(format!("tests/fixtures/zoo/{name}.onnx")).unwrap();
+        let (info, net) = Model::from_bytes(&bytes).unwrap().bind(&device()).unwrap();
+        let side = info.input_size;
+        let pixels: Vec<f32> = (0..3 * side * side).map(|i| 0.5 + 0.4 * ((i as f32) * 0.37).sin()).collect();
+        let x = Tensor::<4>::from_data(TensorData::new(pixels, [1, 3, side, side]), &device());
+        let window = (side / 6).max(2);
+        let p = OcclusionParams {
+            window: [window; 2],
+            strides: [window; 2],
+            fill: Fill::Value(0.5),
+            batch: 4,
+            incremental: true,
+        };
+        eprintln!("{name}: {side}×{side}, window {window}");
+        assert_same(&net, &x, &Target::Class(1), p);
+    }
+}

@@ -237,12 +237,21 @@ impl Network {
         let patched_out = |patch: Value, at: Vec<[usize; 2]>| {
             Inc::Patched(Patched { base: base_out.tensor.clone(), patch: patch.tensor, at })
         };
-        let per_channel_constants = node.inputs.iter().filter(|n| !n.is_empty() && !env.contains_key(*n)).all(|n| {
-            self.uploaded.get(n).is_some_and(|v| {
-                let s = &v.shape;
-                s.len() < 2 || s[s.len() - 2..].iter().all(|d| *d == 1)
-            })
-        });
+        // Constants the same at every position: scalars, per-channel vectors, `[.., C, 1, 1]`;
+        // and Clip's bounds, which stay on the host as scalars.
+        let per_channel_constants =
+            node.inputs.iter().filter(|n| !n.is_empty() && !env.contains_key(*n)).all(|n| match self.uploaded.get(n) {
+                Some(v) => v.shape.len() < 2 || v.shape[v.shape.len() - 2..].iter().all(|d| *d == 1),
+                None => matches!(node.op, Op::Clip { .. }),
+            });
+        // Quantization with one scale per tensor, or one per channel, is position-wise too.
+        let per_channel_axis = match node.op {
+            Op::QuantizeLinear { axis, .. } | Op::DequantizeLinear { axis } => {
+                let scale = node.inputs.get(1).and_then(|n| self.uploaded.get(n));
+                axis == 1 || axis == -3 || scale.is_some_and(|v| v.shape.iter().product::<usize>() == 1)
+            }
+            _ => true,
+        };
         let spatial = base_out.shape.len() == 4;
         match (&node.op, all_patched && spatial) {
             (
@@ -255,9 +264,11 @@ impl Network {
                 | Op::Add
                 | Op::Sub
                 | Op::Mul
-                | Op::Div,
+                | Op::Div
+                | Op::QuantizeLinear { .. }
+                | Op::DequantizeLinear { .. },
                 true,
-            ) if per_channel_constants => {
+            ) if per_channel_constants && per_channel_axis => {
                 if patched.len() == 1 {
                     let p = patched[0];
                     let out = run(vec![(acts[0].0, Value::nchw(p.patch.clone()))], node)?;
