@@ -179,7 +179,7 @@ pub fn app() -> Html {
             *link.borrow_mut() = Some(WorkerLink::start(backend_param(), model_url, cb));
         });
     }
-    use_effect_with(state.settings.clone(), |settings| settings_to_url(settings));
+    use_effect_with(state.settings.clone(), settings_to_url);
 
     // One entry point for every image source: file picker, drop, paste, samples.
     let submit = {
@@ -692,9 +692,8 @@ pub fn app() -> Html {
     let on_key = {
         let settings = state.settings.clone();
         let (sheet, camera, go_step, run_step) = (sheet.clone(), camera.clone(), go_step.clone(), run_step.clone());
-        let (on_settings, explain, cancel, stop_optimizing, stop_anatomy, toggle_projector) = (
+        let (on_settings, cancel, stop_optimizing, stop_anatomy, toggle_projector) = (
             on_settings.clone(),
-            explain.clone(),
             cancel.clone(),
             stop_optimizing.clone(),
             stop_anatomy.clone(),
@@ -736,7 +735,10 @@ pub fn app() -> Html {
                 "n" | "PageDown" if step.is_some() => go_step.emit(step.map(|i| (i + 1).min(last))),
                 "p" | "PageUp" if step.is_some() => go_step.emit(step.map(|i| i.saturating_sub(1))),
                 "r" if step.is_some() => run_step.emit(()),
-                "r" => explain.emit((vec![settings.method.clone()], None)),
+                // The panel's own button: it is disabled while there is nothing to explain.
+                "r" => {
+                    click_testid("explain-run");
+                }
                 "c" => {
                     click_testid("explain-compare");
                 }

@@ -168,10 +168,9 @@ pub fn quiz_panel(props: &QuizPanelProps) -> Html {
                 guess.emit(*choice);
                 e.prevent_default();
             } else if key == "Enter"
-                && !e
-                    .target()
+                && e.target()
                     .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
-                    .is_some_and(|el| el.tag_name() == "BUTTON")
+                    .is_none_or(|el| el.tag_name() != "BUTTON")
             {
                 // (A focused button answers Enter with its own click.)
                 next.emit(());
