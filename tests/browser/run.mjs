@@ -625,6 +625,9 @@ await test('the lecture path by keyboard alone: every step opens its panel, runs
       assert.equal(await page.inputValue('[data-testid="explain-method"]'), value);
     } else if (what === 'kind') {
       assert.equal(await page.inputValue('[data-testid="opt-kind"]'), value);
+      // On the CPU the panel says it starts lighter, and does.
+      await page.waitForSelector('[data-testid="opt-light"]');
+      if (value === 'style') assert.equal(await page.inputValue('[data-testid="opt-size"]'), '160');
     }
     // The card is next to its panel, in view, with the focus, and in the link.
     assert.equal(await page.evaluate(() => document.activeElement?.id), 'lecture-card', `${key}: focus`);
