@@ -86,6 +86,14 @@ const ZEILER_FERGUS: Paper = Paper {
     url: "https://arxiv.org/abs/1311.2901",
 };
 
+const KRIZHEVSKY: Paper = Paper {
+    authors: "A. Krizhevsky, I. Sutskever, G. E. Hinton",
+    title: "ImageNet Classification with Deep Convolutional Neural Networks",
+    venue: "NeurIPS",
+    year: 2012,
+    url: "https://papers.nips.cc/paper/4824-imagenet-classification-with-deep-convolutional-neural-networks",
+};
+
 const SIMONYAN: Paper = Paper {
     authors: "K. Simonyan, A. Vedaldi, A. Zisserman",
     title: "Deep Inside Convolutional Networks: Visualising Image Classification Models and Saliency Maps",
@@ -122,13 +130,7 @@ pub const STEPS: &[Step] = &[
         formula: "a[c, y, x] = Σᵢⱼₖ W[c, k, i, j] · x[k, y+i, x+j] + b[c]",
         look_for: "Oriented edges, bars and colour blobs, much like the Gabor filters of the visual cortex. \
                    Deeper layers' filters act on channels, not pixels, so their pictures mean much less.",
-        paper: Paper {
-            authors: "A. Krizhevsky, I. Sutskever, G. E. Hinton",
-            title: "ImageNet Classification with Deep Convolutional Neural Networks",
-            venue: "NeurIPS",
-            year: 2012,
-            url: "https://papers.nips.cc/paper/4824-imagenet-classification-with-deep-convolutional-neural-networks",
-        },
+        paper: KRIZHEVSKY,
     },
     Step {
         key: "patches",
@@ -156,13 +158,7 @@ pub const STEPS: &[Step] = &[
         formula: "nearest i by ‖φ(x) − φ(xᵢ)‖₂   versus   ‖x − xᵢ‖₂",
         look_for: "Code neighbours share the class even in other poses and colours; pixel neighbours only share \
                    brightness and layout.",
-        paper: Paper {
-            authors: "A. Krizhevsky, I. Sutskever, G. E. Hinton",
-            title: "ImageNet Classification with Deep Convolutional Neural Networks",
-            venue: "NeurIPS",
-            year: 2012,
-            url: "https://papers.nips.cc/paper/4824-imagenet-classification-with-deep-convolutional-neural-networks",
-        },
+        paper: KRIZHEVSKY,
     },
     Step {
         key: "tsne",

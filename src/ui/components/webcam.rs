@@ -2,9 +2,6 @@
 //! a new frame whenever the worker is free (the top-5 and the live occluder follow the camera).
 //! Frames stay in the tab like every other picture.
 
-use std::cell::Cell;
-use std::rc::Rc;
-
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::{JsFuture, spawn_local};
 use web_sys::{HtmlVideoElement, MediaStream};
@@ -59,18 +56,19 @@ fn stop(stream: &MediaStream) {
     }
 }
 
-/// The video's current frame as PNG bytes (scaled down to [`FRAME_SIDE`]).
-async fn grab(video: &HtmlVideoElement) -> Result<Vec<u8>, String> {
+/// The video's current frame as PNG bytes (scaled down to [`FRAME_SIDE`]); `None` before the
+/// camera has sent its first picture.
+async fn grab(video: &HtmlVideoElement) -> Result<Option<Vec<u8>>, String> {
     let (w, h) = (video.video_width(), video.video_height());
     if w == 0 || h == 0 {
-        return Err("the camera has not sent a picture yet".into());
+        return Ok(None);
     }
     let scale = (FRAME_SIDE as f64 / w.max(h) as f64).min(1.0);
     let (cw, ch) = (((w as f64 * scale) as u32).max(1), ((h as f64 * scale) as u32).max(1));
     let (canvas, ctx) = crate::ui::export::canvas(cw, ch)?;
     ctx.draw_image_with_html_video_element_and_dw_and_dh(video, 0.0, 0.0, cw as f64, ch as f64)
         .map_err(|_| "the frame could not be drawn")?;
-    crate::ui::export::canvas_png(&canvas).await
+    crate::ui::export::canvas_png(&canvas).await.map(Some)
 }
 
 #[function_component(Webcam)]
@@ -80,8 +78,8 @@ pub fn webcam(props: &WebcamProps) -> Html {
     let live = use_state(|| false);
     let starting = use_state(|| false);
     // Read by the live loop between frames.
-    let idle = use_mut_ref(|| Rc::new(Cell::new(false)));
-    idle.borrow().set(props.idle);
+    let idle = use_mut_ref(|| false);
+    *idle.borrow_mut() = props.idle;
     let generation = use_mut_ref(|| 0u32);
 
     // Camera on/off follows the switch.
@@ -127,7 +125,7 @@ pub fn webcam(props: &WebcamProps) -> Html {
     // Live mode: a new frame whenever the worker is idle.
     {
         let (video, idle, generation, on_image, on_error) =
-            (video.clone(), idle.borrow().clone(), generation.clone(), props.on_image.clone(), props.on_error.clone());
+            (video.clone(), idle.clone(), generation.clone(), props.on_image.clone(), props.on_error.clone());
         let live_on = *live && props.on;
         use_effect_with(live_on, move |live_on| {
             *generation.borrow_mut() += 1;
@@ -136,17 +134,16 @@ pub fn webcam(props: &WebcamProps) -> Html {
                 spawn_local(async move {
                     while *generation.borrow() == mine {
                         gloo_timers::future::TimeoutFuture::new(LIVE_GAP_MS).await;
-                        if *generation.borrow() != mine || !idle.get() {
+                        if *generation.borrow() != mine || !*idle.borrow() {
                             continue;
                         }
                         let Some(v) = video.cast::<HtmlVideoElement>() else { break };
                         match grab(&v).await {
-                            Ok(bytes) if *generation.borrow() == mine => {
-                                idle.set(false);
+                            Ok(Some(bytes)) if *generation.borrow() == mine => {
+                                *idle.borrow_mut() = false;
                                 on_image.emit(("camera (live)".into(), bytes));
                             }
                             Ok(_) => {}
-                            Err(message) if message.contains("not sent") => {}
                             Err(message) => {
                                 on_error.emit(message);
                                 break;
@@ -173,7 +170,8 @@ pub fn webcam(props: &WebcamProps) -> Html {
             spawn_local(async move {
                 let Some(v) = video.cast::<HtmlVideoElement>() else { return };
                 match grab(&v).await {
-                    Ok(bytes) => on_image.emit(("camera snapshot".into(), bytes)),
+                    Ok(Some(bytes)) => on_image.emit(("camera snapshot".into(), bytes)),
+                    Ok(None) => on_error.emit("the camera has not sent a picture yet".into()),
                     Err(message) => on_error.emit(message),
                 }
             });
