@@ -48,6 +48,8 @@ pub struct Explanation {
     pub lo: f32,
     pub hi: f32,
     pub ms: f64,
+    /// Drawn again from the worker's copy of an earlier map (a new look, the same numbers).
+    pub cached: bool,
 }
 
 /// An explanation in progress.
@@ -542,13 +544,13 @@ impl State {
                         r.preview = png;
                     }
                 }
-                Response::Explained { id, job, score, lo, hi, ms } => {
+                Response::Explained { id, job, score, lo, hi, ms, cached } => {
                     // A map that was cancelled, or belongs to an earlier image, is dropped.
                     if let Some(k) = self.explaining.iter().position(|r| r.id == id) {
                         self.explaining.remove(k);
                         let label = self.target_label(&job.target);
                         let png = png.unwrap_or_default();
-                        self.explanations.insert(0, Explanation { id, job, label, png, score, lo, hi, ms });
+                        self.explanations.insert(0, Explanation { id, job, label, png, score, lo, hi, ms, cached });
                         self.explanations.truncate(GALLERY);
                         self.settle();
                     }

@@ -686,7 +686,9 @@ pub enum Response {
     Preview { id: u64 },
     /// An explanation; the heatmap blended over the crop (PNG) travels alongside. `lo`..`hi`
     /// is the value range its colours span.
-    Explained { id: u64, job: ExplainJob, score: f32, lo: f32, hi: f32, ms: f64 },
+    /// `cached`: the map was computed before for this image (same method, target and
+    /// parameters) and only drawn again, in the job's look.
+    Explained { id: u64, job: ExplainJob, score: f32, lo: f32, hi: f32, ms: f64, cached: bool },
     /// One step of an optimization: the objective and its terms; every few steps the image
     /// (PNG) travels alongside.
     /// `ms` is the time since the run started (pauses included).

@@ -138,7 +138,10 @@ fn job(method: &str, class: usize) -> ExplainJob {
 }
 
 fn explained(id: u64, job: ExplainJob) -> Action {
-    Action::Worker(Response::Explained { id, job, score: 1.0, lo: 0.0, hi: 2.0, ms: 5.0 }, Some(Rc::new(vec![9])))
+    Action::Worker(
+        Response::Explained { id, job, score: 1.0, lo: 0.0, hi: 2.0, ms: 5.0, cached: false },
+        Some(Rc::new(vec![9])),
+    )
 }
 
 #[test]

@@ -36,6 +36,9 @@ struct Engine {
     paused: RefCell<HashSet<u64>>,
     /// Explanations the page has cancelled; each stops at its next progress step.
     cancelled: RefCell<HashSet<u64>>,
+    /// The last raw maps of the shown crop, by method, target and parameters (newest last), so a
+    /// new colour map, view or opacity, or a repeated run, only draws again.
+    maps: RefCell<Vec<(MapKey, Rc<crate::methods::Attribution>)>>,
     /// The sanity check's randomized copy of the model, by number of randomized layers.
     randomized: RefCell<Option<(usize, Rc<Network>)>>,
     /// Network anatomy's dataset and cached passes.
@@ -261,6 +264,7 @@ async fn load_bytes(
         style: RefCell::new(style),
         paused: RefCell::new(HashSet::new()),
         cancelled: RefCell::new(HashSet::new()),
+        maps: RefCell::new(Vec::new()),
         randomized: RefCell::new(None),
         anatomy: anatomy::fresh(),
         note: note.clone(),
@@ -329,6 +333,7 @@ async fn classify_image(engine: &Engine, id: u64, rgb: image::RgbImage) {
             let top5 = top_k(&p, 5, &engine.info);
             let png = crate::image::encode_png(&crop);
             *engine.last_crop.borrow_mut() = Some(crop);
+            engine.maps.borrow_mut().clear();
             *engine.last_photo.borrow_mut() = Some(kept(rgb));
             post(&Response::Classified { id, top5, forward_ms }, Some(&png));
         }
@@ -374,6 +379,11 @@ impl Progress for WorkerProgress<'_> {
     }
 }
 
+/// What a raw map depends on, for one crop: method, target and parameters.
+type MapKey = (String, crate::protocol::Target, crate::protocol::MethodParams);
+/// Raw maps kept per crop (a map is at most 3 × H × W floats: about 0.6 MB at 227×227).
+const KEPT_MAPS: usize = 8;
+
 async fn explain(engine: &Engine, id: u64, job: ExplainJob) {
     let fail = |message: String| post(&Response::Failed { id: Some(id), message }, None);
     let Some(crop) = engine.last_crop.borrow().clone() else {
@@ -396,17 +406,34 @@ async fn explain(engine: &Engine, id: u64, job: ExplainJob) {
         },
     };
     let net = randomized.as_deref().unwrap_or(&engine.net);
-    let mut progress = WorkerProgress { engine, id, crop: &crop, look: job.look };
-    let result = method.attribute(net, &x, &job.target, &mut progress).await;
-    engine.cancelled.borrow_mut().remove(&id);
-    let a = match result {
-        Ok(a) => a,
-        Err(e) => return fail(e.to_string()),
+    let key: MapKey = (job.method.clone(), job.target.clone(), job.params.clone());
+    let kept = engine.maps.borrow().iter().find(|(k, _)| *k == key).map(|(_, a)| a.clone());
+    let cached = kept.is_some();
+    let a = match kept {
+        Some(a) => {
+            engine.cancelled.borrow_mut().remove(&id);
+            a
+        }
+        None => {
+            let mut progress = WorkerProgress { engine, id, crop: &crop, look: job.look };
+            let result = method.attribute(net, &x, &job.target, &mut progress).await;
+            engine.cancelled.borrow_mut().remove(&id);
+            let a = match result {
+                Ok(a) => Rc::new(a),
+                Err(e) => return fail(e.to_string()),
+            };
+            let mut maps = engine.maps.borrow_mut();
+            if maps.len() == KEPT_MAPS {
+                maps.remove(0);
+            }
+            maps.push((key, a.clone()));
+            a
+        }
     };
     let picture = crate::render::picture(&crop, &a, &job.look);
     let png = crate::image::encode_png(&picture.image);
     let ms = now_ms() - start;
-    post(&Response::Explained { id, job, score: a.score, lo: picture.lo, hi: picture.hi, ms }, Some(&png));
+    post(&Response::Explained { id, job, score: a.score, lo: picture.lo, hi: picture.hi, ms, cached }, Some(&png));
 }
 
 /// One forward pass of the last crop with a square hidden: the live occluder.

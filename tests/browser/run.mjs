@@ -896,6 +896,34 @@ await test('export: the maps and the photo as one captioned PNG of the expected 
   await page.close();
 });
 
+await test('a new colour map or view redraws the last map without computing it again', async () => {
+  const { page } = await openApp('?backend=cpu&window=57&stride=57');
+  await classifySample(page, 'chelsea.png');
+  const first = await explain(page, 'occlusion');
+  const [lo, cached] = await first.evaluate((f) => [f.querySelector('.legend span').textContent, f.dataset.cached]);
+  assert.equal(cached, 'false');
+  const picture = (fig) => fig.$eval('img', (img) => {
+    const c = document.createElement('canvas');
+    c.width = img.naturalWidth; c.height = img.naturalHeight;
+    c.getContext('2d').drawImage(img, 0, 0);
+    return c.toDataURL();
+  });
+  const before = await picture(first);
+  await page.selectOption('[data-testid="explain-colormap"]', 'turbo');
+  const again = await explain(page, 'occlusion');
+  assert.equal(await again.getAttribute('data-cached'), 'true', 'the same sweep is drawn again, not recomputed');
+  assert.equal(await again.evaluate((f) => f.querySelector('.legend span').textContent), lo, 'same values');
+  assert.notEqual(await picture(again), before, 'in the new colours');
+  // Another parameter is another map; a new photo forgets the old maps.
+  await setInput(page, 'param-stride', 40);
+  assert.equal(await (await explain(page, 'occlusion')).getAttribute('data-cached'), 'false');
+  await classifySample(page, 'coffee.png');
+  await classifySample(page, 'chelsea.png');
+  await setInput(page, 'param-stride', 57);
+  assert.equal(await (await explain(page, 'occlusion')).getAttribute('data-cached'), 'false');
+  await page.close();
+});
+
 await test('after one visit the app works offline (service worker)', async () => {
   const site = await serve(dist);
   const offline = await launch();
