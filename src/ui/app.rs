@@ -96,18 +96,26 @@ fn click_testid(id: &str) -> bool {
     }
 }
 
-/// The button that runs what a lecture step shows.
-fn run_button(place: Place) -> &'static str {
-    match place {
+/// The button that runs what a lecture step shows (the occluder has none: it is switched on,
+/// not toggled).
+fn run_button(place: Place) -> Option<&'static str> {
+    Some(match place {
         Place::Anatomy("weights") => "filters-show",
         Place::Anatomy("activations") => "activations-show",
         Place::Anatomy("patches") => "patches-run",
         Place::Anatomy("neighbours") => "neighbours-run",
         Place::Anatomy(_) => "tsne-run",
-        Place::Occluder => "occluder-toggle",
+        Place::Occluder => return None,
         Place::Explain(_) => "explain-run",
         Place::Compare => "explain-compare",
         Place::Optimize(_) => "opt-start",
+    })
+}
+
+/// Puts the focus on the crop, where the arrow keys move the occluder.
+fn focus_crop() {
+    if let Some(stage) = by_testid("crop-stage") {
+        let _ = stage.focus();
     }
 }
 
@@ -619,16 +627,14 @@ pub fn app() -> Html {
         let has_photo = state.shown.is_some();
         Callback::from(move |_: ()| {
             let Some(place) = step.and_then(|i| STEPS.get(i)).map(|s| s.place) else { return };
-            if place == Place::Occluder {
-                if has_photo {
+            match run_button(place) {
+                Some(button) if click_testid(button) => return,
+                None if has_photo => {
                     dispatch.dispatch(Action::Occluder(true));
-                    if let Some(stage) = by_testid("crop-stage") {
-                        let _ = stage.focus();
-                    }
+                    focus_crop();
                     return;
                 }
-            } else if click_testid(run_button(place)) {
-                return;
+                _ => {}
             }
             let why = if has_photo {
                 "wait for the current run to finish, or pick a dataset first"
@@ -750,8 +756,8 @@ pub fn app() -> Html {
                 }
                 "o" if has_photo => {
                     dispatch.dispatch(Action::Occluder(!occluder));
-                    if let (false, Some(stage)) = (occluder, by_testid("crop-stage")) {
-                        let _ = stage.focus();
+                    if !occluder {
+                        focus_crop();
                     }
                 }
                 "s" | "S" => {
