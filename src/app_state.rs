@@ -50,6 +50,8 @@ pub struct Explanation {
     pub ms: f64,
     /// Drawn again from the worker's copy of an earlier map (a new look, the same numbers).
     pub cached: bool,
+    /// CPU workers that computed it (more than 1: helpers on other cores took part).
+    pub workers: usize,
 }
 
 /// An explanation in progress.
@@ -491,6 +493,8 @@ impl State {
             Action::DismissError => self.error = None,
             Action::Worker(response, png) => match response {
                 Response::Started => self.status = Status::Starting("loading the model…".into()),
+                // Between a worker and its CPU helpers only.
+                Response::HelperReady | Response::Measured { .. } => {}
                 Response::Loading { message } => self.status = Status::Starting(message),
                 Response::Ready { backend, note, model, warmup_ms } => {
                     self.backend = Some(backend);
@@ -544,13 +548,14 @@ impl State {
                         r.preview = png;
                     }
                 }
-                Response::Explained { id, job, score, lo, hi, ms, cached } => {
+                Response::Explained { id, job, score, lo, hi, ms, cached, workers } => {
                     // A map that was cancelled, or belongs to an earlier image, is dropped.
                     if let Some(k) = self.explaining.iter().position(|r| r.id == id) {
                         self.explaining.remove(k);
                         let label = self.target_label(&job.target);
                         let png = png.unwrap_or_default();
-                        self.explanations.insert(0, Explanation { id, job, label, png, score, lo, hi, ms, cached });
+                        self.explanations
+                            .insert(0, Explanation { id, job, label, png, score, lo, hi, ms, cached, workers });
                         self.explanations.truncate(GALLERY);
                         self.settle();
                     }
@@ -807,6 +812,7 @@ impl Settings {
         add("seed", p.seed.to_string(), dp.seed.to_string());
         add("smooth", p.smooth.clone(), dp.smooth.clone());
         add("incremental", p.incremental.map(|b| b.to_string()).unwrap_or_default(), String::new());
+        add("parallel", p.parallel.map(|b| b.to_string()).unwrap_or_default(), String::new());
         add("randomize", p.randomize.to_string(), dp.randomize.to_string());
         add("view", view_name(self.look.view).into(), view_name(d.look.view).into());
         add("colormap", self.look.colormap.name().into(), d.look.colormap.name().into());
@@ -847,13 +853,8 @@ impl Settings {
                 "sigma" => p.sigma = v.parse().ok().filter(|x: &f32| (0.0..=2.0).contains(x)).unwrap_or(p.sigma),
                 "seed" => p.seed = v.parse().unwrap_or(p.seed),
                 "randomize" => p.randomize = v.parse().unwrap_or(0).min(64),
-                "incremental" => {
-                    p.incremental = match v.as_str() {
-                        "false" | "0" | "no" => Some(false),
-                        "true" | "1" | "yes" => Some(true),
-                        _ => None,
-                    }
-                }
+                "incremental" => p.incremental = yes_no(v),
+                "parallel" => p.parallel = yes_no(v),
                 "smooth" if ["saliency", "guided-backprop", "deconvnet"].contains(&v.as_str()) => p.smooth = v.clone(),
                 "view" => {
                     s.look.view = match v.as_str() {
@@ -891,4 +892,13 @@ pub fn is_sample_name(name: &str) -> bool {
         && name.split('/').all(|part| !part.is_empty() && part != "..")
         && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c))
         && [".png", ".jpg", ".jpeg"].iter().any(|e| lower.ends_with(e))
+}
+
+/// A link's yes/no value; anything else leaves the choice to the device.
+fn yes_no(v: &str) -> Option<bool> {
+    match v {
+        "false" | "0" | "no" => Some(false),
+        "true" | "1" | "yes" => Some(true),
+        _ => None,
+    }
 }

@@ -285,6 +285,9 @@ pub struct MethodParams {
     /// by device: on the CPU it is several times faster; on a real GPU a few large batched
     /// passes beat many small tiles (BENCHMARKS.md), so whole images are run there.
     pub incremental: Option<bool>,
+    /// Occlusion on the CPU: share the sweep's batches with helper workers on the browser's
+    /// other cores (the map is the same to the bit). `None`: whenever there are other cores.
+    pub parallel: Option<bool>,
     /// Sanity check: explain a copy of the model whose top `randomize` weight layers are
     /// random (0: the model itself).
     pub randomize: usize,
@@ -304,6 +307,7 @@ impl Default for MethodParams {
             seed: 0,
             smooth: "saliency".into(),
             incremental: None,
+            parallel: None,
             randomize: 0,
         }
     }
@@ -620,6 +624,25 @@ pub enum Request {
     OpenModel { preprocess: Option<String>, labels: Option<String>, reclassify: Option<u64> },
     /// A network-anatomy view (files for `AnatomyJob::Dataset` travel alongside, packed).
     Anatomy { id: u64, job: AnatomyJob },
+    /// Makes this worker a CPU helper of another one: load the model whose bytes travel
+    /// alongside, with `preprocess`. Answered by `HelperReady`, or `Failed`.
+    Help { preprocess: Preprocess },
+    /// A helper's share of occlusion sweep `sweep`: measure the windows at `at` (top-left
+    /// corners) on the crop, `width` × `height` RGB bytes that travel alongside with a sweep's
+    /// first batch. Answered by `Measured`.
+    Measure {
+        sweep: u64,
+        batch: usize,
+        at: Vec<[usize; 2]>,
+        params: MethodParams,
+        target: Target,
+        width: u32,
+        height: u32,
+    },
+}
+
+fn one() -> usize {
+    1
 }
 
 /// What the page needs to know about the loaded model.
@@ -688,7 +711,18 @@ pub enum Response {
     /// is the value range its colours span.
     /// `cached`: the map was computed before for this image (same method, target and
     /// parameters) and only drawn again, in the job's look.
-    Explained { id: u64, job: ExplainJob, score: f32, lo: f32, hi: f32, ms: f64, cached: bool },
+    /// `workers`: how many CPU workers computed it (1 unless helpers took part).
+    Explained {
+        id: u64,
+        job: ExplainJob,
+        score: f32,
+        lo: f32,
+        hi: f32,
+        ms: f64,
+        cached: bool,
+        #[serde(default = "one")]
+        workers: usize,
+    },
     /// One step of an optimization: the objective and its terms; every few steps the image
     /// (PNG) travels alongside.
     /// `ms` is the time since the run started (pauses included).
@@ -751,6 +785,11 @@ pub enum Response {
     Failed { id: Option<u64>, message: String },
     /// The worker cannot go on (model or device unusable).
     Fatal { message: String },
+    /// A helper loaded its model (`Request::Help`).
+    HelperReady,
+    /// A helper's answer to `Request::Measure`: the target per window, or `None` when it
+    /// could not measure them (the sweep's own worker measures them instead).
+    Measured { sweep: u64, batch: usize, values: Option<Vec<f32>> },
 }
 
 impl Request {

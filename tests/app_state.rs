@@ -139,7 +139,7 @@ fn job(method: &str, class: usize) -> ExplainJob {
 
 fn explained(id: u64, job: ExplainJob) -> Action {
     Action::Worker(
-        Response::Explained { id, job, score: 1.0, lo: 0.0, hi: 2.0, ms: 5.0, cached: false },
+        Response::Explained { id, job, score: 1.0, lo: 0.0, hi: 2.0, ms: 5.0, cached: false, workers: 1 },
         Some(Rc::new(vec![9])),
     )
 }
@@ -200,6 +200,7 @@ fn the_live_occluder_shows_answers_only_while_on() {
 #[test]
 fn settings_survive_the_url() {
     use convlens::protocol::Fill;
+    let q0 = |k: &str, v: &str| vec![(k.to_string(), v.to_string())];
     let d = Settings::default();
     assert_eq!(Settings::from_query(&d.to_query()), d);
     assert_eq!(d.to_query().len(), 1, "defaults stay out of the URL");
@@ -210,7 +211,9 @@ fn settings_survive_the_url() {
     s.neuron = Some(("fire9/concat".into(), 7));
     s.params.sigma = 0.25;
     s.params.incremental = Some(false);
+    s.params.parallel = Some(false);
     assert_eq!(Settings::from_query(&s.to_query()), s);
+    assert_eq!(Settings::from_query(&q0("parallel", "maybe")).params.parallel, None);
     assert_eq!(s.target(3), Target::Channel { layer: "fire9/concat".into(), channel: 7 });
     s.neuron = None;
     assert_eq!(s.job(3).target, Target::Class(285));

@@ -30,6 +30,11 @@ pub trait Progress {
 
     /// A first rough answer while the rest is computed (occlusion's coarse pass).
     fn preview(&mut self, _map: &Attribution) {}
+
+    /// Other workers that can take part of the run (occlusion's batches), if the caller has any.
+    fn helpers(&mut self) -> Option<&mut dyn occlusion::Helpers> {
+        None
+    }
 }
 
 impl<F: FnMut(usize, usize) -> bool> Progress for F {

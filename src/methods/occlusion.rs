@@ -116,28 +116,138 @@ async fn class_probability(scores: Tensor<2>, target: &Target) -> Result<Vec<f32
     Ok((0..n).map(|r| probabilities(&s[r * classes..(r + 1) * classes])[class]).collect())
 }
 
-/// What the windows at `at` do to the target, recomputing only what each window reaches.
-async fn measure_incremental(
-    net: &Network,
-    input: &Tensor<4>,
-    base: &std::collections::HashMap<String, Value>,
-    fill: &Tensor<4>,
-    at: &[[usize; 2]],
+/// Measures batches of window positions for one sweep: the image, its fill, the target and,
+/// for incremental runs, every activation of the unmodified image. Another worker holding the
+/// same model builds the same `Measurer` from the same request and measures any batch to the
+/// same bits.
+pub struct Measurer {
+    input: Tensor<4>,
+    pixels: Vec<f32>,
+    fill: Vec<f32>,
+    chw: [usize; 3],
     window: [usize; 2],
-    target: &Target,
-) -> Result<Vec<f32>, MethodError> {
-    match target {
-        Target::Class(_) => {
-            let v = net.occluded(input, base, fill, at, window, net.score_name())?;
-            let n = v.shape.first().copied().unwrap_or(1);
-            let classes = v.shape.iter().skip(1).product::<usize>();
-            class_probability(v.tensor.reshape([n, classes]), target).await
+    target: Target,
+    /// Activations of the unmodified image and the fill as a tensor, for incremental runs.
+    incremental: Option<(std::collections::HashMap<String, Value>, Tensor<4>)>,
+    /// The target's value on the unmodified image.
+    pub base: f32,
+}
+
+impl Measurer {
+    /// Checks `p` against the image and measures the unmodified image.
+    pub async fn new(
+        net: &Network,
+        input: &Tensor<4>,
+        target: &Target,
+        p: &OcclusionParams,
+    ) -> Result<Self, MethodError> {
+        let [_, c, h, w] = input.dims();
+        let [wh, ww] = p.window;
+        if wh == 0 || ww == 0 || wh > h || ww > w || p.strides.contains(&0) || p.batch == 0 {
+            return Err(MethodError::BadArgument(format!(
+                "occlusion window {wh}×{ww} with strides {:?} does not fit a {h}×{w} image",
+                p.strides
+            )));
         }
-        Target::Channel { layer, channel } => {
-            let v = net.occluded(input, base, fill, at, window, layer)?;
-            Ok(read_f32(channel_mean(&v, layer, *channel)?).await?)
+        let pixels = read_f32(input.clone()).await?;
+        let fill = fill_image(&pixels, [c, h, w], p.fill);
+        let base = measure(net, input.clone(), target).await?[0];
+        // Incremental inference follows NCHW windows; a channels-last model runs whole images.
+        let incremental = if p.incremental && !net.graph().channels_last() {
+            let names: Vec<&str> = net.graph().nodes.iter().map(|n| n.output.as_str()).collect();
+            let acts = net.forward(input.clone(), &names)?.values;
+            Some((acts, Tensor::<4>::from_data(TensorData::new(fill.clone(), [1, c, h, w]), &input.device())))
+        } else {
+            None
+        };
+        Ok(Self {
+            input: input.clone(),
+            pixels,
+            fill,
+            chw: [c, h, w],
+            window: p.window,
+            target: target.clone(),
+            incremental,
+            base,
+        })
+    }
+
+    /// The target with the window at each of `at` (top-left corners) filled.
+    pub async fn measure(&self, net: &Network, at: &[[usize; 2]]) -> Result<Vec<f32>, MethodError> {
+        let Some((acts, fill)) = &self.incremental else {
+            let [c, h, w] = self.chw;
+            let mut batch = Vec::with_capacity(at.len() * self.pixels.len());
+            for &[y, x] in at {
+                let start = batch.len();
+                batch.extend_from_slice(&self.pixels);
+                paint(&mut batch[start..], &self.fill, self.chw, (y, x), self.window);
+            }
+            let x = Tensor::<4>::from_data(TensorData::new(batch, [at.len(), c, h, w]), &self.input.device());
+            return measure(net, x, &self.target).await;
+        };
+        match &self.target {
+            Target::Class(_) => {
+                let v = net.occluded(&self.input, acts, fill, at, self.window, net.score_name())?;
+                let n = v.shape.first().copied().unwrap_or(1);
+                let classes = v.shape.iter().skip(1).product::<usize>();
+                class_probability(v.tensor.reshape([n, classes]), &self.target).await
+            }
+            Target::Channel { layer, channel } => {
+                let v = net.occluded(&self.input, acts, fill, at, self.window, layer)?;
+                Ok(read_f32(channel_mean(&v, layer, *channel)?).await?)
+            }
         }
     }
+}
+
+/// Other workers that measure batches of windows while this one does (the browser's extra CPU
+/// workers, each with its own copy of the model). Batches are numbered; answers name their
+/// batch and may come back in any order.
+pub trait Helpers {
+    /// Hands batch `key` (window corners) to an idle helper; `false` when none is idle.
+    fn send(&mut self, key: usize, at: &[[usize; 2]]) -> bool;
+    /// The answers that came back since the last call: a batch's values, or `None` for a
+    /// batch its helper could not measure (it is measured again here).
+    fn answers(&mut self) -> Vec<(usize, Option<Vec<f32>>)>;
+}
+
+/// The sweep's window corners, coarse first: every other window along both axes makes a
+/// quick preview (an occlusion map at twice the stride); the windows in between refine it.
+/// Answers the corners and how many belong to the coarse pass (0: too few for a preview).
+pub fn positions(h: usize, w: usize, p: &OcclusionParams) -> (Vec<[usize; 2]>, usize) {
+    let (ys, xs) = (starts(h, p.window[0], p.strides[0]), starts(w, p.window[1], p.strides[1]));
+    let grid = |coarse: bool| -> Vec<[usize; 2]> {
+        let mut out = Vec::new();
+        for (i, &y) in ys.iter().enumerate() {
+            for (j, &x) in xs.iter().enumerate() {
+                if (i % 2 == 0 && j % 2 == 0) == coarse {
+                    out.push([y, x]);
+                }
+            }
+        }
+        out
+    };
+    let coarse = grid(true);
+    let preview = if ys.len() * xs.len() >= 16 { coarse.len() } else { 0 };
+    (coarse.into_iter().chain(grid(false)).collect(), preview)
+}
+
+/// The map from the drops measured so far (`None`: not yet): each pixel averages the drops of
+/// the windows that covered it, summed in position order so any split of the work gives the
+/// same bits.
+fn mean_map(h: usize, w: usize, window: [usize; 2], at: &[[usize; 2]], drops: &[Option<f32>]) -> Vec<f32> {
+    let mut sum = vec![0f32; h * w];
+    let mut count = vec![0u32; h * w];
+    for (&[y0, x0], drop) in at.iter().zip(drops) {
+        let Some(drop) = *drop else { continue };
+        for y in y0..(y0 + window[0]).min(h) {
+            for x in x0..(x0 + window[1]).min(w) {
+                sum[y * w + x] += drop;
+                count[y * w + x] += 1;
+            }
+        }
+    }
+    sum.iter().zip(&count).map(|(s, &n)| if n == 0 { 0.0 } else { s / n as f32 }).collect()
 }
 
 pub async fn occlusion(
@@ -147,86 +257,77 @@ pub async fn occlusion(
     p: &OcclusionParams,
     progress: &mut dyn super::Progress,
 ) -> Result<Attribution, MethodError> {
-    let [_, c, h, w] = input.dims();
-    let [wh, ww] = p.window;
-    if wh == 0 || ww == 0 || wh > h || ww > w || p.strides.contains(&0) || p.batch == 0 {
-        return Err(MethodError::BadArgument(format!(
-            "occlusion window {wh}×{ww} with strides {:?} does not fit a {h}×{w} image",
-            p.strides
-        )));
-    }
-    let pixels = read_f32(input.clone()).await?;
-    let fill = fill_image(&pixels, [c, h, w], p.fill);
-    let base = measure(net, input.clone(), target).await?[0];
-    // Incremental runs start from every activation of the unmodified image.
-    // Incremental inference follows NCHW windows; a channels-last model runs whole images.
-    let incremental = p.incremental && !net.graph().channels_last();
-    let (acts, fill_tensor) = if incremental {
-        let names: Vec<&str> = net.graph().nodes.iter().map(|n| n.output.as_str()).collect();
-        let acts = net.forward(input.clone(), &names)?.values;
-        (acts, Tensor::<4>::from_data(TensorData::new(fill.clone(), [1, c, h, w]), &input.device()))
-    } else {
-        (Default::default(), input.clone())
-    };
-
-    // Coarse first: every other window along both axes makes a quick preview (an occlusion map
-    // at twice the stride); the windows in between refine it.
-    let (ys, xs) = (starts(h, wh, p.strides[0]), starts(w, ww, p.strides[1]));
-    let grid = |coarse: bool| -> Vec<(usize, usize)> {
-        let mut out = Vec::new();
-        for (i, &y) in ys.iter().enumerate() {
-            for (j, &x) in xs.iter().enumerate() {
-                if (i % 2 == 0 && j % 2 == 0) == coarse {
-                    out.push((y, x));
-                }
-            }
+    let [_, _, h, w] = input.dims();
+    let measurer = Measurer::new(net, input, target, p).await?;
+    let base = measurer.base;
+    let (at, coarse) = positions(h, w, p);
+    // Batches never straddle the coarse pass's end, so its preview comes as soon as it is done.
+    let bounds: Vec<std::ops::Range<usize>> = [0..coarse, coarse..at.len()]
+        .into_iter()
+        .flat_map(|r| r.clone().step_by(p.batch).map(move |s| s..(s + p.batch).min(r.end)))
+        .collect();
+    let coarse_batches = bounds.iter().filter(|r| r.end <= coarse).count();
+    // Batches wait in `queue`, are out with a helper, or are done; each is recorded once.
+    let mut queue: std::collections::VecDeque<usize> = (0..bounds.len()).collect();
+    let mut with_helper = vec![false; bounds.len()];
+    let mut sent = Vec::new();
+    let mut drops: Vec<Option<f32>> = vec![None; at.len()];
+    let (mut done, mut coarse_done, total) = (0, 0, at.len());
+    let mut previewed = coarse == 0;
+    let record = |k: usize, values: Vec<f32>, drops: &mut Vec<Option<f32>>| {
+        for (i, v) in bounds[k].clone().zip(values) {
+            drops[i] = Some(base - v);
         }
-        out
+        (bounds[k].len(), usize::from(k < coarse_batches))
     };
-    let coarse = grid(true);
-    let preview_after = if ys.len() * xs.len() >= 16 { coarse.len() } else { usize::MAX };
-    let positions: Vec<(usize, usize)> = coarse.into_iter().chain(grid(false)).collect();
-    let mut sum = vec![0f32; h * w];
-    let mut count = vec![0u32; h * w];
-    let total = positions.len();
-    let mean = |sum: &[f32], count: &[u32]| -> Vec<f32> {
-        sum.iter().zip(count).map(|(s, &n)| if n == 0 { 0.0 } else { s / n as f32 }).collect()
-    };
-    let mut done = 0;
-    let batches = positions[..preview_after.min(total)]
-        .chunks(p.batch)
-        .chain(positions[preview_after.min(total)..].chunks(p.batch));
-    for chunk in batches {
-        if done == preview_after {
-            progress.preview(&Attribution { values: mean(&sum, &count), shape: vec![h, w], score: base });
-        }
+    loop {
+        // (Yields to the event loop, where helpers' answers arrive.)
         if !progress.tick(done, total).await {
             return Err(MethodError::Cancelled);
         }
-        done += chunk.len();
-        let values = if incremental {
-            let at: Vec<[usize; 2]> = chunk.iter().map(|&(y, x)| [y, x]).collect();
-            measure_incremental(net, input, &acts, &fill_tensor, &at, p.window, target).await?
-        } else {
-            let mut batch = Vec::with_capacity(chunk.len() * pixels.len());
-            for &at in chunk {
-                let start = batch.len();
-                batch.extend_from_slice(&pixels);
-                paint(&mut batch[start..], &fill, [c, h, w], at, p.window);
-            }
-            let x = Tensor::<4>::from_data(TensorData::new(batch, [chunk.len(), c, h, w]), &input.device());
-            measure(net, x, target).await?
-        };
-        for (&(y0, x0), v) in chunk.iter().zip(values) {
-            let drop = base - v;
-            for y in y0..(y0 + wh).min(h) {
-                for x in x0..(x0 + ww).min(w) {
-                    sum[y * w + x] += drop;
-                    count[y * w + x] += 1;
+        if let Some(helpers) = progress.helpers() {
+            for (k, values) in helpers.answers() {
+                if !with_helper.get(k).copied().unwrap_or(false) {
+                    continue;
+                }
+                with_helper[k] = false;
+                match values.filter(|v| v.len() == bounds[k].len()) {
+                    Some(v) => {
+                        let (n, c) = record(k, v, &mut drops);
+                        (done, coarse_done) = (done + n, coarse_done + c);
+                    }
+                    None => queue.push_front(k),
                 }
             }
+            while let Some(&k) = queue.front() {
+                if !helpers.send(k, &at[bounds[k].clone()]) {
+                    break;
+                }
+                queue.pop_front();
+                with_helper[k] = true;
+                sent.push(k);
+            }
         }
+        if !previewed && coarse_done == coarse_batches {
+            previewed = true;
+            let values = mean_map(h, w, p.window, &at, &drops);
+            progress.preview(&Attribution { values, shape: vec![h, w], score: base });
+        }
+        if done == total {
+            break;
+        }
+        // Nothing left to hand out: this worker takes back the batch sent last (a helper's
+        // answer to it is then ignored), so no one idles while the last batches finish.
+        let next = queue.pop_front().or_else(|| {
+            let k = sent.iter().rev().copied().find(|&k| with_helper[k])?;
+            with_helper[k] = false;
+            Some(k)
+        });
+        let Some(k) = next else { break };
+        let values = measurer.measure(net, &at[bounds[k].clone()]).await?;
+        let (n, c) = record(k, values, &mut drops);
+        (done, coarse_done) = (done + n, coarse_done + c);
     }
     progress.tick(total, total).await;
-    Ok(Attribution { values: mean(&sum, &count), shape: vec![h, w], score: base })
+    Ok(Attribution { values: mean_map(h, w, p.window, &at, &drops), shape: vec![h, w], score: base })
 }

@@ -4,8 +4,9 @@
 
 mod anatomy;
 mod backend;
+mod helpers;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashSet;
 use std::future::Future;
 use std::pin::Pin;
@@ -45,6 +46,11 @@ struct Engine {
     anatomy: RefCell<anatomy::Cache>,
     /// The backend's note (why a fallback was taken), repeated when another model loads.
     note: Option<String>,
+    /// The model file, for CPU helpers to load their own copies.
+    source: Rc<Vec<u8>>,
+    /// CPU helpers on other cores (started on the first sweep that can use them).
+    pool: RefCell<Option<Rc<helpers::Pool>>>,
+    pool_tried: Cell<bool>,
 }
 
 fn scope() -> DedicatedWorkerGlobalScope {
@@ -73,9 +79,11 @@ fn post(response: &Response, bytes: Option<&[u8]>) {
 /// Entry point of the worker binary.
 pub fn start() {
     let engine: Rc<RefCell<Option<Rc<Engine>>>> = Rc::new(RefCell::new(None));
+    // Set when this worker is another one's CPU helper.
+    let helping: Rc<RefCell<Option<Rc<helpers::Helping>>>> = Rc::new(RefCell::new(None));
     let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
         let (json, bytes) = crate::wire::unpack(&event.data());
-        let engine = engine.clone();
+        let (engine, helping) = (engine.clone(), helping.clone());
         wasm_bindgen_futures::spawn_local(async move {
             let loaded = engine.borrow().clone();
             let not_loaded =
@@ -128,6 +136,21 @@ pub fn start() {
                     Some(e) => probe(&e, id, class, [x, y, size], fill).await,
                     None => not_loaded(id),
                 },
+                Ok(Request::Help { preprocess }) => match helpers::help(&bytes.unwrap_or_default(), preprocess) {
+                    Ok(h) => {
+                        *helping.borrow_mut() = Some(Rc::new(h));
+                        post(&Response::HelperReady, None);
+                    }
+                    Err(message) => post(&Response::Failed { id: None, message }, None),
+                },
+                Ok(Request::Measure { sweep, batch, at, params, target, width, height }) => {
+                    let h = helping.borrow().clone();
+                    let values = match h {
+                        Some(h) => h.measure(sweep, &at, &params, &target, (width, height, bytes)).await,
+                        None => None,
+                    };
+                    post(&Response::Measured { sweep, batch, values }, None);
+                }
                 Err(e) => post(&Response::Failed { id: None, message: format!("bad request: {e}") }, None),
             }
         });
@@ -169,7 +192,7 @@ async fn load(
         Ok(b) => b,
         Err(message) => return give_up(message),
     };
-    load_bytes(slot, kind, note, device, &bytes, Overrides::default()).await
+    load_bytes(slot, kind, note, device, bytes, Overrides::default()).await
 }
 
 /// What the user sets for their own model file, over what the file says.
@@ -188,7 +211,7 @@ async fn load_bytes(
     kind: crate::protocol::BackendKind,
     note: Option<String>,
     device: &crate::Device,
-    bytes: &[u8],
+    bytes: Vec<u8>,
     how: Overrides,
 ) -> bool {
     let give_up = |message: String| give_up(slot, message);
@@ -201,7 +224,7 @@ async fn load_bytes(
         Ok(l) => l,
         Err(e) => return give_up(e.to_string()),
     };
-    let loaded = Model::from_bytes(bytes).and_then(|mut m| {
+    let loaded = Model::from_bytes(&bytes).and_then(|mut m| {
         if let Some(p) = preprocess {
             m.graph.preprocess = p;
         }
@@ -268,6 +291,9 @@ async fn load_bytes(
         randomized: RefCell::new(None),
         anatomy: anatomy::fresh(),
         note: note.clone(),
+        source: Rc::new(bytes),
+        pool: RefCell::new(None),
+        pool_tried: Cell::new(false),
     }));
     post(&Response::Ready { backend: kind, note, model, warmup_ms }, None);
     true
@@ -283,7 +309,7 @@ async fn open_model(
 ) {
     let device = old.net.device().clone();
     post(&Response::Loading { message: format!("reading the model ({} KB)…", bytes.len() / 1024) }, None);
-    if !load_bytes(&slot, old.backend, old.note.clone(), &device, &bytes, how).await {
+    if !load_bytes(&slot, old.backend, old.note.clone(), &device, bytes, how).await {
         return;
     }
     let engine = slot.borrow().clone();
@@ -362,6 +388,8 @@ struct WorkerProgress<'a> {
     id: u64,
     crop: &'a image::RgbImage,
     look: crate::protocol::Look,
+    /// CPU helpers taking part in an occlusion sweep.
+    share: Option<helpers::SweepShare<'a>>,
 }
 
 impl Progress for WorkerProgress<'_> {
@@ -376,6 +404,26 @@ impl Progress for WorkerProgress<'_> {
     fn preview(&mut self, map: &crate::methods::Attribution) {
         let picture = crate::render::picture(self.crop, map, &self.look);
         post(&Response::Preview { id: self.id }, Some(&crate::image::encode_png(&picture.image)));
+    }
+
+    fn helpers(&mut self) -> Option<&mut dyn crate::methods::occlusion::Helpers> {
+        self.share.as_mut().map(|s| s as &mut dyn crate::methods::occlusion::Helpers)
+    }
+}
+
+impl Engine {
+    /// The CPU helpers, started on first use; `None` on a GPU, on one core, or where a
+    /// worker cannot start workers.
+    fn pool(&self) -> Option<Rc<helpers::Pool>> {
+        if self.backend != crate::protocol::BackendKind::Cpu {
+            return None;
+        }
+        if !self.pool_tried.replace(true) {
+            let n = helpers::useful_helpers(self.source.len());
+            let pool = (n > 0).then(|| helpers::Pool::start(n, self.source.clone(), self.net.graph().preprocess));
+            *self.pool.borrow_mut() = pool.flatten().map(Rc::new);
+        }
+        self.pool.borrow().clone()
     }
 }
 
@@ -409,14 +457,21 @@ async fn explain(engine: &Engine, id: u64, job: ExplainJob) {
     let key: MapKey = (job.method.clone(), job.target.clone(), job.params.clone());
     let kept = engine.maps.borrow().iter().find(|(k, _)| *k == key).map(|(_, a)| a.clone());
     let cached = kept.is_some();
+    // Occlusion batches can go to CPU helpers (a randomized copy of the model stays here).
+    let pool = (job.method == "occlusion" && job.params.parallel != Some(false) && randomized.is_none() && !cached)
+        .then(|| engine.pool())
+        .flatten();
+    let mut workers = 1;
     let a = match kept {
         Some(a) => {
             engine.cancelled.borrow_mut().remove(&id);
             a
         }
         None => {
-            let mut progress = WorkerProgress { engine, id, crop: &crop, look: job.look };
+            let share = pool.as_deref().map(|p| p.share(id, &crop, params.clone(), job.target.clone()));
+            let mut progress = WorkerProgress { engine, id, crop: &crop, look: job.look, share };
             let result = method.attribute(net, &x, &job.target, &mut progress).await;
+            workers = progress.share.as_ref().map_or(1, |s| s.workers());
             engine.cancelled.borrow_mut().remove(&id);
             let a = match result {
                 Ok(a) => Rc::new(a),
@@ -433,7 +488,8 @@ async fn explain(engine: &Engine, id: u64, job: ExplainJob) {
     let picture = crate::render::picture(&crop, &a, &job.look);
     let png = crate::image::encode_png(&picture.image);
     let ms = now_ms() - start;
-    post(&Response::Explained { id, job, score: a.score, lo: picture.lo, hi: picture.hi, ms, cached }, Some(&png));
+    let response = Response::Explained { id, job, score: a.score, lo: picture.lo, hi: picture.hi, ms, cached, workers };
+    post(&response, Some(&png));
 }
 
 /// One forward pass of the last crop with a square hidden: the live occluder.

@@ -925,6 +925,38 @@ await test('a new colour map or view redraws the last map without computing it a
   await page.close();
 });
 
+await test('a CPU sweep shared with helper workers on the other cores draws the one-worker map', async () => {
+  const { page } = await openApp('?backend=cpu&window=40&stride=20');
+  await classifySample(page, 'chelsea.png');
+  const cores = await page.evaluate(() => navigator.hardwareConcurrency);
+  const picture = (fig) => fig.$eval('img', (img) => {
+    const c = document.createElement('canvas');
+    c.width = img.naturalWidth; c.height = img.naturalHeight;
+    c.getContext('2d').drawImage(img, 0, 0);
+    return c.toDataURL();
+  });
+  // The helpers start with the first sweep and join it once their model is loaded; by the
+  // second they are ready.
+  await explain(page, 'occlusion');
+  await page.selectOption('[data-testid="explain-class"]', { index: 1 });
+  const shared = await explain(page, 'occlusion');
+  const workers = Number(await shared.getAttribute('data-workers'));
+  if (cores >= 2) {
+    assert.ok(workers >= 2, `${workers} workers on ${cores} cores`);
+    assert.match(await shared.evaluate((f) => f.textContent), /on \d CPU workers/);
+  } else {
+    assert.equal(workers, 1);
+  }
+  const [sharedPicture, sharedLegend] = [await picture(shared), await shared.evaluate((f) => f.querySelector('.legend').textContent)];
+  await page.selectOption('[data-testid="param-parallel"]', 'false');
+  const alone = await explain(page, 'occlusion');
+  assert.equal(await alone.getAttribute('data-cached'), 'false');
+  assert.equal(await alone.getAttribute('data-workers'), '1');
+  assert.equal(await alone.evaluate((f) => f.querySelector('.legend').textContent), sharedLegend, 'same values');
+  assert.equal(await picture(alone), sharedPicture, 'the same map, pixel for pixel');
+  await page.close();
+});
+
 await test('after one visit the app works offline (service worker)', async () => {
   const site = await serve(dist);
   const offline = await launch();

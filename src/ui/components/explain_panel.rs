@@ -117,6 +117,14 @@ pub fn explain_panel(props: &ExplainPanelProps) -> Html {
                     <option value="false" selected={p.incremental == Some(false)}>{"whole images"}</option>
                 </select>
             </label>
+            <label title="on the CPU backend, helper workers on the other processor cores each take a share of the sweep (the map is the same)">
+                {"cores "}
+                <select onchange={change(|s, v| s.params.parallel = (v == "false").then_some(false))}
+                        data-testid="param-parallel">
+                    <option value="" selected={p.parallel != Some(false)}>{"all"}</option>
+                    <option value="false" selected={p.parallel == Some(false)}>{"one"}</option>
+                </select>
+            </label>
         </> },
         "smoothgrad" => html! { <>
             { number("samples", p.samples.to_string(), "1", "param-samples", |s, v| s.params.samples = v.parse().unwrap_or(s.params.samples).clamp(1, 256)) }

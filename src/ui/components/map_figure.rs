@@ -34,7 +34,7 @@ pub fn map_figure(props: &MapFigureProps) -> Html {
     let file = format!("convlens-{}-{}.png", e.job.method, slug(&e.label));
     html! {
         <figure class="map" data-testid="explanation" data-method={e.job.method.clone()} data-id={e.id.to_string()} data-ms={e.ms.to_string()}
-                data-cached={e.cached.to_string()}>
+                data-cached={e.cached.to_string()} data-workers={e.workers.to_string()}>
             <img src={url.clone()} alt={format!("{} map for {}", method_title(&e.job.method), e.label)} width="227" height="227" />
             <figcaption>
                 <strong>{method_title(&e.job.method)}</strong>
@@ -44,7 +44,9 @@ pub fn map_figure(props: &MapFigureProps) -> Html {
                 </div>
                 <p class="muted">
                     { if settings.is_empty() { String::new() } else { format!("{settings} · ") } }
-                    {format!("score {:.3} · {:.0} ms{}", e.score, e.ms, if e.cached { " (redrawn from the last run)" } else { "" })}
+                    {format!("score {:.3} · {:.0} ms{}{}", e.score, e.ms,
+                        if e.workers > 1 { format!(" on {} CPU workers", e.workers) } else { String::new() },
+                        if e.cached { " (redrawn from the last run)" } else { "" })}
                 </p>
                 <a href={url} download={file} class="download" data-testid="download">{"PNG"}</a>
             </figcaption>
