@@ -627,22 +627,37 @@ pub enum Request {
     /// Makes this worker a CPU helper of another one: load the model whose bytes travel
     /// alongside, with `preprocess`. Answered by `HelperReady`, or `Failed`.
     Help { preprocess: Preprocess },
-    /// A helper's share of occlusion sweep `sweep`: measure the windows at `at` (top-left
-    /// corners) on the crop, `width` × `height` RGB bytes that travel alongside with a sweep's
-    /// first batch. Answered by `Measured`.
-    Measure {
-        sweep: u64,
-        batch: usize,
-        at: Vec<[usize; 2]>,
-        params: MethodParams,
-        target: Target,
-        width: u32,
-        height: u32,
-    },
+    /// A helper's part `part` of run `run` (see `methods::share`). Answered by `Measured`.
+    Measure { run: u64, part: usize, job: PartJob },
+    /// The run's own worker took part `part` of run `run` back: a helper that has not begun it
+    /// skips it (no answer).
+    Skip { run: u64, part: usize },
 }
 
 fn one() -> usize {
     1
+}
+
+/// One part of a shared run (`methods::share::Part`) as a helper receives it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum PartJob {
+    /// Occlusion: measure the windows at `at` (top-left corners) on the crop, `width` ×
+    /// `height` RGB bytes that travel alongside with the run's first part for this helper.
+    Windows { at: Vec<[usize; 2]>, params: MethodParams, target: Target, width: u32, height: u32 },
+    /// A gradient method: `Σᵢ weightᵢ · ∂target/∂imageᵢ` with the ReLU rule `rule`, over
+    /// `weights.len()` images of `shape` whose values travel alongside ([`f32_bytes`]).
+    Images { weights: Vec<f32>, shape: [usize; 3], target: Target, rule: String },
+}
+
+/// Floats as little-endian bytes, for large arrays between workers (JSON is slow for them).
+pub fn f32_bytes(values: &[f32]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+/// [`f32_bytes`] read back; `None` for a length that is not a whole number of floats.
+pub fn f32s(bytes: &[u8]) -> Option<Vec<f32>> {
+    let floats = bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+    (bytes.len() % 4 == 0).then(|| floats.collect())
 }
 
 /// What the page needs to know about the loaded model.
@@ -787,9 +802,9 @@ pub enum Response {
     Fatal { message: String },
     /// A helper loaded its model (`Request::Help`).
     HelperReady,
-    /// A helper's answer to `Request::Measure`: the target per window, or `None` when it
-    /// could not measure them (the sweep's own worker measures them instead).
-    Measured { sweep: u64, batch: usize, values: Option<Vec<f32>> },
+    /// A helper's answer to `Request::Measure`; its values travel alongside ([`f32_bytes`]).
+    /// `ok: false`: the helper could not do the part (the run's own worker does it instead).
+    Measured { run: u64, part: usize, ok: bool },
 }
 
 impl Request {

@@ -1,6 +1,7 @@
-//! An occlusion sweep shared with helpers (the browser's extra CPU workers, each with its own
-//! copy of the model) gives the same map, to the bit, as one worker alone: batches measured
-//! elsewhere, out of order, lost by a helper, or answered twice are all placed right.
+//! A run shared with helpers (the browser's extra CPU workers, each with its own copy of the
+//! model) gives the same map, to the bit, as one worker alone: occlusion's batches of windows
+//! and SmoothGrad's and Integrated Gradients' batches of images done elsewhere, out of order,
+//! lost by a helper, answered twice or taken back are all placed right.
 
 mod common;
 use std::collections::VecDeque;
@@ -9,33 +10,43 @@ use std::pin::Pin;
 
 use common::device;
 use convlens::Tensor;
-use convlens::methods::occlusion::{Helpers, Measurer};
+use convlens::methods::gradient::weighted_gradient_sum;
+use convlens::methods::occlusion::Measurer;
+use convlens::methods::share::{Helpers, Part};
 use convlens::methods::{Attribution, Fill, Method, OcclusionParams, Progress, Target};
-use convlens::model::{Model, Network};
+use convlens::model::{Model, Network, ReluRule};
 
-/// Helpers that measure with their own copy of the network, a batch at a time while the sweep
-/// waits or ticks, in the order `pick` chooses; `lose` batches come back unmeasured.
+/// A helper with its own copy of the network, doing the newest part it holds whenever the run
+/// ticks (so answers come back out of order); `lose` parts come back undone.
 struct Remote {
     net: Network,
-    measurer: Measurer,
+    /// Occlusion's measurer (for windows), or the gradient rule and target (for images).
+    measurer: Option<Measurer>,
+    rule: ReluRule,
+    target: Target,
+    shape: [usize; 3],
     slots: usize,
-    out: VecDeque<(usize, Vec<[usize; 2]>)>,
+    out: VecDeque<(usize, Part)>,
     answered: Vec<(usize, Option<Vec<f32>>)>,
     lose: fn(usize) -> bool,
     /// Sends a stale copy of every answer too.
     twice: bool,
     sent: Vec<usize>,
-    /// Batches measured and answered.
+    /// Parts done and answered.
     measured: usize,
 }
 
 impl Remote {
-    fn new(bytes: &[u8], x: &Tensor<4>, target: &Target, p: &OcclusionParams, slots: usize) -> Remote {
+    fn new(bytes: &[u8], x: &Tensor<4>, target: &Target, p: Option<&OcclusionParams>, slots: usize) -> Remote {
         let (_, net) = Model::from_bytes(bytes).unwrap().bind(&device()).unwrap();
-        let measurer = pollster::block_on(Measurer::new(&net, x, target, p)).unwrap();
+        let measurer = p.map(|p| pollster::block_on(Measurer::new(&net, x, target, p)).unwrap());
+        let [_, c, h, w] = x.dims();
         Remote {
             net,
             measurer,
+            rule: ReluRule::Standard,
+            target: target.clone(),
+            shape: [c, h, w],
             slots,
             out: VecDeque::new(),
             answered: Vec::new(),
@@ -46,13 +57,19 @@ impl Remote {
         }
     }
 
-    /// Measures the newest batch out (so answers come back out of order).
     fn work(&mut self) {
-        if let Some((k, at)) = self.out.pop_back() {
-            let values = if (self.lose)(k) {
-                None
-            } else {
-                Some(pollster::block_on(self.measurer.measure(&self.net, &at)).unwrap())
+        if let Some((k, part)) = self.out.pop_back() {
+            let values = match part {
+                _ if (self.lose)(k) => None,
+                Part::Windows(at) => {
+                    let measurer = self.measurer.as_ref().unwrap();
+                    Some(pollster::block_on(measurer.measure(&self.net, &at)).unwrap())
+                }
+                Part::Images { pixels, weights } => {
+                    let (net, shape, target, rule, cpu) = (&self.net, self.shape, &self.target, self.rule, device());
+                    let sum = weighted_gradient_sum(net, pixels, shape, &weights, target, rule, &cpu);
+                    Some(pollster::block_on(sum).unwrap())
+                }
             };
             self.measured += usize::from(values.is_some());
             if self.twice {
@@ -64,17 +81,30 @@ impl Remote {
 }
 
 impl Helpers for Remote {
-    fn send(&mut self, key: usize, at: &[[usize; 2]]) -> bool {
+    fn send(&mut self, key: usize, part: &dyn Fn() -> Part) -> bool {
         if self.out.len() == self.slots {
             return false;
         }
         self.sent.push(key);
-        self.out.push_back((key, at.to_vec()));
+        self.out.push_back((key, part()));
         true
     }
 
     fn answers(&mut self) -> Vec<(usize, Option<Vec<f32>>)> {
         std::mem::take(&mut self.answered)
+    }
+
+    /// Parts beyond the first in the queue have not begun.
+    fn take_back(&mut self) -> Option<usize> {
+        if self.out.len() < 2 {
+            return None;
+        }
+        self.out.pop_back().map(|(k, _)| k)
+    }
+
+    fn wait(&mut self) -> Pin<Box<dyn Future<Output = ()> + '_>> {
+        self.work();
+        Box::pin(std::future::ready(()))
     }
 }
 
@@ -133,7 +163,7 @@ fn a_shared_sweep_equals_one_worker_bit_for_bit() {
             .unwrap();
         let lossy: [fn(usize) -> bool; 3] = [|_| false, |k| k % 3 == 1, |_| true];
         for (slots, lose, twice) in [(1, lossy[0], false), (3, lossy[1], true), (2, lossy[2], false)] {
-            let mut remote = Remote::new(&bytes, &x, &target, &p, slots);
+            let mut remote = Remote::new(&bytes, &x, &target, Some(&p), slots);
             remote.lose = lose;
             remote.twice = twice;
             let mut shared = Shared { remote, previews: 0 };
@@ -151,6 +181,32 @@ fn a_shared_sweep_equals_one_worker_bit_for_bit() {
                 // A helper as fast as this worker takes about half of the batches.
                 assert!(shared.remote.measured * 3 >= batches, "{} of {batches}", shared.remote.measured);
             }
+        }
+    }
+}
+
+#[test]
+fn shared_smoothgrad_and_integrated_gradients_equal_one_worker_bit_for_bit() {
+    let bytes = std::fs::read("static/models/squeezenet1_1-int8.onnx").unwrap();
+    let (_, net) = Model::from_bytes(&bytes).unwrap().bind(&device()).unwrap();
+    let crop = image::open("tests/fixtures/crops/chelsea.png").unwrap().to_rgb8();
+    let x = convlens::image::to_tensor(&crop, &device());
+    let cat = Target::Class(285);
+    let methods = [
+        (Method::SmoothGrad { rule: ReluRule::Guided, samples: 21, sigma: 0.15, seed: 7 }, ReluRule::Guided),
+        (Method::IntegratedGradients { steps: 19, baseline: 0.0 }, ReluRule::Standard),
+    ];
+    for (method, rule) in methods {
+        let alone = pollster::block_on(method.attribute(&net, &x, &cat, &mut |_, _| true)).unwrap();
+        assert!(alone.values.iter().any(|v| *v != 0.0));
+        let lossy: [fn(usize) -> bool; 2] = [|_| false, |k| k == 0];
+        for (slots, lose, twice) in [(1, lossy[0], false), (2, lossy[1], true)] {
+            let mut remote = Remote::new(&bytes, &x, &cat, None, slots);
+            (remote.rule, remote.lose, remote.twice) = (rule, lose, twice);
+            let mut shared = Shared { remote, previews: 0 };
+            let a = pollster::block_on(method.attribute(&net, &x, &cat, &mut shared)).unwrap();
+            assert_eq!(a.values, alone.values, "{method:?}: slots {slots}");
+            assert!(shared.remote.measured >= 1, "{method:?}: the helper did a part");
         }
     }
 }

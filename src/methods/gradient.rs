@@ -43,6 +43,34 @@ pub fn batch_gradient(
     Ok((grad, score.without_autodiff()))
 }
 
+/// `Σᵢ weightᵢ · ∂target/∂imageᵢ` over a batch of images (`pixels`: `[N, C, H, W]` values,
+/// one weight per image), `[C, H, W]`: SmoothGrad's and Integrated Gradients' unit of work,
+/// done the same way here and on a helper.
+pub async fn weighted_gradient_sum(
+    net: &Network,
+    pixels: Vec<f32>,
+    [c, h, w]: [usize; 3],
+    weights: &[f32],
+    target: &Target,
+    rule: ReluRule,
+    device: &crate::Device,
+) -> Result<Vec<f32>, MethodError> {
+    let (n, plane) = (weights.len(), c * h * w);
+    if n == 0 || pixels.len() != n * plane {
+        return Err(MethodError::BadArgument(format!("{} values are not {n} images of {c}×{h}×{w}", pixels.len())));
+    }
+    let x = Tensor::<4>::from_data(burn::tensor::TensorData::new(pixels, [n, c, h, w]), device);
+    let (grad, _) = batch_gradient(net, x, target, rule)?;
+    let g = read_f32(grad).await?;
+    let mut sum = vec![0f32; plane];
+    for (row, &weight) in g.chunks_exact(plane).zip(weights) {
+        for (s, v) in sum.iter_mut().zip(row) {
+            *s += weight * v;
+        }
+    }
+    Ok(sum)
+}
+
 pub async fn gradient(
     net: &Network,
     input: &Tensor<4>,

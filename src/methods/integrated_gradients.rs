@@ -3,9 +3,10 @@
 //! quadrature (Captum's default). Completeness: the map sums to score(x) − score(x′), up to the
 //! quadrature error. Shaped `[C, H, W]`.
 
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::Tensor;
 
-use super::gradient::batch_gradient;
+use super::gradient::{batch_gradient, weighted_gradient_sum};
+use super::share::{self, Part};
 use super::{Attribution, MethodError, Target};
 use crate::classify::read_f32;
 use crate::model::{Network, ReluRule};
@@ -51,26 +52,30 @@ pub async fn integrated_gradients(
     let (_, score) = batch_gradient(net, input.clone(), target, ReluRule::Standard)?;
     let score = super::first(score).await?;
     let nodes = gauss_legendre(steps);
+    let parts: Vec<&[(f64, f64)]> = nodes.chunks(BATCH).collect();
+    let images = |k: usize| -> Vec<f32> {
+        let path = parts[k].iter().map(|&(alpha, _)| alpha as f32);
+        path.flat_map(|alpha| pixels.iter().map(move |&v| baseline + alpha * (v - baseline))).collect()
+    };
+    let weights = |k: usize| -> Vec<f32> { parts[k].iter().map(|&(_, weight)| weight as f32).collect() };
+    let device = input.device();
+    let sums = share::run(
+        progress,
+        &parts.iter().map(|p| p.len()).collect::<Vec<_>>(),
+        |_| c * h * w,
+        |k| Part::Images { pixels: images(k), weights: weights(k) },
+        async |k| {
+            weighted_gradient_sum(net, images(k), [c, h, w], &weights(k), target, ReluRule::Standard, &device).await
+        },
+        |_, _| {},
+    )
+    .await?;
     let mut avg = vec![0f32; pixels.len()];
-    for (k, chunk) in nodes.chunks(BATCH).enumerate() {
-        if !progress.tick(k * BATCH, steps).await {
-            return Err(MethodError::Cancelled);
-        }
-        let batch: Vec<f32> = chunk
-            .iter()
-            .flat_map(|&(alpha, _)| pixels.iter().map(move |&v| baseline + alpha as f32 * (v - baseline)))
-            .collect();
-        let x = Tensor::<4>::from_data(TensorData::new(batch, [chunk.len(), c, h, w]), &input.device());
-        let (grad, _) = batch_gradient(net, x, target, ReluRule::Standard)?;
-        let g = read_f32(grad).await?;
-        for (row, &(_, weight)) in chunk.iter().enumerate() {
-            let part = &g[row * pixels.len()..(row + 1) * pixels.len()];
-            for (a, v) in avg.iter_mut().zip(part) {
-                *a += weight as f32 * v;
-            }
+    for part in sums {
+        for (a, v) in avg.iter_mut().zip(part) {
+            *a += v;
         }
     }
-    progress.tick(steps, steps).await;
     let values = avg.iter().zip(&pixels).map(|(g, x)| (x - baseline) * g).collect();
     Ok(Attribution { values, shape: vec![c, h, w], score })
 }

@@ -8,6 +8,7 @@ pub mod gradcam;
 pub mod gradient;
 pub mod integrated_gradients;
 pub mod occlusion;
+pub mod share;
 pub mod smoothgrad;
 
 use std::future::Future;
@@ -31,8 +32,8 @@ pub trait Progress {
     /// A first rough answer while the rest is computed (occlusion's coarse pass).
     fn preview(&mut self, _map: &Attribution) {}
 
-    /// Other workers that can take part of the run (occlusion's batches), if the caller has any.
-    fn helpers(&mut self) -> Option<&mut dyn occlusion::Helpers> {
+    /// Other workers that can take parts of the run ([`share`]), if the caller has any.
+    fn helpers(&mut self) -> Option<&mut dyn share::Helpers> {
         None
     }
 }

@@ -6,6 +6,7 @@
 
 use burn::tensor::{Tensor, TensorData};
 
+use super::share::{self, Part};
 use super::{Attribution, Fill, MethodError, Target, channel_mean, target_score};
 use crate::classify::{probabilities, read_f32};
 use crate::model::{Network, Pass, Value};
@@ -200,17 +201,6 @@ impl Measurer {
     }
 }
 
-/// Other workers that measure batches of windows while this one does (the browser's extra CPU
-/// workers, each with its own copy of the model). Batches are numbered; answers name their
-/// batch and may come back in any order.
-pub trait Helpers {
-    /// Hands batch `key` (window corners) to an idle helper; `false` when none is idle.
-    fn send(&mut self, key: usize, at: &[[usize; 2]]) -> bool;
-    /// The answers that came back since the last call: a batch's values, or `None` for a
-    /// batch its helper could not measure (it is measured again here).
-    fn answers(&mut self) -> Vec<(usize, Option<Vec<f32>>)>;
-}
-
 /// The sweep's window corners, coarse first: every other window along both axes makes a
 /// quick preview (an occlusion map at twice the stride); the windows in between refine it.
 /// Answers the corners and how many belong to the coarse pass (0: too few for a preview).
@@ -267,67 +257,32 @@ pub async fn occlusion(
         .flat_map(|r| r.clone().step_by(p.batch).map(move |s| s..(s + p.batch).min(r.end)))
         .collect();
     let coarse_batches = bounds.iter().filter(|r| r.end <= coarse).count();
-    // Batches wait in `queue`, are out with a helper, or are done; each is recorded once.
-    let mut queue: std::collections::VecDeque<usize> = (0..bounds.len()).collect();
-    let mut with_helper = vec![false; bounds.len()];
-    let mut sent = Vec::new();
-    let mut drops: Vec<Option<f32>> = vec![None; at.len()];
-    let (mut done, mut coarse_done, total) = (0, 0, at.len());
-    let mut previewed = coarse == 0;
-    let record = |k: usize, values: Vec<f32>, drops: &mut Vec<Option<f32>>| {
-        for (i, v) in bounds[k].clone().zip(values) {
-            drops[i] = Some(base - v);
+    let units: Vec<usize> = bounds.iter().map(|r| r.len()).collect();
+    let drops = |answers: &[Option<Vec<f32>>]| -> Vec<Option<f32>> {
+        let mut drops = vec![None; at.len()];
+        for (r, values) in bounds.iter().zip(answers) {
+            for (i, v) in r.clone().zip(values.iter().flatten()) {
+                drops[i] = Some(base - v);
+            }
         }
-        (bounds[k].len(), usize::from(k < coarse_batches))
+        drops
     };
-    loop {
-        // (Yields to the event loop, where helpers' answers arrive.)
-        if !progress.tick(done, total).await {
-            return Err(MethodError::Cancelled);
-        }
-        if let Some(helpers) = progress.helpers() {
-            for (k, values) in helpers.answers() {
-                if !with_helper.get(k).copied().unwrap_or(false) {
-                    continue;
-                }
-                with_helper[k] = false;
-                match values.filter(|v| v.len() == bounds[k].len()) {
-                    Some(v) => {
-                        let (n, c) = record(k, v, &mut drops);
-                        (done, coarse_done) = (done + n, coarse_done + c);
-                    }
-                    None => queue.push_front(k),
-                }
+    let mut previewed = coarse == 0;
+    let answers = share::run(
+        progress,
+        &units,
+        |k| bounds[k].len(),
+        |k| Part::Windows(at[bounds[k].clone()].to_vec()),
+        async |k| measurer.measure(net, &at[bounds[k].clone()]).await,
+        |answers, progress| {
+            if !previewed && answers[..coarse_batches].iter().all(Option::is_some) {
+                previewed = true;
+                let values = mean_map(h, w, p.window, &at, &drops(answers));
+                progress.preview(&Attribution { values, shape: vec![h, w], score: base });
             }
-            while let Some(&k) = queue.front() {
-                if !helpers.send(k, &at[bounds[k].clone()]) {
-                    break;
-                }
-                queue.pop_front();
-                with_helper[k] = true;
-                sent.push(k);
-            }
-        }
-        if !previewed && coarse_done == coarse_batches {
-            previewed = true;
-            let values = mean_map(h, w, p.window, &at, &drops);
-            progress.preview(&Attribution { values, shape: vec![h, w], score: base });
-        }
-        if done == total {
-            break;
-        }
-        // Nothing left to hand out: this worker takes back the batch sent last (a helper's
-        // answer to it is then ignored), so no one idles while the last batches finish.
-        let next = queue.pop_front().or_else(|| {
-            let k = sent.iter().rev().copied().find(|&k| with_helper[k])?;
-            with_helper[k] = false;
-            Some(k)
-        });
-        let Some(k) = next else { break };
-        let values = measurer.measure(net, &at[bounds[k].clone()]).await?;
-        let (n, c) = record(k, values, &mut drops);
-        (done, coarse_done) = (done + n, coarse_done + c);
-    }
-    progress.tick(total, total).await;
-    Ok(Attribution { values: mean_map(h, w, p.window, &at, &drops), shape: vec![h, w], score: base })
+        },
+    )
+    .await?;
+    let answers: Vec<Option<Vec<f32>>> = answers.into_iter().map(Some).collect();
+    Ok(Attribution { values: mean_map(h, w, p.window, &at, &drops(&answers)), shape: vec![h, w], score: base })
 }

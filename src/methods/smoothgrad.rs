@@ -2,12 +2,13 @@
 //! Gaussian noise added, σ given as a fraction of the image's value range. Noise comes from a
 //! seeded generator, so a seed reproduces a map on every device. Shaped `[C, H, W]`.
 
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::Tensor;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand_distr::{Distribution, Normal};
 
-use super::gradient::batch_gradient;
+use super::gradient::weighted_gradient_sum;
+use super::share::{self, Part};
 use super::{Attribution, MethodError, Target, first, target_score};
 use crate::classify::read_f32;
 use crate::model::{Network, Pass, ReluRule};
@@ -31,26 +32,29 @@ pub async fn smoothgrad(
     let (lo, hi) = pixels.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), v| (a.min(*v), b.max(*v)));
     let std = sigma * (hi - lo).max(f32::EPSILON);
     let noise = Normal::new(0.0f32, std).map_err(|e| MethodError::BadArgument(format!("sigma: {e}")))?;
-    let mut rng = StdRng::seed_from_u64(seed);
     let score = first(target_score(net, input.clone(), target, &Pass::default())?).await?;
-    let mut sum = vec![0f32; pixels.len()];
-    let mut done = 0;
-    while done < samples {
-        if !progress.tick(done, samples).await {
-            return Err(MethodError::Cancelled);
-        }
-        let n = BATCH.min(samples - done);
-        let batch: Vec<f32> =
-            (0..n).flat_map(|_| pixels.iter().map(|v| v + noise.sample(&mut rng)).collect::<Vec<_>>()).collect();
-        let x = Tensor::<4>::from_data(TensorData::new(batch, [n, c, h, w]), &input.device());
-        let (grad, _) = batch_gradient(net, x, target, rule)?;
-        let g = read_f32(grad.sum_dim(0)).await?;
-        for (s, v) in sum.iter_mut().zip(g) {
+    // Each batch has its own generator, so any worker makes the same noisy copies of it.
+    let sizes: Vec<usize> = (0..samples).step_by(BATCH).map(|s| BATCH.min(samples - s)).collect();
+    let images = |k: usize| -> Vec<f32> {
+        let mut rng = StdRng::seed_from_u64(seed ^ (k as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        (0..sizes[k]).flat_map(|_| pixels.iter().map(|v| v + noise.sample(&mut rng)).collect::<Vec<_>>()).collect()
+    };
+    let device = input.device();
+    let sums = share::run(
+        progress,
+        &sizes,
+        |_| c * h * w,
+        |k| Part::Images { pixels: images(k), weights: vec![1.0; sizes[k]] },
+        async |k| weighted_gradient_sum(net, images(k), [c, h, w], &vec![1.0; sizes[k]], target, rule, &device).await,
+        |_, _| {},
+    )
+    .await?;
+    let mut sum = vec![0f32; c * h * w];
+    for part in sums {
+        for (s, v) in sum.iter_mut().zip(part) {
             *s += v;
         }
-        done += n;
     }
-    progress.tick(samples, samples).await;
     let values = sum.into_iter().map(|v| v / samples as f32).collect();
     Ok(Attribution { values, shape: vec![c, h, w], score })
 }

@@ -143,13 +143,24 @@ pub fn start() {
                     }
                     Err(message) => post(&Response::Failed { id: None, message }, None),
                 },
-                Ok(Request::Measure { sweep, batch, at, params, target, width, height }) => {
+                Ok(Request::Measure { run, part, job }) => {
                     let h = helping.borrow().clone();
                     let values = match h {
-                        Some(h) => h.measure(sweep, &at, &params, &target, (width, height, bytes)).await,
-                        None => None,
+                        Some(h) => h.measure(run, part, job, bytes).await,
+                        None => Err(helpers::Skipped::Failed),
                     };
-                    post(&Response::Measured { sweep, batch, values }, None);
+                    match values {
+                        Ok(v) => {
+                            post(&Response::Measured { run, part, ok: true }, Some(&crate::protocol::f32_bytes(&v)))
+                        }
+                        Err(helpers::Skipped::Failed) => post(&Response::Measured { run, part, ok: false }, None),
+                        Err(helpers::Skipped::TakenBack) => {}
+                    }
+                }
+                Ok(Request::Skip { run, part }) => {
+                    if let Some(h) = helping.borrow().as_ref() {
+                        h.skip(run, part);
+                    }
                 }
                 Err(e) => post(&Response::Failed { id: None, message: format!("bad request: {e}") }, None),
             }
@@ -388,8 +399,8 @@ struct WorkerProgress<'a> {
     id: u64,
     crop: &'a image::RgbImage,
     look: crate::protocol::Look,
-    /// CPU helpers taking part in an occlusion sweep.
-    share: Option<helpers::SweepShare<'a>>,
+    /// CPU helpers taking part in the run.
+    share: Option<helpers::RunShare<'a>>,
 }
 
 impl Progress for WorkerProgress<'_> {
@@ -406,8 +417,8 @@ impl Progress for WorkerProgress<'_> {
         post(&Response::Preview { id: self.id }, Some(&crate::image::encode_png(&picture.image)));
     }
 
-    fn helpers(&mut self) -> Option<&mut dyn crate::methods::occlusion::Helpers> {
-        self.share.as_mut().map(|s| s as &mut dyn crate::methods::occlusion::Helpers)
+    fn helpers(&mut self) -> Option<&mut dyn crate::methods::share::Helpers> {
+        self.share.as_mut().map(|s| s as &mut dyn crate::methods::share::Helpers)
     }
 }
 
@@ -457,8 +468,10 @@ async fn explain(engine: &Engine, id: u64, job: ExplainJob) {
     let key: MapKey = (job.method.clone(), job.target.clone(), job.params.clone());
     let kept = engine.maps.borrow().iter().find(|(k, _)| *k == key).map(|(_, a)| a.clone());
     let cached = kept.is_some();
-    // Occlusion batches can go to CPU helpers (a randomized copy of the model stays here).
-    let pool = (job.method == "occlusion" && job.params.parallel != Some(false) && randomized.is_none() && !cached)
+    // Runs made of parts can share them with CPU helpers (a randomized copy of the model stays
+    // here).
+    let shared = ["occlusion", "smoothgrad", "integrated-gradients"].contains(&job.method.as_str());
+    let pool = (shared && job.params.parallel != Some(false) && randomized.is_none() && !cached)
         .then(|| engine.pool())
         .flatten();
     let mut workers = 1;
@@ -468,7 +481,9 @@ async fn explain(engine: &Engine, id: u64, job: ExplainJob) {
             a
         }
         None => {
-            let share = pool.as_deref().map(|p| p.share(id, &crop, params.clone(), job.target.clone()));
+            // SmoothGrad smooths its chosen rule; Integrated Gradients uses the true gradient.
+            let rule = if job.method == "smoothgrad" { params.smooth.as_str() } else { "saliency" };
+            let share = pool.as_deref().map(|p| p.share(id, &crop, params.clone(), job.target.clone(), rule));
             let mut progress = WorkerProgress { engine, id, crop: &crop, look: job.look, share };
             let result = method.attribute(net, &x, &job.target, &mut progress).await;
             workers = progress.share.as_ref().map_or(1, |s| s.workers());

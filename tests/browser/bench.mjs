@@ -115,8 +115,11 @@ async function explainMs(page, method, k = 0) {
 
 async function methods(backend) {
   const light = 'samples=8&steps=16';
+  // On the CPU, SmoothGrad and Integrated Gradients also on one worker (the light page shares
+  // them with helper workers on the other cores).
+  const lightAlone = `${light}&parallel=false`;
   const sweeps = backend === 'cpu' ? ['32,16', '64,32'] : ['64,32'];
-  for (const query of [light, ...sweeps.flatMap((ws) => {
+  for (const query of [light, ...(backend === 'cpu' ? [lightAlone] : []), ...sweeps.flatMap((ws) => {
     const [w, s] = ws.split(',');
     const q = `method=occlusion&window=${w}&stride=${s}`;
     // On the CPU: one worker naive and incremental, then incremental on every core.
@@ -132,7 +135,7 @@ async function methods(backend) {
     await page.waitForSelector('[data-testid="status"][data-state="ready"]');
     const list = query === light
       ? ['saliency', 'guided-backprop', 'deconvnet', 'smoothgrad', 'integrated-gradients', 'grad-cam', 'guided-grad-cam']
-      : ['occlusion'];
+      : query === lightAlone ? ['smoothgrad', 'integrated-gradients'] : ['occlusion'];
     for (const method of list) {
       const times = [];
       // A sweep on every core runs twice: the first one starts the helper workers.
@@ -141,7 +144,9 @@ async function methods(backend) {
       for (let i = 0; i < runs; i++) times.push(await explainMs(page, method, i));
       const ms = method === 'occlusion' ? times[times.length - 1] : median(times);
       let label = method === 'occlusion' ? `occlusion ${query.replace('method=occlusion&', '')}` : method;
-      if (shared) label += ` (${await page.getAttribute('[data-testid="explanation"]', 'data-workers')} workers)`;
+      const workers = await page.getAttribute('[data-testid="explanation"]', 'data-workers');
+      if (shared || (query === light && workers !== '1')) label += ` (${workers} workers)`;
+      if (query === lightAlone) label += ' (one worker)';
       console.log(`${backend}: ${label}: ${ms.toFixed(0)} ms`);
       results.push({ backend, what: label, ms });
     }

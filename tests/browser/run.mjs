@@ -925,7 +925,7 @@ await test('a new colour map or view redraws the last map without computing it a
   await page.close();
 });
 
-await test('a CPU sweep shared with helper workers on the other cores draws the one-worker map', async () => {
+await test('CPU runs shared with helper workers on the other cores draw the one-worker maps (occlusion, SmoothGrad)', async () => {
   const { page } = await openApp('?backend=cpu&window=40&stride=20');
   await classifySample(page, 'chelsea.png');
   const cores = await page.evaluate(() => navigator.hardwareConcurrency);
@@ -954,6 +954,16 @@ await test('a CPU sweep shared with helper workers on the other cores draws the 
   assert.equal(await alone.getAttribute('data-workers'), '1');
   assert.equal(await alone.evaluate((f) => f.querySelector('.legend').textContent), sharedLegend, 'same values');
   assert.equal(await picture(alone), sharedPicture, 'the same map, pixel for pixel');
+  // SmoothGrad's batches of noisy copies are shared the same way.
+  await page.selectOption('[data-testid="explain-method"]', 'smoothgrad');
+  await page.selectOption('[data-testid="param-parallel"]', '');
+  const smoothShared = await explain(page, 'smoothgrad');
+  if (cores >= 2) assert.ok(Number(await smoothShared.getAttribute('data-workers')) >= 2);
+  const smoothPicture = await picture(smoothShared);
+  await page.selectOption('[data-testid="param-parallel"]', 'false');
+  const smoothAlone = await explain(page, 'smoothgrad');
+  assert.equal(await smoothAlone.getAttribute('data-workers'), '1');
+  assert.equal(await picture(smoothAlone), smoothPicture, 'the same SmoothGrad map, pixel for pixel');
   await page.close();
 });
 

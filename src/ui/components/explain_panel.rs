@@ -97,6 +97,16 @@ pub fn explain_panel(props: &ExplainPanelProps) -> Html {
         }
     };
     let p = &settings.params;
+    let cores = html! {
+        <label title="on the CPU backend, helper workers on the other processor cores each take a share of the run (the map is the same)">
+            {"cores "}
+            <select onchange={change(|s, v| s.params.parallel = (v == "false").then_some(false))}
+                    data-testid="param-parallel">
+                <option value="" selected={p.parallel != Some(false)}>{"all"}</option>
+                <option value="false" selected={p.parallel == Some(false)}>{"one"}</option>
+            </select>
+        </label>
+    };
     let params = match settings.method.as_str() {
         "occlusion" => html! { <>
             { number("window", p.window.to_string(), "1", "param-window", |s, v| s.params.window = v.parse().unwrap_or(s.params.window).clamp(1, 1024)) }
@@ -117,14 +127,7 @@ pub fn explain_panel(props: &ExplainPanelProps) -> Html {
                     <option value="false" selected={p.incremental == Some(false)}>{"whole images"}</option>
                 </select>
             </label>
-            <label title="on the CPU backend, helper workers on the other processor cores each take a share of the sweep (the map is the same)">
-                {"cores "}
-                <select onchange={change(|s, v| s.params.parallel = (v == "false").then_some(false))}
-                        data-testid="param-parallel">
-                    <option value="" selected={p.parallel != Some(false)}>{"all"}</option>
-                    <option value="false" selected={p.parallel == Some(false)}>{"one"}</option>
-                </select>
-            </label>
+            { cores.clone() }
         </> },
         "smoothgrad" => html! { <>
             { number("samples", p.samples.to_string(), "1", "param-samples", |s, v| s.params.samples = v.parse().unwrap_or(s.params.samples).clamp(1, 256)) }
@@ -136,10 +139,12 @@ pub fn explain_panel(props: &ExplainPanelProps) -> Html {
                     }) }
                 </select>
             </label>
+            { cores.clone() }
         </> },
         "integrated-gradients" => html! { <>
             { number("steps", p.steps.to_string(), "1", "param-steps", |s, v| s.params.steps = v.parse().unwrap_or(s.params.steps).clamp(1, 512)) }
             { number("baseline", p.baseline.to_string(), "0.1", "param-baseline", |s, v| s.params.baseline = v.parse().ok().filter(|b: &f32| b.is_finite()).unwrap_or(s.params.baseline)) }
+            { cores }
         </> },
         "grad-cam" | "guided-grad-cam" => html! {
             <label>{"layer "}
