@@ -75,13 +75,6 @@ pub(crate) async fn run(
                     None => here.push_back(k),
                 }
             }
-            while let Some(&k) = queue.front() {
-                if !helpers.send(k, &|| part(k)) {
-                    break;
-                }
-                queue.pop_front();
-                with_helper[k] = true;
-            }
         }
         if finished {
             on_done(&answers, progress);
@@ -89,10 +82,21 @@ pub(crate) async fn run(
         if done == total {
             break;
         }
-        let next = match here.pop_front().or_else(|| queue.pop_front()) {
-            Some(k) => Some(k),
-            None => progress.helpers().and_then(|h| h.take_back()).filter(|&k| with_helper.get(k) == Some(&true)),
-        };
+        // This worker keeps the next part for itself (a run of one part never waits on a
+        // message); helpers with room get the ones after it.
+        let mut next = here.pop_front().or_else(|| queue.pop_front());
+        if let Some(helpers) = progress.helpers() {
+            while let Some(&k) = queue.front() {
+                if !helpers.send(k, &|| part(k)) {
+                    break;
+                }
+                queue.pop_front();
+                with_helper[k] = true;
+            }
+            if next.is_none() {
+                next = helpers.take_back().filter(|&k| with_helper.get(k) == Some(&true));
+            }
+        }
         let Some(k) = next else {
             match progress.helpers() {
                 Some(helpers) => helpers.wait().await,
