@@ -9,8 +9,9 @@ use burn::tensor::module::{avg_pool2d, conv2d, max_pool2d};
 use burn::tensor::ops::{AvgPoolOptions, ConvOptions, MaxPoolOptions, PadMode};
 use burn::tensor::{Device, Tensor, TensorData};
 
+use super::cpu_conv;
 use super::graph::{Graph, Node, Op, PadKind};
-use super::host::HostTensor;
+use super::host::{HostData, HostTensor};
 use super::modified_relu::{ReluRule, modified_relu};
 use crate::error::ModelError;
 
@@ -66,6 +67,8 @@ pub struct Network {
     preprocess: Option<(Tensor<4>, Tensor<4>)>,
     /// [`Network::last_spatial_tap`] per input height and width (it takes a whole pass).
     spatial_tap: std::sync::Mutex<HashMap<[usize; 2], String>>,
+    /// On Burn's CPU backend, convolutions without gradients run [`super::cpu_conv`].
+    cpu_conv: bool,
 }
 
 /// How a forward pass departs from the plain network (the methods' hooks).
@@ -200,7 +203,9 @@ impl Network {
         let column = |v: [f32; 3]| Tensor::<4>::from_data(TensorData::new(v.to_vec(), [1, 3, 1, 1]), device);
         let preprocess = (!p.is_identity()).then(|| (column(p.mean), column(p.std)));
         let spatial_tap = Default::default();
-        Ok(Self { graph, device: device.clone(), uploaded, last_use, score_name, preprocess, spatial_tap })
+        let cpu_conv = *device == Device::flex();
+        let device = device.clone();
+        Ok(Self { graph, device, uploaded, last_use, score_name, preprocess, spatial_tap, cpu_conv })
     }
 
     /// The last activation that still has a spatial grid (4-D, more than one position): the
@@ -386,6 +391,49 @@ impl Network {
         }
     }
 
+    /// A convolution by [`cpu_conv::conv2d`]: constant weights and bias are read in place from
+    /// the graph, anything else from its tensor.
+    #[allow(clippy::too_many_arguments)]
+    fn cpu_conv(
+        &self,
+        node: &Node,
+        x: Value,
+        w: Value,
+        b: Option<Value>,
+        x_shape: [usize; 4],
+        w_shape: [usize; 4],
+        geometry: &cpu_conv::ConvGeometry,
+    ) -> Result<Tensor<4>, ModelError> {
+        let read = |t: Tensor<4>| t.into_data().try_into_vec::<f32>().map_err(|e| err(node, format!("{e:?}")));
+        let constant = |k: usize| match node.inputs.get(k).and_then(|name| self.graph.constants.get(name)) {
+            Some(HostTensor { data: HostData::F32(v), .. }) => Some(v.as_slice()),
+            _ => None,
+        };
+        let pixels = read(x.tensor)?;
+        let weight_read;
+        let weight = match constant(1) {
+            Some(v) => v,
+            None => {
+                weight_read = read(w.tensor)?;
+                &weight_read
+            }
+        };
+        let bias_read;
+        let bias = match (constant(2), b) {
+            (Some(v), _) => Some(v),
+            (None, Some(b)) => {
+                bias_read = read(b.tensor)?;
+                Some(bias_read.as_slice())
+            }
+            (None, None) => None,
+        };
+        let [n, _, h, w] = x_shape;
+        let [o, _, kh, kw] = w_shape;
+        let [oh, ow] = geometry.output([h, w], [kh, kw]);
+        let y = cpu_conv::conv2d(&pixels, x_shape, weight, w_shape, bias, geometry);
+        Ok(Tensor::from_data(TensorData::new(y, [n, o, oh, ow]), &self.device))
+    }
+
     /// A quantization node's scale and zero point, shaped to broadcast against `x` (one value,
     /// or one per slice along `axis`).
     fn quantization(&self, node: &Node, x: &Value, axis: i64) -> Result<(Tensor<4>, Option<Tensor<4>>), ModelError> {
@@ -450,6 +498,13 @@ impl Network {
                 let out_h = windows(h, padding[0], (kh - 1) * dilations[0] + 1, strides[0], false);
                 let out_w = windows(wd, padding[1], (kw - 1) * dilations[1] + 1, strides[1], false);
                 check_elements(node, &[n, o, out_h, out_w])?;
+                // Depthwise convolutions keep flex's own kernel (one small plane per channel).
+                if self.cpu_conv && !ad && (*groups == 1 || *groups < c) {
+                    let geometry =
+                        cpu_conv::ConvGeometry { strides: *strides, padding, dilations: *dilations, groups: *groups };
+                    let y = self.cpu_conv(node, x, w, b, [n, c, h, wd], [o, ci, kh, kw], &geometry)?;
+                    return Ok(Value::nchw(y));
+                }
                 let options = ConvOptions::new_with_padding(*strides, padding, *dilations, *groups);
                 let y = conv2d(x.tensor, w.tensor, b.map(|b| b.tensor.reshape([o])), options);
                 Value::nchw(y)

@@ -1,6 +1,7 @@
 //! ONNX models on Burn: parse at run time ([`graph`]), execute on any device ([`exec`]),
 //! and the metadata the app needs (name, labels, input convention) in [`ModelInfo`].
 
+pub mod cpu_conv;
 pub mod exec;
 pub mod graph;
 pub mod host;

@@ -1,0 +1,51 @@
+//! The CPU convolution (`model::cpu_conv`: NCHW im2col and one matrix product per image and
+//! group) against Burn's own conv2d on many geometries: strides, asymmetric padding,
+//! dilations, groups, 1×1 kernels, kernels as large as the padded input, batches.
+
+mod common;
+use burn::tensor::module::conv2d;
+use burn::tensor::ops::ConvOptions;
+use common::device;
+use convlens::model::cpu_conv::{ConvGeometry, conv2d as cpu_conv2d};
+use convlens::{Tensor, TensorData};
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+
+#[test]
+fn cpu_convolution_matches_burn_on_many_geometries() {
+    let mut rng = StdRng::seed_from_u64(3);
+    let mut checked = 0;
+    while checked < 400 {
+        let groups = [1, 1, 1, 2, 3][rng.random_range(0..5)];
+        let (cg, og) = (rng.random_range(1..4), rng.random_range(1..4));
+        let (c, o) = (cg * groups, og * groups);
+        let (n, h, w) = (rng.random_range(1..3), rng.random_range(1..12), rng.random_range(1..12));
+        let (kh, kw) = (rng.random_range(1..5), rng.random_range(1..5));
+        let strides = [rng.random_range(1..4), rng.random_range(1..4)];
+        let dilations = [rng.random_range(1..3), rng.random_range(1..3)];
+        let padding =
+            [(rng.random_range(0..3), rng.random_range(0..3)), (rng.random_range(0..3), rng.random_range(0..3))];
+        let fits = |d: usize, size: usize, k: usize| size + padding[d].0 + padding[d].1 >= (k - 1) * dilations[d] + 1;
+        if !fits(0, h, kh) || !fits(1, w, kw) {
+            continue;
+        }
+        let x: Vec<f32> = (0..n * c * h * w).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let weight: Vec<f32> = (0..o * cg * kh * kw).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let bias: Option<Vec<f32>> =
+            rng.random_bool(0.5).then(|| (0..o).map(|_| rng.random_range(-1.0..1.0)).collect());
+        let g = ConvGeometry { strides, padding, dilations, groups };
+        let ours = cpu_conv2d(&x, [n, c, h, w], &weight, [o, cg, kh, kw], bias.as_deref(), &g);
+
+        let t = |v: &[f32], s: [usize; 4]| Tensor::<4>::from_data(TensorData::new(v.to_vec(), s), &device());
+        let b = bias.as_ref().map(|b| Tensor::<1>::from_data(TensorData::new(b.clone(), [o]), &device()));
+        let options = ConvOptions::new_with_padding(strides, padding, dilations, groups);
+        let theirs = conv2d(t(&x, [n, c, h, w]), t(&weight, [o, cg, kh, kw]), b, options);
+        let [oh, ow] = g.output([h, w], [kh, kw]);
+        assert_eq!(theirs.dims(), [n, o, oh, ow], "{g:?}");
+        let theirs = theirs.into_data().to_vec::<f32>().unwrap();
+        assert_eq!(ours.len(), theirs.len());
+        let worst = ours.iter().zip(&theirs).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        assert!(worst < 1e-5, "{g:?} x {:?} w {:?}: worst difference {worst}", [n, c, h, w], [o, cg, kh, kw]);
+        checked += 1;
+    }
+}
