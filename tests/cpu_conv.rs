@@ -1,10 +1,11 @@
 //! The CPU convolution (`model::cpu_conv`: NCHW im2col and one matrix product per image and
 //! group) against Burn's own conv2d on many geometries: strides, asymmetric padding,
-//! dilations, groups, 1×1 kernels, kernels as large as the padded input, batches.
+//! dilations, groups, 1×1 kernels, kernels as large as the padded input, batches; and the CPU
+//! max pool (`model::cpu_pool`) against Burn's, floor and ceil mode.
 
 mod common;
-use burn::tensor::module::conv2d;
-use burn::tensor::ops::ConvOptions;
+use burn::tensor::module::{conv2d, max_pool2d};
+use burn::tensor::ops::{ConvOptions, MaxPoolOptions};
 use common::device;
 use convlens::model::cpu_conv::{ConvGeometry, conv2d as cpu_conv2d};
 use convlens::{Tensor, TensorData};
@@ -46,6 +47,38 @@ fn cpu_convolution_matches_burn_on_many_geometries() {
         assert_eq!(ours.len(), theirs.len());
         let worst = ours.iter().zip(&theirs).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
         assert!(worst < 1e-5, "{g:?} x {:?} w {:?}: worst difference {worst}", [n, c, h, w], [o, cg, kh, kw]);
+        checked += 1;
+    }
+}
+
+#[test]
+fn cpu_max_pool_matches_burn_floor_and_ceil_mode() {
+    let mut rng = StdRng::seed_from_u64(11);
+    let mut checked = 0;
+    while checked < 300 {
+        let (n, c, h, w) =
+            (rng.random_range(1..3), rng.random_range(1..4), rng.random_range(1..14), rng.random_range(1..14));
+        let kernel = [rng.random_range(1..5), rng.random_range(1..5)];
+        let strides = [rng.random_range(1..4), rng.random_range(1..4)];
+        // ONNX: padding smaller than the kernel.
+        let pad = |k: usize, rng: &mut StdRng| (rng.random_range(0..k), rng.random_range(0..k));
+        let padding = [pad(kernel[0], &mut rng), pad(kernel[1], &mut rng)];
+        let ceil_mode = rng.random_bool(0.5);
+        if h + padding[0].0 + padding[0].1 < kernel[0] || w + padding[1].0 + padding[1].1 < kernel[1] {
+            continue;
+        }
+        let x: Vec<f32> = (0..n * c * h * w).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let options = MaxPoolOptions { kernel_size: kernel, stride: strides, padding, dilation: [1, 1], ceil_mode };
+        let theirs = max_pool2d(Tensor::<4>::from_data(TensorData::new(x.clone(), [n, c, h, w]), &device()), options);
+        let [_, _, oh, ow] = theirs.dims();
+        let ours = convlens::model::cpu_pool::max_pool2d(&x, [n, c, h, w], kernel, strides, padding, [oh, ow]);
+        let theirs = theirs.into_data().to_vec::<f32>().unwrap();
+        assert_eq!(
+            ours,
+            theirs,
+            "{:?} kernel {kernel:?} strides {strides:?} pads {padding:?} ceil {ceil_mode}",
+            [n, c, h, w]
+        );
         checked += 1;
     }
 }

@@ -9,10 +9,10 @@ use burn::tensor::module::{avg_pool2d, conv2d, max_pool2d};
 use burn::tensor::ops::{AvgPoolOptions, ConvOptions, MaxPoolOptions, PadMode};
 use burn::tensor::{Device, Tensor, TensorData};
 
-use super::cpu_conv;
 use super::graph::{Graph, Node, Op, PadKind};
 use super::host::{HostData, HostTensor};
 use super::modified_relu::{ReluRule, modified_relu};
+use super::{cpu_conv, cpu_pool};
 use crate::error::ModelError;
 
 /// A float activation: a rank-4 Burn tensor plus its logical ONNX shape (rank 1..=4, padded
@@ -535,10 +535,19 @@ impl Network {
             Op::MaxPool { kernel, strides, pads, ceil_mode } => {
                 rank4(&x)?;
                 self.check_pool(node, &x.shape, kernel, strides, pads)?;
+                let padding = [(pads[0], pads[2]), (pads[1], pads[3])];
+                if self.cpu_conv && !ad {
+                    let [n, c, h, w] = padded4(&x.shape);
+                    let out = [0, 1].map(|d| windows([h, w][d], padding[d], kernel[d], strides[d], *ceil_mode));
+                    let pixels = x.tensor.into_data().try_into_vec::<f32>().map_err(|e| err(node, format!("{e:?}")))?;
+                    let y = cpu_pool::max_pool2d(&pixels, [n, c, h, w], *kernel, *strides, padding, out);
+                    let [oh, ow] = out;
+                    return Ok(Value::nchw(Tensor::from_data(TensorData::new(y, [n, c, oh, ow]), &self.device)));
+                }
                 let options = MaxPoolOptions {
                     kernel_size: *kernel,
                     stride: *strides,
-                    padding: [(pads[0], pads[2]), (pads[1], pads[3])],
+                    padding,
                     dilation: [1, 1],
                     ceil_mode: *ceil_mode,
                 };

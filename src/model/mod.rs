@@ -2,6 +2,7 @@
 //! and the metadata the app needs (name, labels, input convention) in [`ModelInfo`].
 
 pub mod cpu_conv;
+pub mod cpu_pool;
 pub mod exec;
 pub mod graph;
 pub mod host;

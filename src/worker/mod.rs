@@ -438,6 +438,9 @@ impl Engine {
     }
 }
 
+/// Runs on models with smaller inputs stay on one worker (BENCHMARKS.md, "CPU helper workers").
+const MIN_SHARED_SIDE: usize = 64;
+
 /// What a raw map depends on, for one crop: method, target and parameters.
 type MapKey = (String, crate::protocol::Target, crate::protocol::MethodParams);
 /// Raw maps kept per crop (a map is at most 3 × H × W floats: about 0.6 MB at 227×227).
@@ -470,7 +473,9 @@ async fn explain(engine: &Engine, id: u64, job: ExplainJob) {
     let cached = kept.is_some();
     // Runs made of parts can share them with CPU helpers (a randomized copy of the model stays
     // here).
-    let shared = ["occlusion", "smoothgrad", "integrated-gradients"].contains(&job.method.as_str());
+    // (Not on tiny inputs: the Fashion-MNIST net's parts take less time than their messages.)
+    let shared = ["occlusion", "smoothgrad", "integrated-gradients"].contains(&job.method.as_str())
+        && engine.info.input_size >= MIN_SHARED_SIDE;
     let pool = (shared && job.params.parallel != Some(false) && randomized.is_none() && !cached)
         .then(|| engine.pool())
         .flatten();
