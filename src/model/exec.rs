@@ -67,8 +67,9 @@ pub struct Network {
     preprocess: Option<(Tensor<4>, Tensor<4>)>,
     /// [`Network::last_spatial_tap`] per input height and width (it takes a whole pass).
     spatial_tap: std::sync::Mutex<HashMap<[usize; 2], String>>,
-    /// On Burn's CPU backend, convolutions without gradients run [`super::cpu_conv`].
-    cpu_conv: bool,
+    /// On Burn's CPU backend, convolutions and max pools without gradients run our own kernels
+    /// ([`super::cpu_conv`], [`super::cpu_pool`]).
+    cpu_kernels: bool,
 }
 
 /// How a forward pass departs from the plain network (the methods' hooks).
@@ -116,6 +117,11 @@ impl Activations {
 /// The most elements one image's activation may have (256 MB of f32): a hostile file's
 /// attributes must not make the executor allocate without bound.
 const MAX_ELEMENTS_PER_IMAGE: usize = 1 << 26;
+
+/// A CPU tensor's values (for the CPU kernels; a read on the CPU backend needs no waiting).
+fn host_values(node: &Node, t: Tensor<4>) -> Result<Vec<f32>, ModelError> {
+    t.into_data().try_into_vec::<f32>().map_err(|e| err(node, format!("{e:?}")))
+}
 
 fn check_elements(node: &Node, dims: &[usize]) -> Result<(), ModelError> {
     let per_image = dims.iter().skip(1).try_fold(1usize, |a, &d| a.checked_mul(d));
@@ -203,9 +209,9 @@ impl Network {
         let column = |v: [f32; 3]| Tensor::<4>::from_data(TensorData::new(v.to_vec(), [1, 3, 1, 1]), device);
         let preprocess = (!p.is_identity()).then(|| (column(p.mean), column(p.std)));
         let spatial_tap = Default::default();
-        let cpu_conv = *device == Device::flex();
+        let cpu_kernels = *device == Device::flex();
         let device = device.clone();
-        Ok(Self { graph, device, uploaded, last_use, score_name, preprocess, spatial_tap, cpu_conv })
+        Ok(Self { graph, device, uploaded, last_use, score_name, preprocess, spatial_tap, cpu_kernels })
     }
 
     /// The last activation that still has a spatial grid (4-D, more than one position): the
@@ -404,7 +410,7 @@ impl Network {
         w_shape: [usize; 4],
         geometry: &cpu_conv::ConvGeometry,
     ) -> Result<Tensor<4>, ModelError> {
-        let read = |t: Tensor<4>| t.into_data().try_into_vec::<f32>().map_err(|e| err(node, format!("{e:?}")));
+        let read = |t: Tensor<4>| host_values(node, t);
         let constant = |k: usize| match node.inputs.get(k).and_then(|name| self.graph.constants.get(name)) {
             Some(HostTensor { data: HostData::F32(v), .. }) => Some(v.as_slice()),
             _ => None,
@@ -499,7 +505,7 @@ impl Network {
                 let out_w = windows(wd, padding[1], (kw - 1) * dilations[1] + 1, strides[1], false);
                 check_elements(node, &[n, o, out_h, out_w])?;
                 // Depthwise convolutions keep flex's own kernel (one small plane per channel).
-                if self.cpu_conv && !ad && (*groups == 1 || *groups < c) {
+                if self.cpu_kernels && !ad && (*groups == 1 || *groups < c) {
                     let geometry =
                         cpu_conv::ConvGeometry { strides: *strides, padding, dilations: *dilations, groups: *groups };
                     let y = self.cpu_conv(node, x, w, b, [n, c, h, wd], [o, ci, kh, kw], &geometry)?;
@@ -536,10 +542,10 @@ impl Network {
                 rank4(&x)?;
                 self.check_pool(node, &x.shape, kernel, strides, pads)?;
                 let padding = [(pads[0], pads[2]), (pads[1], pads[3])];
-                if self.cpu_conv && !ad {
+                if self.cpu_kernels && !ad {
                     let [n, c, h, w] = padded4(&x.shape);
                     let out = [0, 1].map(|d| windows([h, w][d], padding[d], kernel[d], strides[d], *ceil_mode));
-                    let pixels = x.tensor.into_data().try_into_vec::<f32>().map_err(|e| err(node, format!("{e:?}")))?;
+                    let pixels = host_values(node, x.tensor)?;
                     let y = cpu_pool::max_pool2d(&pixels, [n, c, h, w], *kernel, *strides, padding, out);
                     let [oh, ow] = out;
                     return Ok(Value::nchw(Tensor::from_data(TensorData::new(y, [n, c, oh, ow]), &self.device)));
