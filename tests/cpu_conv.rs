@@ -43,7 +43,7 @@ fn cpu_convolution_matches_burn_on_many_geometries() {
         let theirs = conv2d(t(&x, [n, c, h, w]), t(&weight, [o, cg, kh, kw]), b, options);
         let [oh, ow] = g.output([h, w], [kh, kw]);
         assert_eq!(theirs.dims(), [n, o, oh, ow], "{g:?}");
-        let theirs = theirs.into_data().to_vec::<f32>().unwrap();
+        let theirs = theirs.into_data().try_to_vec::<f32>().unwrap();
         assert_eq!(ours.len(), theirs.len());
         let worst = ours.iter().zip(&theirs).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
         assert!(worst < 1e-5, "{g:?} x {:?} w {:?}: worst difference {worst}", [n, c, h, w], [o, cg, kh, kw]);
@@ -72,7 +72,7 @@ fn cpu_max_pool_matches_burn_floor_and_ceil_mode() {
         let theirs = max_pool2d(Tensor::<4>::from_data(TensorData::new(x.clone(), [n, c, h, w]), &device()), options);
         let [_, _, oh, ow] = theirs.dims();
         let ours = convlens::model::cpu_pool::max_pool2d(&x, [n, c, h, w], kernel, strides, padding, [oh, ow]);
-        let theirs = theirs.into_data().to_vec::<f32>().unwrap();
+        let theirs = theirs.into_data().try_to_vec::<f32>().unwrap();
         assert_eq!(
             ours,
             theirs,
