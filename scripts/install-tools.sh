@@ -6,6 +6,10 @@ source "$(dirname "$0")/env.sh"
 cd "$ROOT"
 
 rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+# The CPU kernels' wasm SIMD paths are tested as a WASI program under Node (scripts/test.sh).
+if [ "${1:-}" = --browser ]; then
+  rustup target list --installed | grep -qx wasm32-wasip1 || rustup target add wasm32-wasip1
+fi
 
 if ! trunk --version 2>/dev/null | grep -q "$TRUNK_VERSION"; then
   echo "installing trunk $TRUNK_VERSION (about 15 minutes on 2 cores)"

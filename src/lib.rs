@@ -27,7 +27,8 @@ pub mod render;
 pub mod ui;
 #[cfg(target_arch = "wasm32")]
 pub mod wire;
-#[cfg(all(target_arch = "wasm32", feature = "compute"))]
+// Browser only: wasm32-wasip1 builds the examples for profiling wasm under Node (scripts/profile-wasm.sh).
+#[cfg(all(target_arch = "wasm32", target_os = "unknown", feature = "compute"))]
 pub mod worker;
 
 #[cfg(feature = "compute")]

@@ -1,27 +1,43 @@
 //! The CPU convolution (`model::cpu_conv`: NCHW im2col and one matrix product per image and
 //! group) against Burn's own conv2d on many geometries: strides, asymmetric padding,
-//! dilations, groups, 1×1 kernels, kernels as large as the padded input, batches; and the CPU
-//! max pool (`model::cpu_pool`) against Burn's, floor and ceil mode.
+//! dilations, groups, 1×1 kernels, kernels as large as the padded input, batches, a fused
+//! clamp; the depthwise kernel the same way; and the CPU max pool (`model::cpu_pool`) against
+//! Burn's, floor and ceil mode.
 
 mod common;
 use burn::tensor::module::{conv2d, max_pool2d};
 use burn::tensor::ops::{ConvOptions, MaxPoolOptions};
 use common::device;
-use convlens::model::cpu_conv::{ConvGeometry, conv2d as cpu_conv2d};
+use convlens::model::cpu_conv::{ConvGeometry, conv2d as cpu_conv2d, depthwise2d};
 use convlens::{Tensor, TensorData};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
 #[test]
 fn cpu_convolution_matches_burn_on_many_geometries() {
-    let mut rng = StdRng::seed_from_u64(3);
+    check_against_burn(3, false);
+}
+
+#[test]
+fn cpu_depthwise_convolution_matches_burn_on_many_geometries() {
+    check_against_burn(5, true);
+}
+
+/// 400 random convolutions (grouped, or depthwise with 1–2 outputs per channel) by our kernel
+/// and by Burn's conv2d, each case with a bias or not and a fused clamp (a ReLU or a ReLU6-like
+/// one) or not.
+fn check_against_burn(seed: u64, depthwise: bool) {
+    let mut rng = StdRng::seed_from_u64(seed);
     let mut checked = 0;
     while checked < 400 {
-        let groups = [1, 1, 1, 2, 3][rng.random_range(0..5)];
-        let (cg, og) = (rng.random_range(1..4), rng.random_range(1..4));
+        let (groups, cg, og) = if depthwise {
+            (rng.random_range(1..5), 1, rng.random_range(1..3))
+        } else {
+            ([1, 1, 1, 2, 3][rng.random_range(0..5)], rng.random_range(1..4), rng.random_range(1..4))
+        };
         let (c, o) = (cg * groups, og * groups);
-        let (n, h, w) = (rng.random_range(1..3), rng.random_range(1..12), rng.random_range(1..12));
-        let (kh, kw) = (rng.random_range(1..5), rng.random_range(1..5));
+        let (n, h, w) = (rng.random_range(1..3), rng.random_range(1..14), rng.random_range(1..14));
+        let (kh, kw) = (rng.random_range(1..6), rng.random_range(1..6));
         let strides = [rng.random_range(1..4), rng.random_range(1..4)];
         let dilations = [rng.random_range(1..3), rng.random_range(1..3)];
         let padding =
@@ -34,13 +50,18 @@ fn cpu_convolution_matches_burn_on_many_geometries() {
         let weight: Vec<f32> = (0..o * cg * kh * kw).map(|_| rng.random_range(-1.0..1.0)).collect();
         let bias: Option<Vec<f32>> =
             rng.random_bool(0.5).then(|| (0..o).map(|_| rng.random_range(-1.0..1.0)).collect());
+        let clamp = [None, Some([0.0, f32::INFINITY]), Some([-0.25f32, 0.5f32])][checked % 3];
         let g = ConvGeometry { strides, padding, dilations, groups };
-        let ours = cpu_conv2d(&x, [n, c, h, w], &weight, [o, cg, kh, kw], bias.as_deref(), &g);
+        let kernel = if depthwise { depthwise2d } else { cpu_conv2d };
+        let ours = kernel(&x, [n, c, h, w], &weight, [o, cg, kh, kw], bias.as_deref(), clamp, &g);
 
         let t = |v: &[f32], s: [usize; 4]| Tensor::<4>::from_data(TensorData::new(v.to_vec(), s), &device());
         let b = bias.as_ref().map(|b| Tensor::<1>::from_data(TensorData::new(b.clone(), [o]), &device()));
         let options = ConvOptions::new_with_padding(strides, padding, dilations, groups);
-        let theirs = conv2d(t(&x, [n, c, h, w]), t(&weight, [o, cg, kh, kw]), b, options);
+        let mut theirs = conv2d(t(&x, [n, c, h, w]), t(&weight, [o, cg, kh, kw]), b, options);
+        if let Some([lo, hi]) = clamp {
+            theirs = theirs.clamp(lo, hi);
+        }
         let [oh, ow] = g.output([h, w], [kh, kw]);
         assert_eq!(theirs.dims(), [n, o, oh, ow], "{g:?}");
         let theirs = theirs.into_data().try_to_vec::<f32>().unwrap();
@@ -81,4 +102,29 @@ fn cpu_max_pool_matches_burn_floor_and_ceil_mode() {
         );
         checked += 1;
     }
+}
+
+#[test]
+fn cpu_quantization_rounds_half_to_even_and_clamps() {
+    use convlens::model::cpu_simd::{dequantize, quantize};
+    // Ties (x / scale + zero exactly between two integers) in both directions, values beyond
+    // the int8 range, and lengths that leave a remainder after the 4-wide SIMD steps.
+    let scale = 0.5f32;
+    let xs: Vec<f32> = (-300..300).map(|i| i as f32 * 0.25).collect();
+    for len in [xs.len(), 7, 3] {
+        let mut q = xs[..len].to_vec();
+        quantize(&mut q, scale, 3.0, -128.0, 127.0);
+        for (x, q) in xs.iter().zip(&q) {
+            let want = (x / scale + 3.0).round_ties_even().clamp(-128.0, 127.0);
+            assert_eq!(*q, want, "quantize({x})");
+        }
+        let mut d = q.clone();
+        dequantize(&mut d, scale, 3.0);
+        for (q, d) in q.iter().zip(&d) {
+            assert_eq!(*d, (q - 3.0) * scale);
+        }
+    }
+    let mut ties = vec![0.5f32, 1.5, 2.5, -0.5, -1.5, -2.5];
+    quantize(&mut ties, 1.0, 0.0, -128.0, 127.0);
+    assert_eq!(ties, [0.0, 2.0, 2.0, -0.0, -2.0, -2.0]);
 }

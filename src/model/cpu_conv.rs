@@ -5,6 +5,8 @@
 //! product writes NCHW directly. A profile of ResNet-18 put flex's own copies at a third of the
 //! forward pass, as much as the products themselves (BENCHMARKS.md).
 
+use super::cpu_simd::{add_clamp, weighted_rows};
+
 /// A 2-D convolution's geometry: strides, (before, after) padding per axis, dilations, groups.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ConvGeometry {
@@ -26,14 +28,17 @@ impl ConvGeometry {
 }
 
 /// `x` (`[N, C, H, W]`) convolved with `weight` (`[O, C/groups, kh, kw]`) plus `bias` (`[O]`),
-/// `[N, O, H', W']`. The caller has checked the shapes (the kernel fits the padded input, the
-/// channels divide by the groups).
+/// `[N, O, H', W']`, then clamped to `clamp` = `[lo, hi]` if given (a ReLU or ReLU6 that follows
+/// the convolution, done while its output rows are still in cache). The caller has checked the
+/// shapes (the kernel fits the padded input, the channels divide by the groups).
+#[inline(never)]
 pub fn conv2d(
     x: &[f32],
     [n, c, h, w]: [usize; 4],
     weight: &[f32],
     [o, cg, kh, kw]: [usize; 4],
     bias: Option<&[f32]>,
+    clamp: Option<[f32; 2]>,
     g: &ConvGeometry,
 ) -> Vec<f32> {
     let [oh, ow] = g.output([h, w], [kh, kw]);
@@ -52,11 +57,6 @@ pub fn conv2d(
                 &col
             };
             let dst = &mut out[(b * o + group * og) * spatial..][..og * spatial];
-            if let Some(bias) = bias {
-                for (row, &v) in dst.chunks_exact_mut(spatial).zip(&bias[group * og..(group + 1) * og]) {
-                    row.fill(v);
-                }
-            }
             let lhs = &weight[group * og * k..][..og * k];
             // SAFETY: dst is og × spatial, lhs og × k and rhs k × spatial, all row-major and
             // within their slices (checked by the slicing above).
@@ -68,7 +68,7 @@ pub fn conv2d(
                     dst.as_mut_ptr(),
                     1,
                     spatial as isize,
-                    bias.is_some(),
+                    false,
                     lhs.as_ptr(),
                     1,
                     k as isize,
@@ -83,6 +83,89 @@ pub fn conv2d(
                     gemm::Parallelism::None,
                 );
             }
+            if bias.is_some() || clamp.is_some() {
+                let [lo, hi] = clamp.unwrap_or([f32::NEG_INFINITY, f32::INFINITY]);
+                for (r, row) in dst.chunks_exact_mut(spatial).enumerate() {
+                    add_clamp(row, bias.map_or(0.0, |b| b[group * og + r]), lo, hi);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// A depthwise convolution (one group per input channel, `weight` `[O, 1, kh, kw]` with `O` a
+/// multiple of `C`), as [`conv2d`]. Per channel, the input is copied once into a zero-padded
+/// plane split into its `sy × sx` stride phases (rows `a, a+sy, …` × columns `b, b+sx, …`), so
+/// that every tap reads one contiguous run: the whole output plane, computed `wq` wide (the
+/// phases' width) with a few columns to drop, is then a single weighted sum of `kh·kw` shifted
+/// runs, summed in SIMD registers ([`weighted_rows`]).
+#[inline(never)]
+pub fn depthwise2d(
+    x: &[f32],
+    [n, c, h, w]: [usize; 4],
+    weight: &[f32],
+    [o, _, kh, kw]: [usize; 4],
+    bias: Option<&[f32]>,
+    clamp: Option<[f32; 2]>,
+    g: &ConvGeometry,
+) -> Vec<f32> {
+    let [oh, ow] = g.output([h, w], [kh, kw]);
+    let ([sy, sx], [dy, dx]) = (g.strides, g.dilations);
+    let (top, left) = (g.padding[0].0, g.padding[1].0);
+    let (hp, wp) = (h + top + g.padding[0].1, w + left + g.padding[1].1);
+    // Phase (a, b) holds the padded rows a, a + sy, … and columns b, b + sx, …: hq × wq.
+    let (hq, wq) = (hp.div_ceil(sy), wp.div_ceil(sx));
+    let mut phases = vec![0f32; sy * sx * hq * wq];
+    // Output row oy is row oy of `wide`, of which the first ow columns are kept.
+    let span = (oh - 1) * wq + ow;
+    let mut wide = vec![0f32; span];
+    // Per tap (ky, kx), the start of its run: padded pixel (oy·sy + ky·dy, ox·sx + kx·dx) is in
+    // phase (ky·dy mod sy, kx·dx mod sx) at (oy + ky·dy div sy, ox + kx·dx div sx).
+    let starts: Vec<usize> = (0..kh * kw)
+        .map(|k| {
+            let (ry, rx) = ((k / kw) * dy, (k % kw) * dx);
+            ((ry % sy) * sx + rx % sx) * hq * wq + (ry / sy) * wq + rx / sx
+        })
+        .collect();
+    // The first input column of each column phase b: (x + left) mod sx = b.
+    let first_x: Vec<usize> = (0..sx).map(|b| (b + sx - left % sx) % sx).collect();
+    let per_input = o / c;
+    let [lo, hi] = clamp.unwrap_or([f32::NEG_INFINITY, f32::INFINITY]);
+    let mut out = vec![0f32; n * o * oh * ow];
+    let mut weights = vec![0f32; kh * kw];
+    for b in 0..n {
+        for ic in 0..c {
+            let plane = &x[(b * c + ic) * h * w..][..h * w];
+            phases.fill(0.0);
+            for (y, row) in plane.chunks_exact(w).enumerate() {
+                let r = y + top;
+                let line = ((r % sy) * sx * hq + r / sy) * wq;
+                if sx == 1 {
+                    phases[line + left..][..w].copy_from_slice(row);
+                    continue;
+                }
+                for (pb, &x0) in first_x.iter().enumerate() {
+                    // (Stepping, not a division per element.)
+                    let dst = &mut phases[line + pb * hq * wq..][..wq];
+                    let (mut xi, mut j) = (x0, (x0 + left) / sx);
+                    while xi < w {
+                        dst[j] = row[xi];
+                        xi += sx;
+                        j += 1;
+                    }
+                }
+            }
+            let runs: Vec<&[f32]> = starts.iter().map(|&s| &phases[s..s + span]).collect();
+            for m in 0..per_input {
+                let oc = ic * per_input + m;
+                weights.copy_from_slice(&weight[oc * kh * kw..][..kh * kw]);
+                weighted_rows(&mut wide, &runs, &weights, bias.map_or(0.0, |b| b[oc]), lo, hi);
+                let dst = &mut out[(b * o + oc) * oh * ow..][..oh * ow];
+                for (oy, row) in dst.chunks_exact_mut(ow).enumerate() {
+                    row.copy_from_slice(&wide[oy * wq..][..ow]);
+                }
+            }
         }
     }
     out
@@ -90,6 +173,7 @@ pub fn conv2d(
 
 /// Fills `col` (`[C·kh·kw, H'·W']`) with the input values each output pixel's window sees, zero
 /// where it falls on the padding.
+#[inline(never)]
 fn im2col(
     input: &[f32],
     [c, h, w]: [usize; 3],

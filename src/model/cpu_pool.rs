@@ -2,10 +2,13 @@
 //! argmax indices its backward pass needs, which took 40% of SqueezeNet's forward pass natively
 //! (BENCHMARKS.md); a pass without gradients needs only the maxima.
 
+use super::cpu_simd::max_into;
+
 /// `x` (`[N, C, H, W]`) max-pooled with a `kernel` window moving by `strides`, the input padded
 /// by (before, after) `pads` per axis (padding never wins), into `[N, C, out[0], out[1]]`; the
 /// caller computes `out` (ONNX's floor or ceil mode) and has checked that every window starts
 /// inside the padded input.
+#[inline(never)]
 pub fn max_pool2d(
     x: &[f32],
     [n, c, h, w]: [usize; 4],
@@ -21,15 +24,41 @@ pub fn max_pool2d(
         (start.max(0) as usize)..((start + k as isize).clamp(0, size as isize) as usize)
     };
     let cols: Vec<std::ops::Range<usize>> = (0..ow).map(|ox| span(ox, sx, left, kw, w)).collect();
-    let mut out = vec![f32::NEG_INFINITY; n * c * oh * ow];
+    let mut out = vec![0f32; n * c * oh * ow];
+    // Separably, both steps element-wise over whole rows (SIMD): the maximum over the window's
+    // rows, then over `kw` shifted copies of that row for every window that lies inside it;
+    // windows over the left or right padding are done one by one.
+    let full = (w + 1).saturating_sub(kw);
+    let mut rows_max = vec![f32::NEG_INFINITY; w];
+    let mut windows_max = vec![f32::NEG_INFINITY; full];
     for (src, dst) in x.chunks_exact(h * w).zip(out.chunks_exact_mut(oh * ow)) {
         for (oy, row) in dst.chunks_exact_mut(ow).enumerate() {
-            for y in span(oy, sy, top, kh, h) {
-                let line = &src[y * w..(y + 1) * w];
-                for (m, xs) in row.iter_mut().zip(&cols) {
-                    // (A comparison, not f32::max: that is a call to fmaxf per element here.)
-                    *m = line[xs.clone()].iter().fold(*m, |a, &b| if b > a { b } else { a });
+            let ys = span(oy, sy, top, kh, h);
+            match src.get(ys.start * w..ys.start * w + w) {
+                Some(first) if !ys.is_empty() => rows_max.copy_from_slice(first),
+                _ => rows_max.fill(f32::NEG_INFINITY),
+            }
+            for y in ys.start + 1..ys.end {
+                max_into(&mut rows_max, &src[y * w..(y + 1) * w]);
+            }
+            if full > 0 {
+                windows_max.copy_from_slice(&rows_max[..full]);
+                for j in 1..kw {
+                    max_into(&mut windows_max, &rows_max[j..j + full]);
                 }
+            }
+            // (Plain indexing and comparisons: at opt-level "z" iterator adapters and f32::max
+            // stay calls per element.)
+            let (rows_max, windows_max) = (rows_max.as_slice(), windows_max.as_slice());
+            let mut ox = 0;
+            while ox < ow {
+                let start = (ox * sx) as isize - left;
+                row[ox] = if start >= 0 && (start as usize) < full {
+                    windows_max[start as usize]
+                } else {
+                    rows_max[cols[ox].clone()].iter().fold(f32::NEG_INFINITY, |a, &b| if b > a { b } else { a })
+                };
+                ox += 1;
             }
         }
     }

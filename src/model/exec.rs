@@ -12,7 +12,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use super::graph::{Graph, Node, Op, PadKind};
 use super::host::{HostData, HostTensor};
 use super::modified_relu::{ReluRule, modified_relu};
-use super::{cpu_conv, cpu_pool};
+use super::{cpu_conv, cpu_pool, cpu_simd};
 use crate::error::ModelError;
 
 /// A float activation: a rank-4 Burn tensor plus its logical ONNX shape (rank 1..=4, padded
@@ -67,9 +67,14 @@ pub struct Network {
     preprocess: Option<(Tensor<4>, Tensor<4>)>,
     /// [`Network::last_spatial_tap`] per input height and width (it takes a whole pass).
     spatial_tap: std::sync::Mutex<HashMap<[usize; 2], String>>,
-    /// On Burn's CPU backend, convolutions and max pools without gradients run our own kernels
-    /// ([`super::cpu_conv`], [`super::cpu_pool`]).
+    /// On Burn's CPU backend, passes without gradients run our own kernels for convolutions
+    /// (depthwise too), max pools, ReLU/Clip and per-tensor (de)quantization
+    /// ([`super::cpu_conv`], [`super::cpu_pool`], [`super::cpu_simd`]).
     cpu_kernels: bool,
+    /// For each Conv node read only by the node right after it, a ReLU or a Clip with constant
+    /// bounds: those bounds. The CPU kernels then clamp the convolution's output rows as they
+    /// are written, and the activation node passes its input on.
+    clamp_after: Vec<Option<[f32; 2]>>,
 }
 
 /// How a forward pass departs from the plain network (the methods' hooks).
@@ -210,8 +215,9 @@ impl Network {
         let preprocess = (!p.is_identity()).then(|| (column(p.mean), column(p.std)));
         let spatial_tap = Default::default();
         let cpu_kernels = *device == Device::flex();
+        let clamp_after = (0..graph.nodes.len()).map(|i| clamp_after(&graph, i)).collect();
         let device = device.clone();
-        Ok(Self { graph, device, uploaded, last_use, score_name, preprocess, spatial_tap, cpu_kernels })
+        Ok(Self { graph, device, uploaded, last_use, score_name, preprocess, spatial_tap, cpu_kernels, clamp_after })
     }
 
     /// The last activation that still has a spatial grid (4-D, more than one position): the
@@ -295,10 +301,27 @@ impl Network {
             out.values.insert(self.graph.input.clone(), input.clone());
         }
         env.insert(self.graph.input.clone(), input);
+        // The output of a convolution that clamped it for the ReLU or Clip right after it.
+        let mut clamped: Option<&str> = None;
         for (i, node) in self.graph.nodes.iter().enumerate() {
             let value = match overrides.get(&node.output) {
                 Some(v) => v.clone(),
-                None if needed[i] => self.run_node(node, &env, autodiff, pass.relu)?,
+                None if needed[i] => {
+                    let first = self.take_first_input(i, &mut env, &keep);
+                    let input = node.inputs.first().map(String::as_str);
+                    if clamped.is_some() && clamped == input {
+                        // The convolution before this ReLU or Clip applied it already.
+                        match first {
+                            Some(v) => v,
+                            None => self.float(node, &env, 0, false)?,
+                        }
+                    } else {
+                        let clamp = self.clamp_after[i]
+                            .filter(|_| self.cpu_kernels && !autodiff && !keep.contains(node.output.as_str()));
+                        clamped = clamp.map(|_| node.output.as_str());
+                        self.run_node(node, &env, first, clamp, autodiff, pass.relu)?
+                    }
+                }
                 None => continue,
             };
             for dead in &self.last_use[i] {
@@ -310,6 +333,15 @@ impl Network {
             env.insert(node.output.clone(), value);
         }
         Ok(out)
+    }
+
+    /// Node `i`'s first input, taken out of `env` when node `i` is its last reader (not a
+    /// kept tap, not read twice by the node): the node may then reuse its buffer.
+    fn take_first_input(&self, i: usize, env: &mut HashMap<String, Value>, keep: &HashSet<&str>) -> Option<Value> {
+        let node = &self.graph.nodes[i];
+        let name = node.inputs.first()?;
+        let last = self.last_use[i].contains(name) && !keep.contains(name.as_str());
+        (last && !node.inputs[1..].contains(name)).then(|| env.remove(name)).flatten()
     }
 
     /// Which nodes must run to produce `keep`, given that `overrides` are supplied.
@@ -406,6 +438,7 @@ impl Network {
         x: Value,
         w: Value,
         b: Option<Value>,
+        clamp: Option<[f32; 2]>,
         x_shape: [usize; 4],
         w_shape: [usize; 4],
         geometry: &cpu_conv::ConvGeometry,
@@ -436,8 +469,38 @@ impl Network {
         let [n, _, h, w] = x_shape;
         let [o, _, kh, kw] = w_shape;
         let [oh, ow] = geometry.output([h, w], [kh, kw]);
-        let y = cpu_conv::conv2d(&pixels, x_shape, weight, w_shape, bias, geometry);
+        // Depthwise: one input channel per group. Its kernel skips padding terms instead of
+        // multiplying zeros, the same unless a weight is infinite or NaN.
+        let depthwise = geometry.groups == x_shape[1] && geometry.groups > 1 && w_shape[1] == 1;
+        let y = if depthwise && weight.iter().all(|v| v.is_finite()) {
+            cpu_conv::depthwise2d(&pixels, x_shape, weight, w_shape, bias, clamp, geometry)
+        } else {
+            cpu_conv::conv2d(&pixels, x_shape, weight, w_shape, bias, clamp, geometry)
+        };
         Ok(Tensor::from_data(TensorData::new(y, [n, o, oh, ow]), &self.device))
+    }
+
+    /// `t` clamped to `[lo, hi]` on the CPU ([`cpu_simd::add_clamp`]; in place when no one
+    /// else holds `t`).
+    #[inline(never)]
+    fn cpu_clamp(&self, node: &Node, t: Tensor<4>, [lo, hi]: [f32; 2]) -> Result<Tensor<4>, ModelError> {
+        let dims = t.dims();
+        let mut values = host_values(node, t)?;
+        cpu_simd::add_clamp(&mut values, 0.0, lo, hi);
+        Ok(Tensor::from_data(TensorData::new(values, dims), &self.device))
+    }
+
+    /// A quantization node's scale and zero point when both are single constants (per tensor).
+    fn scalar_quantization(&self, node: &Node) -> Option<(f32, f32)> {
+        let single = |k: usize| match node.inputs.get(k).filter(|n| !n.is_empty()) {
+            None => Some(0.0),
+            Some(name) => match self.graph.constants.get(name)?.to_f32().as_slice() {
+                [v] => Some(*v),
+                _ => None,
+            },
+        };
+        let scale = single(1).filter(|_| node.inputs.get(1).is_some_and(|n| !n.is_empty()))?;
+        Some((scale, single(2)?))
     }
 
     /// A quantization node's scale and zero point, shaped to broadcast against `x` (one value,
@@ -458,14 +521,24 @@ impl Network {
         Ok((scale.tensor.reshape(dims), zero.map(|z| z.tensor.reshape(dims))))
     }
 
+    /// Runs one node on the values in `env`. `first`, when given, is its first input handed
+    /// over by the caller (no other reference left), so that CPU kernels can reuse its buffer:
+    /// Burn flex's element-wise ops work in place on a tensor no one else holds. `clamp` (a
+    /// convolution on the CPU kernels only) clamps the output for the activation after it.
     pub(super) fn run_node(
         &self,
         node: &Node,
         env: &HashMap<String, Value>,
+        first: Option<Value>,
+        clamp: Option<[f32; 2]>,
         ad: bool,
         rule: ReluRule,
     ) -> Result<Value, ModelError> {
-        let x = self.float(node, env, 0, ad)?;
+        let x = match first {
+            Some(v) if ad => Value { tensor: v.tensor.autodiff(), shape: v.shape },
+            Some(v) => v,
+            None => self.float(node, env, 0, ad)?,
+        };
         let rank4 = |v: &Value| {
             if v.shape.len() == 4 {
                 Ok(())
@@ -473,6 +546,9 @@ impl Network {
                 Err(err(node, format!("expects a 4-D input, got shape {:?}", v.shape)))
             }
         };
+        // Per-tensor (de)quantization without gradients runs one SIMD pass on the CPU.
+        let quantization = matches!(node.op, Op::QuantizeLinear { .. } | Op::DequantizeLinear { .. });
+        let per_tensor = (quantization && self.cpu_kernels && !ad).then(|| self.scalar_quantization(node)).flatten();
         let value = match &node.op {
             Op::Conv { strides, pads, dilations, groups, auto_pad_same } => {
                 rank4(&x)?;
@@ -504,11 +580,10 @@ impl Network {
                 let out_h = windows(h, padding[0], (kh - 1) * dilations[0] + 1, strides[0], false);
                 let out_w = windows(wd, padding[1], (kw - 1) * dilations[1] + 1, strides[1], false);
                 check_elements(node, &[n, o, out_h, out_w])?;
-                // Depthwise convolutions keep flex's own kernel (one small plane per channel).
-                if self.cpu_kernels && !ad && (*groups == 1 || *groups < c) {
+                if self.cpu_kernels && !ad {
                     let geometry =
                         cpu_conv::ConvGeometry { strides: *strides, padding, dilations: *dilations, groups: *groups };
-                    let y = self.cpu_conv(node, x, w, b, [n, c, h, wd], [o, ci, kh, kw], &geometry)?;
+                    let y = self.cpu_conv(node, x, w, b, clamp, [n, c, h, wd], [o, ci, kh, kw], &geometry)?;
                     return Ok(Value::nchw(y));
                 }
                 let options = ConvOptions::new_with_padding(*strides, padding, *dilations, *groups);
@@ -517,6 +592,9 @@ impl Network {
             }
             Op::Relu if ad && rule != ReluRule::Standard => {
                 Value { tensor: modified_relu(x.tensor, rule), shape: x.shape }
+            }
+            Op::Relu if self.cpu_kernels && !ad => {
+                Value { tensor: self.cpu_clamp(node, x.tensor, [0.0, f32::INFINITY])?, shape: x.shape }
             }
             Op::Relu => Value { tensor: activation::relu(x.tensor), shape: x.shape },
             Op::LeakyRelu { alpha } => {
@@ -529,6 +607,10 @@ impl Network {
                 };
                 let lo = min.or(scalar(1)?);
                 let hi = max.or(scalar(2)?);
+                if self.cpu_kernels && !ad {
+                    let bounds = [lo.unwrap_or(f32::NEG_INFINITY), hi.unwrap_or(f32::INFINITY)];
+                    return Ok(Value { tensor: self.cpu_clamp(node, x.tensor, bounds)?, shape: x.shape });
+                }
                 let mut t = x.tensor;
                 if let Some(lo) = lo {
                     t = t.clamp_min(lo);
@@ -666,6 +748,20 @@ impl Network {
                 };
                 Value::from_shape(t.reshape(padded4(&shape)), shape)
             }
+            Op::QuantizeLinear { range, .. } if per_tensor.is_some() => {
+                let (scale, zero) = per_tensor.unwrap_or_default();
+                let dims = x.tensor.dims();
+                let mut values = host_values(node, x.tensor)?;
+                cpu_simd::quantize(&mut values, scale, zero, range.0, range.1);
+                Value { tensor: Tensor::from_data(TensorData::new(values, dims), &self.device), shape: x.shape }
+            }
+            Op::DequantizeLinear { .. } if per_tensor.is_some() => {
+                let (scale, zero) = per_tensor.unwrap_or_default();
+                let dims = x.tensor.dims();
+                let mut values = host_values(node, x.tensor)?;
+                cpu_simd::dequantize(&mut values, scale, zero);
+                Value { tensor: Tensor::from_data(TensorData::new(values, dims), &self.device), shape: x.shape }
+            }
             Op::QuantizeLinear { axis, range } => {
                 let (scale, zero) = self.quantization(node, &x, *axis)?;
                 let y = x.tensor / scale;
@@ -774,7 +870,7 @@ impl Network {
                 Value { tensor: activation::softmax(x.tensor, axis), shape: x.shape }
             }
             Op::Gemm { alpha, beta, trans_a, trans_b } => {
-                let a = self.float(node, env, 0, ad)?;
+                let a = x.clone();
                 let b = self.float(node, env, 1, ad)?;
                 if a.shape.len() != 2 || b.shape.len() != 2 {
                     return Err(err(node, format!("expects 2-D inputs, got {:?} and {:?}", a.shape, b.shape)));
@@ -860,6 +956,35 @@ impl Network {
 
 /// `SAME_UPPER` padding (before, after) of one axis: the output is ⌈input / stride⌉ long and
 /// the odd pixel goes after.
+/// The bounds of the activation that alone reads Conv node `i`'s output, right after it: a
+/// ReLU, or a Clip whose bounds are attributes or constants (ReLU6).
+fn clamp_after(graph: &Graph, i: usize) -> Option<[f32; 2]> {
+    let (conv, next) = (&graph.nodes[i], graph.nodes.get(i + 1)?);
+    let out = &conv.output;
+    let sole_reader = next.inputs.first() == Some(out)
+        && !next.inputs[1..].contains(out)
+        && !graph.outputs.contains(out)
+        && graph.nodes.iter().filter(|n| n.inputs.contains(out)).count() == 1;
+    if !matches!(conv.op, Op::Conv { .. }) || !sole_reader {
+        return None;
+    }
+    let constant = |k: usize| -> Option<Option<f32>> {
+        match next.inputs.get(k).filter(|n| !n.is_empty()) {
+            None => Some(None),
+            Some(name) => Some(Some(*graph.constants.get(name)?.to_f32().first()?)),
+        }
+    };
+    match next.op {
+        Op::Relu => Some([0.0, f32::INFINITY]),
+        Op::Clip { min, max } => {
+            let lo = min.or(constant(1)?).unwrap_or(f32::NEG_INFINITY);
+            let hi = max.or(constant(2)?).unwrap_or(f32::INFINITY);
+            (lo <= hi).then_some([lo, hi])
+        }
+        _ => None,
+    }
+}
+
 pub(crate) fn same_upper_pads(input: usize, kernel: usize, stride: usize, dilation: usize) -> (usize, usize) {
     let out = input.div_ceil(stride.max(1));
     let need = ((out.max(1) - 1) * stride.max(1) + (kernel.max(1) - 1) * dilation.max(1) + 1).saturating_sub(input);

@@ -1,0 +1,230 @@
+//! The element-wise loops of the CPU kernels, with wasm SIMD128 where the page runs them. The
+//! release profile optimizes for size (`opt-level = "z"`), which turns LLVM's loop vectorizer
+//! off, so plain loops run one element at a time in the browser: a profile of SqueezeNet's
+//! forward pass in wasm put Burn flex's ReLU alone at 12% of the pass (BENCHMARKS.md). These
+//! loops are written with the SIMD128 instructions themselves; elsewhere (native tests and
+//! benchmarks) they are plain loops.
+
+/// `v ← clamp(v + add, lo, hi)` over `row`, with `lo ≤ hi` (`-∞`/`+∞` for no bound). A NaN stays
+/// NaN, as in Burn's ReLU and clamp.
+pub fn add_clamp(row: &mut [f32], add: f32, lo: f32, hi: f32) {
+    #[cfg(target_arch = "wasm32")]
+    // SAFETY: the page needs SIMD128 (gemm's kernels use it too); the function only reads and
+    // writes within `row`.
+    unsafe {
+        wasm::add_clamp(row, add, lo, hi)
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    for v in row {
+        let x = *v + add;
+        let x = if x < lo { lo } else { x };
+        *v = if hi < x { hi } else { x };
+    }
+}
+
+/// `acc[i] ← max(acc[i], row[i])` (a NaN in `row` never wins; max pooling's inputs are finite).
+pub fn max_into(acc: &mut [f32], row: &[f32]) {
+    #[cfg(target_arch = "wasm32")]
+    // SAFETY: as in `add_clamp`; both slices are read and written within their common length.
+    unsafe {
+        wasm::max_into(acc, row)
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    for (a, &b) in acc.iter_mut().zip(row) {
+        *a = if *a < b { b } else { *a };
+    }
+}
+
+/// ONNX QuantizeLinear, kept in floats: `v ← clamp(round(v / scale + zero), lo, hi)`, rounding
+/// half to even.
+pub fn quantize(row: &mut [f32], scale: f32, zero: f32, lo: f32, hi: f32) {
+    #[cfg(target_arch = "wasm32")]
+    // SAFETY: as in `add_clamp`.
+    unsafe {
+        wasm::quantize(row, scale, zero, lo, hi)
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    for v in row {
+        let q = (*v / scale + zero).round_ties_even();
+        let q = if q < lo { lo } else { q };
+        *v = if hi < q { hi } else { q };
+    }
+}
+
+/// ONNX DequantizeLinear: `v ← (v − zero) · scale`.
+pub fn dequantize(row: &mut [f32], scale: f32, zero: f32) {
+    #[cfg(target_arch = "wasm32")]
+    // SAFETY: as in `add_clamp`.
+    unsafe {
+        wasm::dequantize(row, scale, zero)
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    for v in row {
+        *v = (*v - zero) * scale;
+    }
+}
+
+/// `out[j] ← clamp(add + Σₜ weights[t] · rows[t][j], lo, hi)` for every `j` of `out`: one output
+/// row of a depthwise convolution, each tap a shifted input row (each at least `out.len()` long).
+/// Per output element the taps are summed in order, then `add`.
+pub fn weighted_rows(out: &mut [f32], rows: &[&[f32]], weights: &[f32], add: f32, lo: f32, hi: f32) {
+    let taps = rows.len().min(weights.len());
+    assert!(rows[..taps].iter().all(|r| r.len() >= out.len()), "a tap row is shorter than the output");
+    #[cfg(target_arch = "wasm32")]
+    if taps <= wasm::MAX_TAPS {
+        // SAFETY: as in `add_clamp`; every tap row holds `out.len()` values (asserted above).
+        unsafe { wasm::weighted_rows(out, &rows[..taps], weights, add, lo, hi) };
+        return;
+    }
+    for (j, v) in out.iter_mut().enumerate() {
+        let mut acc = 0.0;
+        for t in 0..taps {
+            acc += weights[t] * rows[t][j];
+        }
+        let x = acc + add;
+        let x = if x < lo { lo } else { x };
+        *v = if hi < x { hi } else { x };
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
+mod wasm {
+    //! Index loops over raw pointers: at opt-level "z" slice iterators stay function calls.
+    use core::arch::wasm32::*;
+
+    #[target_feature(enable = "simd128")]
+    pub unsafe fn add_clamp(row: &mut [f32], add: f32, lo: f32, hi: f32) {
+        let (n, p) = (row.len(), row.as_mut_ptr());
+        let (a, l, h) = (f32x4_splat(add), f32x4_splat(lo), f32x4_splat(hi));
+        let mut i = 0;
+        // SAFETY (all three functions): every access is at an index below the slices' common
+        // length `n`; wasm loads and stores need no alignment.
+        unsafe {
+            while i + 4 <= n {
+                let q = p.add(i) as *mut v128;
+                // pmax(x, lo) = x < lo ? lo : x and pmin(x, hi) = hi < x ? hi : x keep NaN.
+                v128_store(q, f32x4_pmin(f32x4_pmax(f32x4_add(v128_load(q), a), l), h));
+                i += 4;
+            }
+            while i < n {
+                let x = *p.add(i) + add;
+                let x = if x < lo { lo } else { x };
+                *p.add(i) = if hi < x { hi } else { x };
+                i += 1;
+            }
+        }
+    }
+
+    #[target_feature(enable = "simd128")]
+    pub unsafe fn max_into(acc: &mut [f32], row: &[f32]) {
+        let (n, p, r) = (acc.len().min(row.len()), acc.as_mut_ptr(), row.as_ptr());
+        let mut i = 0;
+        unsafe {
+            while i + 4 <= n {
+                let q = p.add(i) as *mut v128;
+                v128_store(q, f32x4_pmax(v128_load(q), v128_load(r.add(i) as *const v128)));
+                i += 4;
+            }
+            while i < n {
+                let (a, b) = (*p.add(i), *r.add(i));
+                *p.add(i) = if a < b { b } else { a };
+                i += 1;
+            }
+        }
+    }
+
+    #[target_feature(enable = "simd128")]
+    pub unsafe fn quantize(row: &mut [f32], scale: f32, zero: f32, lo: f32, hi: f32) {
+        let (n, p) = (row.len(), row.as_mut_ptr());
+        let (s, z, l, h) = (f32x4_splat(scale), f32x4_splat(zero), f32x4_splat(lo), f32x4_splat(hi));
+        let mut i = 0;
+        unsafe {
+            while i + 4 <= n {
+                let q = p.add(i) as *mut v128;
+                // f32x4_nearest rounds half to even.
+                let r = f32x4_nearest(f32x4_add(f32x4_div(v128_load(q), s), z));
+                v128_store(q, f32x4_pmin(f32x4_pmax(r, l), h));
+                i += 4;
+            }
+            while i < n {
+                let r = (*p.add(i) / scale + zero).round_ties_even();
+                let r = if r < lo { lo } else { r };
+                *p.add(i) = if hi < r { hi } else { r };
+                i += 1;
+            }
+        }
+    }
+
+    #[target_feature(enable = "simd128")]
+    pub unsafe fn dequantize(row: &mut [f32], scale: f32, zero: f32) {
+        let (n, p) = (row.len(), row.as_mut_ptr());
+        let (s, z) = (f32x4_splat(scale), f32x4_splat(zero));
+        let mut i = 0;
+        unsafe {
+            while i + 4 <= n {
+                let q = p.add(i) as *mut v128;
+                v128_store(q, f32x4_mul(f32x4_sub(v128_load(q), z), s));
+                i += 4;
+            }
+            while i < n {
+                *p.add(i) = (*p.add(i) - zero) * scale;
+                i += 1;
+            }
+        }
+    }
+
+    /// Taps per output element in the SIMD depthwise path (7×7 kernels fit).
+    pub const MAX_TAPS: usize = 49;
+
+    #[target_feature(enable = "simd128")]
+    pub unsafe fn weighted_rows(out: &mut [f32], rows: &[&[f32]], weights: &[f32], add: f32, lo: f32, hi: f32) {
+        let (n, taps, p) = (out.len(), rows.len(), out.as_mut_ptr());
+        let mut ptrs = [core::ptr::null::<f32>(); MAX_TAPS];
+        let mut ws = [f32x4_splat(0.0); MAX_TAPS];
+        for t in 0..taps {
+            ptrs[t] = rows[t].as_ptr();
+            ws[t] = f32x4_splat(weights[t]);
+        }
+        let (a, l, h) = (f32x4_splat(add), f32x4_splat(lo), f32x4_splat(hi));
+        let (pp, wp) = (ptrs.as_ptr(), ws.as_ptr());
+        let mut j = 0;
+        unsafe {
+            // Eight outputs at a time (two accumulators share each tap's pointer and weight).
+            while j + 8 <= n {
+                let (mut s0, mut s1) = (f32x4_splat(0.0), f32x4_splat(0.0));
+                let mut t = 0;
+                while t < taps {
+                    let (r, w) = ((*pp.add(t)).add(j), *wp.add(t));
+                    s0 = f32x4_add(s0, f32x4_mul(w, v128_load(r as *const v128)));
+                    s1 = f32x4_add(s1, f32x4_mul(w, v128_load(r.add(4) as *const v128)));
+                    t += 1;
+                }
+                v128_store(p.add(j) as *mut v128, f32x4_pmin(f32x4_pmax(f32x4_add(s0, a), l), h));
+                v128_store(p.add(j + 4) as *mut v128, f32x4_pmin(f32x4_pmax(f32x4_add(s1, a), l), h));
+                j += 8;
+            }
+            while j + 4 <= n {
+                let mut s0 = f32x4_splat(0.0);
+                let mut t = 0;
+                while t < taps {
+                    s0 = f32x4_add(s0, f32x4_mul(*wp.add(t), v128_load((*pp.add(t)).add(j) as *const v128)));
+                    t += 1;
+                }
+                v128_store(p.add(j) as *mut v128, f32x4_pmin(f32x4_pmax(f32x4_add(s0, a), l), h));
+                j += 4;
+            }
+            while j < n {
+                let mut acc = 0.0;
+                let mut t = 0;
+                while t < taps {
+                    acc += *weights.as_ptr().add(t) * *(*pp.add(t)).add(j);
+                    t += 1;
+                }
+                let x = acc + add;
+                let x = if x < lo { lo } else { x };
+                *p.add(j) = if hi < x { hi } else { x };
+                j += 1;
+            }
+        }
+    }
+}
