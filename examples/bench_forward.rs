@@ -1,6 +1,7 @@
 //! Native forward latency of a model on Burn's CPU backend (flex):
 //! `cargo run --example bench_forward [runs] [model.onnx]`, median of `runs` (default 20) after
-//! one warm-up; the model defaults to the bundled SqueezeNet.
+//! one warm-up; the model defaults to the bundled SqueezeNet. A third argument `grad` times a
+//! forward and backward pass to the image instead (a saliency map's work).
 //! With `--features cpu-ndarray` it also times Burn's ndarray backend.
 
 use std::time::Instant;
@@ -29,17 +30,31 @@ fn bench(name: &str, device: convlens::Device, runs: usize, model: &str) -> Resu
     let side = info.input_size as u32;
     let crop =
         center_crop(&decode_rgb(&std::fs::read("static/samples/coffee.png")?)?, info.resize_shorter as u32, side);
-    pollster::block_on(class_probabilities(&net, &crop))?;
+    let grad = std::env::args().nth(3).is_some_and(|a| a == "grad");
+    let pass = || {
+        if grad {
+            let x = convlens::image::to_tensor(&crop, net.device());
+            let target = convlens::protocol::Target::Class(967);
+            let rule = convlens::model::ReluRule::Standard;
+            let (g, _) =
+                convlens::methods::gradient::batch_gradient(&net, x, &target, rule).map_err(|e| e.to_string())?;
+            pollster::block_on(convlens::classify::read_f32(g)).map(|_| ()).map_err(|e| e.to_string())
+        } else {
+            pollster::block_on(class_probabilities(&net, &crop)).map(|_| ()).map_err(|e| e.to_string())
+        }
+    };
+    pass()?;
     let mut times: Vec<f64> = (0..runs)
         .map(|_| {
             let t = Instant::now();
-            let _ = pollster::block_on(class_probabilities(&net, &crop));
+            let _ = pass();
             t.elapsed().as_secs_f64() * 1e3
         })
         .collect();
     times.sort_by(f64::total_cmp);
     println!(
-        "native {name} forward of {model}: median of {runs} = {:.1} ms (min {:.1}, max {:.1})",
+        "native {name} {} of {model}: median of {runs} = {:.1} ms (min {:.1}, max {:.1})",
+        if grad { "forward+backward" } else { "forward" },
         times[runs / 2],
         times[0],
         times[runs - 1]

@@ -128,3 +128,86 @@ fn cpu_quantization_rounds_half_to_even_and_clamps() {
     quantize(&mut ties, 1.0, 0.0, -128.0, 127.0);
     assert_eq!(ties, [0.0, 2.0, 2.0, -0.0, -2.0, -2.0]);
 }
+
+#[test]
+fn cpu_relu_gradient_masks_like_the_rules() {
+    use convlens::model::cpu_simd::relu_gradient;
+    let x: Vec<f32> = (0..23).map(|i| (i as f32 - 11.0) * 0.5).collect();
+    let g: Vec<f32> = (0..23).map(|i| ((i * 7) % 5) as f32 - 2.0).collect();
+    for guided in [false, true] {
+        let mut ours = g.clone();
+        relu_gradient(&x, &mut ours, guided);
+        for i in 0..x.len() {
+            let pass = x[i] > 0.0 && (!guided || g[i] > 0.0);
+            assert_eq!(ours[i], if pass { g[i] } else { 0.0 }, "guided {guided}, element {i}");
+        }
+    }
+}
+
+/// `∂ Σ(f(x) · r) / ∂x` for a random `r`: the input gradient of `f` for an arbitrary upstream
+/// gradient.
+fn input_gradient(x: &[f32], dims: [usize; 4], r: &[f32], f: &dyn Fn(Tensor<4>) -> Tensor<4>) -> Vec<f32> {
+    let x = Tensor::<4>::from_data(TensorData::new(x.to_vec(), dims), &device()).autodiff().require_grad();
+    let y = f(x.clone());
+    let r = Tensor::<4>::from_data(TensorData::new(r.to_vec(), y.dims()), &device()).autodiff();
+    let grads = (y * r).sum().backward();
+    x.grad(&grads).unwrap().into_data().try_to_vec::<f32>().unwrap()
+}
+
+#[test]
+fn cpu_convolution_and_max_pool_gradients_match_burns() {
+    use convlens::model::const_conv::const_conv2d;
+    use convlens::model::max_pool_op::{PoolWindow, window_max_pool2d};
+    let mut rng = StdRng::seed_from_u64(17);
+    let mut checked = 0;
+    while checked < 60 {
+        let (n, c, h, w) =
+            (rng.random_range(1..3), rng.random_range(1..4), rng.random_range(3..12), rng.random_range(3..12));
+        let x: Vec<f32> = (0..n * c * h * w).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let k = rng.random_range(1..4);
+        let (stride, pad) = (rng.random_range(1..3), rng.random_range(0..k));
+        let ceil_mode = rng.random_bool(0.5);
+        // Max pool (symmetric padding, as the executor uses the operation).
+        let out = |size: usize| {
+            let span = size + 2 * pad - k;
+            let o = if ceil_mode { span.div_ceil(stride) + 1 } else { span / stride + 1 };
+            // ONNX: the last window must start inside the input or the left padding.
+            if ceil_mode && (o - 1) * stride >= size + pad { o - 1 } else { o }
+        };
+        let window = PoolWindow {
+            kernel: [k, k],
+            strides: [stride, stride],
+            padding: [pad, pad],
+            ceil_mode,
+            out: [out(h), out(w)],
+        };
+        let r: Vec<f32> = (0..n * c * out(h) * out(w)).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let ours = input_gradient(&x, [n, c, h, w], &r, &|t| window_max_pool2d(t, window));
+        let options = MaxPoolOptions {
+            kernel_size: [k, k],
+            stride: [stride, stride],
+            padding: [(pad, pad), (pad, pad)],
+            dilation: [1, 1],
+            ceil_mode,
+        };
+        let theirs = input_gradient(&x, [n, c, h, w], &r, &|t| max_pool2d(t, options.clone()));
+        assert_eq!(ours, theirs, "max pool {window:?} on {:?}", [n, c, h, w]);
+
+        // Convolution with constant weights, grouped or not.
+        let groups = if c > 1 && rng.random_bool(0.3) { c } else { 1 };
+        let o = groups * rng.random_range(1..3);
+        let weight: Vec<f32> = (0..o * (c / groups) * k * k).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let bias: Vec<f32> = (0..o).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let options = ConvOptions::new_with_padding([stride, stride], [(pad, pad), (pad, pad)], [1, 1], groups);
+        let (oh, ow) = ((h + 2 * pad - k) / stride + 1, (w + 2 * pad - k) / stride + 1);
+        let r: Vec<f32> = (0..n * o * oh * ow).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let wt =
+            || Tensor::<4>::from_data(TensorData::new(weight.clone(), [o, c / groups, k, k]), &device()).autodiff();
+        let bt = || Tensor::<1>::from_data(TensorData::new(bias.clone(), [o]), &device()).autodiff();
+        let ours = input_gradient(&x, [n, c, h, w], &r, &|t| const_conv2d(t, wt(), bt(), options.clone()));
+        let theirs = input_gradient(&x, [n, c, h, w], &r, &|t| conv2d(t, wt(), Some(bt()), options.clone()));
+        let worst = ours.iter().zip(&theirs).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        assert!(worst < 1e-5, "convolution k {k} stride {stride} pad {pad} groups {groups}: {worst}");
+        checked += 1;
+    }
+}

@@ -2,7 +2,16 @@
 //! argmax indices its backward pass needs, which took 40% of SqueezeNet's forward pass natively
 //! (BENCHMARKS.md); a pass without gradients needs only the maxima.
 
+use std::ops::Range;
+
 use super::cpu_simd::max_into;
+
+/// The input rows (or columns) that the window at output index `i` covers, clipped to the
+/// image: the window starts at `i · stride − before` and is `k` long.
+fn span(i: usize, stride: usize, before: usize, k: usize, size: usize) -> Range<usize> {
+    let start = (i * stride) as isize - before as isize;
+    (start.max(0) as usize)..((start + k as isize).clamp(0, size as isize) as usize)
+}
 
 /// `x` (`[N, C, H, W]`) max-pooled with a `kernel` window moving by `strides`, the input padded
 /// by (before, after) `pads` per axis (padding never wins), into `[N, C, out[0], out[1]]`; the
@@ -17,13 +26,8 @@ pub fn max_pool2d(
     pads: [(usize, usize); 2],
     [oh, ow]: [usize; 2],
 ) -> Vec<f32> {
-    let (top, left) = (pads[0].0 as isize, pads[1].0 as isize);
-    // The input rows or columns a window at output index i covers, clipped to the image.
-    let span = |i: usize, stride: usize, before: isize, k: usize, size: usize| {
-        let start = (i * stride) as isize - before;
-        (start.max(0) as usize)..((start + k as isize).clamp(0, size as isize) as usize)
-    };
-    let cols: Vec<std::ops::Range<usize>> = (0..ow).map(|ox| span(ox, sx, left, kw, w)).collect();
+    let (top, left) = (pads[0].0, pads[1].0);
+    let cols: Vec<Range<usize>> = (0..ow).map(|ox| span(ox, sx, left, kw, w)).collect();
     let mut out = vec![0f32; n * c * oh * ow];
     // Separably, both steps element-wise over whole rows (SIMD): the maximum over the window's
     // rows, then over `kw` shifted copies of that row for every window that lies inside it;
@@ -52,13 +56,50 @@ pub fn max_pool2d(
             let (rows_max, windows_max) = (rows_max.as_slice(), windows_max.as_slice());
             let mut ox = 0;
             while ox < ow {
-                let start = (ox * sx) as isize - left;
+                let start = (ox * sx) as isize - left as isize;
                 row[ox] = if start >= 0 && (start as usize) < full {
                     windows_max[start as usize]
                 } else {
                     rows_max[cols[ox].clone()].iter().fold(f32::NEG_INFINITY, |a, &b| if b > a { b } else { a })
                 };
                 ox += 1;
+            }
+        }
+    }
+    out
+}
+
+/// The gradient of [`max_pool2d`] to its input: each output's gradient goes to the first
+/// position of its window (row by row) that holds the window's maximum `y`, as Burn's max pool
+/// records it. Arguments as for [`max_pool2d`], with the forward output `y` and its gradient.
+#[allow(clippy::too_many_arguments)]
+#[inline(never)]
+pub fn max_pool2d_backward(
+    x: &[f32],
+    [n, c, h, w]: [usize; 4],
+    [kh, kw]: [usize; 2],
+    [sy, sx]: [usize; 2],
+    pads: [(usize, usize); 2],
+    [oh, ow]: [usize; 2],
+    y: &[f32],
+    grad: &[f32],
+) -> Vec<f32> {
+    let (top, left) = (pads[0].0, pads[1].0);
+    let cols: Vec<Range<usize>> = (0..ow).map(|ox| span(ox, sx, left, kw, w)).collect();
+    let mut out = vec![0f32; n * c * h * w];
+    for plane in 0..n * c {
+        let (src, dst) = (&x[plane * h * w..][..h * w], &mut out[plane * h * w..][..h * w]);
+        let (ys, gs) = (&y[plane * oh * ow..][..oh * ow], &grad[plane * oh * ow..][..oh * ow]);
+        for oy in 0..oh {
+            let rows = span(oy, sy, top, kh, h);
+            for ox in 0..ow {
+                let (m, g) = (ys[oy * ow + ox], gs[oy * ow + ox]);
+                let xs = cols[ox].clone();
+                let hit =
+                    rows.clone().find_map(|r| xs.clone().find(|&col| src[r * w + col] == m).map(|col| r * w + col));
+                if let Some(at) = hit {
+                    dst[at] += g;
+                }
             }
         }
     }

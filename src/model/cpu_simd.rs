@@ -64,6 +64,21 @@ pub fn dequantize(row: &mut [f32], scale: f32, zero: f32) {
     }
 }
 
+/// A ReLU's backward pass: `grad[i] ← grad[i]` where `x[i] > 0` (and, with `guided`, where
+/// `grad[i] > 0`), else 0; `x` is the ReLU's forward input.
+pub fn relu_gradient(x: &[f32], grad: &mut [f32], guided: bool) {
+    #[cfg(target_arch = "wasm32")]
+    // SAFETY: as in `add_clamp`; both slices are read and written within their common length.
+    unsafe {
+        wasm::relu_gradient(x, grad, guided)
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    for (g, &v) in grad.iter_mut().zip(x) {
+        let pass = v > 0.0 && (!guided || *g > 0.0);
+        *g = if pass { *g } else { 0.0 };
+    }
+}
+
 /// `out[j] ← clamp(add + Σₜ weights[t] · rows[t][j], lo, hi)` for every `j` of `out`: one output
 /// row of a depthwise convolution, each tap a shifted input row (each at least `out.len()` long).
 /// Per output element the taps are summed in order, then `add`.
@@ -168,6 +183,31 @@ mod wasm {
             }
             while i < n {
                 *p.add(i) = (*p.add(i) - zero) * scale;
+                i += 1;
+            }
+        }
+    }
+
+    #[target_feature(enable = "simd128")]
+    pub unsafe fn relu_gradient(x: &[f32], grad: &mut [f32], guided: bool) {
+        let (n, p, r) = (grad.len().min(x.len()), grad.as_mut_ptr(), x.as_ptr());
+        let zero = f32x4_splat(0.0);
+        let mut i = 0;
+        unsafe {
+            while i + 4 <= n {
+                let q = p.add(i) as *mut v128;
+                let g = v128_load(q);
+                let mut mask = f32x4_gt(v128_load(r.add(i) as *const v128), zero);
+                if guided {
+                    mask = v128_and(mask, f32x4_gt(g, zero));
+                }
+                v128_store(q, v128_and(g, mask));
+                i += 4;
+            }
+            while i < n {
+                let (v, g) = (*r.add(i), *p.add(i));
+                let pass = v > 0.0 && (!guided || g > 0.0);
+                *p.add(i) = if pass { g } else { 0.0 };
                 i += 1;
             }
         }

@@ -9,8 +9,10 @@ use burn::tensor::module::{avg_pool2d, conv2d, max_pool2d};
 use burn::tensor::ops::{AvgPoolOptions, ConvOptions, MaxPoolOptions, PadMode};
 use burn::tensor::{Device, Tensor, TensorData};
 
+use super::const_conv::const_conv2d;
 use super::graph::{Graph, Node, Op, PadKind};
 use super::host::{HostData, HostTensor};
+use super::max_pool_op::{PoolWindow, window_max_pool2d};
 use super::modified_relu::{ReluRule, modified_relu};
 use super::{cpu_conv, cpu_pool, cpu_simd};
 use crate::error::ModelError;
@@ -587,10 +589,22 @@ impl Network {
                     return Ok(Value::nchw(y));
                 }
                 let options = ConvOptions::new_with_padding(*strides, padding, *dilations, *groups);
+                let constant_weights =
+                    node.inputs.iter().skip(1).all(|n| n.is_empty() || self.uploaded.contains_key(n));
+                if self.cpu_kernels && constant_weights {
+                    // Gradients to the input only, with our forward kernel ([`const_conv2d`]).
+                    let bias = match b {
+                        Some(b) => b.tensor.reshape([o]),
+                        None => Tensor::<1>::zeros([o], &self.device).autodiff(),
+                    };
+                    return Ok(Value::nchw(const_conv2d(x.tensor, w.tensor, bias, options)));
+                }
                 let y = conv2d(x.tensor, w.tensor, b.map(|b| b.tensor.reshape([o])), options);
                 Value::nchw(y)
             }
-            Op::Relu if ad && rule != ReluRule::Standard => {
+            // With gradients, the rule's own op; on the CPU also for the standard rule (its
+            // forward and backward are one SIMD pass each there).
+            Op::Relu if ad && (rule != ReluRule::Standard || self.cpu_kernels) => {
                 Value { tensor: modified_relu(x.tensor, rule), shape: x.shape }
             }
             Op::Relu if self.cpu_kernels && !ad => {
@@ -631,6 +645,19 @@ impl Network {
                     let y = cpu_pool::max_pool2d(&pixels, [n, c, h, w], *kernel, *strides, padding, out);
                     let [oh, ow] = out;
                     return Ok(Value::nchw(Tensor::from_data(TensorData::new(y, [n, c, oh, ow]), &self.device)));
+                }
+                if self.cpu_kernels && pads[0] == pads[2] && pads[1] == pads[3] {
+                    // With gradients: our kernels both ways ([`window_max_pool2d`]).
+                    let [_, _, h, w] = padded4(&x.shape);
+                    let out = [0, 1].map(|d| windows([h, w][d], padding[d], kernel[d], strides[d], *ceil_mode));
+                    let window = PoolWindow {
+                        kernel: *kernel,
+                        strides: *strides,
+                        padding: [pads[0], pads[1]],
+                        ceil_mode: *ceil_mode,
+                        out,
+                    };
+                    return Ok(Value::nchw(window_max_pool2d(x.tensor, window)));
                 }
                 let options = MaxPoolOptions {
                     kernel_size: *kernel,

@@ -1,6 +1,7 @@
 //! ONNX models on Burn: parse at run time ([`graph`]), execute on any device ([`exec`]),
 //! and the metadata the app needs (name, labels, input convention) in [`ModelInfo`].
 
+pub mod const_conv;
 pub mod cpu_conv;
 pub mod cpu_pool;
 pub mod cpu_simd;
@@ -8,6 +9,7 @@ pub mod exec;
 pub mod graph;
 pub mod host;
 pub mod incremental;
+pub mod max_pool_op;
 pub mod modified_relu;
 mod qoperator;
 pub mod randomize;

@@ -6,9 +6,13 @@ use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::flex::FlexTensor;
+use burn::backend::ops::ActivationOps;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, backend_extension};
-use burn::tensor::Tensor;
+use burn::tensor::{DType, Tensor, TensorData};
+
+use crate::model::cpu_simd;
 
 /// How gradients cross a ReLU on the way back (x is the ReLU's forward input, g the gradient
 /// arriving from above).
@@ -30,9 +34,59 @@ pub trait ModifiedReluBackend: Backend {
         let _ = rule;
         Self::relu(x)
     }
+
+    /// The gradient that crosses the ReLU under `rule`: `x` is its forward input, `grad` the
+    /// gradient arriving from above.
+    fn modified_relu_backward(x: FloatTensor<Self>, grad: FloatTensor<Self>, rule: ReluRule) -> FloatTensor<Self> {
+        relu_backward_with::<Self>(x, grad, rule)
+    }
 }
 
-impl ModifiedReluBackend for burn::backend::Flex {}
+/// [`ModifiedReluBackend::modified_relu_backward`] from any backend's own ReLU operations.
+fn relu_backward_with<B: Backend>(x: FloatTensor<B>, grad: FloatTensor<B>, rule: ReluRule) -> FloatTensor<B> {
+    match rule {
+        ReluRule::Standard => B::relu_backward(B::relu(x), grad),
+        ReluRule::Guided => B::relu_backward(B::relu(x), B::relu(grad)),
+        ReluRule::Deconv => B::relu(grad),
+    }
+}
+
+/// On the CPU backend both directions are one SIMD pass ([`crate::model::cpu_simd`]): Burn
+/// flex's element-wise loops run one element at a time in the size-optimized wasm build.
+impl ModifiedReluBackend for burn::backend::Flex {
+    fn modified_relu(x: FloatTensor<Self>, rule: ReluRule) -> FloatTensor<Self> {
+        if x.dtype() != DType::F32 {
+            return Self::relu(x);
+        }
+        let _ = rule;
+        let (mut values, shape) = f32_values(x);
+        cpu_simd::add_clamp(&mut values, 0.0, 0.0, f32::INFINITY);
+        FlexTensor::from_data(TensorData::new(values, shape))
+    }
+
+    fn modified_relu_backward(x: FloatTensor<Self>, grad: FloatTensor<Self>, rule: ReluRule) -> FloatTensor<Self> {
+        if x.dtype() != DType::F32 || grad.dtype() != DType::F32 {
+            return relu_backward_with::<Self>(x, grad, rule);
+        }
+        let (mut g, shape) = f32_values(grad);
+        match rule {
+            ReluRule::Standard | ReluRule::Guided => {
+                let (x, _) = f32_values(x);
+                cpu_simd::relu_gradient(&x, &mut g, rule == ReluRule::Guided);
+            }
+            ReluRule::Deconv => cpu_simd::add_clamp(&mut g, 0.0, 0.0, f32::INFINITY),
+        }
+        FlexTensor::from_data(TensorData::new(g, shape))
+    }
+}
+
+/// An f32 CPU tensor's values in logical order (no copy when no one else holds it) and shape.
+fn f32_values(t: FlexTensor) -> (Vec<f32>, Vec<usize>) {
+    let shape = t.layout().shape().to_vec();
+    // The callers checked the dtype, so the values are f32.
+    let values = t.into_data().try_into_vec::<f32>().expect("an f32 tensor holds f32 values");
+    (values, shape)
+}
 #[cfg(feature = "wgpu")]
 impl ModifiedReluBackend for burn::backend::Cube {}
 #[cfg(feature = "cpu-ndarray")]
@@ -41,7 +95,7 @@ impl ModifiedReluBackend for burn::backend::NdArray {}
 #[derive(Debug)]
 struct ModifiedReluBackward(ReluRule);
 
-impl<B: Backend> Backward<B, 1> for ModifiedReluBackward {
+impl<B: Backend + ModifiedReluBackend> Backward<B, 1> for ModifiedReluBackward {
     /// The forward input.
     type State = FloatTensor<B>;
 
@@ -50,12 +104,7 @@ impl<B: Backend> Backward<B, 1> for ModifiedReluBackward {
         let grad = grads.consume::<B>(&ops.node);
         let Some(parent) = parent else { return };
         let x = ops.state;
-        let passed = match self.0 {
-            ReluRule::Standard => B::relu_backward(B::relu(x), grad),
-            ReluRule::Guided => B::relu_backward(B::relu(x), B::relu(grad)),
-            ReluRule::Deconv => B::relu(grad),
-        };
-        grads.register::<B>(parent.id, passed);
+        grads.register::<B>(parent.id, B::modified_relu_backward(x, grad, self.0));
     }
 }
 
@@ -64,9 +113,9 @@ impl<B: Backend + ModifiedReluBackend, C: CheckpointStrategy> ModifiedReluBacken
         match ModifiedReluBackward(rule).prepare::<C>([x.node()]).compute_bound().stateful() {
             OpsKind::Tracked(prep) => {
                 let input = x.primitive().clone();
-                prep.finish(input.clone(), B::relu(input))
+                prep.finish(input.clone(), B::modified_relu(input, rule))
             }
-            OpsKind::UnTracked(prep) => prep.finish(B::relu(x.into_primitive())),
+            OpsKind::UnTracked(prep) => prep.finish(B::modified_relu(x.into_primitive(), rule)),
         }
     }
 }
