@@ -155,8 +155,7 @@ fn input_gradient(x: &[f32], dims: [usize; 4], r: &[f32], f: &dyn Fn(Tensor<4>) 
 }
 
 #[test]
-fn cpu_convolution_and_max_pool_gradients_match_burns() {
-    use convlens::model::const_conv::const_conv2d;
+fn cpu_max_pool_gradients_match_burns() {
     use convlens::model::max_pool_op::{PoolWindow, window_max_pool2d};
     let mut rng = StdRng::seed_from_u64(17);
     let mut checked = 0;
@@ -193,21 +192,6 @@ fn cpu_convolution_and_max_pool_gradients_match_burns() {
         let theirs = input_gradient(&x, [n, c, h, w], &r, &|t| max_pool2d(t, options.clone()));
         assert_eq!(ours, theirs, "max pool {window:?} on {:?}", [n, c, h, w]);
 
-        // Convolution with constant weights, grouped or not.
-        let groups = if c > 1 && rng.random_bool(0.3) { c } else { 1 };
-        let o = groups * rng.random_range(1..3);
-        let weight: Vec<f32> = (0..o * (c / groups) * k * k).map(|_| rng.random_range(-1.0..1.0)).collect();
-        let bias: Vec<f32> = (0..o).map(|_| rng.random_range(-1.0..1.0)).collect();
-        let options = ConvOptions::new_with_padding([stride, stride], [(pad, pad), (pad, pad)], [1, 1], groups);
-        let (oh, ow) = ((h + 2 * pad - k) / stride + 1, (w + 2 * pad - k) / stride + 1);
-        let r: Vec<f32> = (0..n * o * oh * ow).map(|_| rng.random_range(-1.0..1.0)).collect();
-        let wt =
-            || Tensor::<4>::from_data(TensorData::new(weight.clone(), [o, c / groups, k, k]), &device()).autodiff();
-        let bt = || Tensor::<1>::from_data(TensorData::new(bias.clone(), [o]), &device()).autodiff();
-        let ours = input_gradient(&x, [n, c, h, w], &r, &|t| const_conv2d(t, wt(), bt(), options.clone()));
-        let theirs = input_gradient(&x, [n, c, h, w], &r, &|t| conv2d(t, wt(), Some(bt()), options.clone()));
-        let worst = ours.iter().zip(&theirs).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
-        assert!(worst < 1e-5, "convolution k {k} stride {stride} pad {pad} groups {groups}: {worst}");
         checked += 1;
     }
 }

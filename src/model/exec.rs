@@ -9,7 +9,6 @@ use burn::tensor::module::{avg_pool2d, conv2d, max_pool2d};
 use burn::tensor::ops::{AvgPoolOptions, ConvOptions, MaxPoolOptions, PadMode};
 use burn::tensor::{Device, Tensor, TensorData};
 
-use super::const_conv::const_conv2d;
 use super::graph::{Graph, Node, Op, PadKind};
 use super::host::{HostData, HostTensor};
 use super::max_pool_op::{PoolWindow, window_max_pool2d};
@@ -589,16 +588,6 @@ impl Network {
                     return Ok(Value::nchw(y));
                 }
                 let options = ConvOptions::new_with_padding(*strides, padding, *dilations, *groups);
-                let constant_weights =
-                    node.inputs.iter().skip(1).all(|n| n.is_empty() || self.uploaded.contains_key(n));
-                if self.cpu_kernels && constant_weights {
-                    // Gradients to the input only, with our forward kernel ([`const_conv2d`]).
-                    let bias = match b {
-                        Some(b) => b.tensor.reshape([o]),
-                        None => Tensor::<1>::zeros([o], &self.device).autodiff(),
-                    };
-                    return Ok(Value::nchw(const_conv2d(x.tensor, w.tensor, bias, options)));
-                }
                 let y = conv2d(x.tensor, w.tensor, b.map(|b| b.tensor.reshape([o])), options);
                 Value::nchw(y)
             }

@@ -1,7 +1,6 @@
 //! ONNX models on Burn: parse at run time ([`graph`]), execute on any device ([`exec`]),
 //! and the metadata the app needs (name, labels, input convention) in [`ModelInfo`].
 
-pub mod const_conv;
 pub mod cpu_conv;
 pub mod cpu_pool;
 pub mod cpu_simd;
