@@ -2,7 +2,8 @@
 # Where the CPU worker's time goes in wasm: builds examples/bench_forward for wasm32-wasip1 with
 # the release profile (the page's), runs it under Node's WASI with V8's sampling profiler, and
 # prints the functions with the most self time.
-# Usage: scripts/profile-wasm.sh [MODEL.onnx] [RUNS=50] [TOP=15]
+# Usage: scripts/profile-wasm.sh [MODEL.onnx] [RUNS=50] [TOP=15] [grad]
+# (`grad`: a forward and backward pass to the image, as a saliency map, instead of a forward pass)
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
@@ -11,6 +12,6 @@ rustup target list --installed | grep -qx wasm32-wasip1 || rustup target add was
 cargo build --release --example bench_forward --target wasm32-wasip1
 out=$(mktemp -d)
 node --no-warnings --cpu-prof --cpu-prof-dir="$out" --cpu-prof-interval 200 scripts/wasi-run.mjs \
-  target/wasm32-wasip1/release/examples/bench_forward.wasm "${2:-50}" "$model"
+  target/wasm32-wasip1/release/examples/bench_forward.wasm "${2:-50}" "$model" ${4:-}
 node scripts/cpuprofile-top.mjs "$out"/*.cpuprofile "${3:-15}"
 rm -rf "$out"
