@@ -2,13 +2,15 @@
 //! group) against Burn's own conv2d on many geometries: strides, asymmetric padding,
 //! dilations, groups, 1×1 kernels, kernels as large as the padded input, batches, a fused
 //! clamp; the depthwise kernel the same way; and the CPU max pool (`model::cpu_pool`) against
-//! Burn's, floor and ceil mode.
+//! Burn's, floor and ceil mode. The integer convolution (`model::cpu_qconv`) against an exact
+//! integer sum and the float kernel.
 
 mod common;
 use burn::tensor::module::{conv2d, max_pool2d};
 use burn::tensor::ops::{ConvOptions, MaxPoolOptions};
 use common::device;
 use convlens::model::cpu_conv::{ConvGeometry, conv2d as cpu_conv2d, depthwise2d};
+use convlens::model::cpu_qconv::IntConv;
 use convlens::{Tensor, TensorData};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
@@ -70,6 +72,100 @@ fn check_against_burn(seed: u64, depthwise: bool) {
         assert!(worst < 1e-5, "{g:?} x {:?} w {:?}: worst difference {worst}", [n, c, h, w], [o, cg, kh, kw]);
         checked += 1;
     }
+}
+
+/// 300 random convolutions of dequantized 8-bit activations with int8 weights (one scale per
+/// output channel): the integer kernel against the exact sum (in f64 from the integers) and
+/// against the float kernel. Float weights are refused.
+#[test]
+fn integer_convolution_is_the_exact_sum() {
+    let mut rng = StdRng::seed_from_u64(11);
+    let mut checked = 0;
+    while checked < 300 {
+        // Channel counts that leave reduction lengths odd and even, and output channels and
+        // pixels that do not fill whole register blocks; now and then a long reduction.
+        let c = if checked % 7 == 0 { rng.random_range(40..50) } else { rng.random_range(1..6) };
+        let o = rng.random_range(1..11);
+        let (n, h, w) = (rng.random_range(1..3), rng.random_range(1..16), rng.random_range(1..16));
+        let (kh, kw) = (rng.random_range(1..4), rng.random_range(1..4));
+        let strides = [rng.random_range(1..3), rng.random_range(1..3)];
+        let dilations = [rng.random_range(1..3), rng.random_range(1..3)];
+        let padding =
+            [(rng.random_range(0..2), rng.random_range(0..2)), (rng.random_range(0..2), rng.random_range(0..2))];
+        let fits = |d: usize, size: usize, k: usize| size + padding[d].0 + padding[d].1 >= (k - 1) * dilations[d] + 1;
+        if !fits(0, h, kh) || !fits(1, w, kw) {
+            continue;
+        }
+        // uint8 activations with a zero point, dequantized as DequantizeLinear does.
+        let (x_scale, zero) = (rng.random_range(0.001..0.1f32), rng.random_range(0..256) as f32);
+        let qx: Vec<f32> = (0..n * c * h * w).map(|_| rng.random_range(0..256) as f32 - zero).collect();
+        let x: Vec<f32> = qx.iter().map(|q| q * x_scale).collect();
+        // Symmetric int8 weights; a row now and then all zero, or not using the full range.
+        let k = c * kh * kw;
+        let mut qw = vec![0f32; o * k];
+        let mut scales = vec![0f32; o];
+        for r in 0..o {
+            let top = [127, 127, 100, 0][rng.random_range(0..4)];
+            for v in &mut qw[r * k..(r + 1) * k] {
+                *v = rng.random_range(-top..=top) as f32;
+            }
+            scales[r] = rng.random_range(0.0005..0.05f32);
+        }
+        let weight: Vec<f32> = qw.iter().enumerate().map(|(i, q)| q * scales[i / k]).collect();
+        let bias: Option<Vec<f32>> =
+            rng.random_bool(0.5).then(|| (0..o).map(|_| rng.random_range(-1.0..1.0)).collect());
+        let clamp = [None, Some([0.0, f32::INFINITY])][checked % 2];
+        let g = ConvGeometry { strides, padding, dilations, groups: 1 };
+        let int = IntConv::new(&weight, [o, c, kh, kw]).expect("int8 weights are recognised");
+        let ours = int.run(&x, [n, c, h, w], x_scale, bias.as_deref(), clamp, &g);
+        let float = cpu_conv2d(&x, [n, c, h, w], &weight, [o, c, kh, kw], bias.as_deref(), clamp, &g);
+        assert_eq!(ours.len(), float.len());
+
+        // The exact sum from the integers, in f64.
+        let [oh, ow] = g.output([h, w], [kh, kw]);
+        for b in 0..n {
+            for r in 0..o {
+                for oy in 0..oh {
+                    for ox in 0..ow {
+                        let (mut sum, mut magnitude) = (0f64, 0f64);
+                        for ch in 0..c {
+                            for ky in 0..kh {
+                                for kx in 0..kw {
+                                    let iy = (oy * strides[0] + ky * dilations[0]) as isize - padding[0].0 as isize;
+                                    let ix = (ox * strides[1] + kx * dilations[1]) as isize - padding[1].0 as isize;
+                                    if iy < 0 || ix < 0 || iy >= h as isize || ix >= w as isize {
+                                        continue;
+                                    }
+                                    let xv = qx[((b * c + ch) * h + iy as usize) * w + ix as usize] as f64;
+                                    let term = xv * qw[((r * c + ch) * kh + ky) * kw + kx] as f64;
+                                    sum += term;
+                                    magnitude += term.abs();
+                                }
+                            }
+                        }
+                        let scaled = sum * (scales[r] as f64 * x_scale as f64);
+                        let add = bias.as_ref().map_or(0.0, |b| b[r] as f64);
+                        let want = if clamp.is_some() { (scaled + add).max(0.0) } else { scaled + add };
+                        let i = ((b * o + r) * oh + oy) * ow + ox;
+                        // The integer sum is exact: only the final scaling and bias round. The
+                        // float kernel's rounding grows with the terms, not with a sum they
+                        // cancel in.
+                        let size = scaled.abs() + add.abs() + 1e-6;
+                        assert!((ours[i] as f64 - want).abs() <= 1e-6 * size, "integer {} vs exact {want}", ours[i]);
+                        let terms = magnitude * (scales[r] as f64 * x_scale as f64) + add.abs() + 1e-6;
+                        assert!((float[i] as f64 - want).abs() <= 1e-5 * terms, "float {} vs exact {want}", float[i]);
+                    }
+                }
+            }
+        }
+        checked += 1;
+    }
+    // Float weights, and a weight that is not finite, stay with the float kernel.
+    let float: Vec<f32> = (0..2 * 3 * 3 * 3).map(|_| rng.random_range(-1.0..1.0)).collect();
+    assert!(IntConv::new(&float, [2, 3, 3, 3]).is_none());
+    let mut bad = vec![0.5f32; 2 * 3 * 3 * 3];
+    bad[4] = f32::INFINITY;
+    assert!(IntConv::new(&bad, [2, 3, 3, 3]).is_none());
 }
 
 #[test]

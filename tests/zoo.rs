@@ -29,7 +29,24 @@ fn every_architecture_matches_onnxruntime() {
         let shape: Vec<usize> =
             want["input_shape"].as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect();
         opsets.insert(want["opset"].as_u64().unwrap());
-        for (k, expected) in want["outputs"].as_array().unwrap().iter().enumerate() {
+        // int8 files with quantized activations run their convolutions in integers on wasm;
+        // natively both ways.
+        let int8 = want["int8"].as_bool().unwrap_or(false);
+        let mut nets = vec![net];
+        if int8 && !cfg!(target_arch = "wasm32") {
+            let (_, net) = Model::from_bytes(&bytes).unwrap().bind(&Device::flex()).unwrap();
+            nets.push(net.with_integer_kernels(true));
+        }
+        let integer = nets.last().unwrap().integer_convolutions();
+        println!("{name}: {integer} integer convolutions");
+        if name.ends_with("_qdq") || name.contains("_qdq_") || name.contains("qoperator") {
+            assert!(integer > 0, "{name}: no integer convolution");
+        } else {
+            assert_eq!(integer, 0, "{name}: integer convolutions in a float or dynamic file");
+        }
+        for (net, (k, expected)) in
+            nets.iter().flat_map(|net| want["outputs"].as_array().unwrap().iter().enumerate().map(move |e| (net, e)))
+        {
             let expected: Vec<f32> = expected.as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
             // The app feeds NCHW; a channels-last model gets it transposed (the same numbers).
             let nhwc = net.graph().channels_last();
@@ -49,8 +66,8 @@ fn every_architecture_matches_onnxruntime() {
             let scale = expected.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-6);
             let worst = got.iter().zip(&expected).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max) / scale;
             println!("{name} (opset {}) input {k}: max relative difference {worst:.2e}", want["opset"]);
-            // int8: onnxruntime computes in integers, we in floats with the same rounding points.
-            let int8 = want["int8"].as_bool().unwrap_or(false);
+            // int8: onnxruntime computes in integers, we in floats (or integers) with the same
+            // rounding points.
             let tolerance: f32 = if int8 { 1e-2 } else { 1e-4 };
             // A quantized output may differ by one of its steps where a value sits on a rounding edge.
             let step = want["output_step"].as_f64().unwrap_or(0.0) as f32 * 1.01 / scale;

@@ -174,14 +174,15 @@ pub fn depthwise2d(
 /// Fills `col` (`[C·kh·kw, H'·W']`) with the input values each output pixel's window sees, zero
 /// where it falls on the padding.
 #[inline(never)]
-fn im2col(
-    input: &[f32],
+pub(super) fn im2col<T: Copy + Default>(
+    input: &[T],
     [c, h, w]: [usize; 3],
     [kh, kw]: [usize; 2],
     g: &ConvGeometry,
     [oh, ow]: [usize; 2],
-    col: &mut [f32],
+    col: &mut [T],
 ) {
+    let zero = T::default();
     let ([sy, sx], [dy, dx]) = (g.strides, g.dilations);
     let (top, left) = (g.padding[0].0 as isize, g.padding[1].0 as isize);
     let mut rows = col.chunks_exact_mut(oh * ow);
@@ -197,12 +198,12 @@ fn im2col(
                 for (oy, out) in row.chunks_exact_mut(ow).enumerate() {
                     let iy = (oy * sy + ky * dy) as isize - top;
                     if iy < 0 || iy >= h as isize || lo >= hi {
-                        out.fill(0.0);
+                        out.fill(zero);
                         continue;
                     }
                     let line = &plane[iy as usize * w..][..w];
-                    out[..lo].fill(0.0);
-                    out[hi..].fill(0.0);
+                    out[..lo].fill(zero);
+                    out[hi..].fill(zero);
                     let first = (lo * sx) as isize + shift;
                     if sx == 1 {
                         out[lo..hi].copy_from_slice(&line[first as usize..first as usize + (hi - lo)]);

@@ -232,7 +232,7 @@ impl Network {
         let all_patched = !patched.is_empty() && patched.len() == acts.len();
         let run = |inputs: Vec<(usize, Value)>, node: &Node| -> Result<Value, ModelError> {
             let local: HashMap<String, Value> = inputs.into_iter().map(|(k, v)| (node.inputs[k].clone(), v)).collect();
-            self.run_node(node, &local, None, None, false, ReluRule::Standard)
+            self.run_node(node, &local, None, None, false, ReluRule::Standard, true)
         };
         let patched_out = |patch: Value, at: Vec<[usize; 2]>| {
             Inc::Patched(Patched { base: base_out.tensor.clone(), patch: patch.tensor, at })
