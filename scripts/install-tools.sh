@@ -11,6 +11,10 @@ if [ "${1:-}" = --browser ]; then
   rustup target list --installed | grep -qx wasm32-wasip1 || rustup target add wasm32-wasip1
 fi
 
+# Every crate in Cargo.lock, for every target: Trunk builds with --offline (Trunk.toml), so the
+# WebGPU crates the native tests never compile must be in the cache before it runs.
+cargo fetch --locked
+
 if ! trunk --version 2>/dev/null | grep -q "$TRUNK_VERSION"; then
   echo "installing trunk $TRUNK_VERSION (about 15 minutes on 2 cores)"
   cargo install trunk --locked --version "$TRUNK_VERSION"
