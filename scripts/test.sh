@@ -15,7 +15,7 @@ step "native tests"
 cargo test --locked
 
 step "CPU kernels in wasm with SIMD128 (wasm32-wasip1 under Node): against Burn, onnxruntime, numpy"
-CARGO_TARGET_WASM32_WASIP1_RUNNER="node --no-warnings scripts/wasi-run.mjs" \
+CARGO_TARGET_WASM32_WASIP1_RUNNER="node --no-warnings --single-threaded-gc scripts/wasi-run.mjs" \
   cargo test --locked --target wasm32-wasip1 --test cpu_conv --test zoo --test squeezenet
 
 step "release wasm build (trunk, wasm-opt -Oz)"

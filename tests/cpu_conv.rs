@@ -3,13 +3,14 @@
 //! dilations, groups, 1×1 kernels, kernels as large as the padded input, batches, a fused
 //! clamp; the depthwise kernel the same way; and the CPU max pool (`model::cpu_pool`) against
 //! Burn's, floor and ceil mode. The integer convolution (`model::cpu_qconv`) against an exact
-//! integer sum and the float kernel.
+//! integer sum and the float kernel; the Winograd path for 3×3 stride-1 convolutions against an
+//! f64 sum.
 
 mod common;
 use burn::tensor::module::{conv2d, max_pool2d};
 use burn::tensor::ops::{ConvOptions, MaxPoolOptions};
 use common::device;
-use convlens::model::cpu_conv::{ConvGeometry, conv2d as cpu_conv2d, depthwise2d};
+use convlens::model::cpu_conv::{ConvGeometry, conv2d as cpu_conv2d, depthwise2d, im2col_conv2d};
 use convlens::model::cpu_qconv::IntConv;
 use convlens::{Tensor, TensorData};
 use rand::rngs::StdRng;
@@ -166,6 +167,85 @@ fn integer_convolution_is_the_exact_sum() {
     let mut bad = vec![0.5f32; 2 * 3 * 3 * 3];
     bad[4] = f32::INFINITY;
     assert!(IntConv::new(&bad, [2, 3, 3, 3]).is_none());
+}
+
+/// 200 random 3×3 stride-1 convolutions by the Winograd kernel (`model::cpu_winograd`): odd and
+/// even output sizes (partial tiles), asymmetric padding, batches, bias and clamp, against the
+/// sum in f64. Its rounding is bounded by the terms' magnitude, as the direct kernel's. Which
+/// convolutions `conv2d` hands to it: large enough ones with finite weights.
+#[test]
+fn winograd_convolution_matches_the_exact_sum() {
+    use convlens::model::cpu_winograd::{conv3x3, suits};
+    let mut rng = StdRng::seed_from_u64(13);
+    let mut checked = 0;
+    let mut worst = 0f64;
+    while checked < 200 {
+        let (c, o) = (rng.random_range(8..40), rng.random_range(8..24));
+        let (n, h, w) = (rng.random_range(1..3), rng.random_range(1..20), rng.random_range(1..20));
+        let padding =
+            [(rng.random_range(0..3), rng.random_range(0..3)), (rng.random_range(0..3), rng.random_range(0..3))];
+        if h + padding[0].0 + padding[0].1 < 3 || w + padding[1].0 + padding[1].1 < 3 {
+            continue;
+        }
+        let g = ConvGeometry { strides: [1, 1], padding, dilations: [1, 1], groups: 1 };
+        let x: Vec<f32> = (0..n * c * h * w).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let weight: Vec<f32> = (0..o * c * 9).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let bias: Option<Vec<f32>> =
+            rng.random_bool(0.5).then(|| (0..o).map(|_| rng.random_range(-1.0..1.0)).collect());
+        let clamp = [None, Some([0.0, f32::INFINITY]), Some([-0.25f32, 0.5f32])][checked % 3];
+        let ours = conv3x3(&x, [n, c, h, w], &weight, o, bias.as_deref(), clamp, padding);
+        let [oh, ow] = g.output([h, w], [3, 3]);
+        assert_eq!(ours.len(), n * o * oh * ow);
+        for b in 0..n {
+            for r in 0..o {
+                for oy in 0..oh {
+                    for ox in 0..ow {
+                        let (mut sum, mut magnitude) = (0f64, 0f64);
+                        for ch in 0..c {
+                            for ky in 0..3 {
+                                for kx in 0..3 {
+                                    let iy = (oy + ky) as isize - padding[0].0 as isize;
+                                    let ix = (ox + kx) as isize - padding[1].0 as isize;
+                                    if iy < 0 || ix < 0 || iy >= h as isize || ix >= w as isize {
+                                        continue;
+                                    }
+                                    let xv = x[((b * c + ch) * h + iy as usize) * w + ix as usize] as f64;
+                                    let term = xv * weight[((r * c + ch) * 3 + ky) * 3 + kx] as f64;
+                                    sum += term;
+                                    magnitude += term.abs();
+                                }
+                            }
+                        }
+                        let add = bias.as_ref().map_or(0.0, |b| b[r] as f64);
+                        let [lo, hi] = clamp.unwrap_or([f32::NEG_INFINITY, f32::INFINITY]);
+                        let want = (sum + add).max(lo as f64).min(hi as f64);
+                        let got = ours[((b * o + r) * oh + oy) * ow + ox] as f64;
+                        let error = (got - want).abs() / (magnitude + add.abs() + 1e-6);
+                        worst = worst.max(error);
+                        assert!(error <= 1e-5, "{g:?} {:?} → {o}: {got} vs exact {want}", [n, c, h, w]);
+                    }
+                }
+            }
+        }
+        checked += 1;
+    }
+    println!("worst error relative to the terms' magnitude: {worst:e}");
+    let g = ConvGeometry { strides: [1, 1], padding: [(1, 1); 2], dilations: [1, 1], groups: 1 };
+    let weight = vec![0.5f32; 8 * 8 * 9];
+    assert!(suits(8, 8, [20, 20], [3, 3], &g, &weight));
+    assert!(!suits(8, 8, [19, 20], [3, 3], &g, &weight));
+    assert!(!suits(4, 8, [20, 20], [3, 3], &g, &weight[..4 * 8 * 9]));
+    assert!(!suits(8, 8, [40, 40], [3, 3], &ConvGeometry { strides: [2, 2], ..g }, &weight));
+    let mut bad = weight.clone();
+    bad[4] = f32::NAN;
+    assert!(!suits(8, 8, [20, 20], [3, 3], &g, &bad));
+    // Through conv2d: the same values as by im2col.
+    let x: Vec<f32> = (0..2 * 8 * 20 * 20).map(|_| rng.random_range(-1.0..1.0)).collect();
+    let weight: Vec<f32> = (0..8 * 8 * 9).map(|_| rng.random_range(-1.0..1.0)).collect();
+    let wino = cpu_conv2d(&x, [2, 8, 20, 20], &weight, [8, 8, 3, 3], None, None, &g);
+    let direct = im2col_conv2d(&x, [2, 8, 20, 20], &weight, [8, 8, 3, 3], None, None, &g);
+    let differ = wino.iter().zip(&direct).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    assert!(differ > 0.0 && differ < 1e-4, "Winograd and im2col differ by {differ}");
 }
 
 #[test]

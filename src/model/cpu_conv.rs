@@ -6,6 +6,7 @@
 //! forward pass, as much as the products themselves (BENCHMARKS.md).
 
 use super::cpu_simd::{add_clamp, weighted_rows};
+use super::cpu_winograd;
 
 /// A 2-D convolution's geometry: strides, (before, after) padding per axis, dilations, groups.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -30,9 +31,28 @@ impl ConvGeometry {
 /// `x` (`[N, C, H, W]`) convolved with `weight` (`[O, C/groups, kh, kw]`) plus `bias` (`[O]`),
 /// `[N, O, H', W']`, then clamped to `clamp` = `[lo, hi]` if given (a ReLU or ReLU6 that follows
 /// the convolution, done while its output rows are still in cache). The caller has checked the
-/// shapes (the kernel fits the padded input, the channels divide by the groups).
+/// shapes (the kernel fits the padded input, the channels divide by the groups). 3×3 stride-1
+/// convolutions with a few channels each way and large enough planes go to
+/// [`cpu_winograd::conv3x3`].
 #[inline(never)]
 pub fn conv2d(
+    x: &[f32],
+    [n, c, h, w]: [usize; 4],
+    weight: &[f32],
+    [o, cg, kh, kw]: [usize; 4],
+    bias: Option<&[f32]>,
+    clamp: Option<[f32; 2]>,
+    g: &ConvGeometry,
+) -> Vec<f32> {
+    if cpu_winograd::suits(c, o, [h, w], [kh, kw], g, weight) {
+        return cpu_winograd::conv3x3(x, [n, c, h, w], weight, o, bias, clamp, g.padding);
+    }
+    im2col_conv2d(x, [n, c, h, w], weight, [o, cg, kh, kw], bias, clamp, g)
+}
+
+/// [`conv2d`] by im2col and one matrix product per image and group, whatever the geometry.
+#[inline(never)]
+pub fn im2col_conv2d(
     x: &[f32],
     [n, c, h, w]: [usize; 4],
     weight: &[f32],

@@ -5,6 +5,7 @@ pub mod cpu_conv;
 pub mod cpu_pool;
 pub mod cpu_qconv;
 pub mod cpu_simd;
+pub mod cpu_winograd;
 pub mod exec;
 pub mod graph;
 pub mod host;

@@ -1,0 +1,49 @@
+//! One 3×3 stride-1 convolution at a time, im2col against Winograd F(2×2, 3×3), on the layer
+//! shapes of the bundled and benchmark models: `cargo run --release --example bench_conv [runs]`
+//! (median of `runs`, default 20). Built for wasm32-wasip1 and run under Node
+//! (`scripts/wasi-run.mjs`), it times what the page's worker runs; the split between the two
+//! kernels (`cpu_winograd::suits`) comes from these numbers (BENCHMARKS.md).
+
+use std::time::Instant;
+
+use convlens::model::cpu_conv::{ConvGeometry, im2col_conv2d};
+use convlens::model::cpu_winograd::conv3x3;
+
+fn main() {
+    let runs: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(20);
+    // (input channels, output channels, side): SqueezeNet's expand 3×3 layers, Fashion-MNIST's,
+    // ResNet-18's and ResNet-50's 3×3 layers.
+    let shapes = [
+        (16, 64, 55),
+        (32, 128, 27),
+        (48, 192, 13),
+        (64, 256, 13),
+        (32, 64, 14),
+        (64, 64, 7),
+        (64, 64, 56),
+        (128, 128, 28),
+        (256, 256, 14),
+        (512, 512, 7),
+    ];
+    let g = ConvGeometry { strides: [1, 1], padding: [(1, 1); 2], dilations: [1, 1], groups: 1 };
+    println!("C → O, side: im2col ms, winograd ms, ratio");
+    for (c, o, side) in shapes {
+        let x: Vec<f32> = (0..c * side * side).map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5).collect();
+        let weight: Vec<f32> = (0..o * c * 9).map(|i| ((i * 104_729) % 1000) as f32 / 1000.0 - 0.5).collect();
+        let time = |f: &dyn Fn() -> Vec<f32>| {
+            std::hint::black_box(f());
+            let mut times: Vec<f64> = (0..runs)
+                .map(|_| {
+                    let start = Instant::now();
+                    std::hint::black_box(f());
+                    start.elapsed().as_secs_f64() * 1e3
+                })
+                .collect();
+            times.sort_by(f64::total_cmp);
+            times[runs / 2]
+        };
+        let direct = time(&|| im2col_conv2d(&x, [1, c, side, side], &weight, [o, c, 3, 3], None, None, &g));
+        let wino = time(&|| conv3x3(&x, [1, c, side, side], &weight, o, None, None, g.padding));
+        println!("{c:>4} → {o:>4}, {side:>3}: {direct:8.3} {wino:8.3} {:5.2}", direct / wino);
+    }
+}

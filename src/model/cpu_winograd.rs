@@ -1,0 +1,370 @@
+//! 3×3 stride-1 convolutions by Winograd's minimal filtering F(2×2, 3×3) (Lavin and Gray,
+//! "Fast Algorithms for Convolutional Neural Networks", 2015). Each 2×2 block of outputs
+//! ("tile") is computed from the 4×4 input patch under it: the patch and the 3×3 kernel are
+//! each carried into a 4×4 transform domain (`V = Bᵀ d B`, `U = G g Gᵀ`), multiplied element by
+//! element and summed over the input channels, and carried back (`Y = Aᵀ M A`). The sum over
+//! channels for each of the 16 transform positions is one matrix product `[O, C] · [C, tiles]`,
+//! so the products do 16 multiply-adds per tile and channel pair where im2col does 36: 2.25×
+//! fewer. The transforms are additions only (and halvings of the weights), cheap beside the
+//! products once there are a few channels each way ([`suits`]).
+//!
+//! Rounding differs from the direct sum by a few units in the last place of the terms'
+//! magnitude (`tests/cpu_conv.rs` bounds it against an f64 sum). Infinite or NaN weights would
+//! spread into neighbouring outputs through the transforms; such layers keep the direct kernel.
+
+use super::cpu_conv::ConvGeometry;
+use super::cpu_simd::add_clamp;
+
+/// Fewer channels than this on either side and the 16 small products and the transforms cost
+/// more than im2col's one product saves (Fashion-MNIST's first layer has one input channel).
+const MIN_CHANNELS: usize = 8;
+
+/// Output planes smaller than this (20 × 20) are faster by im2col in wasm: the weights'
+/// transform, done per call, and the products over few tiles cost more than the 2.25× fewer
+/// multiply-adds save (`examples/bench_conv.rs`: 13 × 13 planes 0.8×, 7 × 7 0.4–0.7×; 27 × 27
+/// 1.4×, 55 × 55 1.2–1.8×).
+const MIN_OUTPUT_PIXELS: usize = 400;
+
+/// Whether [`conv3x3`] computes this convolution of a `c × h × w` input into `o` channels: 3×3,
+/// stride 1, no dilation, one group, enough channels and output pixels, finite weights.
+pub fn suits(c: usize, o: usize, [h, w]: [usize; 2], kernel: [usize; 2], g: &ConvGeometry, weight: &[f32]) -> bool {
+    kernel == [3, 3]
+        && g.strides == [1, 1]
+        && g.dilations == [1, 1]
+        && g.groups == 1
+        && c >= MIN_CHANNELS
+        && o >= MIN_CHANNELS
+        && g.output([h, w], kernel).iter().product::<usize>() >= MIN_OUTPUT_PIXELS
+        && weight.iter().all(|v| v.is_finite())
+}
+
+/// `x` (`[N, C, H, W]`) convolved with the 3×3 `weight` (`[O, C, 3, 3]`) at stride 1 with
+/// `padding` ((before, after) per axis), plus `bias`, then clamped to `clamp`: the same result
+/// as [`super::cpu_conv::conv2d`] up to rounding, `[N, O, H', W']`.
+#[inline(never)]
+pub fn conv3x3(
+    x: &[f32],
+    [n, c, h, w]: [usize; 4],
+    weight: &[f32],
+    o: usize,
+    bias: Option<&[f32]>,
+    clamp: Option<[f32; 2]>,
+    padding: [(usize, usize); 2],
+) -> Vec<f32> {
+    let [(top, bottom), (left, right)] = padding;
+    let (oh, ow) = (h + top + bottom - 2, w + left + right - 2);
+    let (th, tw) = (oh.div_ceil(2), ow.div_ceil(2));
+    let tiles = th * tw;
+    let u = transform_weights(weight, o, c);
+    // One input plane with its padding, large enough for whole tiles: the parts outside the
+    // image stay zero from this fill, the image part is overwritten per channel.
+    let (ph, pw) = (2 * th + 2, 2 * tw + 2);
+    let mut plane = vec![0f32; ph * pw];
+    let mut rows = vec![0f32; 4 * pw];
+    let mut v = vec![0f32; 16 * c * tiles];
+    let mut m = vec![0f32; 16 * o * tiles];
+    let mut wide = vec![0f32; 4 * tiles];
+    let mut out = vec![0f32; n * o * oh * ow];
+    let [lo, hi] = clamp.unwrap_or([f32::NEG_INFINITY, f32::INFINITY]);
+    for b in 0..n {
+        for ch in 0..c {
+            let input = &x[(b * c + ch) * h * w..][..h * w];
+            for (y, line) in input.chunks_exact(w).enumerate() {
+                plane[(y + top) * pw + left..][..w].copy_from_slice(line);
+            }
+            transform_input(&plane, pw, [th, tw], &mut rows, &mut v[ch * tiles..], c * tiles);
+        }
+        for xi in 0..16 {
+            let dst = &mut m[xi * o * tiles..][..o * tiles];
+            let lhs = &u[xi * o * c..][..o * c];
+            let rhs = &v[xi * c * tiles..][..c * tiles];
+            // SAFETY: dst is o × tiles, lhs o × c and rhs c × tiles, all row-major and within
+            // their slices (checked by the slicing above).
+            unsafe {
+                gemm::gemm(
+                    o,
+                    tiles,
+                    c,
+                    dst.as_mut_ptr(),
+                    1,
+                    tiles as isize,
+                    false,
+                    lhs.as_ptr(),
+                    1,
+                    c as isize,
+                    rhs.as_ptr(),
+                    1,
+                    tiles as isize,
+                    1.0,
+                    1.0,
+                    false,
+                    false,
+                    false,
+                    gemm::Parallelism::None,
+                );
+            }
+        }
+        let image = &mut out[b * o * oh * ow..][..o * oh * ow];
+        for (r, plane_out) in image.chunks_exact_mut(oh * ow).enumerate() {
+            let add = bias.map_or(0.0, |b| b[r]);
+            transform_output(&m[r * tiles..], o * tiles, [th, tw], [oh, ow], &mut wide, plane_out, add, [lo, hi]);
+        }
+    }
+    out
+}
+
+/// `U = G g Gᵀ` for every kernel, `[16, O, C]` (transform position major, then the product's
+/// rows and columns), with `G = [[1, 0, 0], [½, ½, ½], [½, −½, ½], [0, 0, 1]]`.
+fn transform_weights(weight: &[f32], o: usize, c: usize) -> Vec<f32> {
+    let mut u = vec![0f32; 16 * o * c];
+    let plane = o * c;
+    for (k, g) in weight.chunks_exact(9).enumerate() {
+        // G g: four rows of three.
+        let mut a = [0f32; 12];
+        for x in 0..3 {
+            let (g0, g1, g2) = (g[x], g[3 + x], g[6 + x]);
+            a[x] = g0;
+            a[3 + x] = (g0 + g1 + g2) * 0.5;
+            a[6 + x] = (g0 - g1 + g2) * 0.5;
+            a[9 + x] = g2;
+        }
+        // (G g) Gᵀ: each row of three to four.
+        for i in 0..4 {
+            let (r0, r1, r2) = (a[3 * i], a[3 * i + 1], a[3 * i + 2]);
+            let at = 4 * i * plane + k;
+            u[at] = r0;
+            u[at + plane] = (r0 + r1 + r2) * 0.5;
+            u[at + 2 * plane] = (r0 - r1 + r2) * 0.5;
+            u[at + 3 * plane] = r2;
+        }
+    }
+    u
+}
+
+/// `V = Bᵀ d B` for every 4×4 patch `d` of `plane` (`pw` wide) at the tiles' even offsets, with
+/// `Bᵀ = [[1, 0, −1, 0], [0, 1, 1, 0], [0, −1, 1, 0], [0, 1, 0, −1]]`; position `ξ` of tile `t`
+/// goes to `v[ξ · stride + t]`. The row half of the transform is done for whole rows at once
+/// (into `rows`, 4 × `pw`), the column half per tile.
+fn transform_input(plane: &[f32], pw: usize, [th, tw]: [usize; 2], rows: &mut [f32], v: &mut [f32], stride: usize) {
+    assert!(plane.len() >= (2 * th + 2) * pw && pw >= 2 * tw + 2 && rows.len() >= 4 * pw);
+    assert!(v.len() >= 15 * stride + th * tw);
+    // SAFETY: by the asserts, rows 2·ty … 2·ty + 3 of the plane, the four row buffers and
+    // columns 2·tx … 2·tx + 3 of them, and every v[ξ · stride + t] are within their slices.
+    unsafe {
+        #[cfg(target_arch = "wasm32")]
+        wasm::transform_input(plane.as_ptr(), pw, [th, tw], rows.as_mut_ptr(), v.as_mut_ptr(), stride);
+        #[cfg(not(target_arch = "wasm32"))]
+        plain::transform_input(plane.as_ptr(), pw, [th, tw], rows.as_mut_ptr(), v.as_mut_ptr(), stride);
+    }
+}
+
+/// `Y = Aᵀ M A` for every tile of one output channel, with `Aᵀ = [[1, 1, 1, 0], [0, 1, −1, −1]]`:
+/// `m[ξ · stride + t]` is position `ξ` of tile `t`. The 2×2 blocks go into `wide` (`2·th` rows
+/// of `2·tw`), from which the `oh × ow` plane `out` is cut with `add` added and clamped to
+/// `[lo, hi]`.
+#[allow(clippy::too_many_arguments)]
+fn transform_output(
+    m: &[f32],
+    stride: usize,
+    [th, tw]: [usize; 2],
+    [oh, ow]: [usize; 2],
+    wide: &mut [f32],
+    out: &mut [f32],
+    add: f32,
+    [lo, hi]: [f32; 2],
+) {
+    assert!(m.len() >= 15 * stride + th * tw && wide.len() >= 4 * th * tw);
+    // SAFETY: by the assert, every m[ξ · stride + t] and the 2·th × 2·tw plane are within
+    // their slices.
+    unsafe {
+        #[cfg(target_arch = "wasm32")]
+        wasm::transform_output(m.as_ptr(), stride, [th, tw], wide.as_mut_ptr());
+        #[cfg(not(target_arch = "wasm32"))]
+        plain::transform_output(m.as_ptr(), stride, [th, tw], wide.as_mut_ptr());
+    }
+    for (y, row) in out.chunks_exact_mut(ow).take(oh).enumerate() {
+        row.copy_from_slice(&wide[y * 2 * tw..][..ow]);
+        add_clamp(row, add, lo, hi);
+    }
+}
+
+/// The transforms one tile (or one lane of four) at a time, for the native build.
+#[cfg(not(target_arch = "wasm32"))]
+mod plain {
+    /// See [`super::transform_input`]; the caller checks the bounds.
+    pub unsafe fn transform_input(
+        plane: *const f32,
+        pw: usize,
+        [th, tw]: [usize; 2],
+        rows: *mut f32,
+        v: *mut f32,
+        stride: usize,
+    ) {
+        unsafe {
+            for ty in 0..th {
+                let d = plane.add(2 * ty * pw);
+                for x in 0..pw {
+                    let (d0, d1, d2, d3) = (*d.add(x), *d.add(pw + x), *d.add(2 * pw + x), *d.add(3 * pw + x));
+                    *rows.add(x) = d0 - d2;
+                    *rows.add(pw + x) = d1 + d2;
+                    *rows.add(2 * pw + x) = d2 - d1;
+                    *rows.add(3 * pw + x) = d1 - d3;
+                }
+                for i in 0..4 {
+                    let (r, base) = (rows.add(i * pw), v.add(4 * i * stride + ty * tw));
+                    for tx in 0..tw {
+                        let p = r.add(2 * tx);
+                        let (p0, p1, p2, p3) = (*p, *p.add(1), *p.add(2), *p.add(3));
+                        *base.add(tx) = p0 - p2;
+                        *base.add(stride + tx) = p1 + p2;
+                        *base.add(2 * stride + tx) = p2 - p1;
+                        *base.add(3 * stride + tx) = p1 - p3;
+                    }
+                }
+            }
+        }
+    }
+
+    /// See [`super::transform_output`]; the caller checks the bounds.
+    pub unsafe fn transform_output(m: *const f32, stride: usize, [th, tw]: [usize; 2], wide: *mut f32) {
+        unsafe {
+            for ty in 0..th {
+                for tx in 0..tw {
+                    let e = |i: usize, j: usize| *m.add((4 * i + j) * stride + ty * tw + tx);
+                    let s = [0, 1, 2, 3].map(|j| e(0, j) + e(1, j) + e(2, j));
+                    let d = [0, 1, 2, 3].map(|j| e(1, j) - e(2, j) - e(3, j));
+                    let top = wide.add(2 * ty * 2 * tw + 2 * tx);
+                    *top = s[0] + s[1] + s[2];
+                    *top.add(1) = s[1] - s[2] - s[3];
+                    *top.add(2 * tw) = d[0] + d[1] + d[2];
+                    *top.add(2 * tw + 1) = d[1] - d[2] - d[3];
+                }
+            }
+        }
+    }
+}
+
+/// The transforms four tiles at a time in SIMD128 registers: tile `t`'s values at one
+/// transform position sit next to tile `t + 1`'s (`v` and `m` are position major), and the
+/// even and odd columns of four neighbouring patches are two lane shuffles of four loads.
+#[cfg(target_arch = "wasm32")]
+mod wasm {
+    use core::arch::wasm32::*;
+
+    /// See [`super::transform_input`]; the caller checks the bounds.
+    #[target_feature(enable = "simd128")]
+    pub unsafe fn transform_input(
+        plane: *const f32,
+        pw: usize,
+        [th, tw]: [usize; 2],
+        rows: *mut f32,
+        v: *mut f32,
+        stride: usize,
+    ) {
+        let load = |p: *const f32| unsafe { v128_load(p as *const v128) };
+        let store = |p: *mut f32, x: v128| unsafe { v128_store(p as *mut v128, x) };
+        unsafe {
+            for ty in 0..th {
+                let d = plane.add(2 * ty * pw);
+                let mut x = 0;
+                while x + 4 <= pw {
+                    let (d0, d1) = (load(d.add(x)), load(d.add(pw + x)));
+                    let (d2, d3) = (load(d.add(2 * pw + x)), load(d.add(3 * pw + x)));
+                    store(rows.add(x), f32x4_sub(d0, d2));
+                    store(rows.add(pw + x), f32x4_add(d1, d2));
+                    store(rows.add(2 * pw + x), f32x4_sub(d2, d1));
+                    store(rows.add(3 * pw + x), f32x4_sub(d1, d3));
+                    x += 4;
+                }
+                while x < pw {
+                    let (d0, d1, d2, d3) = (*d.add(x), *d.add(pw + x), *d.add(2 * pw + x), *d.add(3 * pw + x));
+                    *rows.add(x) = d0 - d2;
+                    *rows.add(pw + x) = d1 + d2;
+                    *rows.add(2 * pw + x) = d2 - d1;
+                    *rows.add(3 * pw + x) = d1 - d3;
+                    x += 1;
+                }
+                for i in 0..4 {
+                    let (r, base) = (rows.add(i * pw), v.add(4 * i * stride + ty * tw));
+                    let mut tx = 0;
+                    // Columns 2·tx … 2·tx + 9 hold the patches of tiles tx … tx + 3.
+                    while tx + 4 <= tw {
+                        let p = r.add(2 * tx);
+                        let (a, b, a2, b2) = (load(p), load(p.add(4)), load(p.add(2)), load(p.add(6)));
+                        let p0 = i32x4_shuffle::<0, 2, 4, 6>(a, b);
+                        let p1 = i32x4_shuffle::<1, 3, 5, 7>(a, b);
+                        let p2 = i32x4_shuffle::<0, 2, 4, 6>(a2, b2);
+                        let p3 = i32x4_shuffle::<1, 3, 5, 7>(a2, b2);
+                        store(base.add(tx), f32x4_sub(p0, p2));
+                        store(base.add(stride + tx), f32x4_add(p1, p2));
+                        store(base.add(2 * stride + tx), f32x4_sub(p2, p1));
+                        store(base.add(3 * stride + tx), f32x4_sub(p1, p3));
+                        tx += 4;
+                    }
+                    while tx < tw {
+                        let p = r.add(2 * tx);
+                        let (p0, p1, p2, p3) = (*p, *p.add(1), *p.add(2), *p.add(3));
+                        *base.add(tx) = p0 - p2;
+                        *base.add(stride + tx) = p1 + p2;
+                        *base.add(2 * stride + tx) = p2 - p1;
+                        *base.add(3 * stride + tx) = p1 - p3;
+                        tx += 1;
+                    }
+                }
+            }
+        }
+    }
+
+    /// See [`super::transform_output`]; the caller checks the bounds.
+    #[target_feature(enable = "simd128")]
+    pub unsafe fn transform_output(m: *const f32, stride: usize, [th, tw]: [usize; 2], wide: *mut f32) {
+        let store = |p: *mut f32, x: v128| unsafe { v128_store(p as *mut v128, x) };
+        unsafe {
+            for ty in 0..th {
+                let mut tx = 0;
+                while tx + 4 <= tw {
+                    let t = ty * tw + tx;
+                    let e = |i: usize, j: usize| v128_load(m.add((4 * i + j) * stride + t) as *const v128);
+                    let (e00, e01, e02, e03) = (e(0, 0), e(0, 1), e(0, 2), e(0, 3));
+                    let (e10, e11, e12, e13) = (e(1, 0), e(1, 1), e(1, 2), e(1, 3));
+                    let (e20, e21, e22, e23) = (e(2, 0), e(2, 1), e(2, 2), e(2, 3));
+                    let (e30, e31, e32, e33) = (e(3, 0), e(3, 1), e(3, 2), e(3, 3));
+                    let s0 = f32x4_add(f32x4_add(e00, e10), e20);
+                    let s1 = f32x4_add(f32x4_add(e01, e11), e21);
+                    let s2 = f32x4_add(f32x4_add(e02, e12), e22);
+                    let s3 = f32x4_add(f32x4_add(e03, e13), e23);
+                    let d0 = f32x4_sub(f32x4_sub(e10, e20), e30);
+                    let d1 = f32x4_sub(f32x4_sub(e11, e21), e31);
+                    let d2 = f32x4_sub(f32x4_sub(e12, e22), e32);
+                    let d3 = f32x4_sub(f32x4_sub(e13, e23), e33);
+                    let y00 = f32x4_add(f32x4_add(s0, s1), s2);
+                    let y01 = f32x4_sub(f32x4_sub(s1, s2), s3);
+                    let y10 = f32x4_add(f32x4_add(d0, d1), d2);
+                    let y11 = f32x4_sub(f32x4_sub(d1, d2), d3);
+                    // Four tiles' 2×2 blocks side by side: lanes interleaved.
+                    let top = wide.add(2 * ty * 2 * tw + 2 * tx);
+                    let bottom = top.add(2 * tw);
+                    store(top, i32x4_shuffle::<0, 4, 1, 5>(y00, y01));
+                    store(top.add(4), i32x4_shuffle::<2, 6, 3, 7>(y00, y01));
+                    store(bottom, i32x4_shuffle::<0, 4, 1, 5>(y10, y11));
+                    store(bottom.add(4), i32x4_shuffle::<2, 6, 3, 7>(y10, y11));
+                    tx += 4;
+                }
+                while tx < tw {
+                    let t = ty * tw + tx;
+                    let e = |i: usize, j: usize| *m.add((4 * i + j) * stride + t);
+                    let s = [e(0, 0) + e(1, 0) + e(2, 0), e(0, 1) + e(1, 1) + e(2, 1), e(0, 2) + e(1, 2) + e(2, 2)];
+                    let s3 = e(0, 3) + e(1, 3) + e(2, 3);
+                    let d = [e(1, 0) - e(2, 0) - e(3, 0), e(1, 1) - e(2, 1) - e(3, 1), e(1, 2) - e(2, 2) - e(3, 2)];
+                    let d3 = e(1, 3) - e(2, 3) - e(3, 3);
+                    let top = wide.add(2 * ty * 2 * tw + 2 * tx);
+                    *top = s[0] + s[1] + s[2];
+                    *top.add(1) = s[1] - s[2] - s3;
+                    *top.add(2 * tw) = d[0] + d[1] + d[2];
+                    *top.add(2 * tw + 1) = d[1] - d[2] - d3;
+                    tx += 1;
+                }
+            }
+        }
+    }
+}
