@@ -53,7 +53,7 @@ fn bench(name: &str, device: convlens::Device, runs: usize, model: &str) -> Resu
         .collect();
     times.sort_by(f64::total_cmp);
     println!(
-        "native {name} {} of {model}: median of {runs} = {:.1} ms (min {:.1}, max {:.1})",
+        "native {name} {} of {model}: median of {runs} = {:.2} ms (min {:.2}, max {:.1})",
         if grad { "forward+backward" } else { "forward" },
         times[runs / 2],
         times[0],

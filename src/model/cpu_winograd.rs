@@ -19,11 +19,11 @@ use super::cpu_simd::add_clamp;
 /// more than im2col's one product saves (Fashion-MNIST's first layer has one input channel).
 const MIN_CHANNELS: usize = 8;
 
-/// Output planes smaller than this (20 × 20) are faster by im2col in wasm: the weights'
+/// Output planes smaller than this (14 × 14) are faster by im2col in wasm: the weights'
 /// transform, done per call, and the products over few tiles cost more than the 2.25× fewer
-/// multiply-adds save (`examples/bench_conv.rs`: 13 × 13 planes 0.8×, 7 × 7 0.4–0.7×; 27 × 27
-/// 1.4×, 55 × 55 1.2–1.8×).
-const MIN_OUTPUT_PIXELS: usize = 400;
+/// multiply-adds save (`examples/bench_conv.rs`: 13 × 13 planes 0.8×, 7 × 7 0.4–0.7×; 14 × 14
+/// 1.1×, 27 × 27 1.4×, 55 × 55 1.2–1.8×).
+const MIN_OUTPUT_PIXELS: usize = 196;
 
 /// Whether [`conv3x3`] computes this convolution of a `c × h × w` input into `o` channels: 3×3,
 /// stride 1, no dilation, one group, enough channels and output pixels, finite weights.

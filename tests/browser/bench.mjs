@@ -9,7 +9,8 @@
 // (one pass of the dataset), the codes pass, and t-SNE of 2,000 codes (1000 iterations).
 // Also (part "models") per architecture: opening the .onnx file until the first prediction, and the
 // forward latency (median and p90), against onnxruntime-web 1.30 on the same file in the same
-// browser: its wasm execution provider on one thread and (CPU only, the page cross-origin
+// browser: its wasm execution provider on one thread (its runs alternate with convlens' forward
+// passes, in a tab of its own) and (CPU only, the page cross-origin
 // isolated) on two, and its WebGPU provider. Needs `python3 tools/make_bench_models.py` first
 // (full-size ResNet-18/50, MobileNetV2, SqueezeNet fp32); installs onnxruntime-web into
 // tools/ort-web if missing. In the same page, convlens' own work on each file: a forward +
@@ -282,12 +283,20 @@ async function models(backend) {
     await page.waitForFunction((n) => (document.querySelector('[data-testid="model-picker"]').selectedOptions[0]?.textContent ?? '').includes(n)
       && document.querySelector('[data-testid="status"]').dataset.state === 'ready', name, { timeout: 600_000 });
     const oursLoad = Date.now() - t0;
+    // onnxruntime-web (one thread): session creation plus a first run in a page of its own,
+    // then N runs (outputs read back), each right after one of convlens' forward passes, so
+    // that both see the same moments of a shared machine's load.
+    const peer = await peerOpen(root, file, ep, shape, 1);
     const ours = [];
-    for (let i = 0; i < runs; i++) ours.push(await classify(`run${i}.png`));
+    const theirs = peer.error ? { error: peer.error } : { loadMs: peer.loadMs, times: [] };
+    for (let i = 0; i < runs; i++) {
+      ours.push(await classify(`run${i}.png`));
+      if (!peer.error) theirs.times.push(await peer.time());
+    }
+    if (!peer.error) await peer.close();
     const work = await modelWork(page, backend, shape[3]);
     await page.close();
-    // onnxruntime-web: session creation plus a first run, then N runs (outputs read back).
-    const theirs = await peerRun(root, file, ep, shape, 1);
+    // Two threads last, alone: their pool's threads would compete with convlens' worker.
     const threaded = backend === 'cpu' ? await peerRun(isolatedRoot, file, ep, shape, 2) : null;
     const row = { backend, what: 'model', model: name, ours_load_ms: oursLoad, ours_ms: median(ours), ours_p90_ms: p90(ours), ...work };
     let line = `${backend} ${name}: convlens open ${oursLoad} ms, forward ${median(ours).toFixed(1)} ms (p90 ${p90(ours).toFixed(1)}), `
@@ -297,8 +306,13 @@ async function models(backend) {
       line += `; onnxruntime-web ${ep} failed: ${theirs.error}`;
     } else {
       Object.assign(row, { ort_load_ms: theirs.loadMs, ort_ms: median(theirs.times), ort_p90_ms: p90(theirs.times) });
+      // Also the median of the pairs' ratios (each forward pass against the peer's run right
+      // after it), which a load that comes and goes moves less.
+      const paired = median(ours.map((t, i) => t / theirs.times[i]));
+      row.paired_ratio = paired;
       line += `; onnxruntime-web ${ep} open ${theirs.loadMs.toFixed(0)} ms, run ${median(theirs.times).toFixed(1)} ms `
-        + `(p90 ${p90(theirs.times).toFixed(1)}); ratio ${(median(ours) / median(theirs.times)).toFixed(2)}×`;
+        + `(p90 ${p90(theirs.times).toFixed(1)}); ratio ${(median(ours) / median(theirs.times)).toFixed(2)}×`
+        + ` (paired ${paired.toFixed(2)}×)`;
     }
     if (threaded && !threaded.error) {
       Object.assign(row, { ort_2threads_ms: median(threaded.times), ort_2threads_p90_ms: p90(threaded.times) });
@@ -350,13 +364,16 @@ async function modelWork(page, backend, side) {
   return work;
 }
 
-/** onnxruntime-web on `file`: open (session + first run) and `runs` timed runs, or `{ error }`. */
-async function peerRun(origin, file, ep, shape, threads) {
+/**
+ * onnxruntime-web on `file` in a page of its own: the session is created and run once (the
+ * open time), then `time()` times one more run (outputs read back). `{ error }` if it failed.
+ */
+async function peerOpen(origin, file, ep, shape, threads) {
   const peer = await context.newPage();
   await peer.goto(`${origin.origin}/tools/ort-web/index.html`);
   try {
-    if (threads > 1 && !(await peer.evaluate(() => self.crossOriginIsolated))) return { error: 'not cross-origin isolated' };
-    return await peer.evaluate(async ({ url, ep, runs, shape, threads }) => {
+    if (threads > 1 && !(await peer.evaluate(() => self.crossOriginIsolated))) throw new Error('not cross-origin isolated');
+    const loadMs = await peer.evaluate(async ({ url, ep, shape, threads }) => {
       ort.env.wasm.numThreads = threads;
       ort.env.wasm.wasmPaths = '/tools/ort-web/node_modules/onnxruntime-web/dist/';
       const bytes = new Uint8Array(await (await fetch(url)).arrayBuffer());
@@ -365,17 +382,31 @@ async function peerRun(origin, file, ep, shape, threads) {
       const n = shape.reduce((a, b) => a * b, 1);
       const feeds = { [session.inputNames[0]]: new ort.Tensor('float32', new Float32Array(n).fill(0.5), shape) };
       await session.run(feeds);
-      const loadMs = performance.now() - t0;
-      const times = [];
-      for (let i = 0; i < runs; i++) {
-        const t = performance.now();
-        const out = await session.run(feeds);
-        if (!out[session.outputNames[0]].data.length) throw new Error('no output');
-        times.push(performance.now() - t);
-      }
-      await session.release();
-      return { loadMs, times };
-    }, { url: `/${file}`, ep, runs, shape, threads });
+      Object.assign(self, { benchSession: session, benchFeeds: feeds });
+      return performance.now() - t0;
+    }, { url: `/${file}`, ep, shape, threads });
+    const time = () => peer.evaluate(async () => {
+      const t = performance.now();
+      const out = await self.benchSession.run(self.benchFeeds);
+      if (!out[self.benchSession.outputNames[0]].data.length) throw new Error('no output');
+      return performance.now() - t;
+    });
+    const close = async () => { await peer.evaluate(() => self.benchSession.release()); await peer.close(); };
+    return { loadMs, time, close };
+  } catch (e) {
+    await peer.close();
+    return { error: String(e.message ?? e).split('\n')[0] };
+  }
+}
+
+/** onnxruntime-web on `file`: open (session + first run) and `runs` timed runs, or `{ error }`. */
+async function peerRun(origin, file, ep, shape, threads) {
+  const peer = await peerOpen(origin, file, ep, shape, threads);
+  if (peer.error) return peer;
+  try {
+    const times = [];
+    for (let i = 0; i < runs; i++) times.push(await peer.time());
+    return { loadMs: peer.loadMs, times };
   } catch (e) {
     return { error: String(e.message ?? e).split('\n')[0] };
   } finally {
