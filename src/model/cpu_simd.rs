@@ -64,6 +64,19 @@ pub fn dequantize(row: &mut [f32], scale: f32, zero: f32) {
     }
 }
 
+/// `v ← v · mul + add` (a batch normalization's per-channel affine map at inference).
+pub fn affine(row: &mut [f32], mul: f32, add: f32) {
+    #[cfg(target_arch = "wasm32")]
+    // SAFETY: as in `add_clamp`.
+    unsafe {
+        wasm::affine(row, mul, add)
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    for v in row {
+        *v = *v * mul + add;
+    }
+}
+
 /// A ReLU's backward pass: `grad[i] ← grad[i]` where `x[i] > 0` (and, with `guided`, where
 /// `grad[i] > 0`), else 0; `x` is the ReLU's forward input.
 pub fn relu_gradient(x: &[f32], grad: &mut [f32], guided: bool) {
@@ -183,6 +196,24 @@ mod wasm {
             }
             while i < n {
                 *p.add(i) = (*p.add(i) - zero) * scale;
+                i += 1;
+            }
+        }
+    }
+
+    #[target_feature(enable = "simd128")]
+    pub unsafe fn affine(row: &mut [f32], mul: f32, add: f32) {
+        let (n, p) = (row.len(), row.as_mut_ptr());
+        let (m, a) = (f32x4_splat(mul), f32x4_splat(add));
+        let mut i = 0;
+        unsafe {
+            while i + 4 <= n {
+                let q = p.add(i) as *mut v128;
+                v128_store(q, f32x4_add(f32x4_mul(v128_load(q), m), a));
+                i += 4;
+            }
+            while i < n {
+                *p.add(i) = *p.add(i) * mul + add;
                 i += 1;
             }
         }

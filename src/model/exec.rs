@@ -1008,9 +1008,26 @@ impl Network {
                     }
                     p.push(v.tensor.reshape([1, c, 1, 1]));
                 }
-                let (scale, bias, mean, var) = (p[0].clone(), p[1].clone(), p[2].clone(), p[3].clone());
-                let y = (x.tensor - mean) / (var.add_scalar(*epsilon)).sqrt() * scale + bias;
-                Value::from_shape(y, x.shape)
+                if self.cpu_kernels && !ad {
+                    // One pass, v · a + b per channel, where flex would make four.
+                    let mut q = Vec::with_capacity(4);
+                    for t in p {
+                        q.push(host_values(node, t)?);
+                    }
+                    let dims = x.tensor.dims();
+                    let plane = dims[2] * dims[3];
+                    let mut values = host_values(node, x.tensor)?;
+                    for (i, row) in values.chunks_exact_mut(plane.max(1)).enumerate() {
+                        let k = i % c;
+                        let a = q[0][k] / (q[3][k] + *epsilon).sqrt();
+                        cpu_simd::affine(row, a, q[1][k] - q[2][k] * a);
+                    }
+                    Value::from_shape(Tensor::from_data(TensorData::new(values, dims), &self.device), x.shape)
+                } else {
+                    let (scale, bias, mean, var) = (p[0].clone(), p[1].clone(), p[2].clone(), p[3].clone());
+                    let y = (x.tensor - mean) / (var.add_scalar(*epsilon)).sqrt() * scale + bias;
+                    Value::from_shape(y, x.shape)
+                }
             }
             Op::Identity => x,
         };
