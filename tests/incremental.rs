@@ -109,3 +109,14 @@ fn zoo_incremental_equals_naive_relu6_depthwise_and_int8() {
         assert_same(&net, &x, &Target::Class(1), p);
     }
 }
+
+/// "Best for this device": incremental on the CPU for ImageNet-sized inputs, whole images for
+/// the 28×28 Fashion-MNIST net (where incremental was slower) and on a GPU.
+#[test]
+fn the_default_sweep_depends_on_device_and_input_size() {
+    use convlens::methods::occlusion::incremental_by_default;
+    assert!(incremental_by_default(true, 227));
+    assert!(incremental_by_default(true, 224));
+    assert!(!incremental_by_default(true, 28));
+    assert!(!incremental_by_default(false, 227));
+}

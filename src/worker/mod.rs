@@ -452,9 +452,12 @@ async fn explain(engine: &Engine, id: u64, job: ExplainJob) {
         return fail("classify an image first".into());
     };
     let start = now_ms();
-    // Incremental occlusion pays on the CPU; a GPU prefers whole batched images.
+    // Incremental occlusion pays on the CPU for all but small inputs; a GPU prefers whole
+    // batched images.
     let mut params = job.params.clone();
-    params.incremental = params.incremental.or(Some(engine.backend == crate::protocol::BackendKind::Cpu));
+    let cpu = engine.backend == crate::protocol::BackendKind::Cpu;
+    params.incremental =
+        params.incremental.or(Some(crate::methods::occlusion::incremental_by_default(cpu, engine.info.input_size)));
     let method = match Method::from_name(&job.method, &params) {
         Ok(m) => m,
         Err(e) => return fail(e.to_string()),
