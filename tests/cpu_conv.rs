@@ -231,19 +231,19 @@ fn winograd_convolution_matches_the_exact_sum() {
     }
     println!("worst error relative to the terms' magnitude: {worst:e}");
     let g = ConvGeometry { strides: [1, 1], padding: [(1, 1); 2], dilations: [1, 1], groups: 1 };
-    let weight = vec![0.5f32; 8 * 8 * 9];
-    assert!(suits(8, 8, [14, 14], [3, 3], &g, &weight));
-    assert!(!suits(8, 8, [13, 14], [3, 3], &g, &weight));
-    assert!(!suits(4, 8, [20, 20], [3, 3], &g, &weight[..4 * 8 * 9]));
-    assert!(!suits(8, 8, [40, 40], [3, 3], &ConvGeometry { strides: [2, 2], ..g }, &weight));
+    let weight = vec![0.5f32; 32 * 32 * 9];
+    assert!(suits(32, 32, [27, 27], [3, 3], &g, &weight));
+    assert!(!suits(32, 32, [26, 27], [3, 3], &g, &weight));
+    assert!(!suits(16, 32, [27, 27], [3, 3], &g, &weight[..16 * 32 * 9]));
+    assert!(!suits(32, 32, [60, 60], [3, 3], &ConvGeometry { strides: [2, 2], ..g }, &weight));
     let mut bad = weight.clone();
     bad[4] = f32::NAN;
-    assert!(!suits(8, 8, [20, 20], [3, 3], &g, &bad));
+    assert!(!suits(32, 32, [27, 27], [3, 3], &g, &bad));
     // Through conv2d: the same values as by im2col.
-    let x: Vec<f32> = (0..2 * 8 * 20 * 20).map(|_| rng.random_range(-1.0..1.0)).collect();
-    let weight: Vec<f32> = (0..8 * 8 * 9).map(|_| rng.random_range(-1.0..1.0)).collect();
-    let wino = cpu_conv2d(&x, [2, 8, 20, 20], &weight, [8, 8, 3, 3], None, None, &g);
-    let direct = im2col_conv2d(&x, [2, 8, 20, 20], &weight, [8, 8, 3, 3], None, None, &g);
+    let x: Vec<f32> = (0..2 * 32 * 27 * 27).map(|_| rng.random_range(-1.0..1.0)).collect();
+    let weight: Vec<f32> = (0..32 * 32 * 9).map(|_| rng.random_range(-1.0..1.0)).collect();
+    let wino = cpu_conv2d(&x, [2, 32, 27, 27], &weight, [32, 32, 3, 3], None, None, &g);
+    let direct = im2col_conv2d(&x, [2, 32, 27, 27], &weight, [32, 32, 3, 3], None, None, &g);
     let differ = wino.iter().zip(&direct).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
     assert!(differ > 0.0 && differ < 1e-4, "Winograd and im2col differ by {differ}");
 }

@@ -77,32 +77,7 @@ pub fn im2col_conv2d(
                 &col
             };
             let dst = &mut out[(b * o + group * og) * spatial..][..og * spatial];
-            let lhs = &weight[group * og * k..][..og * k];
-            // SAFETY: dst is og × spatial, lhs og × k and rhs k × spatial, all row-major and
-            // within their slices (checked by the slicing above).
-            unsafe {
-                gemm::gemm(
-                    og,
-                    spatial,
-                    k,
-                    dst.as_mut_ptr(),
-                    1,
-                    spatial as isize,
-                    false,
-                    lhs.as_ptr(),
-                    1,
-                    k as isize,
-                    rhs.as_ptr(),
-                    1,
-                    spatial as isize,
-                    1.0,
-                    1.0,
-                    false,
-                    false,
-                    false,
-                    gemm::Parallelism::None,
-                );
-            }
+            product(dst, &weight[group * og * k..][..og * k], rhs, [og, k, spatial]);
             if bias.is_some() || clamp.is_some() {
                 let [lo, hi] = clamp.unwrap_or([f32::NEG_INFINITY, f32::INFINITY]);
                 for (r, row) in dst.chunks_exact_mut(spatial).enumerate() {
@@ -112,6 +87,37 @@ pub fn im2col_conv2d(
         }
     }
     out
+}
+
+/// `dst = lhs · rhs` for row-major `lhs` (`[m, k]`), `rhs` (`[k, n]`) and `dst` (`[m, n]`), by
+/// gemm's kernels on one thread.
+pub(super) fn product(dst: &mut [f32], lhs: &[f32], rhs: &[f32], [m, k, n]: [usize; 3]) {
+    assert!(dst.len() >= m * n && lhs.len() >= m * k && rhs.len() >= k * n);
+    // SAFETY: the three matrices lie within their slices (asserted above), row-major with the
+    // given row strides and unit column strides.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            false,
+            lhs.as_ptr(),
+            1,
+            k as isize,
+            rhs.as_ptr(),
+            1,
+            n as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
 }
 
 /// A depthwise convolution (one group per input channel, `weight` `[O, 1, kh, kw]` with `O` a

@@ -12,18 +12,19 @@
 //! magnitude (`tests/cpu_conv.rs` bounds it against an f64 sum). Infinite or NaN weights would
 //! spread into neighbouring outputs through the transforms; such layers keep the direct kernel.
 
-use super::cpu_conv::ConvGeometry;
+use super::cpu_conv::{ConvGeometry, product};
 use super::cpu_simd::add_clamp;
 
-/// Fewer channels than this on either side and the 16 small products and the transforms cost
-/// more than im2col's one product saves (Fashion-MNIST's first layer has one input channel).
-const MIN_CHANNELS: usize = 8;
+/// Fewer channels than this on either side, and the 16 products (each as long as the input
+/// channels) run too short for gemm's kernels to pay back the transforms: with im2col over raw
+/// pointers, 16 → 64 channels at 55 × 55 and 32 → 64 at 14 × 14 were 0.7–1.0× and 0.6× in wasm
+/// (`examples/bench_conv.rs`, BENCHMARKS.md).
+const MIN_CHANNELS: usize = 32;
 
-/// Output planes smaller than this (14 × 14) are faster by im2col in wasm: the weights'
-/// transform, done per call, and the products over few tiles cost more than the 2.25× fewer
-/// multiply-adds save (`examples/bench_conv.rs`: 13 × 13 planes 0.8×, 7 × 7 0.4–0.7×; 14 × 14
-/// 1.1×, 27 × 27 1.4×, 55 × 55 1.2–1.8×).
-const MIN_OUTPUT_PIXELS: usize = 196;
+/// Output planes smaller than this (27 × 27): the weights' transform, done per call, and the
+/// products over few tiles cost more than the 2.25× fewer multiply-adds save (256 → 256 at
+/// 14 × 14 0.86×, 7 × 7 planes 0.3–0.4×; 64 → 64 at 56 × 56 1.8×, 128 → 128 at 28 × 28 1.5×).
+const MIN_OUTPUT_PIXELS: usize = 729;
 
 /// Whether [`conv3x3`] computes this convolution of a `c × h × w` input into `o` channels: 3×3,
 /// stride 1, no dilation, one group, enough channels and output pixels, finite weights.
@@ -76,33 +77,7 @@ pub fn conv3x3(
         }
         for xi in 0..16 {
             let dst = &mut m[xi * o * tiles..][..o * tiles];
-            let lhs = &u[xi * o * c..][..o * c];
-            let rhs = &v[xi * c * tiles..][..c * tiles];
-            // SAFETY: dst is o × tiles, lhs o × c and rhs c × tiles, all row-major and within
-            // their slices (checked by the slicing above).
-            unsafe {
-                gemm::gemm(
-                    o,
-                    tiles,
-                    c,
-                    dst.as_mut_ptr(),
-                    1,
-                    tiles as isize,
-                    false,
-                    lhs.as_ptr(),
-                    1,
-                    c as isize,
-                    rhs.as_ptr(),
-                    1,
-                    tiles as isize,
-                    1.0,
-                    1.0,
-                    false,
-                    false,
-                    false,
-                    gemm::Parallelism::None,
-                );
-            }
+            product(dst, &u[xi * o * c..][..o * c], &v[xi * c * tiles..][..c * tiles], [o, c, tiles]);
         }
         let image = &mut out[b * o * oh * ow..][..o * oh * ow];
         for (r, plane_out) in image.chunks_exact_mut(oh * ow).enumerate() {
@@ -144,24 +119,43 @@ fn transform_weights(weight: &[f32], o: usize, c: usize) -> Vec<f32> {
 /// `V = Bᵀ d B` for every 4×4 patch `d` of `plane` (`pw` wide) at the tiles' even offsets, with
 /// `Bᵀ = [[1, 0, −1, 0], [0, 1, 1, 0], [0, −1, 1, 0], [0, 1, 0, −1]]`; position `ξ` of tile `t`
 /// goes to `v[ξ · stride + t]`. The row half of the transform is done for whole rows at once
-/// (into `rows`, 4 × `pw`), the column half per tile.
+/// (into `rows`, 4 × `pw`), the column half per tile; in wasm both four at a time ([`simd`]),
+/// the rest one at a time here.
 fn transform_input(plane: &[f32], pw: usize, [th, tw]: [usize; 2], rows: &mut [f32], v: &mut [f32], stride: usize) {
     assert!(plane.len() >= (2 * th + 2) * pw && pw >= 2 * tw + 2 && rows.len() >= 4 * pw);
     assert!(v.len() >= 15 * stride + th * tw);
+    let (rows, v) = (rows.as_mut_ptr(), v.as_mut_ptr());
     // SAFETY: by the asserts, rows 2·ty … 2·ty + 3 of the plane, the four row buffers and
     // columns 2·tx … 2·tx + 3 of them, and every v[ξ · stride + t] are within their slices.
     unsafe {
-        #[cfg(target_arch = "wasm32")]
-        wasm::transform_input(plane.as_ptr(), pw, [th, tw], rows.as_mut_ptr(), v.as_mut_ptr(), stride);
-        #[cfg(not(target_arch = "wasm32"))]
-        plain::transform_input(plane.as_ptr(), pw, [th, tw], rows.as_mut_ptr(), v.as_mut_ptr(), stride);
+        for ty in 0..th {
+            let d = plane.as_ptr().add(2 * ty * pw);
+            for x in simd::input_rows(d, pw, rows)..pw {
+                let (d0, d1, d2, d3) = (*d.add(x), *d.add(pw + x), *d.add(2 * pw + x), *d.add(3 * pw + x));
+                *rows.add(x) = d0 - d2;
+                *rows.add(pw + x) = d1 + d2;
+                *rows.add(2 * pw + x) = d2 - d1;
+                *rows.add(3 * pw + x) = d1 - d3;
+            }
+            for i in 0..4 {
+                let (r, base) = (rows.add(i * pw), v.add(4 * i * stride + ty * tw));
+                for tx in simd::input_columns(r, base, stride, tw)..tw {
+                    let p = r.add(2 * tx);
+                    let (p0, p1, p2, p3) = (*p, *p.add(1), *p.add(2), *p.add(3));
+                    *base.add(tx) = p0 - p2;
+                    *base.add(stride + tx) = p1 + p2;
+                    *base.add(2 * stride + tx) = p2 - p1;
+                    *base.add(3 * stride + tx) = p1 - p3;
+                }
+            }
+        }
     }
 }
 
 /// `Y = Aᵀ M A` for every tile of one output channel, with `Aᵀ = [[1, 1, 1, 0], [0, 1, −1, −1]]`:
 /// `m[ξ · stride + t]` is position `ξ` of tile `t`. The 2×2 blocks go into `wide` (`2·th` rows
-/// of `2·tw`), from which the `oh × ow` plane `out` is cut with `add` added and clamped to
-/// `[lo, hi]`.
+/// of `2·tw`; in wasm four tiles at a time, [`simd`]), from which the `oh × ow` plane `out` is
+/// cut with `add` added and clamped to `[lo, hi]`.
 #[allow(clippy::too_many_arguments)]
 fn transform_output(
     m: &[f32],
@@ -174,13 +168,23 @@ fn transform_output(
     [lo, hi]: [f32; 2],
 ) {
     assert!(m.len() >= 15 * stride + th * tw && wide.len() >= 4 * th * tw);
+    let (mp, wp) = (m.as_ptr(), wide.as_mut_ptr());
     // SAFETY: by the assert, every m[ξ · stride + t] and the 2·th × 2·tw plane are within
     // their slices.
     unsafe {
-        #[cfg(target_arch = "wasm32")]
-        wasm::transform_output(m.as_ptr(), stride, [th, tw], wide.as_mut_ptr());
-        #[cfg(not(target_arch = "wasm32"))]
-        plain::transform_output(m.as_ptr(), stride, [th, tw], wide.as_mut_ptr());
+        for ty in 0..th {
+            for tx in simd::output_tiles(mp, stride, ty, tw, wp)..tw {
+                let t = ty * tw + tx;
+                let e = |i: usize, j: usize| *mp.add((4 * i + j) * stride + t);
+                let s = [0, 1, 2, 3].map(|j| e(0, j) + e(1, j) + e(2, j));
+                let d = [0, 1, 2, 3].map(|j| e(1, j) - e(2, j) - e(3, j));
+                let top = wp.add(2 * ty * 2 * tw + 2 * tx);
+                *top = s[0] + s[1] + s[2];
+                *top.add(1) = s[1] - s[2] - s[3];
+                *top.add(2 * tw) = d[0] + d[1] + d[2];
+                *top.add(2 * tw + 1) = d[1] - d[2] - d[3];
+            }
+        }
     }
     for (y, row) in out.chunks_exact_mut(ow).take(oh).enumerate() {
         row.copy_from_slice(&wide[y * 2 * tw..][..ow]);
@@ -188,183 +192,120 @@ fn transform_output(
     }
 }
 
-/// The transforms one tile (or one lane of four) at a time, for the native build.
+/// Natively the transforms run one tile at a time in the callers' loops (LLVM vectorizes
+/// them there): nothing is done here.
 #[cfg(not(target_arch = "wasm32"))]
-mod plain {
-    /// See [`super::transform_input`]; the caller checks the bounds.
-    pub unsafe fn transform_input(
-        plane: *const f32,
-        pw: usize,
-        [th, tw]: [usize; 2],
-        rows: *mut f32,
-        v: *mut f32,
-        stride: usize,
-    ) {
-        unsafe {
-            for ty in 0..th {
-                let d = plane.add(2 * ty * pw);
-                for x in 0..pw {
-                    let (d0, d1, d2, d3) = (*d.add(x), *d.add(pw + x), *d.add(2 * pw + x), *d.add(3 * pw + x));
-                    *rows.add(x) = d0 - d2;
-                    *rows.add(pw + x) = d1 + d2;
-                    *rows.add(2 * pw + x) = d2 - d1;
-                    *rows.add(3 * pw + x) = d1 - d3;
-                }
-                for i in 0..4 {
-                    let (r, base) = (rows.add(i * pw), v.add(4 * i * stride + ty * tw));
-                    for tx in 0..tw {
-                        let p = r.add(2 * tx);
-                        let (p0, p1, p2, p3) = (*p, *p.add(1), *p.add(2), *p.add(3));
-                        *base.add(tx) = p0 - p2;
-                        *base.add(stride + tx) = p1 + p2;
-                        *base.add(2 * stride + tx) = p2 - p1;
-                        *base.add(3 * stride + tx) = p1 - p3;
-                    }
-                }
-            }
-        }
+mod simd {
+    pub unsafe fn input_rows(_: *const f32, _: usize, _: *mut f32) -> usize {
+        0
     }
 
-    /// See [`super::transform_output`]; the caller checks the bounds.
-    pub unsafe fn transform_output(m: *const f32, stride: usize, [th, tw]: [usize; 2], wide: *mut f32) {
-        unsafe {
-            for ty in 0..th {
-                for tx in 0..tw {
-                    let e = |i: usize, j: usize| *m.add((4 * i + j) * stride + ty * tw + tx);
-                    let s = [0, 1, 2, 3].map(|j| e(0, j) + e(1, j) + e(2, j));
-                    let d = [0, 1, 2, 3].map(|j| e(1, j) - e(2, j) - e(3, j));
-                    let top = wide.add(2 * ty * 2 * tw + 2 * tx);
-                    *top = s[0] + s[1] + s[2];
-                    *top.add(1) = s[1] - s[2] - s[3];
-                    *top.add(2 * tw) = d[0] + d[1] + d[2];
-                    *top.add(2 * tw + 1) = d[1] - d[2] - d[3];
-                }
-            }
-        }
+    pub unsafe fn input_columns(_: *const f32, _: *mut f32, _: usize, _: usize) -> usize {
+        0
+    }
+
+    pub unsafe fn output_tiles(_: *const f32, _: usize, _: usize, _: usize, _: *mut f32) -> usize {
+        0
     }
 }
 
 /// The transforms four tiles at a time in SIMD128 registers: tile `t`'s values at one
 /// transform position sit next to tile `t + 1`'s (`v` and `m` are position major), and the
 /// even and odd columns of four neighbouring patches are two lane shuffles of four loads.
+/// Each function does what fits in whole vectors and returns where the callers' one-at-a-time
+/// loops go on; the callers check the bounds.
 #[cfg(target_arch = "wasm32")]
-mod wasm {
+mod simd {
     use core::arch::wasm32::*;
 
-    /// See [`super::transform_input`]; the caller checks the bounds.
-    #[target_feature(enable = "simd128")]
-    pub unsafe fn transform_input(
-        plane: *const f32,
-        pw: usize,
-        [th, tw]: [usize; 2],
-        rows: *mut f32,
-        v: *mut f32,
-        stride: usize,
-    ) {
-        let load = |p: *const f32| unsafe { v128_load(p as *const v128) };
-        let store = |p: *mut f32, x: v128| unsafe { v128_store(p as *mut v128, x) };
-        unsafe {
-            for ty in 0..th {
-                let d = plane.add(2 * ty * pw);
-                let mut x = 0;
-                while x + 4 <= pw {
-                    let (d0, d1) = (load(d.add(x)), load(d.add(pw + x)));
-                    let (d2, d3) = (load(d.add(2 * pw + x)), load(d.add(3 * pw + x)));
-                    store(rows.add(x), f32x4_sub(d0, d2));
-                    store(rows.add(pw + x), f32x4_add(d1, d2));
-                    store(rows.add(2 * pw + x), f32x4_sub(d2, d1));
-                    store(rows.add(3 * pw + x), f32x4_sub(d1, d3));
-                    x += 4;
-                }
-                while x < pw {
-                    let (d0, d1, d2, d3) = (*d.add(x), *d.add(pw + x), *d.add(2 * pw + x), *d.add(3 * pw + x));
-                    *rows.add(x) = d0 - d2;
-                    *rows.add(pw + x) = d1 + d2;
-                    *rows.add(2 * pw + x) = d2 - d1;
-                    *rows.add(3 * pw + x) = d1 - d3;
-                    x += 1;
-                }
-                for i in 0..4 {
-                    let (r, base) = (rows.add(i * pw), v.add(4 * i * stride + ty * tw));
-                    let mut tx = 0;
-                    // Columns 2·tx … 2·tx + 9 hold the patches of tiles tx … tx + 3.
-                    while tx + 4 <= tw {
-                        let p = r.add(2 * tx);
-                        let (a, b, a2, b2) = (load(p), load(p.add(4)), load(p.add(2)), load(p.add(6)));
-                        let p0 = i32x4_shuffle::<0, 2, 4, 6>(a, b);
-                        let p1 = i32x4_shuffle::<1, 3, 5, 7>(a, b);
-                        let p2 = i32x4_shuffle::<0, 2, 4, 6>(a2, b2);
-                        let p3 = i32x4_shuffle::<1, 3, 5, 7>(a2, b2);
-                        store(base.add(tx), f32x4_sub(p0, p2));
-                        store(base.add(stride + tx), f32x4_add(p1, p2));
-                        store(base.add(2 * stride + tx), f32x4_sub(p2, p1));
-                        store(base.add(3 * stride + tx), f32x4_sub(p1, p3));
-                        tx += 4;
-                    }
-                    while tx < tw {
-                        let p = r.add(2 * tx);
-                        let (p0, p1, p2, p3) = (*p, *p.add(1), *p.add(2), *p.add(3));
-                        *base.add(tx) = p0 - p2;
-                        *base.add(stride + tx) = p1 + p2;
-                        *base.add(2 * stride + tx) = p2 - p1;
-                        *base.add(3 * stride + tx) = p1 - p3;
-                        tx += 1;
-                    }
-                }
-            }
-        }
+    /// Four values at `p` (unaligned); the caller checks the bounds.
+    #[inline(always)]
+    unsafe fn load(p: *const f32) -> v128 {
+        unsafe { v128_load(p as *const v128) }
     }
 
-    /// See [`super::transform_output`]; the caller checks the bounds.
+    /// Four values to `p` (unaligned); the caller checks the bounds.
+    #[inline(always)]
+    unsafe fn store(p: *mut f32, x: v128) {
+        unsafe { v128_store(p as *mut v128, x) }
+    }
+
+    /// The row half of [`super::transform_input`] for the four rows at `d` (`pw` apart) into
+    /// `rows`: the columns a multiple of four covers.
     #[target_feature(enable = "simd128")]
-    pub unsafe fn transform_output(m: *const f32, stride: usize, [th, tw]: [usize; 2], wide: *mut f32) {
-        let store = |p: *mut f32, x: v128| unsafe { v128_store(p as *mut v128, x) };
+    pub unsafe fn input_rows(d: *const f32, pw: usize, rows: *mut f32) -> usize {
+        let mut x = 0;
         unsafe {
-            for ty in 0..th {
-                let mut tx = 0;
-                while tx + 4 <= tw {
-                    let t = ty * tw + tx;
-                    let e = |i: usize, j: usize| v128_load(m.add((4 * i + j) * stride + t) as *const v128);
-                    let (e00, e01, e02, e03) = (e(0, 0), e(0, 1), e(0, 2), e(0, 3));
-                    let (e10, e11, e12, e13) = (e(1, 0), e(1, 1), e(1, 2), e(1, 3));
-                    let (e20, e21, e22, e23) = (e(2, 0), e(2, 1), e(2, 2), e(2, 3));
-                    let (e30, e31, e32, e33) = (e(3, 0), e(3, 1), e(3, 2), e(3, 3));
-                    let s0 = f32x4_add(f32x4_add(e00, e10), e20);
-                    let s1 = f32x4_add(f32x4_add(e01, e11), e21);
-                    let s2 = f32x4_add(f32x4_add(e02, e12), e22);
-                    let s3 = f32x4_add(f32x4_add(e03, e13), e23);
-                    let d0 = f32x4_sub(f32x4_sub(e10, e20), e30);
-                    let d1 = f32x4_sub(f32x4_sub(e11, e21), e31);
-                    let d2 = f32x4_sub(f32x4_sub(e12, e22), e32);
-                    let d3 = f32x4_sub(f32x4_sub(e13, e23), e33);
-                    let y00 = f32x4_add(f32x4_add(s0, s1), s2);
-                    let y01 = f32x4_sub(f32x4_sub(s1, s2), s3);
-                    let y10 = f32x4_add(f32x4_add(d0, d1), d2);
-                    let y11 = f32x4_sub(f32x4_sub(d1, d2), d3);
-                    // Four tiles' 2×2 blocks side by side: lanes interleaved.
-                    let top = wide.add(2 * ty * 2 * tw + 2 * tx);
-                    let bottom = top.add(2 * tw);
-                    store(top, i32x4_shuffle::<0, 4, 1, 5>(y00, y01));
-                    store(top.add(4), i32x4_shuffle::<2, 6, 3, 7>(y00, y01));
-                    store(bottom, i32x4_shuffle::<0, 4, 1, 5>(y10, y11));
-                    store(bottom.add(4), i32x4_shuffle::<2, 6, 3, 7>(y10, y11));
-                    tx += 4;
-                }
-                while tx < tw {
-                    let t = ty * tw + tx;
-                    let e = |i: usize, j: usize| *m.add((4 * i + j) * stride + t);
-                    let s = [e(0, 0) + e(1, 0) + e(2, 0), e(0, 1) + e(1, 1) + e(2, 1), e(0, 2) + e(1, 2) + e(2, 2)];
-                    let s3 = e(0, 3) + e(1, 3) + e(2, 3);
-                    let d = [e(1, 0) - e(2, 0) - e(3, 0), e(1, 1) - e(2, 1) - e(3, 1), e(1, 2) - e(2, 2) - e(3, 2)];
-                    let d3 = e(1, 3) - e(2, 3) - e(3, 3);
-                    let top = wide.add(2 * ty * 2 * tw + 2 * tx);
-                    *top = s[0] + s[1] + s[2];
-                    *top.add(1) = s[1] - s[2] - s3;
-                    *top.add(2 * tw) = d[0] + d[1] + d[2];
-                    *top.add(2 * tw + 1) = d[1] - d[2] - d3;
-                    tx += 1;
-                }
+            while x + 4 <= pw {
+                let (d0, d1) = (load(d.add(x)), load(d.add(pw + x)));
+                let (d2, d3) = (load(d.add(2 * pw + x)), load(d.add(3 * pw + x)));
+                store(rows.add(x), f32x4_sub(d0, d2));
+                store(rows.add(pw + x), f32x4_add(d1, d2));
+                store(rows.add(2 * pw + x), f32x4_sub(d2, d1));
+                store(rows.add(3 * pw + x), f32x4_sub(d1, d3));
+                x += 4;
             }
         }
+        x
+    }
+
+    /// The column half for one transformed row `r`: tiles four at a time (columns 2·tx …
+    /// 2·tx + 9 hold the patches of tiles tx … tx + 3).
+    #[target_feature(enable = "simd128")]
+    pub unsafe fn input_columns(r: *const f32, base: *mut f32, stride: usize, tw: usize) -> usize {
+        let mut tx = 0;
+        unsafe {
+            while tx + 4 <= tw {
+                let p = r.add(2 * tx);
+                let (a, b, a2, b2) = (load(p), load(p.add(4)), load(p.add(2)), load(p.add(6)));
+                let p0 = i32x4_shuffle::<0, 2, 4, 6>(a, b);
+                let p1 = i32x4_shuffle::<1, 3, 5, 7>(a, b);
+                let p2 = i32x4_shuffle::<0, 2, 4, 6>(a2, b2);
+                let p3 = i32x4_shuffle::<1, 3, 5, 7>(a2, b2);
+                store(base.add(tx), f32x4_sub(p0, p2));
+                store(base.add(stride + tx), f32x4_add(p1, p2));
+                store(base.add(2 * stride + tx), f32x4_sub(p2, p1));
+                store(base.add(3 * stride + tx), f32x4_sub(p1, p3));
+                tx += 4;
+            }
+        }
+        tx
+    }
+
+    /// [`super::transform_output`] for tile row `ty`, four tiles at a time.
+    #[target_feature(enable = "simd128")]
+    pub unsafe fn output_tiles(m: *const f32, stride: usize, ty: usize, tw: usize, wide: *mut f32) -> usize {
+        let mut tx = 0;
+        unsafe {
+            while tx + 4 <= tw {
+                let t = ty * tw + tx;
+                let e = |i: usize, j: usize| load(m.add((4 * i + j) * stride + t));
+                let (e00, e01, e02, e03) = (e(0, 0), e(0, 1), e(0, 2), e(0, 3));
+                let (e10, e11, e12, e13) = (e(1, 0), e(1, 1), e(1, 2), e(1, 3));
+                let (e20, e21, e22, e23) = (e(2, 0), e(2, 1), e(2, 2), e(2, 3));
+                let (e30, e31, e32, e33) = (e(3, 0), e(3, 1), e(3, 2), e(3, 3));
+                let s0 = f32x4_add(f32x4_add(e00, e10), e20);
+                let s1 = f32x4_add(f32x4_add(e01, e11), e21);
+                let s2 = f32x4_add(f32x4_add(e02, e12), e22);
+                let s3 = f32x4_add(f32x4_add(e03, e13), e23);
+                let d0 = f32x4_sub(f32x4_sub(e10, e20), e30);
+                let d1 = f32x4_sub(f32x4_sub(e11, e21), e31);
+                let d2 = f32x4_sub(f32x4_sub(e12, e22), e32);
+                let d3 = f32x4_sub(f32x4_sub(e13, e23), e33);
+                let y00 = f32x4_add(f32x4_add(s0, s1), s2);
+                let y01 = f32x4_sub(f32x4_sub(s1, s2), s3);
+                let y10 = f32x4_add(f32x4_add(d0, d1), d2);
+                let y11 = f32x4_sub(f32x4_sub(d1, d2), d3);
+                // Four tiles' 2×2 blocks side by side: lanes interleaved.
+                let top = wide.add(2 * ty * 2 * tw + 2 * tx);
+                let bottom = top.add(2 * tw);
+                store(top, i32x4_shuffle::<0, 4, 1, 5>(y00, y01));
+                store(top.add(4), i32x4_shuffle::<2, 6, 3, 7>(y00, y01));
+                store(bottom, i32x4_shuffle::<0, 4, 1, 5>(y10, y11));
+                store(bottom.add(4), i32x4_shuffle::<2, 6, 3, 7>(y10, y11));
+                tx += 4;
+            }
+        }
+        tx
     }
 }
