@@ -124,40 +124,17 @@ fn integer_convolution_is_the_exact_sum() {
 
         // The exact sum from the integers, in f64.
         let [oh, ow] = g.output([h, w], [kh, kw]);
-        for b in 0..n {
-            for r in 0..o {
-                for oy in 0..oh {
-                    for ox in 0..ow {
-                        let (mut sum, mut magnitude) = (0f64, 0f64);
-                        for ch in 0..c {
-                            for ky in 0..kh {
-                                for kx in 0..kw {
-                                    let iy = (oy * strides[0] + ky * dilations[0]) as isize - padding[0].0 as isize;
-                                    let ix = (ox * strides[1] + kx * dilations[1]) as isize - padding[1].0 as isize;
-                                    if iy < 0 || ix < 0 || iy >= h as isize || ix >= w as isize {
-                                        continue;
-                                    }
-                                    let xv = qx[((b * c + ch) * h + iy as usize) * w + ix as usize] as f64;
-                                    let term = xv * qw[((r * c + ch) * kh + ky) * kw + kx] as f64;
-                                    sum += term;
-                                    magnitude += term.abs();
-                                }
-                            }
-                        }
-                        let scaled = sum * (scales[r] as f64 * x_scale as f64);
-                        let add = bias.as_ref().map_or(0.0, |b| b[r] as f64);
-                        let want = if clamp.is_some() { (scaled + add).max(0.0) } else { scaled + add };
-                        let i = ((b * o + r) * oh + oy) * ow + ox;
-                        // The integer sum is exact: only the final scaling and bias round. The
-                        // float kernel's rounding grows with the terms, not with a sum they
-                        // cancel in.
-                        let size = scaled.abs() + add.abs() + 1e-6;
-                        assert!((ours[i] as f64 - want).abs() <= 1e-6 * size, "integer {} vs exact {want}", ours[i]);
-                        let terms = magnitude * (scales[r] as f64 * x_scale as f64) + add.abs() + 1e-6;
-                        assert!((float[i] as f64 - want).abs() <= 1e-5 * terms, "float {} vs exact {want}", float[i]);
-                    }
-                }
-            }
+        for (i, (sum, magnitude)) in exact_sums(&qx, [n, c, h, w], &qw, [o, kh, kw], &g).into_iter().enumerate() {
+            let r = i / (oh * ow) % o;
+            let scaled = sum * (scales[r] as f64 * x_scale as f64);
+            let add = bias.as_ref().map_or(0.0, |b| b[r] as f64);
+            let want = if clamp.is_some() { (scaled + add).max(0.0) } else { scaled + add };
+            // The integer sum is exact: only the final scaling and bias round. The float
+            // kernel's rounding grows with the terms, not with a sum they cancel in.
+            let size = scaled.abs() + add.abs() + 1e-6;
+            assert!((ours[i] as f64 - want).abs() <= 1e-6 * size, "integer {} vs exact {want}", ours[i]);
+            let terms = magnitude * (scales[r] as f64 * x_scale as f64) + add.abs() + 1e-6;
+            assert!((float[i] as f64 - want).abs() <= 1e-5 * terms, "float {} vs exact {want}", float[i]);
         }
         checked += 1;
     }
@@ -196,36 +173,13 @@ fn winograd_convolution_matches_the_exact_sum() {
         let ours = conv3x3(&x, [n, c, h, w], &weight, o, bias.as_deref(), clamp, padding);
         let [oh, ow] = g.output([h, w], [3, 3]);
         assert_eq!(ours.len(), n * o * oh * ow);
-        for b in 0..n {
-            for r in 0..o {
-                for oy in 0..oh {
-                    for ox in 0..ow {
-                        let (mut sum, mut magnitude) = (0f64, 0f64);
-                        for ch in 0..c {
-                            for ky in 0..3 {
-                                for kx in 0..3 {
-                                    let iy = (oy + ky) as isize - padding[0].0 as isize;
-                                    let ix = (ox + kx) as isize - padding[1].0 as isize;
-                                    if iy < 0 || ix < 0 || iy >= h as isize || ix >= w as isize {
-                                        continue;
-                                    }
-                                    let xv = x[((b * c + ch) * h + iy as usize) * w + ix as usize] as f64;
-                                    let term = xv * weight[((r * c + ch) * 3 + ky) * 3 + kx] as f64;
-                                    sum += term;
-                                    magnitude += term.abs();
-                                }
-                            }
-                        }
-                        let add = bias.as_ref().map_or(0.0, |b| b[r] as f64);
-                        let [lo, hi] = clamp.unwrap_or([f32::NEG_INFINITY, f32::INFINITY]);
-                        let want = (sum + add).max(lo as f64).min(hi as f64);
-                        let got = ours[((b * o + r) * oh + oy) * ow + ox] as f64;
-                        let error = (got - want).abs() / (magnitude + add.abs() + 1e-6);
-                        worst = worst.max(error);
-                        assert!(error <= 1e-5, "{g:?} {:?} → {o}: {got} vs exact {want}", [n, c, h, w]);
-                    }
-                }
-            }
+        for (i, (sum, magnitude)) in exact_sums(&x, [n, c, h, w], &weight, [o, 3, 3], &g).into_iter().enumerate() {
+            let add = bias.as_ref().map_or(0.0, |b| b[i / (oh * ow) % o] as f64);
+            let [lo, hi] = clamp.unwrap_or([f32::NEG_INFINITY, f32::INFINITY]);
+            let want = (sum + add).max(lo as f64).min(hi as f64);
+            let error = (ours[i] as f64 - want).abs() / (magnitude + add.abs() + 1e-6);
+            worst = worst.max(error);
+            assert!(error <= 1e-5, "{g:?} {:?} → {o}: {} vs exact {want}", [n, c, h, w], ours[i]);
         }
         checked += 1;
     }
@@ -246,6 +200,45 @@ fn winograd_convolution_matches_the_exact_sum() {
     let direct = im2col_conv2d(&x, [2, 32, 27, 27], &weight, [32, 32, 3, 3], None, None, &g);
     let differ = wino.iter().zip(&direct).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
     assert!(differ > 0.0 && differ < 1e-4, "Winograd and im2col differ by {differ}");
+}
+
+/// A one-group convolution without bias in f64, output by output (`[N, O, H', W']` order):
+/// the sum of its terms and the sum of their magnitudes, which bounds any float rounding.
+fn exact_sums(
+    x: &[f32],
+    [n, c, h, w]: [usize; 4],
+    weight: &[f32],
+    [o, kh, kw]: [usize; 3],
+    g: &ConvGeometry,
+) -> Vec<(f64, f64)> {
+    let [oh, ow] = g.output([h, w], [kh, kw]);
+    let mut sums = Vec::with_capacity(n * o * oh * ow);
+    for b in 0..n {
+        for r in 0..o {
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let (mut sum, mut magnitude) = (0f64, 0f64);
+                    for ch in 0..c {
+                        for ky in 0..kh {
+                            for kx in 0..kw {
+                                let iy = (oy * g.strides[0] + ky * g.dilations[0]) as isize - g.padding[0].0 as isize;
+                                let ix = (ox * g.strides[1] + kx * g.dilations[1]) as isize - g.padding[1].0 as isize;
+                                if iy < 0 || ix < 0 || iy >= h as isize || ix >= w as isize {
+                                    continue;
+                                }
+                                let xv = x[((b * c + ch) * h + iy as usize) * w + ix as usize] as f64;
+                                let term = xv * weight[((r * c + ch) * kh + ky) * kw + kx] as f64;
+                                sum += term;
+                                magnitude += term.abs();
+                            }
+                        }
+                    }
+                    sums.push((sum, magnitude));
+                }
+            }
+        }
+    }
+    sums
 }
 
 #[test]
