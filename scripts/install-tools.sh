@@ -11,6 +11,12 @@ if [ "${1:-}" = --browser ]; then
   rustup target list --installed | grep -qx wasm32-wasip1 || rustup target add wasm32-wasip1
 fi
 
+# The threaded CPU worker's toolchain (scripts/build-threads.sh): a pinned nightly with the
+# standard library's source, which it rebuilds with atomics.
+if ! rustup "+$NIGHTLY" component list --installed 2>/dev/null | grep -qx rust-src; then
+  rustup toolchain install "$NIGHTLY" --profile minimal --component rust-src
+fi
+
 # Every crate in Cargo.lock, for every target: Trunk builds with --offline (Trunk.toml), so the
 # WebGPU crates the native tests never compile must be in the cache before it runs.
 cargo fetch --locked

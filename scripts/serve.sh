@@ -6,4 +6,5 @@ source "$(dirname "$0")/env.sh"
 cd "$ROOT"
 PORT="${PORT:-8080}"
 echo "convlens: building (release) and serving at http://127.0.0.1:$PORT/"
-exec trunk serve --release --address 127.0.0.1 --port "$PORT"
+# Its pages are not cross-origin isolated: no threaded CPU worker (README, "Threads").
+CONVLENS_THREADS=0 exec trunk serve --release --address 127.0.0.1 --port "$PORT"

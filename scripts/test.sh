@@ -14,6 +14,9 @@ cargo fmt --check
 step "native tests"
 cargo test --locked
 
+step "CPU kernels split over threads (feature threads, native threads): the same bits as one thread"
+cargo test --locked --features threads --test cpu_conv
+
 step "CPU kernels in wasm with SIMD128 (wasm32-wasip1 under Node): against Burn, onnxruntime, numpy"
 CARGO_TARGET_WASM32_WASIP1_RUNNER="node --no-warnings --single-threaded-gc scripts/wasi-run.mjs" \
   cargo test --locked --target wasm32-wasip1 --test cpu_conv --test zoo --test squeezenet

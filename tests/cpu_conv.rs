@@ -202,6 +202,56 @@ fn winograd_convolution_matches_the_exact_sum() {
     assert!(differ > 0.0 && differ < 1e-4, "Winograd and im2col differ by {differ}");
 }
 
+/// With the `threads` feature (`scripts/test.sh` runs this file with it too): each kernel's
+/// loops in parts on rayon's threads give the same values, to the bit, as on one thread, for
+/// shapes that split unevenly (im2col by columns and by rows, Winograd, depthwise, integer).
+#[cfg(feature = "threads")]
+#[test]
+fn parallel_kernels_give_the_same_bits_as_one_thread() {
+    use convlens::model::cpu_par::{set_min_parallel_work, threads};
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    assert_eq!(threads() > 1, cores > 1, "the pool has a thread per core");
+    let mut rng = StdRng::seed_from_u64(17);
+    let mut random = |len: usize| (0..len).map(|_| rng.random_range(-1.0..1.0f32)).collect::<Vec<_>>();
+    let g = |s: usize, p: usize| ConvGeometry { strides: [s, s], padding: [(p, p); 2], dilations: [1, 1], groups: 1 };
+    // (input dims, weight dims, stride, padding): wide outputs, tall outputs, Winograd's case.
+    let cases = [
+        ([2, 5, 33, 31], [19, 5, 3, 3], 1, 1),
+        ([1, 70, 5, 6], [67, 70, 1, 1], 1, 0),
+        ([1, 33, 29, 30], [35, 33, 3, 3], 1, 1),
+        ([1, 8, 40, 41], [13, 8, 5, 5], 2, 2),
+    ];
+    for ([n, c, h, w], [o, cg, kh, kw], s, p) in cases {
+        let (x, weight, bias) = (random(n * c * h * w), random(o * cg * kh * kw), random(o));
+        let run = || cpu_conv2d(&x, [n, c, h, w], &weight, [o, cg, kh, kw], Some(&bias), Some([0.0, 6.0]), &g(s, p));
+        set_min_parallel_work(usize::MAX);
+        let alone = run();
+        set_min_parallel_work(0);
+        let parts = run();
+        assert!(alone.iter().zip(&parts).all(|(a, b)| a.to_bits() == b.to_bits()), "{:?}", [n, c, h, w]);
+    }
+    // Depthwise, two outputs per channel, stride 2.
+    let (x, weight) = (random(2 * 7 * 23 * 21), random(14 * 9));
+    let dw = ConvGeometry { groups: 7, ..g(2, 1) };
+    let run = || depthwise2d(&x, [2, 7, 23, 21], &weight, [14, 1, 3, 3], None, None, &dw);
+    set_min_parallel_work(usize::MAX);
+    let alone = run();
+    set_min_parallel_work(0);
+    assert_eq!(alone, run());
+    // The integer kernel: 37 output channels (a partial block of 4), 8-bit activations.
+    let (o, c) = (37, 11);
+    let scales: Vec<f32> = (0..o).map(|r| 0.01 + r as f32 * 1e-3).collect();
+    let weight: Vec<f32> = (0..o * c * 9).map(|i| (((i * 7919) % 255) as f32 - 127.0) * scales[i / (c * 9)]).collect();
+    let x: Vec<f32> = (0..c * 19 * 17).map(|i| ((i * 31) % 256) as f32 * 0.02 - 2.0).collect();
+    let int = IntConv::new(&weight, [o, c, 3, 3]).expect("int8 weights");
+    let run = || int.run(&x, [1, c, 19, 17], 0.02, None, None, &g(1, 1));
+    set_min_parallel_work(usize::MAX);
+    let alone = run();
+    set_min_parallel_work(0);
+    assert_eq!(alone, run());
+    set_min_parallel_work(convlens::model::cpu_par::MIN_PARALLEL_WORK);
+}
+
 /// A one-group convolution without bias in f64, output by output (`[N, O, H', W']` order):
 /// the sum of its terms and the sum of their magnitudes, which bounds any float rounding.
 fn exact_sums(

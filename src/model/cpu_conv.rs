@@ -5,6 +5,7 @@
 //! product writes NCHW directly. A profile of ResNet-18 put flex's own copies at a third of the
 //! forward pass, as much as the products themselves (BENCHMARKS.md).
 
+use super::cpu_par::{SharedMut, for_each, parts};
 use super::cpu_simd::{add_clamp, weighted_rows};
 use super::cpu_winograd;
 
@@ -90,26 +91,67 @@ pub fn im2col_conv2d(
 }
 
 /// `dst = lhs · rhs` for row-major `lhs` (`[m, k]`), `rhs` (`[k, n]`) and `dst` (`[m, n]`), by
-/// gemm's kernels on one thread.
+/// gemm's kernels. With a pool of threads ([`cpu_par`](super::cpu_par)) and enough work, the
+/// longer side of `dst` is split into one block per thread, each a product of its own: one
+/// wake-up of the pool per product (gemm's own threading forks several times per product, and
+/// waking a thread costs far more in a browser than natively). gemm's depth blocking depends on
+/// `k` alone, so every value is summed in the same order as in one product.
 pub(super) fn product(dst: &mut [f32], lhs: &[f32], rhs: &[f32], [m, k, n]: [usize; 3]) {
     assert!(dst.len() >= m * n && lhs.len() >= m * k && rhs.len() >= k * n);
-    // SAFETY: the three matrices lie within their slices (asserted above), row-major with the
-    // given row strides and unit column strides.
+    let d = SharedMut(dst.as_mut_ptr());
+    // Columns in runs of 16 (gemm's register blocks are 4 or 8 wide), rows in runs of 8.
+    let by_columns = n >= m;
+    let blocks = if by_columns { parts(n, 16) } else { parts(m, 8) };
+    for_each(blocks.len(), m * k * n, |p| {
+        let b = blocks[p].clone();
+        // SAFETY: block p covers columns (or rows) b of `dst`, within it (asserted above),
+        // written by this block alone; the operands' parts are read only.
+        unsafe {
+            if by_columns {
+                gemm_raw(d.ptr().add(b.start), lhs.as_ptr(), rhs.as_ptr().add(b.start), [m, k, b.len()], [n, k, n]);
+            } else {
+                gemm_raw(
+                    d.ptr().add(b.start * n),
+                    lhs.as_ptr().add(b.start * k),
+                    rhs.as_ptr(),
+                    [b.len(), k, n],
+                    [n, k, n],
+                );
+            }
+        }
+    });
+}
+
+/// [`product`] on the calling thread alone (for products that are themselves parts of a
+/// parallel loop).
+pub(super) fn product_alone(dst: &mut [f32], lhs: &[f32], rhs: &[f32], [m, k, n]: [usize; 3]) {
+    assert!(dst.len() >= m * n && lhs.len() >= m * k && rhs.len() >= k * n);
+    // SAFETY: the three matrices lie within their slices (asserted above).
+    unsafe { gemm_raw(dst.as_mut_ptr(), lhs.as_ptr(), rhs.as_ptr(), [m, k, n], [n, k, n]) }
+}
+
+/// `dst = lhs · rhs` (`[m, k] · [k, n]`) on this thread, each matrix row-major with the row
+/// strides `[dst, lhs, rhs]` and unit column strides.
+///
+/// # Safety
+/// The three matrices lie within live buffers, and nothing else touches `dst`'s meanwhile.
+unsafe fn gemm_raw(dst: *mut f32, lhs: *const f32, rhs: *const f32, [m, k, n]: [usize; 3], [ds, ls, rs]: [usize; 3]) {
+    // SAFETY: by the caller's promise.
     unsafe {
         gemm::gemm(
             m,
             n,
             k,
-            dst.as_mut_ptr(),
+            dst,
             1,
-            n as isize,
+            ds as isize,
             false,
-            lhs.as_ptr(),
+            lhs,
             1,
-            k as isize,
-            rhs.as_ptr(),
+            ls as isize,
+            rhs,
             1,
-            n as isize,
+            rs as isize,
             1.0,
             1.0,
             false,
@@ -142,10 +184,9 @@ pub fn depthwise2d(
     let (hp, wp) = (h + top + g.padding[0].1, w + left + g.padding[1].1);
     // Phase (a, b) holds the padded rows a, a + sy, … and columns b, b + sx, …: hq × wq.
     let (hq, wq) = (hp.div_ceil(sy), wp.div_ceil(sx));
-    let mut phases = vec![0f32; sy * sx * hq * wq];
-    // Output row oy is row oy of `wide`, of which the first ow columns are kept.
+    // Output row oy is row oy of `wide` (one per part, as `phases`), of which the first ow
+    // columns are kept.
     let span = (oh - 1) * wq + ow;
-    let mut wide = vec![0f32; span];
     // Per tap (ky, kx), the start of its run: padded pixel (oy·sy + ky·dy, ox·sx + kx·dx) is in
     // phase (ky·dy mod sy, kx·dx mod sx) at (oy + ky·dy div sy, ox + kx·dx div sx).
     let starts: Vec<usize> = (0..kh * kw)
@@ -159,10 +200,18 @@ pub fn depthwise2d(
     let per_input = o / c;
     let [lo, hi] = clamp.unwrap_or([f32::NEG_INFINITY, f32::INFINITY]);
     let mut out = vec![0f32; n * o * oh * ow];
-    let mut weights = vec![0f32; kh * kw];
-    for b in 0..n {
-        for ic in 0..c {
-            let plane = &x[(b * c + ic) * h * w..][..h * w];
+    // Input plane t = b·C + ic writes output channels ic·per_input … of image b: since
+    // O = C·per_input, the span [t, t + 1) · per_input · H'·W' of `out`.
+    let block = per_input * oh * ow;
+    let planes = parts(n * c, 1);
+    let shared = SharedMut(out.as_mut_ptr());
+    for_each(planes.len(), n * o * oh * ow * kh * kw, |p| {
+        let mut phases = vec![0f32; sy * sx * hq * wq];
+        let mut wide = vec![0f32; span];
+        let mut weights = vec![0f32; kh * kw];
+        for t in planes[p].clone() {
+            let ic = t % c;
+            let plane = &x[t * h * w..][..h * w];
             phases.fill(0.0);
             for (y, row) in plane.chunks_exact(w).enumerate() {
                 let r = y + top;
@@ -183,24 +232,49 @@ pub fn depthwise2d(
                 }
             }
             let runs: Vec<&[f32]> = starts.iter().map(|&s| &phases[s..s + span]).collect();
+            // SAFETY: plane t's span of `out` (see above) lies within it, and only plane t,
+            // which belongs to this part alone, writes it.
+            let dst = unsafe { shared.slice(t * block, block) };
             for m in 0..per_input {
                 let oc = ic * per_input + m;
                 weights.copy_from_slice(&weight[oc * kh * kw..][..kh * kw]);
                 weighted_rows(&mut wide, &runs, &weights, bias.map_or(0.0, |b| b[oc]), lo, hi);
-                let dst = &mut out[(b * o + oc) * oh * ow..][..oh * ow];
+                let dst = &mut dst[m * oh * ow..][..oh * ow];
                 for (oy, row) in dst.chunks_exact_mut(ow).enumerate() {
                     row.copy_from_slice(&wide[oy * wq..][..ow]);
                 }
             }
         }
-    }
+    });
     out
 }
 
 /// Fills `col` (`[C·kh·kw, H'·W']`) with the input values each output pixel's window sees, zero
-/// where it falls on the padding.
+/// where it falls on the padding; in parts of whole channels (each its own rows of `col`) on the
+/// pool's threads.
+pub(super) fn im2col<T: Copy + Default + Send + Sync>(
+    input: &[T],
+    [c, h, w]: [usize; 3],
+    [kh, kw]: [usize; 2],
+    g: &ConvGeometry,
+    [oh, ow]: [usize; 2],
+    col: &mut [T],
+) {
+    assert!(input.len() >= c * h * w && col.len() >= c * kh * kw * oh * ow);
+    let rows = kh * kw * oh * ow;
+    let channels = parts(c, 1);
+    let out = SharedMut(col.as_mut_ptr());
+    for_each(channels.len(), c * rows, |p| {
+        let run = channels[p].clone();
+        // SAFETY: channels `run` fill their own rows of `col` (asserted to hold them all).
+        let col = unsafe { out.slice(run.start * rows, run.len() * rows) };
+        channels_to_columns(&input[run.start * h * w..], [run.len(), h, w], [kh, kw], g, [oh, ow], col);
+    });
+}
+
+/// [`im2col`] on this thread.
 #[inline(never)]
-pub(super) fn im2col<T: Copy + Default>(
+fn channels_to_columns<T: Copy + Default>(
     input: &[T],
     [c, h, w]: [usize; 3],
     [kh, kw]: [usize; 2],

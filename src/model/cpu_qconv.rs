@@ -17,6 +17,7 @@
 //! pairs, a 4×8 block of 32-bit sums kept in registers while 256 reduction terms stream past.
 
 use super::cpu_conv::{ConvGeometry, im2col};
+use super::cpu_par::{self, SharedMut};
 
 /// Output channels per register block.
 const MR: usize = 4;
@@ -134,20 +135,30 @@ impl IntConv {
         out
     }
 
-    /// `sums[r][p] = Σₖ weight[r][k] · column[k][p]` over the packed operands.
+    /// `sums[r][p] = Σₖ weight[r][k] · column[k][p]` over the packed operands; on the pool's
+    /// threads, each a run of output-channel blocks (their rows of `sums` are one span).
     fn product(&self, panel: &[i16], kp: usize, cols: usize, sums: &mut [i32]) {
         let blocks = self.o.div_ceil(MR);
-        for k0 in (0..kp).step_by(KC) {
-            let len = KC.min(kp - k0);
-            for pb in 0..cols / NR {
-                let b = &panel[(pb * kp + k0) * 2 * NR..][..len * 2 * NR];
-                for ob in 0..blocks {
-                    let a = &self.packed[(ob * kp + k0) * MR..][..len * MR];
-                    let tile = &mut sums[ob * MR * cols + pb * NR..];
-                    micro_kernel(a, b, len, tile, cols, k0 == 0);
+        assert!(sums.len() >= blocks * MR * cols && panel.len() >= kp * cols * 2);
+        let parts = cpu_par::parts(blocks, 1);
+        let out = SharedMut(sums.as_mut_ptr());
+        cpu_par::for_each(parts.len(), self.o * kp * 2 * cols, |p| {
+            let run = parts[p].clone();
+            // SAFETY: part p writes only the rows of its blocks, a span of `sums` (asserted
+            // above) that no other part touches.
+            let sums = unsafe { out.slice(run.start * MR * cols, run.len() * MR * cols) };
+            for k0 in (0..kp).step_by(KC) {
+                let len = KC.min(kp - k0);
+                for pb in 0..cols / NR {
+                    let b = &panel[(pb * kp + k0) * 2 * NR..][..len * 2 * NR];
+                    for (i, ob) in run.clone().enumerate() {
+                        let a = &self.packed[(ob * kp + k0) * MR..][..len * MR];
+                        let tile = &mut sums[i * MR * cols + pb * NR..];
+                        micro_kernel(a, b, len, tile, cols, k0 == 0);
+                    }
                 }
             }
-        }
+        });
     }
 }
 

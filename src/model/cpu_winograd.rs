@@ -12,7 +12,8 @@
 //! magnitude (`tests/cpu_conv.rs` bounds it against an f64 sum). Infinite or NaN weights would
 //! spread into neighbouring outputs through the transforms; such layers keep the direct kernel.
 
-use super::cpu_conv::{ConvGeometry, product};
+use super::cpu_conv::{ConvGeometry, product_alone};
+use super::cpu_par::{SharedMut, for_each, parts};
 use super::cpu_simd::add_clamp;
 
 /// Fewer channels than this on either side, and the 16 products (each as long as the input
@@ -57,33 +58,49 @@ pub fn conv3x3(
     let (th, tw) = (oh.div_ceil(2), ow.div_ceil(2));
     let tiles = th * tw;
     let u = transform_weights(weight, o, c);
+    // Each stage runs in parts on the pool's threads (model::cpu_par), one scratch buffer set
+    // per part: the input channels' transforms, the 16 products, the output channels'.
     // One input plane with its padding, large enough for whole tiles: the parts outside the
-    // image stay zero from this fill, the image part is overwritten per channel.
+    // image stay zero from the first fill, the image part is overwritten per channel.
     let (ph, pw) = (2 * th + 2, 2 * tw + 2);
-    let mut plane = vec![0f32; ph * pw];
-    let mut rows = vec![0f32; 4 * pw];
     let mut v = vec![0f32; 16 * c * tiles];
     let mut m = vec![0f32; 16 * o * tiles];
-    let mut wide = vec![0f32; 4 * tiles];
     let mut out = vec![0f32; n * o * oh * ow];
     let [lo, hi] = clamp.unwrap_or([f32::NEG_INFINITY, f32::INFINITY]);
+    let (inputs, outputs, positions) = (parts(c, 1), parts(o, 1), parts(16, 1));
     for b in 0..n {
-        for ch in 0..c {
-            let input = &x[(b * c + ch) * h * w..][..h * w];
-            for (y, line) in input.chunks_exact(w).enumerate() {
-                plane[(y + top) * pw + left..][..w].copy_from_slice(line);
+        let vs = SharedMut(v.as_mut_ptr());
+        for_each(inputs.len(), 16 * c * tiles, |p| {
+            let mut plane = vec![0f32; ph * pw];
+            let mut rows = vec![0f32; 4 * pw];
+            for ch in inputs[p].clone() {
+                let input = &x[(b * c + ch) * h * w..][..h * w];
+                for (y, line) in input.chunks_exact(w).enumerate() {
+                    plane[(y + top) * pw + left..][..w].copy_from_slice(line);
+                }
+                // SAFETY: channel ch writes only v[ξ · c·tiles + ch·tiles + t] for t < tiles,
+                // within `v`; no other channel, so no other part, writes those.
+                unsafe { transform_input(&plane, pw, [th, tw], &mut rows, vs, ch * tiles, 16 * c * tiles, c * tiles) };
             }
-            transform_input(&plane, pw, [th, tw], &mut rows, &mut v[ch * tiles..], c * tiles);
-        }
-        for xi in 0..16 {
-            let dst = &mut m[xi * o * tiles..][..o * tiles];
-            product(dst, &u[xi * o * c..][..o * c], &v[xi * c * tiles..][..c * tiles], [o, c, tiles]);
-        }
-        let image = &mut out[b * o * oh * ow..][..o * oh * ow];
-        for (r, plane_out) in image.chunks_exact_mut(oh * ow).enumerate() {
-            let add = bias.map_or(0.0, |b| b[r]);
-            transform_output(&m[r * tiles..], o * tiles, [th, tw], [oh, ow], &mut wide, plane_out, add, [lo, hi]);
-        }
+        });
+        let ms = SharedMut(m.as_mut_ptr());
+        for_each(positions.len(), 16 * o * c * tiles, |p| {
+            for xi in positions[p].clone() {
+                // SAFETY: position ξ's product is its own span of `m`.
+                let dst = unsafe { ms.slice(xi * o * tiles, o * tiles) };
+                product_alone(dst, &u[xi * o * c..][..o * c], &v[xi * c * tiles..][..c * tiles], [o, c, tiles]);
+            }
+        });
+        let image = SharedMut(out[b * o * oh * ow..].as_mut_ptr());
+        for_each(outputs.len(), 16 * o * tiles, |p| {
+            let mut wide = vec![0f32; 4 * tiles];
+            for r in outputs[p].clone() {
+                // SAFETY: output channel r's plane of image b, written by this part alone.
+                let plane_out = unsafe { image.slice(r * oh * ow, oh * ow) };
+                let add = bias.map_or(0.0, |b| b[r]);
+                transform_output(&m[r * tiles..], o * tiles, [th, tw], [oh, ow], &mut wide, plane_out, add, [lo, hi]);
+            }
+        });
     }
     out
 }
@@ -121,12 +138,26 @@ fn transform_weights(weight: &[f32], o: usize, c: usize) -> Vec<f32> {
 /// goes to `v[ξ · stride + t]`. The row half of the transform is done for whole rows at once
 /// (into `rows`, 4 × `pw`), the column half per tile; in wasm both four at a time ([`simd`]),
 /// the rest one at a time here.
-fn transform_input(plane: &[f32], pw: usize, [th, tw]: [usize; 2], rows: &mut [f32], v: &mut [f32], stride: usize) {
+///
+/// # Safety
+/// `v` points to `len` values, and no other thread reads or writes the ones this call writes.
+#[allow(clippy::too_many_arguments)]
+unsafe fn transform_input(
+    plane: &[f32],
+    pw: usize,
+    [th, tw]: [usize; 2],
+    rows: &mut [f32],
+    v: SharedMut<f32>,
+    at: usize,
+    len: usize,
+    stride: usize,
+) {
     assert!(plane.len() >= (2 * th + 2) * pw && pw >= 2 * tw + 2 && rows.len() >= 4 * pw);
-    assert!(v.len() >= 15 * stride + th * tw);
-    let (rows, v) = (rows.as_mut_ptr(), v.as_mut_ptr());
+    assert!(len >= at + 15 * stride + th * tw);
+    // SAFETY: within the `len` values (the caller's promise and the assert above).
+    let (rows, v) = (rows.as_mut_ptr(), unsafe { v.ptr().add(at) });
     // SAFETY: by the asserts, rows 2·ty … 2·ty + 3 of the plane, the four row buffers and
-    // columns 2·tx … 2·tx + 3 of them, and every v[ξ · stride + t] are within their slices.
+    // columns 2·tx … 2·tx + 3 of them, and every v[ξ · stride + t] are within their buffers.
     unsafe {
         for ty in 0..th {
             let d = plane.as_ptr().add(2 * ty * pw);

@@ -14,6 +14,8 @@ use crate::error::DEVICE_FAILED;
 use crate::protocol::{BackendChoice, Request, Response};
 
 const WORKER_URL: &str = "./worker_loader.js";
+/// The threaded CPU worker (scripts/build-threads.sh), for cross-origin-isolated pages.
+const THREADS_URL: &str = "./convlens-threads-loader.js";
 const MAX_RESTARTS: u32 = 2;
 /// The request id of a restarted worker's re-classification of the shown photo.
 const RESTORE_ID: u64 = u64::MAX;
@@ -25,6 +27,11 @@ pub struct WorkerLink {
     probe_in_flight: Option<u64>,
     probe_next: Option<Request>,
     restarts: u32,
+    /// Whether the worker now is the threaded CPU build, and whether it has started.
+    threaded: bool,
+    started: bool,
+    /// Set once the threaded build failed to start (absent, or refused by the browser).
+    no_threads: bool,
     /// The model loaded now (a restarted worker loads it again).
     model_url: &'static str,
     /// The last photo sent for classification: a restarted worker gets it again once ready,
@@ -52,6 +59,9 @@ impl WorkerLink {
             probe_in_flight: None,
             probe_next: None,
             restarts: 0,
+            threaded: false,
+            started: false,
+            no_threads: false,
             model_url: crate::protocol::MODELS[0].1,
             last_photo: RefCell::new(None),
             resend_photo: false,
@@ -67,7 +77,8 @@ impl WorkerLink {
     fn spawn(link: &SharedLink, choice: BackendChoice) {
         let model_url = link.borrow().model_url;
         let dispatch = link.borrow().dispatch.clone();
-        let worker = match Worker::new(WORKER_URL) {
+        let threaded = !link.borrow().no_threads && wants_threads(choice);
+        let worker = match Worker::new(if threaded { THREADS_URL } else { WORKER_URL }) {
             Ok(w) => w,
             Err(e) => {
                 dispatch.emit(Action::Worker(
@@ -86,10 +97,11 @@ impl WorkerLink {
                 let bytes = bytes.map(Rc::new);
                 match Response::from_json(&json) {
                     Ok(Response::Started) => {
-                        if let Some(link) = link.upgrade()
-                            && let Some(w) = &link.borrow().worker
-                        {
-                            post(w, &Request::Init { backend: choice, model_url: model_url.into() }, None);
+                        if let Some(link) = link.upgrade() {
+                            link.borrow_mut().started = true;
+                            if let Some(w) = &link.borrow().worker {
+                                post(w, &Request::Init { backend: choice, model_url: model_url.into() }, None);
+                            }
                         }
                     }
                     // A lost or failed GPU device does not come back: the worker starts again
@@ -147,15 +159,33 @@ impl WorkerLink {
                     .map(|e| e.message())
                     .filter(|m| !m.is_empty())
                     .unwrap_or_else(|| "unknown error".into());
-                if let Some(link) = link.upgrade() {
-                    WorkerLink::crashed(&link, message);
+                let Some(link) = link.upgrade() else { return };
+                // The threaded build did not start (its files are absent, or the browser refused
+                // its shared memory): the single-thread worker instead, with nothing lost.
+                let unstarted_threads = {
+                    let l = link.borrow();
+                    l.threaded && !l.started
+                };
+                if unstarted_threads {
+                    {
+                        let mut l = link.borrow_mut();
+                        if let Some(w) = l.worker.take() {
+                            w.terminate();
+                        }
+                        l.no_threads = true;
+                        l.resend_photo = true;
+                    }
+                    WorkerLink::spawn(&link, choice);
+                    return;
                 }
+                WorkerLink::crashed(&link, message);
             })
         };
         worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
         worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
         let mut l = link.borrow_mut();
         l.worker = Some(worker);
+        (l.threaded, l.started) = (threaded, false);
         l._handlers = vec![on_message, on_error];
     }
 
@@ -266,6 +296,27 @@ impl WorkerLink {
             post(w, &Request::Classify { id }, Some(bytes));
         }
     }
+}
+
+/// Whether to start the threaded CPU worker: the page is cross-origin isolated (so its wasm
+/// memory can be shared), the work goes to the CPU (asked for, or no WebGPU at all), and the
+/// URL does not say `?threads=false`.
+fn wants_threads(choice: BackendChoice) -> bool {
+    let global = js_sys::global();
+    let flag = |name: &str| js_sys::Reflect::get(&global, &name.into()).ok().is_some_and(|v| v.is_truthy());
+    let navigator = js_sys::Reflect::get(&global, &"navigator".into()).unwrap_or(JsValue::UNDEFINED);
+    let has_gpu = js_sys::Reflect::get(&navigator, &"gpu".into()).is_ok_and(|g| !g.is_undefined() && !g.is_null());
+    let off = web_sys::window()
+        .and_then(|w| w.location().search().ok())
+        .and_then(|s| web_sys::UrlSearchParams::new_with_str(&s).ok())
+        .and_then(|p| p.get("threads"))
+        .is_some_and(|v| v == "false");
+    let cpu = match choice {
+        BackendChoice::Cpu => true,
+        BackendChoice::Auto => !has_gpu,
+        BackendChoice::WebGpu | BackendChoice::CpuNdarray => false,
+    };
+    cpu && !off && flag("crossOriginIsolated")
 }
 
 fn post(worker: &Worker, request: &Request, bytes: Option<&[u8]>) {

@@ -20,6 +20,14 @@ fn browser_has_webgpu() -> bool {
         .unwrap_or(false)
 }
 
+#[cfg(not(feature = "wgpu"))]
+async fn webgpu() -> Result<Device, String> {
+    // The threaded CPU build (feature `threads`): wgpu's types cannot cross threads there.
+    let _ = browser_has_webgpu;
+    Err("this is the threaded CPU build, without WebGPU".into())
+}
+
+#[cfg(feature = "wgpu")]
 async fn webgpu() -> Result<Device, String> {
     if !browser_has_webgpu() {
         return Err("this browser offers no WebGPU".into());
@@ -31,6 +39,7 @@ async fn webgpu() -> Result<Device, String> {
 }
 
 /// Asks for the browser's fallback (software) adapter explicitly and registers it with Burn.
+#[cfg(feature = "wgpu")]
 async fn fallback_adapter() -> Result<Device, String> {
     use burn::tensor::wgpu::{WgpuSetup, wgpu};
     let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
@@ -57,6 +66,8 @@ async fn fallback_adapter() -> Result<Device, String> {
 fn fallback_note(error: &str) -> String {
     let reason = if error.contains("no WebGPU") {
         "this browser offers no WebGPU"
+    } else if error.contains("threaded CPU build") {
+        "the CPU's threads were asked for"
     } else if error.to_ascii_lowercase().contains("adapter") {
         "WebGPU found no usable graphics adapter"
     } else {
@@ -65,13 +76,21 @@ fn fallback_note(error: &str) -> String {
     format!("running on the CPU: {reason}")
 }
 
+/// Burn's CPU backend; in the threaded build, with the pool's threads started first.
+async fn cpu(note: String) -> Picked {
+    #[cfg(feature = "threads")]
+    let note = match super::threads::start().await {
+        1 => format!("{note}; one thread"),
+        n => format!("{note}; {n} threads"),
+    };
+    Picked { device: Device::flex(), kind: BackendKind::Cpu, note: Some(note) }
+}
+
 /// Picks the device for `choice`. Automatic choice falls back to the CPU with a note;
 /// an explicit `webgpu` request that cannot be met is an error.
 pub async fn pick(choice: BackendChoice) -> Result<Picked, String> {
     match choice {
-        BackendChoice::Cpu => {
-            Ok(Picked { device: Device::flex(), kind: BackendKind::Cpu, note: Some("CPU requested".into()) })
-        }
+        BackendChoice::Cpu => Ok(cpu("CPU requested".into()).await),
         #[cfg(feature = "cpu-ndarray")]
         #[allow(deprecated)] // kept only to measure it against flex
         BackendChoice::CpuNdarray => Ok(Picked {
@@ -87,7 +106,7 @@ pub async fn pick(choice: BackendChoice) -> Result<Picked, String> {
             .map_err(|e| format!("WebGPU was requested but is not available: {e}")),
         BackendChoice::Auto => Ok(match webgpu().await {
             Ok(device) => Picked { device, kind: BackendKind::WebGpu, note: None },
-            Err(e) => Picked { device: Device::flex(), kind: BackendKind::Cpu, note: Some(fallback_note(&e)) },
+            Err(e) => cpu(fallback_note(&e)).await,
         }),
     }
 }

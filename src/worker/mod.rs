@@ -5,6 +5,8 @@
 mod anatomy;
 mod backend;
 mod helpers;
+#[cfg(feature = "threads")]
+mod threads;
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashSet;
@@ -71,8 +73,10 @@ fn post(response: &Response, bytes: Option<&[u8]>) {
     // The wasm memory's size, readable in the worker's global scope (the soak benchmark in
     // tests/browser/bench.mjs watches it stay flat).
     if let Ok(memory) = wasm_bindgen::memory().dyn_into::<js_sys::WebAssembly::Memory>() {
-        let size = memory.buffer().dyn_into::<js_sys::ArrayBuffer>().map(|b| b.byte_length()).unwrap_or(0);
-        let _ = js_sys::Reflect::set(&scope(), &"convlensWasmBytes".into(), &(size as f64).into());
+        // (A SharedArrayBuffer in the threaded build: read its length by name.)
+        let size =
+            js_sys::Reflect::get(&memory.buffer(), &"byteLength".into()).ok().and_then(|v| v.as_f64()).unwrap_or(0.0);
+        let _ = js_sys::Reflect::set(&scope(), &"convlensWasmBytes".into(), &size.into());
     }
 }
 
@@ -426,7 +430,8 @@ impl Engine {
     /// The CPU helpers, started on first use; `None` on a GPU, on one core, or where a
     /// worker cannot start workers.
     fn pool(&self) -> Option<Rc<helpers::Pool>> {
-        if self.backend != crate::protocol::BackendKind::Cpu {
+        // (In the threaded build the pool's threads already use every core.)
+        if self.backend != crate::protocol::BackendKind::Cpu || crate::model::cpu_par::threads() > 1 {
             return None;
         }
         if !self.pool_tried.replace(true) {

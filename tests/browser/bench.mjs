@@ -262,27 +262,13 @@ async function models(backend) {
   }
   const root = await serve('.');
   const isolatedRoot = await serve('.', { isolated: true });
+  const isolatedDist = await serve(dist, { isolated: true });
   const ep = backend === 'cpu' ? 'wasm' : 'webgpu';
   for (const [file, shape] of BENCH_MODELS) {
     if (!existsSync(file)) { console.log(`${file} is missing: run python3 tools/make_bench_models.py`); continue; }
     const name = file.split('/').pop();
     // convlens: open the file in the page, wait for the photo's prediction, then classify N times.
-    const page = await context.newPage();
-    await page.goto(`${server.origin}/?backend=${backend}`);
-    await page.waitForSelector('[data-testid="status"][data-state="ready"]', { timeout: 600_000 });
-    const coffee = await (await import('node:fs/promises')).readFile('static/samples/coffee.png');
-    const classify = async (tag) => {
-      await page.setInputFiles('[data-testid="image-input"]', { name: tag, mimeType: 'image/png', buffer: coffee });
-      await page.waitForFunction((n) => document.querySelector('[data-testid="crop-source"]')?.textContent === n
-        && document.querySelector('[data-testid="status"]').dataset.state === 'ready', tag, { timeout: 600_000 });
-      return Number(await page.textContent('[data-testid="forward-ms"]'));
-    };
-    await classify('first.png');
-    const t0 = Date.now();
-    await page.setInputFiles('[data-testid="model-file"]', file);
-    await page.waitForFunction((n) => (document.querySelector('[data-testid="model-picker"]').selectedOptions[0]?.textContent ?? '').includes(n)
-      && document.querySelector('[data-testid="status"]').dataset.state === 'ready', name, { timeout: 600_000 });
-    const oursLoad = Date.now() - t0;
+    const { page, classify, loadMs: oursLoad } = await oursOpen(server.origin, backend, file);
     // onnxruntime-web (one thread): session creation plus a first run in a page of its own,
     // then N runs (outputs read back), each right after one of convlens' forward passes, so
     // that both see the same moments of a shared machine's load.
@@ -296,8 +282,10 @@ async function models(backend) {
     if (!peer.error) await peer.close();
     const work = await modelWork(page, backend, shape[3]);
     await page.close();
-    // Two threads last, alone: their pool's threads would compete with convlens' worker.
+    // Two threads last, alone: their pool's threads would compete with convlens' worker. And
+    // convlens' threaded CPU worker, which a cross-origin-isolated page gets.
     const threaded = backend === 'cpu' ? await peerRun(isolatedRoot, file, ep, shape, 2) : null;
+    const oursThreaded = backend === 'cpu' ? await oursRun(isolatedDist.origin, file) : null;
     const row = { backend, what: 'model', model: name, ours_load_ms: oursLoad, ours_ms: median(ours), ours_p90_ms: p90(ours), ...work };
     let line = `${backend} ${name}: convlens open ${oursLoad} ms, forward ${median(ours).toFixed(1)} ms (p90 ${p90(ours).toFixed(1)}), `
       + Object.entries(work).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ');
@@ -320,11 +308,52 @@ async function models(backend) {
     } else if (threaded) {
       row.ort_2threads_error = threaded.error;
     }
+    if (oursThreaded) {
+      Object.assign(row, { ours_threaded_ms: median(oursThreaded.times), ours_threaded_p90_ms: p90(oursThreaded.times), ours_threads_note: oursThreaded.note });
+      line += `; convlens threaded (${oursThreaded.note}) ${median(oursThreaded.times).toFixed(1)} ms`;
+      if (threaded && !threaded.error) line += ` (ratio to 2 threads ${(median(oursThreaded.times) / median(threaded.times)).toFixed(2)}×)`;
+    }
     console.log(line);
     results.push(row);
   }
   await root.close();
   await isolatedRoot.close();
+  await isolatedDist.close();
+}
+
+/**
+ * A convlens page at `origin` with the model `file` opened (after a first prediction with the
+ * bundled one): the page, a function that classifies coffee.png under a new name and answers the
+ * forward time, and how long opening the file took until its first prediction.
+ */
+async function oursOpen(origin, backend, file) {
+  const name = file.split('/').pop();
+  const page = await context.newPage();
+  await page.goto(`${origin}/?backend=${backend}`);
+  await page.waitForSelector('[data-testid="status"][data-state="ready"]', { timeout: 600_000 });
+  const coffee = await (await import('node:fs/promises')).readFile('static/samples/coffee.png');
+  const classify = async (tag) => {
+    await page.setInputFiles('[data-testid="image-input"]', { name: tag, mimeType: 'image/png', buffer: coffee });
+    await page.waitForFunction((n) => document.querySelector('[data-testid="crop-source"]')?.textContent === n
+      && document.querySelector('[data-testid="status"]').dataset.state === 'ready', tag, { timeout: 600_000 });
+    return Number(await page.textContent('[data-testid="forward-ms"]'));
+  };
+  await classify('first.png');
+  const t0 = Date.now();
+  await page.setInputFiles('[data-testid="model-file"]', file);
+  await page.waitForFunction((n) => (document.querySelector('[data-testid="model-picker"]').selectedOptions[0]?.textContent ?? '').includes(n)
+    && document.querySelector('[data-testid="status"]').dataset.state === 'ready', name, { timeout: 600_000 });
+  return { page, classify, loadMs: Date.now() - t0 };
+}
+
+/** convlens' CPU forward on `file`, `runs` times in a page of its own at `origin`; the backend note. */
+async function oursRun(origin, file) {
+  const { page, classify } = await oursOpen(origin, 'cpu', file);
+  const note = (await page.$('[data-testid="backend-note"]').then((n) => n?.textContent())) ?? '';
+  const times = [];
+  for (let i = 0; i < runs; i++) times.push(await classify(`threaded${i}.png`));
+  await page.close();
+  return { times, note };
 }
 
 /**

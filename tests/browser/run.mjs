@@ -967,6 +967,52 @@ await test('CPU runs shared with helper workers on the other cores draw the one-
   await page.close();
 });
 
+await test('a cross-origin-isolated page computes on CPU threads, with the same answers as one thread', async () => {
+  // The threaded CPU worker (scripts/build-threads.sh) against the single-thread one on the
+  // same model, photo and sweep: the parallel loops sum in the same order, so the top-5 and the
+  // occlusion map agree to the bit.
+  const query = '?backend=cpu&method=occlusion&window=57&stride=57';
+  const site = await serve(dist, { isolated: true });
+  const own = await launch();
+  try {
+    const page = await own.newPage();
+    const errors = [];
+    page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(`${site.origin}/${query}`);
+    await page.waitForSelector('[data-testid="status"][data-state="ready"]', { timeout: READY_MS });
+    assert.ok(await page.evaluate(() => self.crossOriginIsolated), 'the page is cross-origin isolated');
+    assert.ok(site.requested.includes('/convlens-threads_bg.wasm'), 'the threaded worker was loaded');
+    const note = await page.textContent('[data-testid="backend-note"]');
+    const cores = await page.evaluate(() => navigator.hardwareConcurrency);
+    console.log(`     ${cores} cores; note: ${note}`);
+    if (cores >= 2) assert.match(note, /\d threads/, 'the pool started');
+    const threaded = await classifySample(page, 'coffee.png');
+    const threadedMs = Number(await page.textContent('[data-testid="forward-ms"]'));
+    const picture = async (fig) => fig.$eval('img', (img) => {
+      const c = document.createElement('canvas');
+      c.width = img.naturalWidth; c.height = img.naturalHeight;
+      c.getContext('2d').drawImage(img, 0, 0);
+      return c.toDataURL();
+    });
+    const threadedMap = await picture(await explain(page, 'occlusion', READY_MS));
+    assert.deepEqual(errors, []);
+
+    const { page: single } = await openApp(query);
+    const alone = await classifySample(single, 'coffee.png');
+    const aloneMs = Number(await single.textContent('[data-testid="forward-ms"]'));
+    assert.equal(await single.$('[data-testid="backend-note"]').then((n) => n?.textContent()).then((t) => /threads/.test(t ?? '')), false);
+    const aloneMap = await picture(await explain(single, 'occlusion', READY_MS));
+    console.log(`     forward: ${threadedMs} ms threaded, ${aloneMs} ms on one thread`);
+    assert.deepEqual(threaded, alone, 'the same top-5 and probabilities');
+    assert.equal(threadedMap, aloneMap, 'the same occlusion map, pixel for pixel');
+    await single.close();
+  } finally {
+    await own.close();
+    await site.close();
+  }
+});
+
 await test('after one visit the app works offline (service worker)', async () => {
   const site = await serve(dist);
   const offline = await launch();
