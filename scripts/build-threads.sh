@@ -9,6 +9,11 @@ set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
 OUT="${1:-dist}"
+if ! rustup "+$NIGHTLY" component list --installed 2>/dev/null | grep -qx rust-src; then
+  echo "build-threads: $NIGHTLY with rust-src is missing (scripts/install-tools.sh installs it);" \
+    "the threaded CPU worker is not built, and pages use the single-thread one" >&2
+  exit 0
+fi
 TARGET=target/threads
 WASM="$TARGET/wasm32-unknown-unknown/release/worker.wasm"
 

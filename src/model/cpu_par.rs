@@ -12,7 +12,8 @@
 //! pass, and waking a web worker costs far more than waking a native thread; the caller, not
 //! being one of its threads, also sits idle. With rayon ResNet-18 ran 0.89× of one thread on two
 //! cores in the page (BENCHMARKS.md). Here the calling thread does parts itself, and the pool's
-//! threads spin for a moment after each loop before they sleep, as the next loop follows soon.
+//! threads spin for a moment after each loop before they sleep, as the next loop often follows
+//! soon.
 
 #[cfg(feature = "threads")]
 use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicUsize, Ordering};
@@ -110,9 +111,11 @@ static POOL: Pool = Pool {
     wake: Condvar::new(),
 };
 
-/// Checks of the epoch a pool thread makes before it sleeps (about a millisecond).
+/// Checks of the epoch a pool thread makes before it sleeps (tens of microseconds). Longer spins
+/// (2²⁰, 2²³) were no faster in the page on two cores, and slower on MobileNetV2: a spinning
+/// thread takes turns with the browser's own threads too (BENCHMARKS.md, "Threads").
 #[cfg(feature = "threads")]
-const SPINS: u32 = 1 << 20;
+const SPINS: u32 = 1 << 16;
 
 #[cfg(feature = "threads")]
 impl Pool {
