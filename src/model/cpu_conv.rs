@@ -92,10 +92,10 @@ pub fn im2col_conv2d(
 
 /// `dst = lhs · rhs` for row-major `lhs` (`[m, k]`), `rhs` (`[k, n]`) and `dst` (`[m, n]`), by
 /// gemm's kernels. With a pool of threads ([`cpu_par`](super::cpu_par)) and enough work, the
-/// longer side of `dst` is split into one block per thread, each a product of its own: one
-/// wake-up of the pool per product (gemm's own threading forks several times per product, and
-/// waking a thread costs far more in a browser than natively). gemm's depth blocking depends on
-/// `k` alone, so every value is summed in the same order as in one product.
+/// longer side of `dst` is split into blocks (a few per thread), each a product of its own: one
+/// parallel loop per product (gemm's own threading forks several times per product, and waking
+/// a thread costs far more in a browser than natively). gemm's depth blocking depends on `k`
+/// alone, so every value is summed in the same order as in one product.
 pub(super) fn product(dst: &mut [f32], lhs: &[f32], rhs: &[f32], [m, k, n]: [usize; 3]) {
     assert!(dst.len() >= m * n && lhs.len() >= m * k && rhs.len() >= k * n);
     let d = SharedMut(dst.as_mut_ptr());
