@@ -33,6 +33,26 @@ const BIG_MODEL: usize = 30 << 20;
 /// the run's worker is busy and cannot read its answer yet.
 const DEPTH: usize = 2;
 
+/// While a run is shared with helpers, this worker's own loops stay on its thread (the
+/// helpers use the other cores; in the threaded build, splitting them too would make the
+/// threads and the helpers take turns). Dropped, the loops split again.
+pub struct OwnLoopsAlone;
+
+impl OwnLoopsAlone {
+    pub fn new() -> Self {
+        #[cfg(feature = "threads")]
+        crate::model::cpu_par::set_min_parallel_work(usize::MAX);
+        OwnLoopsAlone
+    }
+}
+
+impl Drop for OwnLoopsAlone {
+    fn drop(&mut self) {
+        #[cfg(feature = "threads")]
+        crate::model::cpu_par::set_min_parallel_work(crate::model::cpu_par::MIN_PARALLEL_WORK);
+    }
+}
+
 /// How many helpers pay here: one per core beyond this worker's, within the limits above.
 pub fn useful_helpers(model_bytes: usize) -> usize {
     let navigator = js_sys::Reflect::get(&js_sys::global(), &"navigator".into()).unwrap_or(JsValue::UNDEFINED);
@@ -92,10 +112,16 @@ impl Pool {
     /// Starts `n` helpers loading `model` (the file's bytes) with `preprocess`. `None` when not
     /// one could be started (a browser without workers in workers): runs then go on alone.
     pub fn start(n: usize, model: Rc<Vec<u8>>, preprocess: Preprocess) -> Option<Pool> {
-        let url = js_sys::Reflect::get(&js_sys::global(), &"location".into())
-            .and_then(|l| js_sys::Reflect::get(&l, &"href".into()))
-            .ok()?
-            .as_string()?;
+        // This worker's own script; in the threaded build, the single-thread worker's instead
+        // (a helper needs no threads of its own, the helpers themselves use the cores).
+        let url = if cfg!(feature = "threads") {
+            "./worker_loader.js".to_string()
+        } else {
+            js_sys::Reflect::get(&js_sys::global(), &"location".into())
+                .and_then(|l| js_sys::Reflect::get(&l, &"href".into()))
+                .ok()?
+                .as_string()?
+        };
         let inner = Rc::new(RefCell::new(Inner::default()));
         for i in 0..n {
             let Ok(worker) = Worker::new(&url) else { break };

@@ -430,8 +430,7 @@ impl Engine {
     /// The CPU helpers, started on first use; `None` on a GPU, on one core, or where a
     /// worker cannot start workers.
     fn pool(&self) -> Option<Rc<helpers::Pool>> {
-        // (In the threaded build the pool's threads already use every core.)
-        if self.backend != crate::protocol::BackendKind::Cpu || crate::model::cpu_par::threads() > 1 {
+        if self.backend != crate::protocol::BackendKind::Cpu {
             return None;
         }
         if !self.pool_tried.replace(true) {
@@ -497,6 +496,7 @@ async fn explain(engine: &Engine, id: u64, job: ExplainJob) {
             // SmoothGrad smooths its chosen rule; Integrated Gradients uses the true gradient.
             let rule = if job.method == "smoothgrad" { params.smooth.as_str() } else { "saliency" };
             let share = pool.as_deref().map(|p| p.share(id, &crop, params.clone(), job.target.clone(), rule));
+            let _alone = share.is_some().then(helpers::OwnLoopsAlone::new);
             let mut progress = WorkerProgress { engine, id, crop: &crop, look: job.look, share };
             let result = method.attribute(net, &x, &job.target, &mut progress).await;
             workers = progress.share.as_ref().map_or(1, |s| s.workers());
