@@ -24,6 +24,7 @@
 import { serve } from './serve.mjs';
 import { launch } from './browser.mjs';
 import { modelChart } from './chart.mjs';
+import { openModelPage } from './model-page.mjs';
 
 const dist = process.argv[2] ?? 'dist';
 const runs = Number(process.argv[3] ?? 20);
@@ -268,7 +269,7 @@ async function models(backend) {
     if (!existsSync(file)) { console.log(`${file} is missing: run python3 tools/make_bench_models.py`); continue; }
     const name = file.split('/').pop();
     // convlens: open the file in the page, wait for the photo's prediction, then classify N times.
-    const { page, classify, loadMs: oursLoad } = await oursOpen(server.origin, backend, file);
+    const { page, classify, loadMs: oursLoad } = await openModelPage(context, server.origin, backend, file);
     // onnxruntime-web (one thread): session creation plus a first run in a page of its own,
     // then N runs (outputs read back), each right after one of convlens' forward passes, so
     // that both see the same moments of a shared machine's load.
@@ -321,35 +322,9 @@ async function models(backend) {
   await isolatedDist.close();
 }
 
-/**
- * A convlens page at `origin` with the model `file` opened (after a first prediction with the
- * bundled one): the page, a function that classifies coffee.png under a new name and answers the
- * forward time, and how long opening the file took until its first prediction.
- */
-async function oursOpen(origin, backend, file) {
-  const name = file.split('/').pop();
-  const page = await context.newPage();
-  await page.goto(`${origin}/?backend=${backend}`);
-  await page.waitForSelector('[data-testid="status"][data-state="ready"]', { timeout: 600_000 });
-  const coffee = await (await import('node:fs/promises')).readFile('static/samples/coffee.png');
-  const classify = async (tag) => {
-    await page.setInputFiles('[data-testid="image-input"]', { name: tag, mimeType: 'image/png', buffer: coffee });
-    await page.waitForFunction((n) => document.querySelector('[data-testid="crop-source"]')?.textContent === n
-      && document.querySelector('[data-testid="status"]').dataset.state === 'ready', tag, { timeout: 600_000 });
-    return Number(await page.textContent('[data-testid="forward-ms"]'));
-  };
-  await classify('first.png');
-  const t0 = Date.now();
-  await page.setInputFiles('[data-testid="model-file"]', file);
-  await page.waitForFunction((n) => (document.querySelector('[data-testid="model-picker"]').selectedOptions[0]?.textContent ?? '').includes(n)
-    && document.querySelector('[data-testid="status"]').dataset.state === 'ready', name, { timeout: 600_000 });
-  return { page, classify, loadMs: Date.now() - t0 };
-}
-
 /** convlens' CPU forward on `file`, `runs` times in a page of its own at `origin`; the backend note. */
 async function oursRun(origin, file) {
-  const { page, classify } = await oursOpen(origin, 'cpu', file);
-  const note = (await page.$('[data-testid="backend-note"]').then((n) => n?.textContent())) ?? '';
+  const { page, classify, note } = await openModelPage(context, origin, 'cpu', file);
   const times = [];
   for (let i = 0; i < runs; i++) times.push(await classify(`threaded${i}.png`));
   await page.close();

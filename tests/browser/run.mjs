@@ -970,8 +970,9 @@ await test('CPU runs shared with helper workers on the other cores draw the one-
 await test('a cross-origin-isolated page computes on CPU threads, with the same answers as one thread', async () => {
   // The threaded CPU worker (scripts/build-threads.sh) against the single-thread one on the
   // same model, photo and sweep: the parallel loops sum in the same order, so the top-5 and the
-  // occlusion map agree to the bit.
-  const query = '?backend=cpu&method=occlusion&window=57&stride=57';
+  // occlusion map agree to the bit. (`parallel=false`: the sweep stays on the worker, so the
+  // threaded page sweeps on its threads rather than handing the windows to a helper.)
+  const query = '?backend=cpu&method=occlusion&window=57&stride=57&parallel=false';
   const site = await serve(dist, { isolated: true });
   const own = await launch();
   try {
