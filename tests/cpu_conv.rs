@@ -79,6 +79,35 @@ fn check_against_burn(seed: u64, depthwise: bool) {
 /// output channel): the integer kernel against the exact sum (in f64 from the integers) and
 /// against the float kernel. Float weights are refused.
 #[test]
+fn row_copies_and_strided_gathers_match_plain_loops() {
+    // im2col's row helpers for the value sizes it copies (i16, f32) and one more (u8), every
+    // length to 40 and steps 1 to 3: the vector paths (16 bytes at a time, stride-2
+    // deinterleaving) against indexing, reading from a buffer that ends at the last value read.
+    fn check<T: Copy + PartialEq + std::fmt::Debug>(make: impl Fn(usize) -> T, zero: T) {
+        for n in 0..=40 {
+            for step in 1..=3 {
+                let src: Vec<T> = (0..(n.max(1) - 1) * step + 1).map(&make).collect();
+                let expected: Vec<T> = (0..n).map(|j| src[j * step]).collect();
+                let mut dst = vec![zero; n + 2];
+                // SAFETY: `src` holds index (n − 1)·step, `dst` n values plus two left alone.
+                unsafe {
+                    if step == 1 {
+                        convlens::model::cpu_simd::copy_row(src.as_ptr(), dst.as_mut_ptr(), n);
+                    } else {
+                        convlens::model::cpu_simd::gather_row(src.as_ptr(), step, dst.as_mut_ptr(), n);
+                    }
+                }
+                assert_eq!(&dst[..n], &expected[..], "{n} values, step {step}");
+                assert_eq!(&dst[n..], &[zero, zero], "{n} values, step {step}: wrote past the end");
+            }
+        }
+    }
+    check(|i| i as i16 * 7 - 100, 0i16);
+    check(|i| i as f32 * 0.5 - 3.0, 0f32);
+    check(|i| (i * 3) as u8, 0u8);
+}
+
+#[test]
 fn integer_convolution_is_the_exact_sum() {
     let mut rng = StdRng::seed_from_u64(11);
     let mut checked = 0;
@@ -87,7 +116,9 @@ fn integer_convolution_is_the_exact_sum() {
         // pixels that do not fill whole register blocks; now and then a long reduction.
         let c = if checked % 7 == 0 { rng.random_range(40..50) } else { rng.random_range(1..6) };
         let o = rng.random_range(1..11);
-        let (n, h, w) = (rng.random_range(1..3), rng.random_range(1..16), rng.random_range(1..16));
+        // Now and then a row wide enough for the vector loops of a stride-2 im2col (9+ values).
+        let w_top = if checked % 5 == 0 { 40 } else { 16 };
+        let (n, h, w) = (rng.random_range(1..3), rng.random_range(1..16), rng.random_range(1..w_top));
         let (kh, kw) = (rng.random_range(1..4), rng.random_range(1..4));
         let strides = [rng.random_range(1..3), rng.random_range(1..3)];
         let dilations = [rng.random_range(1..3), rng.random_range(1..3)];

@@ -6,7 +6,7 @@
 //! forward pass, as much as the products themselves (BENCHMARKS.md).
 
 use super::cpu_par::{SharedMut, for_each, parts};
-use super::cpu_simd::{add_clamp, weighted_rows};
+use super::cpu_simd::{add_clamp, copy_row, gather_row, weighted_rows};
 use super::cpu_winograd;
 
 /// A 2-D convolution's geometry: strides, (before, after) padding per axis, dilations, groups.
@@ -317,11 +317,9 @@ fn channels_to_columns<T: Copy + Default>(
                                 *dst.add(j) = zero;
                             }
                             if sx == 1 {
-                                std::ptr::copy_nonoverlapping(line, dst.add(lo), hi - lo);
+                                copy_row(line, dst.add(lo), hi - lo);
                             } else {
-                                for (i, j) in (lo..hi).enumerate() {
-                                    *dst.add(j) = *line.add(i * sx);
-                                }
+                                gather_row(line, sx, dst.add(lo), hi - lo);
                             }
                             for j in hi..ow {
                                 *dst.add(j) = zero;

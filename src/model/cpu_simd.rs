@@ -35,6 +35,56 @@ pub fn max_into(acc: &mut [f32], row: &[f32]) {
     }
 }
 
+/// Copies `n` values from `src` to `dst`, for im2col's rows (7 to 112 values in the bundled
+/// models). `copy_nonoverlapping` of a run length becomes wasm's `memory.copy`, which V8 runs
+/// as a call out of the compiled code: on rows this short the call costs more than the copy
+/// (im2col was a third of the QDQ ResNet-18's integer convolutions in wasm, BENCHMARKS.md).
+///
+/// # Safety
+/// `src` must be readable and `dst` writable for `n` values, and the two must not overlap.
+#[inline(always)]
+pub unsafe fn copy_row<T: Copy>(src: *const T, dst: *mut T, n: usize) {
+    #[cfg(target_arch = "wasm32")]
+    // SAFETY: passed on from the caller.
+    unsafe {
+        wasm::copy_bytes(src as *const u8, dst as *mut u8, n * size_of::<T>())
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    // SAFETY: passed on from the caller.
+    unsafe {
+        std::ptr::copy_nonoverlapping(src, dst, n)
+    }
+}
+
+/// `dst[j] = src[j · step]` for `j < n`: a strided convolution's im2col row. Index loops on
+/// raw pointers (at opt-level "z" an iterator stays a function call per value: the 7×7
+/// stride-2 first layer of ResNet-18 spent 20 ms of a 100 ms pass here in wasm), and with
+/// SIMD128 two vectors deinterleaved per eight values for a step of 2.
+///
+/// # Safety
+/// `src` must be readable at `j · step` for `j < n`, `dst` writable for `n` values, and the
+/// two must not overlap.
+#[inline(always)]
+pub unsafe fn gather_row<T: Copy>(src: *const T, step: usize, dst: *mut T, n: usize) {
+    let mut j = 0;
+    // SAFETY: passed on from the caller; the vector loops read `src` below index
+    // `2·(j + 8) − 1 ≤ 2·(n − 1)` (bytes of that element included), as the scalar loop does.
+    unsafe {
+        #[cfg(target_arch = "wasm32")]
+        if step == 2 {
+            j = match size_of::<T>() {
+                2 => wasm::gather_pairs_16(src as *const u8, dst as *mut u8, n),
+                4 => wasm::gather_pairs_32(src as *const u8, dst as *mut u8, n),
+                _ => 0,
+            };
+        }
+        while j < n {
+            *dst.add(j) = *src.add(j * step);
+            j += 1;
+        }
+    }
+}
+
 /// ONNX QuantizeLinear, kept in floats: `v ← clamp(round(v / scale + zero), lo, hi)`, rounding
 /// half to even.
 pub fn quantize(row: &mut [f32], scale: f32, zero: f32, lo: f32, hi: f32) {
@@ -119,6 +169,71 @@ pub fn weighted_rows(out: &mut [f32], rows: &[&[f32]], weights: &[f32], add: f32
 mod wasm {
     //! Index loops over raw pointers: at opt-level "z" slice iterators stay function calls.
     use core::arch::wasm32::*;
+
+    /// Every other 2-byte value, eight at a time while the 16 read stay within the `2n − 1`
+    /// the caller may read; returns how many were written.
+    #[target_feature(enable = "simd128")]
+    pub unsafe fn gather_pairs_16(src: *const u8, dst: *mut u8, n: usize) -> usize {
+        let mut j = 0;
+        // SAFETY: reads end at byte 2·2·(j + 8) ≤ 2·(2n − 1), writes at 2·(j + 8) ≤ 2n.
+        unsafe {
+            while j + 8 < n {
+                let a = v128_load(src.add(4 * j) as *const v128);
+                let b = v128_load(src.add(4 * j + 16) as *const v128);
+                v128_store(dst.add(2 * j) as *mut v128, i16x8_shuffle::<0, 2, 4, 6, 8, 10, 12, 14>(a, b));
+                j += 8;
+            }
+        }
+        j
+    }
+
+    /// As [`gather_pairs_16`] for 4-byte values, four at a time.
+    #[target_feature(enable = "simd128")]
+    pub unsafe fn gather_pairs_32(src: *const u8, dst: *mut u8, n: usize) -> usize {
+        let mut j = 0;
+        // SAFETY: reads end at byte 4·2·(j + 4) ≤ 4·(2n − 1), writes at 4·(j + 4) ≤ 4n.
+        unsafe {
+            while j + 4 < n {
+                let a = v128_load(src.add(8 * j) as *const v128);
+                let b = v128_load(src.add(8 * j + 16) as *const v128);
+                v128_store(dst.add(4 * j) as *mut v128, i32x4_shuffle::<0, 2, 4, 6>(a, b));
+                j += 4;
+            }
+        }
+        j
+    }
+
+    /// 16 bytes at a time, the last 16 overlapping the previous ones (the ranges do not
+    /// overlap each other, so rewriting a few bytes is harmless).
+    #[target_feature(enable = "simd128")]
+    pub unsafe fn copy_bytes(src: *const u8, dst: *mut u8, bytes: usize) {
+        // SAFETY: every access is within the `bytes` bytes the caller vouched for.
+        unsafe {
+            if bytes < 16 {
+                // Two 8-byte words (overlapping) for 8 to 15 bytes, else byte by byte.
+                if bytes >= 8 {
+                    let last = bytes - 8;
+                    let (a, b) = ((src as *const u64).read_unaligned(), (src.add(last) as *const u64).read_unaligned());
+                    (dst as *mut u64).write_unaligned(a);
+                    (dst.add(last) as *mut u64).write_unaligned(b);
+                } else {
+                    for i in 0..bytes {
+                        *dst.add(i) = *src.add(i);
+                    }
+                }
+                return;
+            }
+            let mut i = 0;
+            while i + 16 <= bytes {
+                v128_store(dst.add(i) as *mut v128, v128_load(src.add(i) as *const v128));
+                i += 16;
+            }
+            if i < bytes {
+                let last = bytes - 16;
+                v128_store(dst.add(last) as *mut v128, v128_load(src.add(last) as *const v128));
+            }
+        }
+    }
 
     #[target_feature(enable = "simd128")]
     pub unsafe fn add_clamp(row: &mut [f32], add: f32, lo: f32, hi: f32) {
