@@ -224,6 +224,21 @@ fn winograd_convolution_matches_the_exact_sum() {
     let mut bad = weight.clone();
     bad[4] = f32::NAN;
     assert!(!suits(32, 32, [27, 27], [3, 3], &g, &bad));
+    // Weights transformed once (a network's constant weights): smaller planes qualify, and
+    // the result is the per-call transform's to the bit.
+    use convlens::model::cpu_winograd::{conv3x3_transformed, suits_transformed, transform_weights};
+    assert!(suits_transformed(32, 32, [12, 12], [3, 3], &g));
+    assert!(!suits_transformed(32, 32, [11, 12], [3, 3], &g));
+    assert!(!suits_transformed(16, 32, [27, 27], [3, 3], &g));
+    assert!(!suits_transformed(32, 32, [27, 27], [3, 3], &ConvGeometry { strides: [2, 2], ..g }));
+    let x: Vec<f32> = (0..32 * 14 * 14).map(|_| rng.random_range(-1.0..1.0)).collect();
+    let weight: Vec<f32> = (0..40 * 32 * 9).map(|_| rng.random_range(-1.0..1.0)).collect();
+    let once = conv3x3_transformed(&x, [1, 32, 14, 14], &transform_weights(&weight, 40, 32), 40, None, None, g.padding);
+    let per_call = conv3x3(&x, [1, 32, 14, 14], &weight, 40, None, None, g.padding);
+    assert_eq!(
+        once.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+        per_call.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+    );
     // Through conv2d: the same values as by im2col.
     let x: Vec<f32> = (0..2 * 32 * 27 * 27).map(|_| rng.random_range(-1.0..1.0)).collect();
     let weight: Vec<f32> = (0..32 * 32 * 9).map(|_| rng.random_range(-1.0..1.0)).collect();

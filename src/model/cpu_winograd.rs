@@ -27,17 +27,32 @@ const MIN_CHANNELS: usize = 32;
 /// 14 × 14 0.86×, 7 × 7 planes 0.3–0.4×; 64 → 64 at 56 × 56 1.8×, 128 → 128 at 28 × 28 1.5×).
 const MIN_OUTPUT_PIXELS: usize = 729;
 
+/// The same bound when the weights' transform is done once per layer ([`suits_transformed`]):
+/// then only the products over few tiles count, and 14 × 14 planes gain while 7 × 7 ones lose
+/// (ResNet-18 in wasm, BENCHMARKS.md).
+const MIN_OUTPUT_PIXELS_TRANSFORMED: usize = 144;
+
 /// Whether [`conv3x3`] computes this convolution of a `c × h × w` input into `o` channels: 3×3,
 /// stride 1, no dilation, one group, enough channels and output pixels, finite weights.
-pub fn suits(c: usize, o: usize, [h, w]: [usize; 2], kernel: [usize; 2], g: &ConvGeometry, weight: &[f32]) -> bool {
+pub fn suits(c: usize, o: usize, hw: [usize; 2], kernel: [usize; 2], g: &ConvGeometry, weight: &[f32]) -> bool {
+    fits(c, o, hw, kernel, g, MIN_OUTPUT_PIXELS) && weight.iter().all(|v| v.is_finite())
+}
+
+/// [`suits`] for weights transformed once ([`transform_weights`], then
+/// [`conv3x3_transformed`]): a model's constant weights, kept by the network. The caller
+/// checks that they are finite.
+pub fn suits_transformed(c: usize, o: usize, hw: [usize; 2], kernel: [usize; 2], g: &ConvGeometry) -> bool {
+    fits(c, o, hw, kernel, g, MIN_OUTPUT_PIXELS_TRANSFORMED)
+}
+
+fn fits(c: usize, o: usize, [h, w]: [usize; 2], kernel: [usize; 2], g: &ConvGeometry, min_pixels: usize) -> bool {
     kernel == [3, 3]
         && g.strides == [1, 1]
         && g.dilations == [1, 1]
         && g.groups == 1
         && c >= MIN_CHANNELS
         && o >= MIN_CHANNELS
-        && g.output([h, w], kernel).iter().product::<usize>() >= MIN_OUTPUT_PIXELS
-        && weight.iter().all(|v| v.is_finite())
+        && g.output([h, w], kernel).iter().product::<usize>() >= min_pixels
 }
 
 /// `x` (`[N, C, H, W]`) convolved with the 3×3 `weight` (`[O, C, 3, 3]`) at stride 1 with
@@ -53,11 +68,26 @@ pub fn conv3x3(
     clamp: Option<[f32; 2]>,
     padding: [(usize, usize); 2],
 ) -> Vec<f32> {
+    let u = transform_weights(weight, o, c);
+    conv3x3_transformed(x, [n, c, h, w], &u, o, bias, clamp, padding)
+}
+
+/// [`conv3x3`] with the weights already transformed by [`transform_weights`] (`u`).
+#[inline(never)]
+pub fn conv3x3_transformed(
+    x: &[f32],
+    [n, c, h, w]: [usize; 4],
+    u: &[f32],
+    o: usize,
+    bias: Option<&[f32]>,
+    clamp: Option<[f32; 2]>,
+    padding: [(usize, usize); 2],
+) -> Vec<f32> {
+    assert_eq!(u.len(), 16 * o * c, "transformed weights for {o} × {c} channels");
     let [(top, bottom), (left, right)] = padding;
     let (oh, ow) = (h + top + bottom - 2, w + left + right - 2);
     let (th, tw) = (oh.div_ceil(2), ow.div_ceil(2));
     let tiles = th * tw;
-    let u = transform_weights(weight, o, c);
     // Each stage runs in parts on the pool's threads (model::cpu_par), one scratch buffer set
     // per part: the input channels' transforms, the 16 products, the output channels'.
     // One input plane with its padding, large enough for whole tiles: the parts outside the
@@ -106,8 +136,10 @@ pub fn conv3x3(
 }
 
 /// `U = G g Gᵀ` for every kernel, `[16, O, C]` (transform position major, then the product's
-/// rows and columns), with `G = [[1, 0, 0], [½, ½, ½], [½, −½, ½], [0, 0, 1]]`.
-fn transform_weights(weight: &[f32], o: usize, c: usize) -> Vec<f32> {
+/// rows and columns), with `G = [[1, 0, 0], [½, ½, ½], [½, −½, ½], [0, 0, 1]]`. For 512 × 512
+/// channels this pass costs about as much as the products on a 7 × 7 plane, hence
+/// [`conv3x3_transformed`] for weights used again and again.
+pub fn transform_weights(weight: &[f32], o: usize, c: usize) -> Vec<f32> {
     let mut u = vec![0f32; 16 * o * c];
     let plane = o * c;
     for (k, g) in weight.chunks_exact(9).enumerate() {

@@ -13,7 +13,7 @@ use super::graph::{Graph, Node, Op, PadKind};
 use super::host::{HostData, HostTensor};
 use super::max_pool_op::{PoolWindow, window_max_pool2d};
 use super::modified_relu::{ReluRule, modified_relu};
-use super::{cpu_conv, cpu_pool, cpu_qconv, cpu_simd};
+use super::{cpu_conv, cpu_pool, cpu_qconv, cpu_simd, cpu_winograd};
 use crate::error::ModelError;
 
 /// A float activation: a rank-4 Burn tensor plus its logical ONNX shape (rank 1..=4, padded
@@ -84,6 +84,10 @@ pub struct Network {
     /// The QuantizeLinear and DequantizeLinear outputs those convolutions read: a pass that
     /// overrides one of them feeds values that need not be integers, and runs in floats.
     int_sources: HashSet<String>,
+    /// 3×3 convolutions' constant weights carried into Winograd's transform domain, by output
+    /// name, made on first use ([`cpu_winograd::transform_weights`]; `None`: weights not all
+    /// finite). The transform per call cost as much as the products on small planes.
+    winograd: std::sync::Mutex<HashMap<String, Option<std::sync::Arc<Vec<f32>>>>>,
 }
 
 /// How a forward pass departs from the plain network (the methods' hooks).
@@ -238,6 +242,7 @@ impl Network {
             clamp_after,
             int_convs: HashMap::new(),
             int_sources: HashSet::new(),
+            winograd: Default::default(),
         };
         Ok(net.with_integer_kernels(cfg!(target_arch = "wasm32")))
     }
@@ -539,14 +544,38 @@ impl Network {
         let depthwise = geometry.groups == x_shape[1] && geometry.groups > 1 && w_shape[1] == 1;
         let integer =
             self.int_convs.get(&node.output).filter(|_| integer && geometry.groups == 1 && w_shape[1] == x_shape[1]);
+        let transformed = match constant(1) {
+            Some(weight)
+                if integer.is_none() && cpu_winograd::suits_transformed(x_shape[1], o, [h, w], [kh, kw], geometry) =>
+            {
+                self.winograd_weights(node, weight, [o, x_shape[1]])
+            }
+            _ => None,
+        };
         let y = if let Some((int, x_scale)) = integer {
             int.run(&pixels, x_shape, *x_scale, bias, clamp, geometry)
+        } else if let Some(u) = transformed {
+            cpu_winograd::conv3x3_transformed(&pixels, x_shape, &u, o, bias, clamp, geometry.padding)
         } else if depthwise && weight.iter().all(|v| v.is_finite()) {
             cpu_conv::depthwise2d(&pixels, x_shape, weight, w_shape, bias, clamp, geometry)
         } else {
             cpu_conv::conv2d(&pixels, x_shape, weight, w_shape, bias, clamp, geometry)
         };
         Ok(Tensor::from_data(TensorData::new(y, [n, o, oh, ow]), &self.device))
+    }
+
+    /// Node's constant 3×3 weights in Winograd's transform domain, made once.
+    fn winograd_weights(&self, node: &Node, weight: &[f32], [o, c]: [usize; 2]) -> Option<std::sync::Arc<Vec<f32>>> {
+        let made = || {
+            weight
+                .iter()
+                .all(|v| v.is_finite())
+                .then(|| std::sync::Arc::new(cpu_winograd::transform_weights(weight, o, c)))
+        };
+        match self.winograd.lock() {
+            Ok(mut cache) => cache.entry(node.output.clone()).or_insert_with(made).clone(),
+            Err(_) => made(),
+        }
     }
 
     /// `t` clamped to `[lo, hi]` on the CPU ([`cpu_simd::add_clamp`]; in place when no one
