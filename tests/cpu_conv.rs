@@ -108,6 +108,22 @@ fn row_copies_and_strided_gathers_match_plain_loops() {
 }
 
 #[test]
+fn plane_means_match_the_exact_mean() {
+    // GlobalAveragePool's kernel on plane sizes around the vector width (and none left over).
+    let mut rng = StdRng::seed_from_u64(17);
+    for size in [1, 2, 3, 4, 5, 7, 8, 49, 169, 196, 1000] {
+        let x: Vec<f32> = (0..3 * size).map(|_| rng.random_range(-2.0..2.0)).collect();
+        let means = convlens::model::cpu_pool::plane_means(&x, size);
+        assert_eq!(means.len(), 3);
+        for (plane, mean) in x.chunks_exact(size).zip(means) {
+            let exact = plane.iter().map(|&v| v as f64).sum::<f64>() / size as f64;
+            let magnitude = plane.iter().map(|v| v.abs() as f64).sum::<f64>() / size as f64;
+            assert!((mean as f64 - exact).abs() <= 1e-6 * magnitude.max(1e-3), "{size}: {mean} vs {exact}");
+        }
+    }
+}
+
+#[test]
 fn integer_convolution_is_the_exact_sum() {
     let mut rng = StdRng::seed_from_u64(11);
     let mut checked = 0;

@@ -4,7 +4,7 @@
 
 use std::ops::Range;
 
-use super::cpu_simd::max_into;
+use super::cpu_simd::{max_into, sum};
 
 /// The input rows (or columns) that the window at output index `i` covers, clipped to the
 /// image: the window starts at `i · stride − before` and is `k` long.
@@ -104,4 +104,12 @@ pub fn max_pool2d_backward(
         }
     }
     out
+}
+
+/// The mean of each `size`-value plane of `x` (GlobalAveragePool: `[N, C, H, W]` into
+/// `[N, C, 1, 1]`). Burn flex's `mean_dims` took 2 ms of SqueezeNet's 36 ms pass in wasm, on
+/// 1000 planes of 13 × 13.
+#[inline(never)]
+pub fn plane_means(x: &[f32], size: usize) -> Vec<f32> {
+    x.chunks_exact(size.max(1)).map(|plane| sum(plane) / size as f32).collect()
 }

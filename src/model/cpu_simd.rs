@@ -85,6 +85,31 @@ pub unsafe fn gather_row<T: Copy>(src: *const T, step: usize, dst: *mut T, n: us
     }
 }
 
+/// The sum of `row`: four lanes of partial sums, added together at the end (a fixed order,
+/// so the same values give the same bits everywhere the page runs).
+pub fn sum(row: &[f32]) -> f32 {
+    #[cfg(target_arch = "wasm32")]
+    // SAFETY: as in `add_clamp`.
+    unsafe {
+        wasm::sum(row)
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        let mut lanes = [0f32; 4];
+        let whole = row.len() / 4 * 4;
+        for chunk in row[..whole].chunks_exact(4) {
+            for (l, v) in lanes.iter_mut().zip(chunk) {
+                *l += v;
+            }
+        }
+        let mut total = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
+        for v in &row[whole..] {
+            total += v;
+        }
+        total
+    }
+}
+
 /// ONNX QuantizeLinear, kept in floats: `v ← clamp(round(v / scale + zero), lo, hi)`, rounding
 /// half to even.
 pub fn quantize(row: &mut [f32], scale: f32, zero: f32, lo: f32, hi: f32) {
@@ -169,6 +194,32 @@ pub fn weighted_rows(out: &mut [f32], rows: &[&[f32]], weights: &[f32], add: f32
 mod wasm {
     //! Index loops over raw pointers: at opt-level "z" slice iterators stay function calls.
     use core::arch::wasm32::*;
+
+    #[target_feature(enable = "simd128")]
+    pub unsafe fn sum(row: &[f32]) -> f32 {
+        let (n, p) = (row.len(), row.as_ptr());
+        let mut acc = f32x4_splat(0.0);
+        let mut i = 0;
+        // SAFETY: every index is below `n`.
+        unsafe {
+            while i + 4 <= n {
+                acc = f32x4_add(acc, v128_load(p.add(i) as *const v128));
+                i += 4;
+            }
+            let lane = |k: usize| match k {
+                0 => f32x4_extract_lane::<0>(acc),
+                1 => f32x4_extract_lane::<1>(acc),
+                2 => f32x4_extract_lane::<2>(acc),
+                _ => f32x4_extract_lane::<3>(acc),
+            };
+            let mut total = (lane(0) + lane(1)) + (lane(2) + lane(3));
+            while i < n {
+                total += *p.add(i);
+                i += 1;
+            }
+            total
+        }
+    }
 
     /// Every other 2-byte value, eight at a time while the 16 read stay within the `2n − 1`
     /// the caller may read; returns how many were written.
