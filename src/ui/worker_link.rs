@@ -32,6 +32,11 @@ pub struct WorkerLink {
     started: bool,
     /// Set once the threaded build failed to start (absent, or refused by the browser).
     no_threads: bool,
+    /// The page found `navigator.gpu` but no adapter ([`WorkerLink::start`]): "best for this
+    /// device" means the CPU, and a cross-origin-isolated page can give it threads.
+    no_adapter: bool,
+    /// Requests made while the first worker waits for that check: sent once it starts.
+    queued: RefCell<Vec<(Request, Option<Vec<u8>>)>>,
     /// The model loaded now (a restarted worker loads it again).
     model_url: &'static str,
     /// The last photo sent for classification: a restarted worker gets it again once ready,
@@ -62,6 +67,8 @@ impl WorkerLink {
             threaded: false,
             started: false,
             no_threads: false,
+            no_adapter: false,
+            queued: RefCell::new(Vec::new()),
             model_url: crate::protocol::MODELS[0].1,
             last_photo: RefCell::new(None),
             resend_photo: false,
@@ -70,14 +77,35 @@ impl WorkerLink {
             _handlers: Vec::new(),
         }));
         link.borrow_mut().model_url = model_url;
-        Self::spawn(&link, choice);
+        if choice == BackendChoice::Auto && threads_possible() && has_navigator_gpu() {
+            // A browser may offer WebGPU and still have no adapter for it (no usable GPU,
+            // or WebGPU off): ask first, so that such a page computes on CPU threads rather
+            // than on the single-thread worker's fallback. Requests meanwhile are queued.
+            let later = link.clone();
+            wasm_bindgen_futures::spawn_local(async move {
+                let none = adapter_missing().await;
+                later.borrow_mut().no_adapter = none;
+                Self::spawn(&later, choice);
+                let l = later.borrow();
+                if let Some(w) = &l.worker {
+                    for (request, bytes) in l.queued.borrow_mut().drain(..) {
+                        post(w, &request, bytes.as_deref());
+                    }
+                }
+            });
+        } else {
+            Self::spawn(&link, choice);
+        }
         link
     }
 
     fn spawn(link: &SharedLink, choice: BackendChoice) {
         let model_url = link.borrow().model_url;
         let dispatch = link.borrow().dispatch.clone();
-        let threaded = !link.borrow().no_threads && wants_threads(choice);
+        let threaded = {
+            let l = link.borrow();
+            !l.no_threads && wants_threads(choice, l.no_adapter)
+        };
         let worker = match Worker::new(if threaded { THREADS_URL } else { WORKER_URL }) {
             Ok(w) => w,
             Err(e) => {
@@ -218,9 +246,7 @@ impl WorkerLink {
 
     /// Starts an optimization; neural style's style image (encoded) travels alongside.
     pub fn optimize(&self, id: u64, job: crate::protocol::OptimizeJob, style: Option<&[u8]>) {
-        if let Some(w) = &self.worker {
-            post(w, &Request::Optimize { id, job }, style);
-        }
+        self.send_with(&Request::Optimize { id, job }, style);
     }
 
     pub fn pause(&self, id: u64, paused: bool) {
@@ -252,8 +278,15 @@ impl WorkerLink {
     }
 
     fn send(&self, request: &Request) {
-        if let Some(w) = &self.worker {
-            post(w, request, None);
+        self.send_with(request, None);
+    }
+
+    /// Posts to the worker; before the first one exists (the adapter check), queues.
+    fn send_with(&self, request: &Request, bytes: Option<&[u8]>) {
+        match &self.worker {
+            Some(w) => post(w, request, bytes),
+            None if self.restarts == 0 => self.queued.borrow_mut().push((request.clone(), bytes.map(<[u8]>::to_vec))),
+            None => {}
         }
     }
 
@@ -272,51 +305,76 @@ impl WorkerLink {
         labels: Option<String>,
         reclassify: Option<u64>,
     ) {
-        if let Some(w) = &self.worker {
-            post(
-                w,
-                &Request::OpenModel { preprocess: preprocess.clone(), labels: labels.clone(), reclassify },
-                Some(&bytes),
-            );
-            // Shared with the page's copy, not copied.
-            self.own_model.borrow_mut().0 = Some((bytes, preprocess, labels));
-        }
+        self.send_with(
+            &Request::OpenModel { preprocess: preprocess.clone(), labels: labels.clone(), reclassify },
+            Some(&bytes),
+        );
+        // Shared with the page's copy, not copied.
+        self.own_model.borrow_mut().0 = Some((bytes, preprocess, labels));
     }
 
     /// A network-anatomy request; a dataset's packed files travel alongside.
     pub fn anatomy(&self, id: u64, job: crate::protocol::AnatomyJob, bytes: Option<&[u8]>) {
-        if let Some(w) = &self.worker {
-            post(w, &Request::Anatomy { id, job }, bytes);
-        }
+        self.send_with(&Request::Anatomy { id, job }, bytes);
     }
 
     pub fn classify(&self, id: u64, bytes: &[u8]) {
         *self.last_photo.borrow_mut() = Some(Rc::new(bytes.to_vec()));
-        if let Some(w) = &self.worker {
-            post(w, &Request::Classify { id }, Some(bytes));
-        }
+        self.send_with(&Request::Classify { id }, Some(bytes));
     }
 }
 
-/// Whether to start the threaded CPU worker: the page is cross-origin isolated (so its wasm
-/// memory can be shared), the work goes to the CPU (asked for, or no WebGPU at all), and the
-/// URL does not say `?threads=false`.
-fn wants_threads(choice: BackendChoice) -> bool {
-    let global = js_sys::global();
-    let flag = |name: &str| js_sys::Reflect::get(&global, &name.into()).ok().is_some_and(|v| v.is_truthy());
-    let navigator = js_sys::Reflect::get(&global, &"navigator".into()).unwrap_or(JsValue::UNDEFINED);
-    let has_gpu = js_sys::Reflect::get(&navigator, &"gpu".into()).is_ok_and(|g| !g.is_undefined() && !g.is_null());
+/// Whether to start the threaded CPU worker: threads are possible ([`threads_possible`]) and
+/// the work goes to the CPU (asked for, no WebGPU at all, or no adapter for it).
+fn wants_threads(choice: BackendChoice, no_adapter: bool) -> bool {
+    let cpu = match choice {
+        BackendChoice::Cpu => true,
+        BackendChoice::Auto => !has_navigator_gpu() || no_adapter,
+        BackendChoice::WebGpu | BackendChoice::CpuNdarray => false,
+    };
+    cpu && threads_possible()
+}
+
+/// The page is cross-origin isolated (so its wasm memory can be shared) and the URL does not
+/// say `?threads=false`.
+fn threads_possible() -> bool {
+    let isolated = js_sys::Reflect::get(&js_sys::global(), &"crossOriginIsolated".into()).is_ok_and(|v| v.is_truthy());
     let off = web_sys::window()
         .and_then(|w| w.location().search().ok())
         .and_then(|s| web_sys::UrlSearchParams::new_with_str(&s).ok())
         .and_then(|p| p.get("threads"))
         .is_some_and(|v| v == "false");
-    let cpu = match choice {
-        BackendChoice::Cpu => true,
-        BackendChoice::Auto => !has_gpu,
-        BackendChoice::WebGpu | BackendChoice::CpuNdarray => false,
-    };
-    cpu && !off && flag("crossOriginIsolated")
+    isolated && !off
+}
+
+fn navigator_gpu() -> JsValue {
+    let navigator = js_sys::Reflect::get(&js_sys::global(), &"navigator".into()).unwrap_or(JsValue::UNDEFINED);
+    js_sys::Reflect::get(&navigator, &"gpu".into()).unwrap_or(JsValue::UNDEFINED)
+}
+
+fn has_navigator_gpu() -> bool {
+    let gpu = navigator_gpu();
+    !gpu.is_undefined() && !gpu.is_null()
+}
+
+/// Whether `navigator.gpu.requestAdapter()` answers `null` (no adapter), within 3 s; an error
+/// or no answer in time counts as "not known", and the worker tries WebGPU itself as before.
+async fn adapter_missing() -> bool {
+    let gpu = navigator_gpu();
+    let request = js_sys::Reflect::get(&gpu, &"requestAdapter".into())
+        .ok()
+        .and_then(|f| f.dyn_into::<js_sys::Function>().ok())
+        .and_then(|f| f.call0(&gpu).ok())
+        .and_then(|p| p.dyn_into::<js_sys::Promise>().ok());
+    let Some(request) = request else { return false };
+    let timeout = js_sys::Promise::new(&mut |resolve, _| {
+        if let Some(w) = web_sys::window() {
+            let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, 3000);
+        }
+    });
+    let first = js_sys::Promise::race(&js_sys::Array::of2(&request, &timeout));
+    // The timeout resolves with `undefined`, an adapter is an object: only `null` means none.
+    wasm_bindgen_futures::JsFuture::from(first).await.is_ok_and(|v| v.is_null())
 }
 
 fn post(worker: &Worker, request: &Request, bytes: Option<&[u8]>) {

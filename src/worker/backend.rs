@@ -22,9 +22,10 @@ fn browser_has_webgpu() -> bool {
 
 #[cfg(not(feature = "wgpu"))]
 async fn webgpu() -> Result<Device, String> {
-    // The threaded CPU build (feature `threads`): wgpu's types cannot cross threads there.
-    let _ = browser_has_webgpu;
-    Err("this is the threaded CPU build, without WebGPU".into())
+    // The threaded CPU build (feature `threads`), without WebGPU (wgpu's types cannot cross
+    // threads): the page starts it for the automatic choice only when the browser has no
+    // WebGPU or no adapter for it (src/ui/worker_link.rs).
+    Err(if browser_has_webgpu() { "WebGPU found no graphics adapter" } else { "this browser offers no WebGPU" }.into())
 }
 
 #[cfg(feature = "wgpu")]
@@ -66,8 +67,6 @@ async fn fallback_adapter() -> Result<Device, String> {
 fn fallback_note(error: &str) -> String {
     let reason = if error.contains("no WebGPU") {
         "this browser offers no WebGPU"
-    } else if error.contains("threaded CPU build") {
-        "the CPU's threads were asked for"
     } else if error.to_ascii_lowercase().contains("adapter") {
         "WebGPU found no usable graphics adapter"
     } else {

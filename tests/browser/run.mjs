@@ -1008,6 +1008,21 @@ await test('a cross-origin-isolated page computes on CPU threads, with the same 
     assert.deepEqual(threaded, alone, 'the same top-5 and probabilities');
     assert.equal(threadedMap, aloneMap, 'the same occlusion map, pixel for pixel');
     await single.close();
+
+    // "Best for this device" in a browser that offers WebGPU but finds no adapter for it: the
+    // page asks before starting a worker, and computes on the CPU's threads.
+    const bare = await own.newPage();
+    await bare.addInitScript(() => { if (navigator.gpu) navigator.gpu.requestAdapter = async () => null; });
+    const before = site.requested.length;
+    await bare.goto(`${site.origin}/`);
+    await bare.waitForSelector('[data-testid="status"][data-state="ready"]', { timeout: READY_MS });
+    assert.ok(site.requested.slice(before).includes('/convlens-threads_bg.wasm'), 'the threaded worker was loaded');
+    const bareNote = await bare.textContent('[data-testid="backend-note"]');
+    console.log(`     no adapter: ${bareNote}`);
+    assert.match(bareNote, /no usable graphics adapter/);
+    if (cores >= 2) assert.match(bareNote, /\d threads/);
+    assert.deepEqual((await classifySample(bare, 'coffee.png')).slice(0, 1), threaded.slice(0, 1), 'the same top class');
+    await bare.close();
   } finally {
     await own.close();
     await site.close();
