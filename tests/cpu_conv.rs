@@ -311,6 +311,14 @@ fn parallel_kernels_give_the_same_bits_as_one_thread() {
     let alone = run();
     set_min_parallel_work(0);
     assert_eq!(alone, run());
+    // Element-wise loops in parts: every value visited once, whatever the split.
+    let mut values: Vec<f32> = (0..5001).map(|i| i as f32).collect();
+    convlens::model::cpu_par::chunks_mut(&mut values, 7, |run| {
+        for v in run {
+            *v = *v * 2.0 + 1.0;
+        }
+    });
+    assert!(values.iter().enumerate().all(|(i, v)| *v == i as f32 * 2.0 + 1.0));
     set_min_parallel_work(convlens::model::cpu_par::MIN_PARALLEL_WORK);
 }
 

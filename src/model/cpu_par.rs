@@ -248,6 +248,20 @@ impl<T> SharedMut<T> {
     }
 }
 
+/// `f` over `values` in runs of whole `unit`s, on the pool's threads when the slice is long
+/// enough: for element-wise loops ((de)quantization, clamps), whose values do not depend on
+/// how the slice is split.
+pub fn chunks_mut<T>(values: &mut [T], unit: usize, f: impl Fn(&mut [T]) + Sync + Send) {
+    let runs = parts(values.len(), unit);
+    let shared = SharedMut(values.as_mut_ptr());
+    // A value costs a few multiply-adds' time (a load, a store, some arithmetic).
+    for_each(runs.len(), 4 * values.len(), |p| {
+        let run = runs[p].clone();
+        // SAFETY: the runs are disjoint and lie within `values`, borrowed mutably for the loop.
+        f(unsafe { shared.slice(run.start, run.len()) });
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

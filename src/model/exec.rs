@@ -13,7 +13,7 @@ use super::graph::{Graph, Node, Op, PadKind};
 use super::host::{HostData, HostTensor};
 use super::max_pool_op::{PoolWindow, window_max_pool2d};
 use super::modified_relu::{ReluRule, modified_relu};
-use super::{cpu_conv, cpu_pool, cpu_qconv, cpu_simd, cpu_winograd};
+use super::{cpu_conv, cpu_par, cpu_pool, cpu_qconv, cpu_simd, cpu_winograd};
 use crate::error::ModelError;
 
 /// A float activation: a rank-4 Burn tensor plus its logical ONNX shape (rank 1..=4, padded
@@ -584,7 +584,7 @@ impl Network {
     fn cpu_clamp(&self, node: &Node, t: Tensor<4>, [lo, hi]: [f32; 2]) -> Result<Tensor<4>, ModelError> {
         let dims = t.dims();
         let mut values = host_values(node, t)?;
-        cpu_simd::add_clamp(&mut values, 0.0, lo, hi);
+        cpu_par::chunks_mut(&mut values, 1024, |v| cpu_simd::add_clamp(v, 0.0, lo, hi));
         Ok(Tensor::from_data(TensorData::new(values, dims), &self.device))
     }
 
@@ -872,14 +872,14 @@ impl Network {
                 let (scale, zero) = per_tensor.unwrap_or_default();
                 let dims = x.tensor.dims();
                 let mut values = host_values(node, x.tensor)?;
-                cpu_simd::quantize(&mut values, scale, zero, range.0, range.1);
+                cpu_par::chunks_mut(&mut values, 1024, |v| cpu_simd::quantize(v, scale, zero, range.0, range.1));
                 Value { tensor: Tensor::from_data(TensorData::new(values, dims), &self.device), shape: x.shape }
             }
             Op::DequantizeLinear { .. } if per_tensor.is_some() => {
                 let (scale, zero) = per_tensor.unwrap_or_default();
                 let dims = x.tensor.dims();
                 let mut values = host_values(node, x.tensor)?;
-                cpu_simd::dequantize(&mut values, scale, zero);
+                cpu_par::chunks_mut(&mut values, 1024, |v| cpu_simd::dequantize(v, scale, zero));
                 Value { tensor: Tensor::from_data(TensorData::new(values, dims), &self.device), shape: x.shape }
             }
             Op::QuantizeLinear { axis, range } => {
