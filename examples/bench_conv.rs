@@ -7,7 +7,7 @@
 use std::time::Instant;
 
 use convlens::model::cpu_conv::{ConvGeometry, im2col_conv2d};
-use convlens::model::cpu_winograd::conv3x3;
+use convlens::model::cpu_winograd::{conv3x3, conv3x3_transformed, transform_weights};
 
 fn main() {
     let runs: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(20);
@@ -19,6 +19,8 @@ fn main() {
         (48, 192, 13),
         (64, 256, 13),
         (32, 64, 14),
+        (64, 64, 14),
+        (96, 96, 14),
         (64, 64, 7),
         (64, 64, 56),
         (128, 128, 28),
@@ -26,7 +28,7 @@ fn main() {
         (512, 512, 7),
     ];
     let g = ConvGeometry { strides: [1, 1], padding: [(1, 1); 2], dilations: [1, 1], groups: 1 };
-    println!("C → O, side: im2col ms, winograd ms, ratio");
+    println!("C → O, side: im2col ms, winograd ms, ratio, winograd with weights transformed once ms, ratio");
     for (c, o, side) in shapes {
         let x: Vec<f32> = (0..c * side * side).map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5).collect();
         let weight: Vec<f32> = (0..o * c * 9).map(|i| ((i * 104_729) % 1000) as f32 / 1000.0 - 0.5).collect();
@@ -44,6 +46,13 @@ fn main() {
         };
         let direct = time(&|| im2col_conv2d(&x, [1, c, side, side], &weight, [o, c, 3, 3], None, None, &g));
         let wino = time(&|| conv3x3(&x, [1, c, side, side], &weight, o, None, None, g.padding));
-        println!("{c:>4} → {o:>4}, {side:>3}: {direct:8.3} {wino:8.3} {:5.2}", direct / wino);
+        // A network's constant weights are transformed once (`exec::Network` keeps them).
+        let u = transform_weights(&weight, o, c);
+        let once = time(&|| conv3x3_transformed(&x, [1, c, side, side], &u, o, None, None, g.padding));
+        println!(
+            "{c:>4} → {o:>4}, {side:>3}: {direct:8.3} {wino:8.3} {:5.2} {once:8.3} {:5.2}",
+            direct / wino,
+            direct / once
+        );
     }
 }

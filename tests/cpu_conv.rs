@@ -243,9 +243,11 @@ fn winograd_convolution_matches_the_exact_sum() {
     // Weights transformed once (a network's constant weights): smaller planes qualify, and
     // the result is the per-call transform's to the bit.
     use convlens::model::cpu_winograd::{conv3x3_transformed, suits_transformed, transform_weights};
-    assert!(suits_transformed(32, 32, [12, 12], [3, 3], &g));
-    assert!(!suits_transformed(32, 32, [11, 12], [3, 3], &g));
-    assert!(!suits_transformed(16, 32, [27, 27], [3, 3], &g));
+    assert!(suits_transformed(16, 64, [27, 27], [3, 3], &g));
+    assert!(!suits_transformed(8, 64, [55, 55], [3, 3], &g));
+    assert!(!suits_transformed(32, 64, [14, 14], [3, 3], &g));
+    assert!(suits_transformed(64, 64, [7, 7], [3, 3], &g));
+    assert!(!suits_transformed(64, 64, [6, 7], [3, 3], &g));
     assert!(!suits_transformed(32, 32, [27, 27], [3, 3], &ConvGeometry { strides: [2, 2], ..g }));
     let x: Vec<f32> = (0..32 * 14 * 14).map(|_| rng.random_range(-1.0..1.0)).collect();
     let weight: Vec<f32> = (0..40 * 32 * 9).map(|_| rng.random_range(-1.0..1.0)).collect();

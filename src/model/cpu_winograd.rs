@@ -27,32 +27,40 @@ const MIN_CHANNELS: usize = 32;
 /// 14 × 14 0.86×, 7 × 7 planes 0.3–0.4×; 64 → 64 at 56 × 56 1.8×, 128 → 128 at 28 × 28 1.5×).
 const MIN_OUTPUT_PIXELS: usize = 729;
 
-/// The same bound when the weights' transform is done once per layer ([`suits_transformed`]):
-/// then only the products over few tiles count, and 14 × 14 planes gain while 7 × 7 ones lose
-/// (ResNet-18 in wasm, BENCHMARKS.md).
-const MIN_OUTPUT_PIXELS_TRANSFORMED: usize = 144;
+/// With the weights transformed once per layer ([`suits_transformed`]) only the products
+/// count: `examples/bench_conv.rs` in wasm (im2col time / Winograd time) gave 16 → 64 at
+/// 55 × 55 1.85×, 32 → 128 at 27 × 27 1.18×, but 32 → 64 at 14 × 14 0.89× and 48 → 192 at
+/// 13 × 13 0.92×; with 64 input channels or more even small planes gain (64 → 64 at 7 × 7
+/// 1.45×, 512 → 512 at 7 × 7 1.47×, 256 → 256 at 14 × 14 1.82×). Hence: at least 16 channels
+/// each way and 27 × 27 outputs, or at least 64 input channels and 7 × 7 outputs.
+const TRANSFORMED_MIN_CHANNELS: usize = 16;
+const TRANSFORMED_MIN_PIXELS: usize = 729;
+const TRANSFORMED_DEEP_CHANNELS: usize = 64;
+const TRANSFORMED_DEEP_MIN_PIXELS: usize = 49;
 
 /// Whether [`conv3x3`] computes this convolution of a `c × h × w` input into `o` channels: 3×3,
 /// stride 1, no dilation, one group, enough channels and output pixels, finite weights.
 pub fn suits(c: usize, o: usize, hw: [usize; 2], kernel: [usize; 2], g: &ConvGeometry, weight: &[f32]) -> bool {
-    fits(c, o, hw, kernel, g, MIN_OUTPUT_PIXELS) && weight.iter().all(|v| v.is_finite())
+    fits(kernel, g)
+        && c.min(o) >= MIN_CHANNELS
+        && g.output(hw, kernel).iter().product::<usize>() >= MIN_OUTPUT_PIXELS
+        && weight.iter().all(|v| v.is_finite())
 }
 
 /// [`suits`] for weights transformed once ([`transform_weights`], then
 /// [`conv3x3_transformed`]): a model's constant weights, kept by the network. The caller
 /// checks that they are finite.
 pub fn suits_transformed(c: usize, o: usize, hw: [usize; 2], kernel: [usize; 2], g: &ConvGeometry) -> bool {
-    fits(c, o, hw, kernel, g, MIN_OUTPUT_PIXELS_TRANSFORMED)
+    let pixels = g.output(hw, kernel).iter().product::<usize>();
+    fits(kernel, g)
+        && c.min(o) >= TRANSFORMED_MIN_CHANNELS
+        && (pixels >= TRANSFORMED_MIN_PIXELS
+            || (c >= TRANSFORMED_DEEP_CHANNELS && pixels >= TRANSFORMED_DEEP_MIN_PIXELS))
 }
 
-fn fits(c: usize, o: usize, [h, w]: [usize; 2], kernel: [usize; 2], g: &ConvGeometry, min_pixels: usize) -> bool {
-    kernel == [3, 3]
-        && g.strides == [1, 1]
-        && g.dilations == [1, 1]
-        && g.groups == 1
-        && c >= MIN_CHANNELS
-        && o >= MIN_CHANNELS
-        && g.output([h, w], kernel).iter().product::<usize>() >= min_pixels
+/// 3×3, stride 1, no dilation, one group.
+fn fits(kernel: [usize; 2], g: &ConvGeometry) -> bool {
+    kernel == [3, 3] && g.strides == [1, 1] && g.dilations == [1, 1] && g.groups == 1
 }
 
 /// `x` (`[N, C, H, W]`) convolved with the 3×3 `weight` (`[O, C, 3, 3]`) at stride 1 with
