@@ -212,23 +212,28 @@ pub fn depthwise2d(
         for t in planes[p].clone() {
             let ic = t % c;
             let plane = &x[t * h * w..][..h * w];
-            phases.fill(0.0);
+            // Every plane writes the same positions of `phases`: the padding, never written,
+            // stays zero from the allocation (a fill per plane cost 1.5 ms of MobileNetV2's
+            // 40 ms pass in wasm).
             for (y, row) in plane.chunks_exact(w).enumerate() {
                 let r = y + top;
                 let line = ((r % sy) * sx * hq + r / sy) * wq;
                 if sx == 1 {
-                    phases[line + left..][..w].copy_from_slice(row);
+                    let dst = &mut phases[line + left..][..w];
+                    // SAFETY: both slices hold w values.
+                    unsafe { copy_row(row.as_ptr(), dst.as_mut_ptr(), w) };
                     continue;
                 }
                 for (pb, &x0) in first_x.iter().enumerate() {
-                    // (Stepping, not a division per element.)
-                    let dst = &mut phases[line + pb * hq * wq..][..wq];
-                    let (mut xi, mut j) = (x0, (x0 + left) / sx);
-                    while xi < w {
-                        dst[j] = row[xi];
-                        xi += sx;
-                        j += 1;
+                    // Input columns x0, x0 + sx, … < w go to phase pb's columns from (x0 + left) / sx.
+                    let count = w.saturating_sub(x0).div_ceil(sx);
+                    if count == 0 {
+                        continue;
                     }
+                    let dst = &mut phases[line + pb * hq * wq + (x0 + left) / sx..][..count];
+                    let src = &row[x0..][..(count - 1) * sx + 1];
+                    // SAFETY: `src` holds index (count − 1)·sx, `dst` count values.
+                    unsafe { gather_row(src.as_ptr(), sx, dst.as_mut_ptr(), count) };
                 }
             }
             let runs: Vec<&[f32]> = starts.iter().map(|&s| &phases[s..s + span]).collect();
@@ -241,7 +246,8 @@ pub fn depthwise2d(
                 weighted_rows(&mut wide, &runs, &weights, bias.map_or(0.0, |b| b[oc]), lo, hi);
                 let dst = &mut dst[m * oh * ow..][..oh * ow];
                 for (oy, row) in dst.chunks_exact_mut(ow).enumerate() {
-                    row.copy_from_slice(&wide[oy * wq..][..ow]);
+                    // SAFETY: both hold ow values.
+                    unsafe { copy_row(wide[oy * wq..][..ow].as_ptr(), row.as_mut_ptr(), ow) };
                 }
             }
         }
