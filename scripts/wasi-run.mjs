@@ -7,4 +7,10 @@ import { readFileSync } from 'node:fs';
 const [file, ...args] = process.argv.slice(2);
 const wasi = new WASI({ version: 'preview1', args: [file, ...args], env: process.env, preopens: { '.': process.cwd() }, returnOnExit: true });
 const module = await WebAssembly.compile(readFileSync(file));
-process.exitCode = wasi.start(await WebAssembly.instantiate(module, wasi.getImportObject()));
+const instance = await WebAssembly.instantiate(module, wasi.getImportObject());
+// Node 20.20's V8 crashed (SIGSEGV in a JS builtin, KeyedLoadIC_Megamorphic, after the program's
+// last line of output) on the debug `--test squeezenet` build once its networks kept Winograd
+// weights, every run; the same binary ran clean with the memory grown by 512 MB up front (the
+// program's allocator grows it further as it needs, the first pages simply stay unused).
+instance.exports.memory.grow(8192);
+process.exitCode = wasi.start(instance);

@@ -84,10 +84,12 @@ pub struct Network {
     /// The QuantizeLinear and DequantizeLinear outputs those convolutions read: a pass that
     /// overrides one of them feeds values that need not be integers, and runs in floats.
     int_sources: HashSet<String>,
-    /// 3×3 convolutions' constant weights carried into Winograd's transform domain, by output
-    /// name, made on first use ([`cpu_winograd::transform_weights`]; `None`: weights not all
-    /// finite). The transform per call cost as much as the products on small planes.
-    winograd: std::sync::Mutex<HashMap<String, Option<std::sync::Arc<Vec<f32>>>>>,
+    /// On the CPU kernels, the constant weights of 3×3 stride-1 convolutions that may go to
+    /// Winograd's kernel ([`cpu_winograd::suits_transformed`]: enough channels, finite weights),
+    /// carried into its transform domain once, at load, by output name
+    /// ([`cpu_winograd::transform_weights`]): per call, the transform cost as much as the
+    /// products on small planes.
+    winograd: HashMap<String, Vec<f32>>,
 }
 
 /// How a forward pass departs from the plain network (the methods' hooks).
@@ -242,8 +244,9 @@ impl Network {
             clamp_after,
             int_convs: HashMap::new(),
             int_sources: HashSet::new(),
-            winograd: Default::default(),
+            winograd: HashMap::new(),
         };
+        let net = Self { winograd: net.winograd_weights(), ..net };
         Ok(net.with_integer_kernels(cfg!(target_arch = "wasm32")))
     }
 
@@ -544,18 +547,13 @@ impl Network {
         let depthwise = geometry.groups == x_shape[1] && geometry.groups > 1 && w_shape[1] == 1;
         let integer =
             self.int_convs.get(&node.output).filter(|_| integer && geometry.groups == 1 && w_shape[1] == x_shape[1]);
-        let transformed = match constant(1) {
-            Some(weight)
-                if integer.is_none() && cpu_winograd::suits_transformed(x_shape[1], o, [h, w], [kh, kw], geometry) =>
-            {
-                self.winograd_weights(node, weight, [o, x_shape[1]])
-            }
-            _ => None,
-        };
+        let transformed = self.winograd.get(&node.output).filter(|_| {
+            integer.is_none() && cpu_winograd::suits_transformed(x_shape[1], o, [h, w], [kh, kw], geometry)
+        });
         let y = if let Some((int, x_scale)) = integer {
             int.run(&pixels, x_shape, *x_scale, bias, clamp, geometry)
         } else if let Some(u) = transformed {
-            cpu_winograd::conv3x3_transformed(&pixels, x_shape, &u, o, bias, clamp, geometry.padding)
+            cpu_winograd::conv3x3_transformed(&pixels, x_shape, u, o, bias, clamp, geometry.padding)
         } else if depthwise && weight.iter().all(|v| v.is_finite()) {
             cpu_conv::depthwise2d(&pixels, x_shape, weight, w_shape, bias, clamp, geometry)
         } else {
@@ -564,18 +562,24 @@ impl Network {
         Ok(Tensor::from_data(TensorData::new(y, [n, o, oh, ow]), &self.device))
     }
 
-    /// Node's constant 3×3 weights in Winograd's transform domain, made once.
-    fn winograd_weights(&self, node: &Node, weight: &[f32], [o, c]: [usize; 2]) -> Option<std::sync::Arc<Vec<f32>>> {
-        let made = || {
-            weight
-                .iter()
-                .all(|v| v.is_finite())
-                .then(|| std::sync::Arc::new(cpu_winograd::transform_weights(weight, o, c)))
-        };
-        match self.winograd.lock() {
-            Ok(mut cache) => cache.entry(node.output.clone()).or_insert_with(made).clone(),
-            Err(_) => made(),
+    /// [`Network::winograd`]: the transformed weights of every convolution that may use them.
+    fn winograd_weights(&self) -> HashMap<String, Vec<f32>> {
+        let mut out = HashMap::new();
+        if !self.cpu_kernels {
+            return out;
         }
+        for node in &self.graph.nodes {
+            let Op::Conv { strides, dilations, groups: 1, .. } = node.op else { continue };
+            let weight = node.inputs.get(1).and_then(|n| self.graph.constants.get(n));
+            let Some(HostTensor { data: HostData::F32(values), dims }) = weight else { continue };
+            let &[o, c, 3, 3] = dims.as_slice() else { continue };
+            // Any plane size: `suits_transformed` decides per call.
+            let g = cpu_conv::ConvGeometry { strides, padding: [(1, 1); 2], dilations, groups: 1 };
+            if cpu_winograd::suits_transformed(c, o, [64, 64], [3, 3], &g) && values.iter().all(|v| v.is_finite()) {
+                out.insert(node.output.clone(), cpu_winograd::transform_weights(values, o, c));
+            }
+        }
+        out
     }
 
     /// `t` clamped to `[lo, hi]` on the CPU ([`cpu_simd::add_clamp`]; in place when no one
