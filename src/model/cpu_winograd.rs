@@ -51,11 +51,13 @@ pub fn suits(c: usize, o: usize, hw: [usize; 2], kernel: [usize; 2], g: &ConvGeo
 /// [`conv3x3_transformed`]): a model's constant weights, kept by the network. The caller
 /// checks that they are finite.
 pub fn suits_transformed(c: usize, o: usize, hw: [usize; 2], kernel: [usize; 2], g: &ConvGeometry) -> bool {
+    // The geometry first: `output` assumes a stride-1, undilated 3×3 window (a file's strides
+    // and dilations can be anything).
+    if !fits(kernel, g) || c.min(o) < TRANSFORMED_MIN_CHANNELS {
+        return false;
+    }
     let pixels = g.output(hw, kernel).iter().product::<usize>();
-    fits(kernel, g)
-        && c.min(o) >= TRANSFORMED_MIN_CHANNELS
-        && (pixels >= TRANSFORMED_MIN_PIXELS
-            || (c >= TRANSFORMED_DEEP_CHANNELS && pixels >= TRANSFORMED_DEEP_MIN_PIXELS))
+    pixels >= TRANSFORMED_MIN_PIXELS || (c >= TRANSFORMED_DEEP_CHANNELS && pixels >= TRANSFORMED_DEEP_MIN_PIXELS)
 }
 
 /// 3×3, stride 1, no dilation, one group.
