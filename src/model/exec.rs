@@ -246,8 +246,8 @@ impl Network {
             int_sources: HashSet::new(),
             winograd: HashMap::new(),
         };
-        let net = Self { winograd: net.winograd_weights(), ..net };
-        Ok(net.with_integer_kernels(cfg!(target_arch = "wasm32")))
+        let net = net.with_integer_kernels(cfg!(target_arch = "wasm32"));
+        Ok(Self { winograd: net.winograd_weights(), ..net })
     }
 
     /// How many convolutions run in integers ([`Network::with_integer_kernels`]).
@@ -570,6 +570,10 @@ impl Network {
         }
         for node in &self.graph.nodes {
             let Op::Conv { strides, dilations, groups: 1, .. } = node.op else { continue };
+            // Integer convolutions never take the float kernels (ResNet-18 QDQ would keep 70 MB).
+            if self.int_convs.contains_key(&node.output) {
+                continue;
+            }
             let weight = node.inputs.get(1).and_then(|n| self.graph.constants.get(n));
             let Some(HostTensor { data: HostData::F32(values), dims }) = weight else { continue };
             let &[o, c, 3, 3] = dims.as_slice() else { continue };
