@@ -78,7 +78,24 @@ fn post(response: &Response, bytes: Option<&[u8]>) {
             js_sys::Reflect::get(&memory.buffer(), &"byteLength".into()).ok().and_then(|v| v.as_f64()).unwrap_or(0.0);
         let _ = js_sys::Reflect::set(&scope(), &"convlensWasmBytes".into(), &size.into());
     }
+    let runs = CONSTRUCTOR_RUNS.load(std::sync::atomic::Ordering::Relaxed);
+    let _ = js_sys::Reflect::set(&scope(), &"convlensConstructorRuns".into(), &runs.into());
 }
+
+/// How many times this instance ran the module's constructors (`.init_array`: Burn's kernel
+/// registries, and the counter below). The worker binary runs them once, from `main`
+/// (src/bin/worker.rs); where the linker wraps every export in a call to them instead, this
+/// count climbs with each call from JavaScript. The browser tests read it in the worker's
+/// global scope (`convlensConstructorRuns`, set with each message to the page).
+static CONSTRUCTOR_RUNS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+extern "C" fn count_constructor_run() {
+    CONSTRUCTOR_RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+}
+
+#[used]
+#[unsafe(link_section = ".init_array")]
+static COUNT_CONSTRUCTOR_RUNS: extern "C" fn() = count_constructor_run;
 
 /// Entry point of the worker binary.
 pub fn start() {

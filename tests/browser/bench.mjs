@@ -21,6 +21,7 @@
 // saliency, guided backprop, deconvnet and Grad-CAM: the page's JS heap and the worker's wasm
 // memory every tenth of the way, which must stay flat.
 // Usage: node tests/browser/bench.mjs dist [runs=20] [backends=cpu,webgpu] [parts=forward,methods,optimize,anatomy,models,soak]
+// (MODELS=name,name: the part "models" only on the files whose paths contain one of them)
 import { serve } from './serve.mjs';
 import { launch } from './browser.mjs';
 import { modelChart } from './chart.mjs';
@@ -265,7 +266,10 @@ async function models(backend) {
   const isolatedRoot = await serve('.', { isolated: true });
   const isolatedDist = await serve(dist, { isolated: true });
   const ep = backend === 'cpu' ? 'wasm' : 'webgpu';
+  // MODELS=fashion,squeezenet1_1-int8 times only the files whose names contain one of those.
+  const only = process.env.MODELS?.split(',');
   for (const [file, shape] of BENCH_MODELS) {
+    if (only && !only.some((m) => file.includes(m))) continue;
     if (!existsSync(file)) { console.log(`${file} is missing: run python3 tools/make_bench_models.py`); continue; }
     const name = file.split('/').pop();
     // convlens: open the file in the page, wait for the photo's prediction, then classify N times.

@@ -75,6 +75,17 @@ async function pictureSpread(figure) {
 }
 
 let failures = 0;
+/**
+ * Each worker of `page` ran its wasm module's constructors exactly once, however many calls its
+ * JavaScript made into the module (src/bin/worker.rs: linked "command style", every export
+ * would run them all again).
+ */
+async function constructorsRanOnce(page) {
+  const runs = await Promise.all(page.workers().map((w) => w.evaluate(() => self.convlensConstructorRuns)));
+  const counted = runs.filter((r) => r !== undefined);
+  assert.ok(counted.length > 0 && counted.every((r) => r === 1), `constructor runs per worker: ${runs}`);
+}
+
 async function test(name, body) {
   // ONLY=words runs just the tests whose name contains them (while developing).
   if (process.env.ONLY && !name.includes(process.env.ONLY)) return;
@@ -118,6 +129,7 @@ await test('default backend is WebGPU and coffee.png is espresso', async () => {
   await page.dispatchEvent('[data-testid="param-stride"]', 'change');
   const sweep = await explain(page, 'occlusion', READY_MS);
   assert.ok(await pictureSpread(sweep) > 1, 'the WebGPU sweep is not blank');
+  await constructorsRanOnce(page);
   await page.close();
 });
 
@@ -160,6 +172,7 @@ await test('?backend=cpu classifies, accepts files and survives a corrupt one', 
   assert.ok(await pictureSpread(random) > 3, 'the randomized map is drawn');
   await page.fill('[data-testid="param-randomize"]', '0');
   await page.dispatchEvent('[data-testid="param-randomize"]', 'change');
+  await constructorsRanOnce(page);
 
   await page.setInputFiles('[data-testid="image-input"]', {
     name: 'broken.png', mimeType: 'image/png', buffer: Buffer.from('this is not a png at all'),
@@ -998,6 +1011,7 @@ await test('a cross-origin-isolated page computes on CPU threads, with the same 
     });
     const threadedMap = await picture(await explain(page, 'occlusion', READY_MS));
     assert.deepEqual(errors, []);
+    await constructorsRanOnce(page);
 
     const { page: single } = await openApp(query);
     const alone = await classifySample(single, 'coffee.png');
