@@ -3,8 +3,8 @@
 fn main() {
     #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
     {
-        // The module's constructors (`.init_array`: the kernel registries of Burn's crates),
-        // once. A binary that never calls them itself is linked "command style": the linker
+        // The module's constructors (`.init_array`: registries in Burn's dependencies, made
+        // through the `inventory` crate), once. A binary that never calls them itself is linked "command style": the linker
         // then wraps every export in a call to all of them, so each call from JavaScript
         // (each `JsValue` made or dropped, each message, each WebGPU call) ran them all again,
         // about 10 ms per classification in the page (BENCHMARKS.md). Referring to them here

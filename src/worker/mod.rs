@@ -82,8 +82,8 @@ fn post(response: &Response, bytes: Option<&[u8]>) {
     let _ = js_sys::Reflect::set(&scope(), &"convlensConstructorRuns".into(), &runs.into());
 }
 
-/// How many times this instance ran the module's constructors (`.init_array`: Burn's kernel
-/// registries, and the counter below). The worker binary runs them once, from `main`
+/// How many times this instance ran the module's constructors (`.init_array`: registries in
+/// Burn's dependencies, and the counter below). The worker binary runs them once, from `main`
 /// (src/bin/worker.rs); where the linker wraps every export in a call to them instead, this
 /// count climbs with each call from JavaScript. The browser tests read it in the worker's
 /// global scope (`convlensConstructorRuns`, set with each message to the page).
