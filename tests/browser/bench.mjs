@@ -25,7 +25,7 @@
 import { serve } from './serve.mjs';
 import { launch } from './browser.mjs';
 import { modelChart } from './chart.mjs';
-import { openModelPage } from './model-page.mjs';
+import { explainMs, openModelPage, setInput } from './model-page.mjs';
 
 const dist = process.argv[2] ?? 'dist';
 const runs = Number(process.argv[3] ?? 20);
@@ -93,27 +93,6 @@ async function forward(backend) {
   console.log(`${backend}: forward latency median of ${runs}: ${median(times).toFixed(1)} ms (min ${Math.min(...times).toFixed(1)}, max ${Math.max(...times).toFixed(1)})`);
   results.push({ backend, what: 'forward', ms: median(times) });
   await page.close();
-}
-
-/** One map with the current settings; its compute time as the worker measured it. */
-/**
- * Runs `method` and answers the worker's compute time. The worker keeps the maps it made for the
- * shown image, so repeated runs explain the `k`-th of the top-5 classes (the same work, another
- * answer) and a map drawn from that copy is refused.
- */
-async function explainMs(page, method, k = 0) {
-  const before = await page.$$eval('[data-testid="explanation"]', (f) => (f[0] ? f[0].dataset.id : ''));
-  await page.selectOption('[data-testid="explain-method"]', method);
-  await page.selectOption('[data-testid="explain-class"]', { index: k % 5 });
-  await page.click('[data-testid="explain-run"]');
-  const h = await page.waitForFunction(([m, id]) => {
-    const first = document.querySelector('[data-testid="explanation"]');
-    return first && first.dataset.id !== id && first.dataset.method === m && Number(first.dataset.ms);
-  }, [method, before], { timeout: 1_800_000 });
-  if (await page.getAttribute('[data-testid="explanation"]', 'data-cached') === 'true') {
-    throw new Error(`${method}: a redrawn map is not a timing`);
-  }
-  return h.jsonValue();
 }
 
 async function methods(backend) {
@@ -187,10 +166,6 @@ async function optimizationRate(page) {
   return [Number(/([0-9.]+) steps\/s/.exec(text)[1]), text];
 }
 
-async function setInput(page, testid, value) {
-  await page.fill(`[data-testid="${testid}"]`, String(value));
-  await page.dispatchEvent(`[data-testid="${testid}"]`, 'change');
-}
 
 /**
  * Class visualization at the model's input size (32 steps) and neural style at 256 px (16 steps

@@ -1,4 +1,5 @@
-// A convlens page with a model file opened, for the benchmarks (bench.mjs, bench-threads.mjs).
+// A convlens page with a model file opened, and the controls the benchmarks drive (bench.mjs,
+// bench-threads.mjs, profile-worker.mjs).
 import { readFile } from 'node:fs/promises';
 
 const WAIT = { timeout: 600_000 };
@@ -31,4 +32,30 @@ export async function openModelPage(context, origin, backend, file) {
   const loadMs = Date.now() - t0;
   const note = (await page.$('[data-testid="backend-note"]').then((n) => n?.textContent())) ?? '';
   return { page, classify, loadMs, note };
+}
+
+/** Sets a number or text input and fires its change event. */
+export async function setInput(page, testid, value) {
+  await page.fill(`[data-testid="${testid}"]`, String(value));
+  await page.dispatchEvent(`[data-testid="${testid}"]`, 'change');
+}
+
+/**
+ * Runs `method` and answers the worker's compute time. The worker keeps the maps it made for the
+ * shown image, so repeated runs explain the `k`-th of the top-5 classes (the same work, another
+ * answer) and a map drawn from that copy is refused.
+ */
+export async function explainMs(page, method, k = 0) {
+  const before = await page.$$eval('[data-testid="explanation"]', (f) => (f[0] ? f[0].dataset.id : ''));
+  await page.selectOption('[data-testid="explain-method"]', method);
+  await page.selectOption('[data-testid="explain-class"]', { index: k % 5 });
+  await page.click('[data-testid="explain-run"]');
+  const h = await page.waitForFunction(([m, id]) => {
+    const first = document.querySelector('[data-testid="explanation"]');
+    return first && first.dataset.id !== id && first.dataset.method === m && Number(first.dataset.ms);
+  }, [method, before], { timeout: 1_800_000 });
+  if (await page.getAttribute('[data-testid="explanation"]', 'data-cached') === 'true') {
+    throw new Error(`${method}: a redrawn map is not a timing`);
+  }
+  return h.jsonValue();
 }

@@ -1,6 +1,7 @@
 // Where the CPU worker's time goes in the page: opens a model in a convlens page (CPU backend),
 // attaches V8's sampling profiler to the page's worker over the DevTools protocol, classifies
-// coffee.png N times (or runs N occlusion sweeps: SWEEP below), and prints the functions with the most self time (scripts/cpuprofile-top.mjs).
+// coffee.png N times (or runs N occlusion sweeps: SWEEP below), and prints the functions with the
+// most self time (scripts/cpuprofile-top.mjs).
 // Usage: node tests/browser/profile-worker.mjs DIST [model.onnx (default: the bundled one)] [N=200] [TOP=25]
 // The shipped build's wasm has no function names (wasm-opt drops them); for a profile with names,
 // build a copy whose worker keeps them:
@@ -13,7 +14,7 @@ import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { launch } from './browser.mjs';
 import { serve } from './serve.mjs';
-import { openModelPage } from './model-page.mjs';
+import { explainMs, openModelPage, setInput } from './model-page.mjs';
 
 const [dist = 'dist', file = '', n = '200', top = '25'] = process.argv.slice(2);
 const server = await serve(dist);
@@ -50,30 +51,16 @@ for (let i = 0; i < 5; i++) await classify(`warm${i}.png`);
 // SWEEP=window,stride,incremental: N occlusion sweeps (on the worker alone, a new class each)
 // instead of N classifications.
 const sweep = process.env.SWEEP?.split(',');
-const setInput = async (testid, value) => {
-  await page.fill(`[data-testid="${testid}"]`, String(value));
-  await page.dispatchEvent(`[data-testid="${testid}"]`, 'change');
-};
 if (sweep) {
   await page.selectOption('[data-testid="explain-method"]', 'occlusion');
-  await setInput('param-window', sweep[0]);
-  await setInput('param-stride', sweep[1]);
+  await setInput(page, 'param-window', sweep[0]);
+  await setInput(page, 'param-stride', sweep[1]);
   await page.selectOption('[data-testid="param-incremental"]', sweep[2] ?? 'true');
   await page.selectOption('[data-testid="param-parallel"]', 'false');
 }
-const sweepOnce = async (k) => {
-  const before = await page.$$eval('[data-testid="explanation"]', (f) => (f[0] ? f[0].dataset.id : ''));
-  await page.selectOption('[data-testid="explain-class"]', { index: k % 5 });
-  await page.click('[data-testid="explain-run"]');
-  const h = await page.waitForFunction((id) => {
-    const first = document.querySelector('[data-testid="explanation"]');
-    return first && first.dataset.id !== id && Number(first.dataset.ms);
-  }, before, { timeout: 1_800_000 });
-  return h.jsonValue();
-};
 await send(worker, 'Profiler.start');
 const times = [];
-for (let i = 0; i < Number(n); i++) times.push(sweep ? await sweepOnce(i) : await classify(`p${i}.png`));
+for (let i = 0; i < Number(n); i++) times.push(sweep ? await explainMs(page, 'occlusion', i) : await classify(`p${i}.png`));
 const { profile } = await send(worker, 'Profiler.stop');
 times.sort((a, b) => a - b);
 console.log(`${sweep ? 'sweep' : 'forward'} median of ${n}: ${times[times.length >> 1].toFixed(2)} ms (min ${times[0].toFixed(2)})`);
