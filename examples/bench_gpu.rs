@@ -61,7 +61,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("{name}: median {:.1} ms, GPU vs CPU {:.2e}", median(times), diff(&a.values, &reference.values));
     }
     for incremental in [false, true] {
-        let p = OcclusionParams { window: [32; 2], strides: [16; 2], fill: Fill::Value(0.5), batch: 32, incremental };
+        let p = OcclusionParams {
+            window: [32; 2],
+            strides: [16; 2],
+            fill: Fill::Value(0.5),
+            batch: 32,
+            incremental,
+            approximate: None,
+        };
         let m = Method::Occlusion(p);
         pollster::block_on(m.attribute(&g, &xg, &target, &mut |_, _| true))?;
         let t0 = Instant::now();

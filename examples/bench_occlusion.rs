@@ -1,8 +1,10 @@
 //! Occlusion sweep time on Burn's CPU backend (flex), every occluded image in full ("naive")
 //! against incremental inference (only what each window reaches is recomputed), same
-//! windows: `cargo run --release --example bench_occlusion [runs] [batch] [model.onnx]`, median
-//! of `runs` (default 3), `batch` occluded images per pass (default 8), on the bundled SqueezeNet
-//! or another model (windows scaled to its input size).
+//! windows: `cargo run --release --example bench_occlusion [runs] [batch] [model.onnx] [τ,…]`,
+//! median of `runs` (default 3), `batch` occluded images per pass (default 8), on the bundled
+//! SqueezeNet or another model (windows scaled to its input size). Each τ (default 0.5) adds an
+//! approximate incremental sweep with that projective-field cap, its time and how far its map
+//! is from the exact one.
 
 use std::time::Instant;
 
@@ -14,7 +16,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let runs: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(3);
     let batch: usize = std::env::args().nth(2).and_then(|a| a.parse().ok()).unwrap_or(8);
     let device = convlens::Device::flex();
-    let path = std::env::args().nth(3).unwrap_or_else(|| "static/models/squeezenet1_1-int8.onnx".into());
+    let path = std::env::args().nth(3).filter(|a| !a.is_empty());
+    let path = path.unwrap_or_else(|| "static/models/squeezenet1_1-int8.onnx".into());
+    let caps: Vec<f32> =
+        std::env::args().nth(4).unwrap_or_else(|| "0.5".into()).split(',').filter_map(|t| t.parse().ok()).collect();
     let (info, net) = Model::from_bytes(&std::fs::read(&path)?)?.bind(&device)?;
     let side = info.input_size;
     let crop = center_crop(
@@ -23,29 +28,60 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         side as u32,
     );
     let x = to_tensor(&crop, &device);
-    println!("window stride positions   naive ms  incremental ms  speed-up");
+    print!("window stride positions   naive ms  incremental ms  speed-up");
+    for cap in &caps {
+        print!(" | τ={cap}: ms  speed-up  worst/max  corr");
+    }
+    println!();
     for (window, stride) in [(16, 8), (32, 16), (48, 24), (64, 32)].map(|(w, s)| (w * side / 227, s * side / 227)) {
-        let time = |incremental: bool| -> Result<f64, Box<dyn std::error::Error>> {
-            let p = OcclusionParams {
-                window: [window; 2],
-                strides: [stride; 2],
-                fill: Fill::Value(0.5),
-                batch,
-                incremental,
+        let time =
+            |incremental: bool, approximate: Option<f32>| -> Result<(f64, Vec<f32>), Box<dyn std::error::Error>> {
+                let p = OcclusionParams {
+                    window: [window; 2],
+                    strides: [stride; 2],
+                    fill: Fill::Value(0.5),
+                    batch,
+                    incremental,
+                    approximate,
+                };
+                let m = Method::Occlusion(p);
+                let mut times = Vec::new();
+                let mut map = Vec::new();
+                for _ in 0..runs {
+                    let t0 = Instant::now();
+                    map = pollster::block_on(m.attribute(&net, &x, &Target::Class(285), &mut |_, _| true))?.values;
+                    times.push(t0.elapsed().as_secs_f64() * 1000.0);
+                }
+                times.sort_by(f64::total_cmp);
+                Ok((times[times.len() / 2], map))
             };
-            let m = Method::Occlusion(p);
-            let mut times = Vec::new();
-            for _ in 0..runs {
-                let t0 = Instant::now();
-                pollster::block_on(m.attribute(&net, &x, &Target::Class(285), &mut |_, _| true))?;
-                times.push(t0.elapsed().as_secs_f64() * 1000.0);
-            }
-            times.sort_by(f64::total_cmp);
-            Ok(times[times.len() / 2])
-        };
         let positions = convlens::methods::occlusion::starts(side, window, stride).len().pow(2);
-        let (naive, fast) = (time(false)?, time(true)?);
-        println!("{window:>6} {stride:>6} {positions:>9} {naive:>10.0} {fast:>15.0} {:>8.2}×", naive / fast);
+        let ((naive, _), (fast, exact)) = (time(false, None)?, time(true, None)?);
+        print!("{window:>6} {stride:>6} {positions:>9} {naive:>10.0} {fast:>15.0} {:>8.2}×", naive / fast);
+        for cap in &caps {
+            let (ms, map) = time(true, Some(*cap))?;
+            let (worst, corr) = map_error(&exact, &map);
+            print!(" | {ms:>9.0} {:>8.2}× {worst:>10.4} {corr:>6.4}", naive / ms);
+        }
+        println!();
     }
     Ok(())
+}
+
+/// How far an approximate map is from the exact one: the largest difference over the exact
+/// map's largest magnitude, and Pearson's correlation between the two.
+fn map_error(exact: &[f32], approx: &[f32]) -> (f64, f64) {
+    let scale = exact.iter().fold(0f64, |m, v| m.max(v.abs() as f64)).max(1e-12);
+    let worst = exact.iter().zip(approx).fold(0f64, |m, (a, b)| m.max((a - b).abs() as f64));
+    let n = exact.len() as f64;
+    let mean = |v: &[f32]| v.iter().map(|x| *x as f64).sum::<f64>() / n;
+    let (ma, mb) = (mean(exact), mean(approx));
+    let (mut sab, mut saa, mut sbb) = (0.0, 0.0, 0.0);
+    for (a, b) in exact.iter().zip(approx) {
+        let (da, db) = (*a as f64 - ma, *b as f64 - mb);
+        sab += da * db;
+        saa += da * da;
+        sbb += db * db;
+    }
+    (worst / scale, sab / (saa * sbb).sqrt().max(1e-30))
 }

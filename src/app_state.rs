@@ -812,6 +812,7 @@ impl Settings {
         add("seed", p.seed.to_string(), dp.seed.to_string());
         add("smooth", p.smooth.clone(), dp.smooth.clone());
         add("incremental", p.incremental.map(|b| b.to_string()).unwrap_or_default(), String::new());
+        add("approximate", p.approximate.map(|t| t.to_string()).unwrap_or_default(), String::new());
         add("parallel", p.parallel.map(|b| b.to_string()).unwrap_or_default(), String::new());
         add("randomize", p.randomize.to_string(), dp.randomize.to_string());
         add("view", view_name(self.look.view).into(), view_name(d.look.view).into());
@@ -855,6 +856,7 @@ impl Settings {
                 "randomize" => p.randomize = v.parse().unwrap_or(0).min(64),
                 "incremental" => p.incremental = yes_no(v),
                 "parallel" => p.parallel = yes_no(v),
+                "approximate" => p.approximate = v.parse().ok().filter(|t: &f32| *t > 0.0 && *t <= 1.0),
                 "smooth" if ["saliency", "guided-backprop", "deconvnet"].contains(&v.as_str()) => p.smooth = v.clone(),
                 "view" => {
                     s.look.view = match v.as_str() {

@@ -212,8 +212,12 @@ fn settings_survive_the_url() {
     s.params.sigma = 0.25;
     s.params.incremental = Some(false);
     s.params.parallel = Some(false);
+    s.params.approximate = Some(0.5);
     assert_eq!(Settings::from_query(&s.to_query()), s);
     assert_eq!(Settings::from_query(&q0("parallel", "maybe")).params.parallel, None);
+    for bad in ["0", "-1", "1.5", "NaN", "inf", "x"] {
+        assert_eq!(Settings::from_query(&q0("approximate", bad)).params.approximate, None, "{bad}");
+    }
     assert_eq!(s.target(3), Target::Channel { layer: "fire9/concat".into(), channel: 7 });
     s.neuron = None;
     assert_eq!(s.job(3).target, Target::Class(285));

@@ -139,7 +139,24 @@ fn a_shared_sweep_equals_one_worker_bit_for_bit() {
         (Target::Class(285), OcclusionParams { window: [48; 2], strides: [36; 2], batch: 3, ..Default::default() }),
         (
             Target::Class(281),
-            OcclusionParams { window: [64; 2], strides: [54; 2], batch: 2, incremental: false, fill: Fill::Blur },
+            OcclusionParams {
+                window: [64; 2],
+                strides: [54; 2],
+                batch: 2,
+                incremental: false,
+                fill: Fill::Blur,
+                approximate: None,
+            },
+        ),
+        (
+            Target::Class(285),
+            OcclusionParams {
+                window: [32; 2],
+                strides: [40; 2],
+                batch: 3,
+                approximate: Some(0.3),
+                ..Default::default()
+            },
         ),
         (
             Target::Channel { layer: "fire4/concat".into(), channel: 5 },

@@ -21,17 +21,30 @@ fn assert_same(net: &Network, x: &Tensor<4>, target: &Target, p: OcclusionParams
     assert!(naive.iter().any(|v| *v != 0.0), "{p:?}: the map is not empty");
 }
 
-#[test]
-fn squeezenet_incremental_equals_naive() {
+/// The bundled SqueezeNet and the cat photo's crop.
+fn squeezenet_on_chelsea() -> (Network, Tensor<4>) {
     let (_, net) = Model::from_bytes(&std::fs::read("static/models/squeezenet1_1-int8.onnx").unwrap())
         .unwrap()
         .bind(&device())
         .unwrap();
     let crop = image::open("tests/fixtures/crops/chelsea.png").unwrap().to_rgb8();
     let x = convlens::image::to_tensor(&crop, &device());
+    (net, x)
+}
+
+#[test]
+fn squeezenet_incremental_equals_naive() {
+    let (net, x) = squeezenet_on_chelsea();
     let cat = Target::Class(285);
     for (window, stride, fill) in [(32, 48, Fill::Value(0.5)), (20, 70, Fill::Blur), (57, 85, Fill::Mean)] {
-        let p = OcclusionParams { window: [window; 2], strides: [stride; 2], fill, batch: 4, incremental: true };
+        let p = OcclusionParams {
+            window: [window; 2],
+            strides: [stride; 2],
+            fill,
+            batch: 4,
+            incremental: true,
+            approximate: None,
+        };
         assert_same(&net, &x, &cat, p);
     }
     let neuron = Target::Channel { layer: "fire4/concat".into(), channel: 5 };
@@ -75,7 +88,14 @@ fn tricky_geometry_incremental_equals_naive() {
     let x = Tensor::<4>::from_data(TensorData::new(pixels, [1, 3, h, w]), &device());
     for (window, strides) in [([3, 3], [2, 2]), ([5, 2], [4, 3]), ([1, 1], [5, 7]), ([7, 9], [6, 8])] {
         for class in 0..3 {
-            let p = OcclusionParams { window, strides, fill: Fill::Value(0.3), batch: 5, incremental: true };
+            let p = OcclusionParams {
+                window,
+                strides,
+                fill: Fill::Value(0.3),
+                batch: 5,
+                incremental: true,
+                approximate: None,
+            };
             assert_same(&net, &x, &Target::Class(class), p);
         }
     }
@@ -104,6 +124,7 @@ fn zoo_incremental_equals_naive_relu6_depthwise_and_int8() {
             fill: Fill::Value(0.5),
             batch: 4,
             incremental: true,
+            approximate: None,
         };
         eprintln!("{name}: {side}×{side}, window {window}");
         assert_same(&net, &x, &Target::Class(1), p);
@@ -119,4 +140,45 @@ fn the_default_sweep_depends_on_device_and_input_size() {
     assert!(incremental_by_default(true, 224));
     assert!(!incremental_by_default(true, 28));
     assert!(!incremental_by_default(false, 227));
+}
+
+/// The approximate sweep (each layer's recomputed region capped): with a margin of the whole
+/// input nothing is cut and the map is the exact one; with the page's margin on SqueezeNet the
+/// map differs (the cap did cut) yet stays close: correlated ≥ 0.95 with the exact map, its
+/// largest difference under 40% of the exact map's peak, and where it peaks the exact map is
+/// within 80% of its own peak.
+#[test]
+fn squeezenet_approximate_sweep_is_close_to_exact() {
+    use convlens::methods::occlusion::APPROXIMATE_MARGIN;
+    let (net, x) = squeezenet_on_chelsea();
+    let cat = Target::Class(285);
+    let p = OcclusionParams { window: [32; 2], strides: [28; 2], batch: 8, ..Default::default() };
+    let exact = sweep(&net, &x, &cat, p.clone());
+    assert_same(&net, &x, &cat, OcclusionParams { approximate: Some(1.0), ..p.clone() });
+    let approx = sweep(&net, &x, &cat, OcclusionParams { approximate: Some(APPROXIMATE_MARGIN), ..p });
+    let peak = exact.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let worst = exact.iter().zip(&approx).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    assert!(worst > 1e-4 * peak, "the cap cut nothing: worst difference {worst}");
+    assert!(worst < 0.4 * peak, "worst difference {worst} against a peak of {peak}");
+    let mean = |v: &[f32]| v.iter().sum::<f32>() / v.len() as f32;
+    let (ma, mb) = (mean(&exact), mean(&approx));
+    let dot = |f: &dyn Fn(f32, f32) -> f32| exact.iter().zip(&approx).map(|(a, b)| f(*a - ma, *b - mb)).sum::<f32>();
+    let corr = dot(&|a, b| a * b) / (dot(&|a, _| a * a) * dot(&|_, b| b * b)).sqrt();
+    assert!(corr >= 0.95, "correlation {corr}");
+    let argmax = |v: &[f32]| (0..v.len()).max_by(|&i, &j| v[i].total_cmp(&v[j])).unwrap();
+    let (top, found) = (exact[argmax(&exact)], exact[argmax(&approx)]);
+    eprintln!("worst {worst} (peak {peak}), correlation {corr}, exact map at the approximate peak {found} of {top}");
+    assert!(found >= 0.8 * top, "where the approximate map peaks, the exact map has {found} of {top}");
+}
+
+#[test]
+fn approximate_share_out_of_range_is_refused() {
+    use convlens::methods::Method;
+    use convlens::protocol::MethodParams;
+    for bad in [0.0, -0.5, 1.5, f32::NAN] {
+        let p = MethodParams { approximate: Some(bad), ..MethodParams::default() };
+        assert!(Method::from_name("occlusion", &p).is_err(), "{bad}");
+    }
+    let p = MethodParams { approximate: Some(0.3), ..MethodParams::default() };
+    assert!(Method::from_name("occlusion", &p).is_ok());
 }

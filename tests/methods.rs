@@ -238,7 +238,7 @@ fn occlusion_matches_one_window_at_a_time() {
     let (x, t) = image();
     for incremental in [false, true] {
         for fill in [Fill::Value(0.25), Fill::Mean, Fill::Blur] {
-            let p = OcclusionParams { window: [2, 3], strides: [1, 2], fill, batch: 3, incremental };
+            let p = OcclusionParams { window: [2, 3], strides: [1, 2], fill, batch: 3, incremental, approximate: None };
             let a = run(&Method::Occlusion(p), &net, &t, 1).unwrap();
             assert_eq!(a.shape, vec![4, 4]);
             assert_close(&a.values, &brute_force_occlusion(&net, &x, fill), 1e-5);

@@ -143,6 +143,14 @@ impl Method {
                 strides: [positive("stride", p.stride)?; 2],
                 fill: p.fill,
                 incremental: p.incremental.unwrap_or(true),
+                approximate: match p.approximate {
+                    Some(t) if !(t > 0.0 && t <= 1.0) => {
+                        return Err(MethodError::BadArgument(format!(
+                            "approximate occlusion's share τ must lie in (0, 1], not {t}"
+                        )));
+                    }
+                    a => a,
+                },
                 ..OcclusionParams::default()
             }),
             other => {

@@ -24,11 +24,23 @@ pub struct OcclusionParams {
     /// Recompute only what each window can change ([`crate::model::incremental`]); the answer
     /// is the same either way.
     pub incremental: bool,
+    /// Incremental sweeps only: `Some(m)` lets each layer recompute at most a share of its
+    /// sides around the window's reach, the window's own share of the input plus `m` (a
+    /// projective-field threshold as in Krypton, Nakandala et al. 2019, grown with the window),
+    /// and keeps the unmodified image's values beyond: faster, and approximate. `None`: exact.
+    pub approximate: Option<f32>,
 }
 
 impl Default for OcclusionParams {
     fn default() -> Self {
-        Self { window: [32, 32], strides: [16, 16], fill: Fill::Value(0.5), batch: 8, incremental: true }
+        Self {
+            window: [32, 32],
+            strides: [16, 16],
+            fill: Fill::Value(0.5),
+            batch: 8,
+            incremental: true,
+            approximate: None,
+        }
     }
 }
 
@@ -44,6 +56,8 @@ pub const MIN_INCREMENTAL_SIDE: usize = 64;
 pub fn incremental_by_default(cpu: bool, input_side: usize) -> bool {
     cpu && input_side >= MIN_INCREMENTAL_SIDE
 }
+
+pub use crate::protocol::APPROXIMATE_MARGIN;
 
 /// ImageNet's mean colour, RGB in [0, 1].
 pub const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
@@ -141,6 +155,8 @@ pub struct Measurer {
     chw: [usize; 3],
     window: [usize; 2],
     target: Target,
+    /// The share of each layer's sides an approximate sweep recomputes at most.
+    approximate: Option<f32>,
     /// Activations of the unmodified image and the fill as a tensor, for incremental runs.
     incremental: Option<(std::collections::HashMap<String, Value>, Tensor<4>)>,
     /// The target's value on the unmodified image.
@@ -181,6 +197,10 @@ impl Measurer {
             chw: [c, h, w],
             window: p.window,
             target: target.clone(),
+            approximate: p.approximate.map(|m| {
+                let share = (p.window[0] as f32 / h as f32).max(p.window[1] as f32 / w as f32);
+                (share + m).min(1.0)
+            }),
             incremental,
             base,
         })
@@ -201,13 +221,13 @@ impl Measurer {
         };
         match &self.target {
             Target::Class(_) => {
-                let v = net.occluded(&self.input, acts, fill, at, self.window, net.score_name())?;
+                let v = net.occluded(&self.input, acts, fill, at, self.window, net.score_name(), self.approximate)?;
                 let n = v.shape.first().copied().unwrap_or(1);
                 let classes = v.shape.iter().skip(1).product::<usize>();
                 class_probability(v.tensor.reshape([n, classes]), &self.target).await
             }
             Target::Channel { layer, channel } => {
-                let v = net.occluded(&self.input, acts, fill, at, self.window, layer)?;
+                let v = net.occluded(&self.input, acts, fill, at, self.window, layer, self.approximate)?;
                 Ok(read_f32(channel_mean(&v, layer, *channel)?).await?)
             }
         }

@@ -120,7 +120,9 @@ fn affected(a: usize, len: usize, reach: usize, s: usize, p: usize, out: usize) 
 
 /// The output patch of a window op on a patched input: its size (the same for every copy) and
 /// each copy's output corner and input tile corner; `None` when the patch would cover most of
-/// the output (run densely instead).
+/// the output (run densely instead). With a `cap` (a share of each side), a patch that would
+/// grow past it is cut down to it around its centre, and the outputs it no longer covers keep
+/// the unmodified image's values.
 #[allow(clippy::type_complexity)]
 fn window_plan(
     p: &Patched,
@@ -129,16 +131,24 @@ fn window_plan(
     strides: [usize; 2],
     dilations: [usize; 2],
     before: [usize; 2],
+    cap: Option<f32>,
 ) -> Option<([usize; 2], Vec<[usize; 2]>, Vec<[isize; 2]>, [usize; 2])> {
     let size = p.size();
     let reach = [0, 1].map(|d| (kernel[d] - 1) * dilations[d]);
     let spans: Vec<[(usize, usize); 2]> =
         p.at.iter().map(|a| [0, 1].map(|d| affected(a[d], size[d], reach[d], strides[d], before[d], out[d]))).collect();
-    let osize = [0, 1].map(|d| spans.iter().map(|s| s[d].1 - s[d].0 + 1).max().unwrap_or(1));
+    let mut osize = [0, 1].map(|d| spans.iter().map(|s| s[d].1 - s[d].0 + 1).max().unwrap_or(1));
+    if let Some(cap) = cap {
+        osize = [0, 1].map(|d| osize[d].min(((cap * out[d] as f32).ceil() as usize).max(1)));
+    }
     if (osize[0] * osize[1]) as f32 > DENSE_SHARE * (out[0] * out[1]) as f32 {
         return None;
     }
-    let corners: Vec<[usize; 2]> = spans.iter().map(|s| [0, 1].map(|d| s[d].0.min(out[d] - osize[d]))).collect();
+    // A span longer than the patch (cut down by the cap) keeps its middle.
+    let corners: Vec<[usize; 2]> = spans
+        .iter()
+        .map(|s| [0, 1].map(|d| (s[d].0 + (s[d].1 + 1 - s[d].0).saturating_sub(osize[d]) / 2).min(out[d] - osize[d])))
+        .collect();
     let from = corners.iter().map(|c| [0, 1].map(|d| (c[d] * strides[d]) as isize - before[d] as isize)).collect();
     let tile = [0, 1].map(|d| (osize[d] - 1) * strides[d] + reach[d] + 1);
     Some((osize, corners, from, tile))
@@ -167,7 +177,10 @@ impl Network {
     /// The value `name` for `at.len()` copies of `input`, copy `r` with `fill` (an image like
     /// `input`) in place of the `window` whose top-left corner is `at[r]` (windows may run past
     /// the far edges and are cut off there). `base` holds every activation of the unmodified
-    /// input ([`Network::forward`] with all node outputs as taps).
+    /// input ([`Network::forward`] with all node outputs as taps). `cap`: `None` for the exact
+    /// answer; `Some(τ)` bounds each layer's recomputed region to a share τ of its sides
+    /// (Krypton's projective-field threshold, Nakandala et al. 2019): faster and approximate.
+    #[allow(clippy::too_many_arguments)]
     pub fn occluded(
         &self,
         input: &Tensor<4>,
@@ -176,6 +189,7 @@ impl Network {
         at: &[[usize; 2]],
         window: [usize; 2],
         name: &str,
+        cap: Option<f32>,
     ) -> Result<Value, ModelError> {
         let (input, fill) = (&self.adapt_input(input.clone()), &self.adapt_input(fill.clone()));
         let [_, c, h, w] = input.dims();
@@ -208,7 +222,7 @@ impl Network {
                 continue;
             }
             let base_out = base.get(&node.output).ok_or_else(|| ModelError::UnknownTap(node.output.clone()))?;
-            let value = self.incremental_node(node, &env, base_out)?;
+            let value = self.incremental_node(node, &env, base_out, cap)?;
             for dead in &self.last_use[i] {
                 if dead != name {
                     env.remove(dead);
@@ -219,7 +233,13 @@ impl Network {
         env.get(name).map(Inc::dense).ok_or_else(|| ModelError::UnknownTap(name.to_string()))
     }
 
-    fn incremental_node(&self, node: &Node, env: &HashMap<String, Inc>, base_out: &Value) -> Result<Inc, ModelError> {
+    fn incremental_node(
+        &self,
+        node: &Node,
+        env: &HashMap<String, Inc>,
+        base_out: &Value,
+        cap: Option<f32>,
+    ) -> Result<Inc, ModelError> {
         let acts: Vec<(usize, &Inc)> =
             node.inputs.iter().enumerate().filter_map(|(k, n)| env.get(n).map(|v| (k, v))).collect();
         let patched: Vec<&Patched> = acts
@@ -303,7 +323,8 @@ impl Network {
                 let padding = conv_padding(*pads, *auto_pad_same, *strides, *dilations, [h, w], kernel);
                 let out = [base_out.shape[2], base_out.shape[3]];
                 let before = [padding[0].0, padding[1].0];
-                let Some((_, corners, from, tile)) = window_plan(p, out, kernel, *strides, *dilations, before) else {
+                let Some((_, corners, from, tile)) = window_plan(p, out, kernel, *strides, *dilations, before, cap)
+                else {
                     return self.dense_node(node, &acts, &run);
                 };
                 let unpadded = Node {
@@ -322,7 +343,8 @@ impl Network {
             (Op::MaxPool { kernel, strides, pads, .. }, true) => {
                 let p = patched[0];
                 let out = [base_out.shape[2], base_out.shape[3]];
-                let Some((_, corners, from, tile)) = window_plan(p, out, *kernel, *strides, [1, 1], [pads[0], pads[1]])
+                let Some((_, corners, from, tile)) =
+                    window_plan(p, out, *kernel, *strides, [1, 1], [pads[0], pads[1]], cap)
                 else {
                     return self.dense_node(node, &acts, &run);
                 };

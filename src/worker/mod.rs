@@ -477,8 +477,10 @@ async fn explain(engine: &Engine, id: u64, job: ExplainJob) {
     // batched images.
     let mut params = job.params.clone();
     let cpu = engine.backend == crate::protocol::BackendKind::Cpu;
-    params.incremental =
-        params.incremental.or(Some(crate::methods::occlusion::incremental_by_default(cpu, engine.info.input_size)));
+    // An approximate sweep is an incremental one.
+    let by_default =
+        params.approximate.is_some() || crate::methods::occlusion::incremental_by_default(cpu, engine.info.input_size);
+    params.incremental = params.incremental.or(Some(by_default));
     let method = match Method::from_name(&job.method, &params) {
         Ok(m) => m,
         Err(e) => return fail(e.to_string()),

@@ -1,6 +1,7 @@
 // Browser benchmark, headless Chromium, per backend: time from page load to first prediction,
 // forward latency (median of N classifications of coffee.png), each attribution method's
-// latency (median of 3), an occlusion sweep naive vs incremental (on the CPU also on every core),
+// latency (median of 3), an occlusion sweep naive vs incremental (on the CPU also approximate,
+// and both on every core),
 // and the live occluder's
 // update time while dragging.
 // Also (part "optimize") the steps per second of class visualization (227 px) and neural style
@@ -16,7 +17,8 @@
 // tools/ort-web if missing. In the same page, convlens' own work on each file: a forward +
 // backward pass (saliency, median of 3), one class-visualization step and one neural-style step
 // (128 px), and on the CPU an occlusion sweep (window 1/4 of the input, stride half that) naive
-// and incremental on one worker, and incremental shared with helper workers on the other cores.
+// and incremental on one worker, and incremental (exact and approximate) shared with helper
+// workers on the other cores.
 // Also (part "soak", not in the default parts) `runs` consecutive maps in one page, cycling
 // saliency, guided backprop, deconvnet and Grad-CAM: the page's JS heap and the worker's wasm
 // memory every tenth of the way, which must stay flat.
@@ -104,9 +106,12 @@ async function methods(backend) {
   for (const query of [light, ...(backend === 'cpu' ? [lightAlone] : []), ...sweeps.flatMap((ws) => {
     const [w, s] = ws.split(',');
     const q = `method=occlusion&window=${w}&stride=${s}`;
-    // On the CPU: one worker naive and incremental, then incremental on every core.
+    // On the CPU: one worker naive, incremental and approximate, then incremental and
+    // approximate on every core.
+    const approx = `${q}&incremental=true&approximate=0.3`;
     return backend === 'cpu'
-      ? [`${q}&incremental=false&parallel=false`, `${q}&incremental=true&parallel=false`, `${q}&incremental=true`]
+      ? [`${q}&incremental=false&parallel=false`, `${q}&incremental=true&parallel=false`, `${approx}&parallel=false`,
+        `${q}&incremental=true`, approx]
       : [`${q}&incremental=false`, `${q}&incremental=true`];
   })]) {
     const page = await context.newPage();
@@ -336,6 +341,10 @@ async function modelWork(page, backend, side) {
     await explainMs(page, 'occlusion', 1);
     work.sweep_parallel_ms = await explainMs(page, 'occlusion', 2);
     work.sweep_workers = Number(await page.getAttribute('[data-testid="explanation"]', 'data-workers'));
+    // The approximate incremental sweep (margin 0.3), on every core.
+    await page.selectOption('[data-testid="param-incremental"]', 'approximate');
+    work.sweep_approximate_ms = await explainMs(page, 'occlusion', 3);
+    await page.selectOption('[data-testid="param-incremental"]', 'true');
   }
   await page.selectOption('[data-testid="opt-kind"]', 'class-vis');
   await setInput(page, 'opt-steps-input', 4);

@@ -940,7 +940,7 @@ await test('a new colour map or view redraws the last map without computing it a
   await page.close();
 });
 
-await test('CPU runs shared with helper workers on the other cores draw the one-worker maps (occlusion, SmoothGrad)', async () => {
+await test('CPU runs shared with helper workers on the other cores draw the one-worker maps (occlusion exact and approximate, SmoothGrad)', async () => {
   const { page } = await openApp('?backend=cpu&window=40&stride=20');
   await classifySample(page, 'chelsea.png');
   const cores = await page.evaluate(() => navigator.hardwareConcurrency);
@@ -969,6 +969,17 @@ await test('CPU runs shared with helper workers on the other cores draw the one-
   assert.equal(await alone.getAttribute('data-workers'), '1');
   assert.equal(await alone.evaluate((f) => f.querySelector('.legend').textContent), sharedLegend, 'same values');
   assert.equal(await picture(alone), sharedPicture, 'the same map, pixel for pixel');
+  // The approximate sweep too: the helpers cut each layer's region as the main worker does.
+  await page.selectOption('[data-testid="param-incremental"]', 'approximate');
+  const approxAlone = await explain(page, 'occlusion');
+  assert.match(await approxAlone.evaluate((f) => f.textContent), /approximate \(margin 0\.3\)/);
+  assert.notEqual(await picture(approxAlone), sharedPicture, 'the approximate map is another map');
+  await page.selectOption('[data-testid="param-parallel"]', '');
+  const approxShared = await explain(page, 'occlusion');
+  if (cores >= 2) assert.ok(Number(await approxShared.getAttribute('data-workers')) >= 2);
+  assert.equal(await picture(approxShared), await picture(approxAlone), 'the same approximate map, pixel for pixel');
+  await page.selectOption('[data-testid="param-incremental"]', '');
+  await page.selectOption('[data-testid="param-parallel"]', 'false');
   // SmoothGrad's batches of noisy copies are shared the same way.
   await page.selectOption('[data-testid="explain-method"]', 'smoothgrad');
   await page.selectOption('[data-testid="param-parallel"]', '');

@@ -118,12 +118,20 @@ pub fn explain_panel(props: &ExplainPanelProps) -> Html {
                     }) }
                 </select>
             </label>
-            <label title="incremental: recompute only what each square can reach, layer by layer (faster on the CPU); whole images: every occluded image through the whole network (faster on a GPU)">
+            <label title="incremental: recompute only what each square can reach, layer by layer (faster on the CPU); approximate: incremental, but each layer recomputes at most the square's share of the image plus 30% of its sides around the square, the rest keeps the unoccluded image's values (faster again; a close map, not an equal one); whole images: every occluded image through the whole network (faster on a GPU)">
                 {"sweep "}
-                <select onchange={change(|s, v| s.params.incremental = match v.as_str() { "true" => Some(true), "false" => Some(false), _ => None })}
+                <select onchange={change(|s, v| {
+                            (s.params.incremental, s.params.approximate) = match v.as_str() {
+                                "true" => (Some(true), None),
+                                "approximate" => (Some(true), Some(crate::protocol::APPROXIMATE_MARGIN)),
+                                "false" => (Some(false), None),
+                                _ => (None, None),
+                            }
+                        })}
                         data-testid="param-incremental">
                     <option value="" selected={p.incremental.is_none()}>{"best for this device"}</option>
-                    <option value="true" selected={p.incremental == Some(true)}>{"incremental"}</option>
+                    <option value="true" selected={p.incremental == Some(true) && p.approximate.is_none()}>{"incremental"}</option>
+                    <option value="approximate" selected={p.incremental != Some(false) && p.approximate.is_some()}>{"incremental, approximate"}</option>
                     <option value="false" selected={p.incremental == Some(false)}>{"whole images"}</option>
                 </select>
             </label>
