@@ -182,3 +182,25 @@ fn approximate_share_out_of_range_is_refused() {
     let p = MethodParams { approximate: Some(0.3), ..MethodParams::default() };
     assert!(Method::from_name("occlusion", &p).is_ok());
 }
+
+/// The live occluder's probes on the CPU: the scores of one filled square from the kept
+/// activations equal a whole forward pass of the painted image.
+#[test]
+fn a_probe_from_kept_activations_equals_a_whole_pass() {
+    use convlens::methods::occlusion::{Unmodified, fill_image, paint};
+    let (net, x) = squeezenet_on_chelsea();
+    let [_, c, h, w] = x.dims();
+    let pixels = x.to_data().to_vec::<f32>().unwrap();
+    let fill = fill_image(&pixels, [c, h, w], Fill::Value(0.5));
+    let base = Unmodified::new(&net, &x, &fill).unwrap().expect("SqueezeNet is NCHW");
+    for (at, size) in [([0, 0], 48), ([100, 61], 48), ([200, 220], 27), ([90, 90], 1)] {
+        let fast = base.scores(&net, at, [size; 2]).unwrap().into_data().to_vec::<f32>().unwrap();
+        let mut img = pixels.clone();
+        paint(&mut img, &fill, [c, h, w], (at[0], at[1]), [size; 2]);
+        let whole = net.scores(Tensor::<4>::from_data(TensorData::new(img, [1, c, h, w]), &device())).unwrap();
+        let whole = whole.into_data().to_vec::<f32>().unwrap();
+        let scale = whole.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let worst = whole.iter().zip(&fast).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        assert!(worst <= 1e-5 * scale, "{at:?} {size}: worst difference {worst} (scale {scale})");
+    }
+}

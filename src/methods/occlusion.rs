@@ -144,6 +144,50 @@ async fn class_probability(scores: Tensor<2>, target: &Target) -> Result<Vec<f32
     Ok((0..n).map(|r| probabilities(&s[r * classes..(r + 1) * classes])[class]).collect())
 }
 
+/// An image kept for incremental occlusion: every activation of the unmodified image, and the
+/// fill. A sweep holds one for its windows; the worker keeps one for the live occluder's probes
+/// of the shown photo.
+pub struct Unmodified {
+    input: Tensor<4>,
+    acts: std::collections::HashMap<String, Value>,
+    fill: Tensor<4>,
+}
+
+impl Unmodified {
+    /// One forward pass of `input` keeping every activation; `fill` is the fill image's pixels,
+    /// `[C, H, W]` like the input's. `None` for a channels-last model (incremental inference
+    /// follows NCHW windows, so it runs whole images).
+    pub fn new(net: &Network, input: &Tensor<4>, fill: &[f32]) -> Result<Option<Self>, MethodError> {
+        if net.graph().channels_last() {
+            return Ok(None);
+        }
+        let names: Vec<&str> = net.graph().nodes.iter().map(|n| n.output.as_str()).collect();
+        let acts = net.forward(input.clone(), &names)?.values;
+        let fill = Tensor::<4>::from_data(TensorData::new(fill.to_vec(), input.dims()), &input.device());
+        Ok(Some(Self { input: input.clone(), acts, fill }))
+    }
+
+    /// The value `name` for one copy of the image per corner in `at`, each with its `window`
+    /// filled ([`Network::occluded`]; `cap` as there).
+    pub fn occluded(
+        &self,
+        net: &Network,
+        at: &[[usize; 2]],
+        window: [usize; 2],
+        name: &str,
+        cap: Option<f32>,
+    ) -> Result<Value, MethodError> {
+        Ok(net.occluded(&self.input, &self.acts, &self.fill, at, window, name, cap)?)
+    }
+
+    /// The class scores (pre-softmax) with one window filled, `[1, classes]`.
+    pub fn scores(&self, net: &Network, at: [usize; 2], window: [usize; 2]) -> Result<Tensor<2>, MethodError> {
+        let v = self.occluded(net, &[at], window, net.score_name(), None)?;
+        let classes = v.shape.iter().skip(1).product::<usize>();
+        Ok(v.tensor.reshape([1, classes]))
+    }
+}
+
 /// Measures batches of window positions for one sweep: the image, its fill, the target and,
 /// for incremental runs, every activation of the unmodified image. Another worker holding the
 /// same model builds the same `Measurer` from the same request and measures any batch to the
@@ -157,8 +201,8 @@ pub struct Measurer {
     target: Target,
     /// The share of each layer's sides an approximate sweep recomputes at most.
     approximate: Option<f32>,
-    /// Activations of the unmodified image and the fill as a tensor, for incremental runs.
-    incremental: Option<(std::collections::HashMap<String, Value>, Tensor<4>)>,
+    /// Activations of the unmodified image and the fill, for incremental runs.
+    incremental: Option<Unmodified>,
     /// The target's value on the unmodified image.
     pub base: f32,
 }
@@ -183,13 +227,7 @@ impl Measurer {
         let fill = fill_image(&pixels, [c, h, w], p.fill);
         let base = measure(net, input.clone(), target).await?[0];
         // Incremental inference follows NCHW windows; a channels-last model runs whole images.
-        let incremental = if p.incremental && !net.graph().channels_last() {
-            let names: Vec<&str> = net.graph().nodes.iter().map(|n| n.output.as_str()).collect();
-            let acts = net.forward(input.clone(), &names)?.values;
-            Some((acts, Tensor::<4>::from_data(TensorData::new(fill.clone(), [1, c, h, w]), &input.device())))
-        } else {
-            None
-        };
+        let incremental = if p.incremental { Unmodified::new(net, input, &fill)? } else { None };
         Ok(Self {
             input: input.clone(),
             pixels,
@@ -208,7 +246,7 @@ impl Measurer {
 
     /// The target with the window at each of `at` (top-left corners) filled.
     pub async fn measure(&self, net: &Network, at: &[[usize; 2]]) -> Result<Vec<f32>, MethodError> {
-        let Some((acts, fill)) = &self.incremental else {
+        let Some(unmodified) = &self.incremental else {
             let [c, h, w] = self.chw;
             let mut batch = Vec::with_capacity(at.len() * self.pixels.len());
             for &[y, x] in at {
@@ -221,13 +259,13 @@ impl Measurer {
         };
         match &self.target {
             Target::Class(_) => {
-                let v = net.occluded(&self.input, acts, fill, at, self.window, net.score_name(), self.approximate)?;
+                let v = unmodified.occluded(net, at, self.window, net.score_name(), self.approximate)?;
                 let n = v.shape.first().copied().unwrap_or(1);
                 let classes = v.shape.iter().skip(1).product::<usize>();
                 class_probability(v.tensor.reshape([n, classes]), &self.target).await
             }
             Target::Channel { layer, channel } => {
-                let v = net.occluded(&self.input, acts, fill, at, self.window, layer, self.approximate)?;
+                let v = unmodified.occluded(net, at, self.window, layer, self.approximate)?;
                 Ok(read_f32(channel_mean(&v, layer, *channel)?).await?)
             }
         }

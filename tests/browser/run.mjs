@@ -217,9 +217,15 @@ await test('the live occluder follows the mouse and the keys', async () => {
   // Arrow keys move it by 4 pixels (16 with shift).
   await page.focus('[data-testid="crop-stage"]');
   await page.keyboard.press('ArrowRight');
-  await prob(90, 86);
+  const right = await prob(90, 86);
   await page.keyboard.press('Shift+ArrowDown');
   const grey = await prob(90, 102);
+  // Back to the same square: the same answer (on the CPU a probe reuses the crop's kept
+  // activations after the first).
+  await page.keyboard.press('Shift+ArrowUp');
+  assert.equal(await prob(90, 86), right, 'the same square, the same probability');
+  await page.keyboard.press('Shift+ArrowDown');
+  assert.equal(await prob(90, 102), grey);
   // Another fill: the same square, a new answer.
   await page.selectOption('[data-testid="occluder-fill"]', 'zero');
   await page.waitForFunction((g) => {
