@@ -577,34 +577,33 @@ fn probe_scores(
     [x, y, size]: [u32; 3],
     fill: Fill,
 ) -> Result<crate::Tensor<2>, String> {
+    let at = [y as usize, x as usize];
+    let cpu = engine.backend == crate::protocol::BackendKind::Cpu;
+    let incremental = incremental_by_default(cpu, engine.info.input_size);
+    // The kept activations, if they are this crop's with this fill (the crop's are dropped when
+    // another photo is classified).
+    let kept = engine.probe_base.borrow().as_ref().filter(|(f, _)| incremental && *f == fill).map(|(_, b)| b.clone());
+    if let Some(base) = kept {
+        return base.scores(&engine.net, at, [size as usize; 2]).map_err(|e| e.to_string());
+    }
     let (w, h) = crop.dimensions();
     let chw = [3, h as usize, w as usize];
     let pixels = crate::image::to_chw(crop).try_into_vec::<f32>().unwrap_or_default();
     let fill_pixels = fill_image(&pixels, chw, fill);
-    let cpu = engine.backend == crate::protocol::BackendKind::Cpu;
     let device = engine.net.device();
-    if incremental_by_default(cpu, engine.info.input_size) {
-        let kept = engine.probe_base.borrow().as_ref().filter(|(f, _)| *f == fill).map(|(_, b)| b.clone());
-        let base = match kept {
-            Some(b) => Some(b),
-            None => {
-                let x = crate::Tensor::<4>::from_data(
-                    crate::TensorData::new(pixels.clone(), [1, chw[0], chw[1], chw[2]]),
-                    device,
-                );
-                let made = Unmodified::new(&engine.net, &x, &fill_pixels).map_err(|e| e.to_string())?.map(Rc::new);
-                *engine.probe_base.borrow_mut() = made.clone().map(|b| (fill, b));
-                made
-            }
-        };
-        if let Some(base) = base {
-            return base.scores(&engine.net, [y as usize, x as usize], [size as usize; 2]).map_err(|e| e.to_string());
+    let tensor = |values: Vec<f32>| {
+        crate::Tensor::<4>::from_data(crate::TensorData::new(values, [1, chw[0], chw[1], chw[2]]), device)
+    };
+    if incremental {
+        let made = Unmodified::new(&engine.net, &tensor(pixels.clone()), &fill_pixels).map_err(|e| e.to_string())?;
+        if let Some(base) = made.map(Rc::new) {
+            *engine.probe_base.borrow_mut() = Some((fill, base.clone()));
+            return base.scores(&engine.net, at, [size as usize; 2]).map_err(|e| e.to_string());
         }
     }
     let mut img = pixels;
-    paint(&mut img, &fill_pixels, chw, (y as usize, x as usize), [size as usize; 2]);
-    let t = crate::Tensor::<4>::from_data(crate::TensorData::new(img, [1, chw[0], chw[1], chw[2]]), device);
-    engine.net.scores(t).map_err(|e| e.to_string())
+    paint(&mut img, &fill_pixels, chw, (at[0], at[1]), [size as usize; 2]);
+    engine.net.scores(tensor(img)).map_err(|e| e.to_string())
 }
 
 /// Posts every step of an optimization (the image every few steps), then yields to the event
