@@ -42,9 +42,10 @@ struct Engine {
     /// The last raw maps of the shown crop, by method, target and parameters (newest last), so a
     /// new colour map, view or opacity, or a repeated run, only draws again.
     maps: RefCell<Vec<(MapKey, Rc<crate::methods::Attribution>)>>,
-    /// The live occluder's unmodified crop (every activation) and its fill, on the CPU: each
-    /// probe then recomputes only what its square reaches.
-    probe_base: RefCell<Option<(Fill, Rc<Unmodified>)>>,
+    /// The live occluder on the CPU: the fill of the shown crop's last probe, and from its
+    /// second probe with that fill on, the crop's every activation, from which each probe
+    /// recomputes only what its square reaches.
+    probe_base: RefCell<Option<(Fill, Option<Rc<Unmodified>>)>>,
     /// The sanity check's randomized copy of the model, by number of randomized layers.
     randomized: RefCell<Option<(usize, Rc<Network>)>>,
     /// Network anatomy's dataset and cached passes.
@@ -580,10 +581,10 @@ fn probe_scores(
     let at = [y as usize, x as usize];
     let cpu = engine.backend == crate::protocol::BackendKind::Cpu;
     let incremental = incremental_by_default(cpu, engine.info.input_size);
-    // The kept activations, if they are this crop's with this fill (the crop's are dropped when
-    // another photo is classified).
+    // What is kept for this crop with this fill (the page's other probes of the crop; dropped
+    // when another photo is classified).
     let kept = engine.probe_base.borrow().as_ref().filter(|(f, _)| incremental && *f == fill).map(|(_, b)| b.clone());
-    if let Some(base) = kept {
+    if let Some(Some(base)) = &kept {
         return base.scores(&engine.net, at, [size as usize; 2]).map_err(|e| e.to_string());
     }
     let (w, h) = crop.dimensions();
@@ -594,12 +595,17 @@ fn probe_scores(
     let tensor = |values: Vec<f32>| {
         crate::Tensor::<4>::from_data(crate::TensorData::new(values, [1, chw[0], chw[1], chw[2]]), device)
     };
-    if incremental {
+    // The crop's first probe is one whole pass (a camera's frames are probed once each); the
+    // second keeps the activations (a pass that keeps them, then an incremental one), so a drag
+    // pays once for them.
+    if kept.is_some() {
         let made = Unmodified::new(&engine.net, &tensor(pixels.clone()), &fill_pixels).map_err(|e| e.to_string())?;
         if let Some(base) = made.map(Rc::new) {
-            *engine.probe_base.borrow_mut() = Some((fill, base.clone()));
+            *engine.probe_base.borrow_mut() = Some((fill, Some(base.clone())));
             return base.scores(&engine.net, at, [size as usize; 2]).map_err(|e| e.to_string());
         }
+    } else if incremental {
+        *engine.probe_base.borrow_mut() = Some((fill, None));
     }
     let mut img = pixels;
     paint(&mut img, &fill_pixels, chw, (at[0], at[1]), [size as usize; 2]);
