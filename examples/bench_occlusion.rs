@@ -1,10 +1,10 @@
 //! Occlusion sweep time on Burn's CPU backend (flex), every occluded image in full ("naive")
 //! against incremental inference (only what each window reaches is recomputed), same
-//! windows: `cargo run --release --example bench_occlusion [runs] [batch] [model.onnx] [τ,…]`,
+//! windows: `cargo run --release --example bench_occlusion [runs] [batch] [model.onnx] [margin,…]`,
 //! median of `runs` (default 3), `batch` occluded images per pass (default 8), on the bundled
-//! SqueezeNet or another model (windows scaled to its input size). Each τ (default 0.5) adds an
-//! approximate incremental sweep with that projective-field cap, its time and how far its map
-//! is from the exact one.
+//! SqueezeNet (an empty third argument) or another model (windows scaled to its input size).
+//! Each margin (default 0.3; `OcclusionParams::approximate`) adds an approximate incremental
+//! sweep: its time and how far its map is from the exact one.
 
 use std::time::Instant;
 
@@ -18,8 +18,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let device = convlens::Device::flex();
     let path = std::env::args().nth(3).filter(|a| !a.is_empty());
     let path = path.unwrap_or_else(|| "static/models/squeezenet1_1-int8.onnx".into());
-    let caps: Vec<f32> =
-        std::env::args().nth(4).unwrap_or_else(|| "0.5".into()).split(',').filter_map(|t| t.parse().ok()).collect();
+    let margins: Vec<f32> =
+        std::env::args().nth(4).unwrap_or_else(|| "0.3".into()).split(',').filter_map(|t| t.parse().ok()).collect();
     let (info, net) = Model::from_bytes(&std::fs::read(&path)?)?.bind(&device)?;
     let side = info.input_size;
     let crop = center_crop(
@@ -29,8 +29,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     let x = to_tensor(&crop, &device);
     print!("window stride positions   naive ms  incremental ms  speed-up");
-    for cap in &caps {
-        print!(" | τ={cap}: ms  speed-up  worst/max  corr");
+    for margin in &margins {
+        print!(" | margin {margin}: ms  speed-up  worst/max  corr");
     }
     println!();
     for (window, stride) in [(16, 8), (32, 16), (48, 24), (64, 32)].map(|(w, s)| (w * side / 227, s * side / 227)) {
@@ -58,8 +58,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let positions = convlens::methods::occlusion::starts(side, window, stride).len().pow(2);
         let ((naive, _), (fast, exact)) = (time(false, None)?, time(true, None)?);
         print!("{window:>6} {stride:>6} {positions:>9} {naive:>10.0} {fast:>15.0} {:>8.2}×", naive / fast);
-        for cap in &caps {
-            let (ms, map) = time(true, Some(*cap))?;
+        for margin in &margins {
+            let (ms, map) = time(true, Some(*margin))?;
             let (worst, corr) = map_error(&exact, &map);
             print!(" | {ms:>9.0} {:>8.2}× {worst:>10.4} {corr:>6.4}", naive / ms);
         }

@@ -285,8 +285,9 @@ pub struct MethodParams {
     /// by device: on the CPU it is several times faster; on a real GPU a few large batched
     /// passes beat many small tiles (BENCHMARKS.md), so whole images are run there.
     pub incremental: Option<bool>,
-    /// Occlusion, incremental sweeps: `Some(τ)` caps each layer's recomputed region at a share
-    /// τ of its sides (faster, approximate); `None`: exact.
+    /// Occlusion, incremental sweeps: `Some(m)` caps each layer's recomputed region at the
+    /// window's share of the input plus the margin `m`, of its sides (faster, approximate);
+    /// `None`: exact.
     pub approximate: Option<f32>,
     /// Occlusion on the CPU: share the sweep's batches with helper workers on the browser's
     /// other cores (the map is the same to the bit). `None`: whenever there are other cores.

@@ -146,7 +146,7 @@ impl Method {
                 approximate: match p.approximate {
                     Some(t) if !(t > 0.0 && t <= 1.0) => {
                         return Err(MethodError::BadArgument(format!(
-                            "approximate occlusion's share τ must lie in (0, 1], not {t}"
+                            "approximate occlusion's margin must lie in (0, 1], not {t}"
                         )));
                     }
                     a => a,

@@ -220,8 +220,8 @@ await test('the live occluder follows the mouse and the keys', async () => {
   const right = await prob(90, 86);
   await page.keyboard.press('Shift+ArrowDown');
   const grey = await prob(90, 102);
-  // Back to the same square: the same answer (on the CPU a probe reuses the crop's kept
-  // activations after the first).
+  // Back to the same square: the same answer (on the CPU these probes come from the crop's
+  // kept activations).
   await page.keyboard.press('Shift+ArrowUp');
   assert.equal(await prob(90, 86), right, 'the same square, the same probability');
   await page.keyboard.press('Shift+ArrowDown');
