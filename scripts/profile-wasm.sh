@@ -11,7 +11,7 @@ model=${1:-static/models/squeezenet1_1-int8.onnx}
 rustup target list --installed | grep -qx wasm32-wasip1 || rustup target add wasm32-wasip1
 cargo build --release --example bench_forward --target wasm32-wasip1
 out=$(mktemp -d)
-node --no-warnings --single-threaded-gc --cpu-prof --cpu-prof-dir="$out" --cpu-prof-interval 200 scripts/wasi-run.mjs \
+WASI_PROFILE="$out/wasi.cpuprofile" node --no-warnings --single-threaded-gc scripts/wasi-run.mjs \
   target/wasm32-wasip1/release/examples/bench_forward.wasm "${2:-50}" "$model" ${4:-}
-node scripts/cpuprofile-top.mjs "$out"/*.cpuprofile "${3:-15}"
+node scripts/cpuprofile-top.mjs "$out/wasi.cpuprofile" "${3:-15}"
 rm -rf "$out"

@@ -15,4 +15,21 @@ const instance = await WebAssembly.instantiate(module, wasi.getImportObject());
 // first. So the memory is grown by 1 GB before the start (pages never touched cost nothing; the
 // program's allocator grows it further as it needs, the first pages simply stay unused).
 instance.exports.memory.grow(16384);
+// WASI_PROFILE=FILE.cpuprofile: V8's sampling profiler (200 µs) around the program, written
+// before Node exits (`node --cpu-prof` writes at exit, where the crash above can strike first).
+const profileTo = process.env.WASI_PROFILE;
+let session;
+if (profileTo) {
+  const { Session } = await import('node:inspector/promises');
+  session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.setSamplingInterval', { interval: 200 });
+  await session.post('Profiler.start');
+}
 process.exitCode = wasi.start(instance);
+if (session) {
+  const { profile } = await session.post('Profiler.stop');
+  const { writeFileSync } = await import('node:fs');
+  writeFileSync(profileTo, JSON.stringify(profile));
+}
