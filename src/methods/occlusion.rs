@@ -19,7 +19,8 @@ pub struct OcclusionParams {
     pub strides: [usize; 2],
     /// What the window shows instead of the image.
     pub fill: Fill,
-    /// Occluded copies per forward pass.
+    /// Occluded copies per forward pass (incremental sweeps on the CPU: per part of the work,
+    /// each copy computed alone).
     pub batch: usize,
     /// Recompute only what each window can change ([`crate::model::incremental`]); the answer
     /// is the same either way.
@@ -257,16 +258,30 @@ impl Measurer {
             let x = Tensor::<4>::from_data(TensorData::new(batch, [at.len(), c, h, w]), &self.input.device());
             return measure(net, x, &self.target).await;
         };
+        // Exact sweeps on the CPU run each window alone: a batch's patch takes its largest
+        // window's reach at every layer (windows near an edge reach less), so alone each
+        // recomputes only its own (11% faster under WASI, 22% in the page, at 32/16; BENCHMARKS.md).
+        // Approximate sweeps cut every window to about the same region, so a batch wastes
+        // nothing and its fewer, larger operations win; on a GPU batches always win.
+        let alone = self.approximate.is_none() && *net.device() == crate::Device::flex();
+        let groups: Vec<&[[usize; 2]]> = if alone { at.chunks(1).collect() } else { vec![at] };
         match &self.target {
             Target::Class(_) => {
-                let v = unmodified.occluded(net, at, self.window, net.score_name(), self.approximate)?;
-                let n = v.shape.first().copied().unwrap_or(1);
-                let classes = v.shape.iter().skip(1).product::<usize>();
-                class_probability(v.tensor.reshape([n, classes]), &self.target).await
+                let mut scores = Vec::with_capacity(groups.len());
+                for group in groups {
+                    let v = unmodified.occluded(net, group, self.window, net.score_name(), self.approximate)?;
+                    let classes = v.shape.iter().skip(1).product::<usize>();
+                    scores.push(v.tensor.reshape([group.len(), classes]));
+                }
+                class_probability(Tensor::cat(scores, 0), &self.target).await
             }
             Target::Channel { layer, channel } => {
-                let v = unmodified.occluded(net, at, self.window, layer, self.approximate)?;
-                Ok(read_f32(channel_mean(&v, layer, *channel)?).await?)
+                let mut means = Vec::with_capacity(groups.len());
+                for group in groups {
+                    let v = unmodified.occluded(net, group, self.window, layer, self.approximate)?;
+                    means.push(channel_mean(&v, layer, *channel)?);
+                }
+                Ok(read_f32(Tensor::cat(means, 0)).await?)
             }
         }
     }

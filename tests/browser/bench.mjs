@@ -21,7 +21,9 @@
 // workers on the other cores.
 // Also (part "soak", not in the default parts) `runs` consecutive maps in one page, cycling
 // saliency, guided backprop, deconvnet and Grad-CAM: the page's JS heap and the worker's wasm
-// memory every tenth of the way, which must stay flat.
+// memory every tenth of the way, which must stay flat, and on WebGPU the worker's GPU buffers
+// (counted by wrapping createBuffer and destroy, garbage-collected ones included).
+// SOAK_MODEL=fashion-mnist soaks the small model instead of SqueezeNet.
 // Usage: node tests/browser/bench.mjs dist [runs=20] [backends=cpu,webgpu] [parts=forward,methods,optimize,anatomy,models,soak]
 // (MODELS=name,name: the part "models" only on the files whose paths contain one of them)
 import { serve } from './serve.mjs';
@@ -33,7 +35,8 @@ const dist = process.argv[2] ?? 'dist';
 const runs = Number(process.argv[3] ?? 20);
 const server = await serve(dist);
 // No service worker: timings are of the network path, not of its cache.
-const context = await launch({ serviceWorkers: 'block' });
+// `gc()` in the worker too, so the soak can count what garbage collection would free.
+const context = await launch({ serviceWorkers: 'block', flags: ['--js-flags=--expose-gc'] });
 const p90 = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.ceil(0.9 * s.length) - 1)]; };
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
 
@@ -407,21 +410,65 @@ async function peerRun(origin, file, ep, shape, threads) {
 }
 
 async function soak(backend) {
+  // SOAK_MODEL=fashion-mnist soaks the small bundled model (WebGPU on SwiftShader runs its maps in
+  // a fraction of a second, SqueezeNet's in about two).
+  const fashion = process.env.SOAK_MODEL === 'fashion-mnist';
   const page = await context.newPage();
-  await page.goto(`${server.origin}/?backend=${backend}`);
+  await page.goto(`${server.origin}/?backend=${backend}${fashion ? '&model=fashion-mnist' : ''}`);
   await page.waitForSelector('[data-testid="status"][data-state="ready"]', { timeout: 600_000 });
-  await page.click('[data-testid="sample"][data-sample="chelsea.png"]');
-  await page.waitForSelector('[data-testid="explain-run"]', { timeout: 600_000 });
-  await page.waitForSelector('[data-testid="status"][data-state="ready"]');
+  const photo = fashion ? 'fashion/sneaker.png' : 'chelsea.png';
+  await page.click(`[data-testid="sample"][data-sample="${photo}"]`);
+  await page.waitForFunction((n) => document.querySelector('[data-testid="crop-source"]')?.textContent === n
+    && document.querySelector('[data-testid="status"]').dataset.state === 'ready', photo, { timeout: 600_000 });
   const cdp = await context.newCDPSession(page);
   await cdp.send('HeapProfiler.enable');
+  const worker = page.workers()[0];
+  // The worker's GPU buffers from here on: made, destroyed, and freed by garbage collection
+  // without a destroy. What is left of them is what the soak holds on the GPU.
+  const gpu = backend === 'webgpu' && worker && await worker.evaluate(() => {
+    if (typeof GPUDevice === 'undefined') return false;
+    const live = new Map();
+    const ids = new WeakMap();
+    const counts = { made: 0, destroyed: 0, collected: 0 };
+    let next = 0;
+    const freed = new FinalizationRegistry((id) => { if (live.delete(id)) counts.collected++; });
+    const make = GPUDevice.prototype.createBuffer;
+    GPUDevice.prototype.createBuffer = function (desc) {
+      const buffer = make.call(this, desc);
+      const id = next++;
+      ids.set(buffer, id);
+      live.set(id, Number(desc.size));
+      counts.made++;
+      freed.register(buffer, id);
+      return buffer;
+    };
+    const destroy = GPUBuffer.prototype.destroy;
+    GPUBuffer.prototype.destroy = function () {
+      if (live.delete(ids.get(this))) counts.destroyed++;
+      return destroy.call(this);
+    };
+    self.convlensGpuBuffers = () => {
+      let bytes = 0;
+      for (const size of live.values()) bytes += size;
+      return { live: live.size, bytes, ...counts };
+    };
+    return true;
+  });
   const sample = async (done) => {
     await cdp.send('HeapProfiler.collectGarbage');
     const heap = await page.evaluate(() => performance.memory.usedJSHeapSize);
-    const worker = page.workers()[0];
     const wasm = worker ? await worker.evaluate(() => self.convlensWasmBytes ?? null) : null;
-    const row = { backend, what: 'soak', runs: done, js_heap_bytes: heap, worker_wasm_bytes: wasm };
-    console.log(`${backend}: after ${done} maps: page JS heap ${(heap / 1048576).toFixed(1)} MB, worker wasm memory ${wasm === null ? '?' : (wasm / 1048576).toFixed(1) + ' MB'}`);
+    let buffers = null;
+    if (gpu) {
+      await worker.evaluate(() => self.gc?.());
+      // Finalizers run after the collection, as tasks of their own.
+      await new Promise((r) => setTimeout(r, 200));
+      buffers = await worker.evaluate(() => self.convlensGpuBuffers());
+    }
+    const row = { backend, what: 'soak', model: fashion ? 'fashion-mnist' : 'squeezenet', runs: done,
+      js_heap_bytes: heap, worker_wasm_bytes: wasm, gpu_buffers: buffers };
+    const gpuText = buffers ? `, GPU buffers made since the start ${buffers.made}, live ${buffers.live} (${(buffers.bytes / 1048576).toFixed(2)} MB; ${buffers.destroyed} destroyed, ${buffers.collected} collected)` : '';
+    console.log(`${backend}: after ${done} maps: page JS heap ${(heap / 1048576).toFixed(1)} MB, worker wasm memory ${wasm === null ? '?' : (wasm / 1048576).toFixed(1) + ' MB'}${gpuText}`);
     results.push(row);
   };
   const methods = ['saliency', 'guided-backprop', 'deconvnet', 'grad-cam'];
