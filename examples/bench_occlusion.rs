@@ -4,7 +4,9 @@
 //! median of `runs` (default 3), `batch` occluded images per pass (default 8), on the bundled
 //! SqueezeNet (an empty third argument) or another model (windows scaled to its input size).
 //! Each margin (default 0.3; `OcclusionParams::approximate`) adds an approximate incremental
-//! sweep: its time and how far its map is from the exact one.
+//! sweep: its time and how far its map is from the exact one. `WINDOWS=32,64` runs only those
+//! window sizes (of 16, 32, 48, 64); `NAIVE=0` skips the whole-image sweeps (their column
+//! reads 0), for profiling or timing the incremental ones alone.
 
 use std::time::Instant;
 
@@ -33,7 +35,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         print!(" | margin {margin}: ms  speed-up  worst/max  corr");
     }
     println!();
-    for (window, stride) in [(16, 8), (32, 16), (48, 24), (64, 32)].map(|(w, s)| (w * side / 227, s * side / 227)) {
+    let only: Option<Vec<usize>> =
+        std::env::var("WINDOWS").ok().map(|v| v.split(',').filter_map(|t| t.trim().parse().ok()).collect());
+    let naive_too = std::env::var("NAIVE").map_or(true, |v| v != "0");
+    for (window, stride) in [(16, 8), (32, 16), (48, 24), (64, 32)]
+        .into_iter()
+        .filter(|(w, _)| only.as_ref().is_none_or(|o| o.contains(w)))
+        .map(|(w, s)| (w * side / 227, s * side / 227))
+    {
         let time =
             |incremental: bool, approximate: Option<f32>| -> Result<(f64, Vec<f32>), Box<dyn std::error::Error>> {
                 let p = OcclusionParams {
@@ -56,7 +65,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 Ok((times[times.len() / 2], map))
             };
         let positions = convlens::methods::occlusion::starts(side, window, stride).len().pow(2);
-        let ((naive, _), (fast, exact)) = (time(false, None)?, time(true, None)?);
+        let naive = if naive_too { time(false, None)?.0 } else { 0.0 };
+        let (fast, exact) = time(true, None)?;
         print!("{window:>6} {stride:>6} {positions:>9} {naive:>10.0} {fast:>15.0} {:>8.2}×", naive / fast);
         for margin in &margins {
             let (ms, map) = time(true, Some(*margin))?;

@@ -7,7 +7,9 @@ outputs each window can reach; one patch size per batch, the largest of its copi
 assembled in full from the first layer where its patch would cover over 70% of the layer;
 windows in the order `positions()` gives them, coarse pass first, 8 per batch), and against
 the best any exact per-window plan can do (each window alone, never assembled). Geometry only:
-no weights, no timing. Usage: python3 tools/occlusion_bound.py [batch=8]
+no weights, no timing. Simplified where it hardly matters: a window at the far edge is cut
+there (the app shifts it inward, same size), and a fire module's 1x1 expand is counted over its
+3x3 sibling's patch. Usage: python3 tools/occlusion_bound.py [batch=8]
 """
 import math
 import sys
