@@ -86,6 +86,17 @@ def sweep(window, stride, batch, dense_share):
     return whole, plan
 
 
+def reach(y, x, window):
+    """The outputs a window at (y, x) can change in the last layer (14x14 at 227 pixels): their count."""
+    n = SIDE
+    spans = ((y, min(y + window, SIDE) - 1), (x, min(x + window, SIDE) - 1))
+    for kind, k, s, p, _, _ in LAYERS:
+        o = out_size(n, kind, k, s, p)
+        spans = tuple(affected(spans[d][0], spans[d][1] - spans[d][0] + 1, k - 1, s, p, o) for d in (0, 1))
+        n = o
+    return (spans[0][1] - spans[0][0] + 1) * (spans[1][1] - spans[1][0] + 1), n * n
+
+
 def main():
     batch = int(sys.argv[1]) if len(sys.argv) > 1 else 8
     print("window/stride  windows  whole images  exact plan (batch %d)  each window alone, never dense" % batch)
@@ -95,6 +106,10 @@ def main():
         _, alone = sweep(window, stride, 1, 2.0)
         print(f"{window:>6}/{stride:<6} {count:>8} {whole / 1e9:>10.1f} G {plan / 1e9:>10.1f} G ({whole / plan:.2f}x)"
               f" {alone / 1e9:>10.1f} G ({whole / alone:.2f}x)")
+    corner, whole_map = reach(0, 0, 32)
+    middle, _ = reach(96, 112, 32)
+    print(f"a 32-pixel window reaches {corner} of the last layer's {whole_map} positions in a corner,"
+          f" {middle} in the middle")
 
 
 if __name__ == "__main__":
