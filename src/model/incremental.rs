@@ -54,6 +54,12 @@ impl Patched {
     /// For each copy, the `size` window whose top-left corner is `from[r]` (it may reach past
     /// the map, where `pad` fills in): `[N, C, th, tw]`.
     fn gather(&self, from: &[[isize; 2]], size: [usize; 2], pad: f32) -> Tensor<4> {
+        // Tiles that are the patches themselves (a 1×1 convolution's, the larger operand's of
+        // a concatenation): nothing to assemble.
+        let own = |(f, a): (&[isize; 2], &[usize; 2])| f[0] == a[0] as isize && f[1] == a[1] as isize;
+        if size == self.size() && from.len() == self.at.len() && from.iter().zip(&self.at).all(own) {
+            return self.patch.clone();
+        }
         self.tiles_on_host(from, size, pad).unwrap_or_else(|| self.tiles_by_ops(from, size, pad))
     }
 
@@ -124,21 +130,40 @@ impl Patched {
                         continue;
                     }
                     let row = &mut out[((r * c + ch) * th + ty) * tw..][..tw];
-                    if x0 < x1 {
-                        let src = (ch as isize * h + y) * w;
-                        row[(x0 - f[1]) as usize..(x1 - f[1]) as usize]
-                            .copy_from_slice(&base[(src + x0) as usize..(src + x1) as usize]);
-                    }
+                    let src = (ch as isize * h + y) * w;
+                    let mut map = |a: isize, b: isize| {
+                        if a < b {
+                            copy(
+                                &mut row[(a - f[1]) as usize..(b - f[1]) as usize],
+                                &base[(src + a) as usize..(src + b) as usize],
+                            );
+                        }
+                    };
                     if y >= py && y < py + ph as isize && p0 < p1 {
+                        // The map's values beside the patch (it lies inside the map), then the patch's.
+                        map(x0, p0);
+                        map(p1, x1);
                         let src = ((r * c + ch) as isize * ph as isize + y - py) * pw as isize - px;
-                        row[(p0 - f[1]) as usize..(p1 - f[1]) as usize]
-                            .copy_from_slice(&patch[(src + p0) as usize..(src + p1) as usize]);
+                        copy(
+                            &mut row[(p0 - f[1]) as usize..(p1 - f[1]) as usize],
+                            &patch[(src + p0) as usize..(src + p1) as usize],
+                        );
+                    } else {
+                        map(x0, x1);
                     }
                 }
             }
         }
         Some(Tensor::from_data(TensorData::new(out, [from.len(), c, th, tw]), &self.base.device()))
     }
+}
+
+/// `dst.copy_from_slice(src)` (the shorter length) without wasm's call out for a bulk copy: the
+/// rows here are as short as a tile is wide.
+fn copy(dst: &mut [f32], src: &[f32]) {
+    let n = dst.len().min(src.len());
+    // SAFETY: both slices hold at least `n` values, and a `&mut` cannot overlap a `&`.
+    unsafe { super::cpu_simd::copy_row(src.as_ptr(), dst.as_mut_ptr(), n) }
 }
 
 /// The values of a contiguous f32 tensor on the CPU backend, borrowed; `None` elsewhere.
@@ -440,8 +465,12 @@ mod tests {
             patch: tensor([3, 3, 2, 4], 100.0),
             at: vec![[0, 0], [5, 5], [2, 3]],
         };
-        let cases: [(&[[isize; 2]], [usize; 2]); 4] = [
+        let cases: [(&[[isize; 2]], [usize; 2]); 6] = [
             (&[[0, 0], [4, 4], [1, 2]], [3, 5]),
+            // The map's values on both sides of each patch.
+            (&[[-1, -1], [4, 3], [1, 2]], [4, 7]),
+            // The patches themselves ([`Patched::gather`] hands them over as they are).
+            (&[[0, 0], [5, 5], [2, 3]], [2, 4]),
             (&[[-2, -1], [5, 6], [-3, 7]], [4, 4]),
             (&[[-1, -2], [-1, -2], [0, 0]], [9, 13]),
             (&[[6, 0], [0, 8], [3, 3]], [1, 1]),
@@ -451,6 +480,7 @@ mod tests {
                 let fast = p.tiles_on_host(from, size, pad).expect("a CPU tensor").into_data();
                 let slow = p.tiles_by_ops(from, size, pad).into_data();
                 assert_eq!(fast, slow, "tiles from {from:?} of {size:?}, pad {pad}");
+                assert_eq!(p.gather(from, size, pad).into_data(), slow, "gathered from {from:?} of {size:?}");
             }
         }
         let whole = p.dense().into_data();
