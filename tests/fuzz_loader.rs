@@ -1,10 +1,17 @@
 //! A seeded mutation fuzzer over the model loader: bytes of real model files flipped, cut,
 //! duplicated and spliced must give a typed error or a model, never a panic. Run longer with
-//! `FUZZ_CASES=200000 cargo test --release --test fuzz_loader -- --nocapture`.
+//! `FUZZ_CASES=200000 cargo test --release --test fuzz_loader -- --nocapture`, and on other cases
+//! than the suite's with `FUZZ_SEED=N` (BENCHMARKS.md, "Fuzzing", records the runs).
 
 use convlens::model::Model;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
+
+/// The generator for a test: its own fixed seed, moved by `FUZZ_SEED` when that is set.
+fn rng(own: u64) -> StdRng {
+    let moved = std::env::var("FUZZ_SEED").ok().and_then(|v| v.parse::<u64>().ok());
+    StdRng::seed_from_u64(moved.map_or(own, |m| own ^ m.wrapping_mul(0x9E37_79B9_7F4A_7C15)))
+}
 
 fn mutate(rng: &mut StdRng, seed: &[u8]) -> Vec<u8> {
     let mut b = seed.to_vec();
@@ -55,7 +62,7 @@ fn mutated_model_files_never_panic_the_loader() {
         .map(|n| std::fs::read(format!("tests/fixtures/zoo/{n}.onnx")).unwrap())
         .collect();
     let cases: usize = std::env::var("FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(4000);
-    let mut rng = StdRng::seed_from_u64(11);
+    let mut rng = rng(11);
     let (mut loaded, mut refused) = (0usize, 0usize);
     for case in 0..cases {
         let seed = &seeds[case % seeds.len()];
@@ -91,7 +98,7 @@ fn hostile_attributes_never_panic_the_forward_pass() {
         .collect();
     let values: [i64; 12] = [0, 1, 2, 3, -1, -7, 31, 64, 4097, 1 << 20, 1 << 40, i64::MAX];
     let cases: usize = std::env::var("FUZZ_CASES").ok().and_then(|v| v.parse::<usize>().ok()).map_or(600, |c| c / 8);
-    let mut rng = StdRng::seed_from_u64(5);
+    let mut rng = rng(5);
     let (mut ran, mut refused) = (0usize, 0usize);
     let device = Device::flex();
     for case in 0..cases {
@@ -155,7 +162,7 @@ fn mutated_images_never_panic_the_decoder() {
     img.write_to(&mut std::io::Cursor::new(&mut bmp), image::ImageFormat::Bmp).unwrap();
     seeds.push(bmp);
     let cases: usize = std::env::var("FUZZ_CASES").ok().and_then(|v| v.parse::<usize>().ok()).map_or(2000, |c| c / 4);
-    let mut rng = StdRng::seed_from_u64(23);
+    let mut rng = rng(23);
     let (mut decoded, mut refused) = (0usize, 0usize);
     for case in 0..cases {
         let bytes = mutate(&mut rng, &seeds[case % seeds.len()]);
