@@ -9,7 +9,9 @@ windows in the order `positions()` gives them, coarse pass first, 8 per batch), 
 the best any exact per-window plan can do (each window alone, never assembled). Geometry only:
 no weights, no timing. Simplified where it hardly matters: a window at the far edge is cut
 there (the app shifts it inward, same size), and a fire module's 1x1 expand is counted over its
-3x3 sibling's patch. Usage: python3 tools/occlusion_bound.py [batch=8]
+3x3 sibling's patch. The last lines: how far a 32-pixel window reaches in the last layer, and
+where windows run alone at 32/16 are assembled in full (a fire module's concatenation follows its
+3x3 expand). Usage: python3 tools/occlusion_bound.py [batch=8]
 """
 import math
 import sys
@@ -31,6 +33,12 @@ LAYERS = (
     + fire(256, 48, 192) + fire(384, 48, 192) + fire(384, 64, 256) + fire(512, 64, 256)
     + [("conv", 1, 1, 0, 512, 1000)]
 )
+
+
+# Each layer's name in SqueezeNet 1.1 (a fire module's expand stands for both of its expands).
+NAMES = ["conv1", "pool1"] + [f"fire{i}/{part}" for i in (2, 3) for part in ("squeeze", "expand")] + ["pool3"] \
+    + [f"fire{i}/{part}" for i in (4, 5) for part in ("squeeze", "expand")] + ["pool5"] \
+    + [f"fire{i}/{part}" for i in (6, 7, 8, 9) for part in ("squeeze", "expand")] + ["conv10"]
 
 
 def out_size(n, kind, k, s, p):
@@ -86,6 +94,23 @@ def sweep(window, stride, batch, dense_share):
     return whole, plan
 
 
+def first_dense(window, stride):
+    """Windows run alone: how many are assembled in full at each layer (None: never, before the pool)."""
+    counts = {}
+    for part in positions(window, stride):
+        for y, x in part:
+            n, spans, at = SIDE, ((y, min(y + window, SIDE) - 1), (x, min(x + window, SIDE) - 1)), None
+            for name, (kind, k, s, p, _, _) in zip(NAMES, LAYERS):
+                o = out_size(n, kind, k, s, p)
+                spans = tuple(affected(spans[d][0], spans[d][1] - spans[d][0] + 1, k - 1, s, p, o) for d in (0, 1))
+                if (spans[0][1] - spans[0][0] + 1) * (spans[1][1] - spans[1][0] + 1) > DENSE_SHARE * o * o:
+                    at = name
+                    break
+                n = o
+            counts[at] = counts.get(at, 0) + 1
+    return counts
+
+
 def reach(y, x, window):
     """The outputs a window at (y, x) can change in the last layer (14x14 at 227 pixels): their count."""
     n = SIDE
@@ -110,6 +135,7 @@ def main():
     middle, _ = reach(96, 112, 32)
     print(f"a 32-pixel window reaches {corner} of the last layer's {whole_map} positions in a corner,"
           f" {middle} in the middle")
+    print("32/16, each window alone, assembled in full at:", first_dense(32, 16))
 
 
 if __name__ == "__main__":
