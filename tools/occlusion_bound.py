@@ -94,32 +94,33 @@ def sweep(window, stride, batch, dense_share):
     return whole, plan
 
 
+def walk(y, x, window):
+    """Layer by layer, for a window at (y, x): the layer's name, its side and the outputs the window can change."""
+    n, spans = SIDE, ((y, min(y + window, SIDE) - 1), (x, min(x + window, SIDE) - 1))
+    for name, (kind, k, s, p, _, _) in zip(NAMES, LAYERS):
+        n = out_size(n, kind, k, s, p)
+        spans = tuple(affected(spans[d][0], spans[d][1] - spans[d][0] + 1, k - 1, s, p, n) for d in (0, 1))
+        yield name, n, spans
+
+
+def area(spans):
+    return (spans[0][1] - spans[0][0] + 1) * (spans[1][1] - spans[1][0] + 1)
+
+
 def first_dense(window, stride):
     """Windows run alone: how many are assembled in full at each layer (None: never, before the pool)."""
     counts = {}
     for part in positions(window, stride):
         for y, x in part:
-            n, spans, at = SIDE, ((y, min(y + window, SIDE) - 1), (x, min(x + window, SIDE) - 1)), None
-            for name, (kind, k, s, p, _, _) in zip(NAMES, LAYERS):
-                o = out_size(n, kind, k, s, p)
-                spans = tuple(affected(spans[d][0], spans[d][1] - spans[d][0] + 1, k - 1, s, p, o) for d in (0, 1))
-                if (spans[0][1] - spans[0][0] + 1) * (spans[1][1] - spans[1][0] + 1) > DENSE_SHARE * o * o:
-                    at = name
-                    break
-                n = o
+            at = next((name for name, n, spans in walk(y, x, window) if area(spans) > DENSE_SHARE * n * n), None)
             counts[at] = counts.get(at, 0) + 1
     return counts
 
 
 def reach(y, x, window):
     """The outputs a window at (y, x) can change in the last layer (14x14 at 227 pixels): their count."""
-    n = SIDE
-    spans = ((y, min(y + window, SIDE) - 1), (x, min(x + window, SIDE) - 1))
-    for kind, k, s, p, _, _ in LAYERS:
-        o = out_size(n, kind, k, s, p)
-        spans = tuple(affected(spans[d][0], spans[d][1] - spans[d][0] + 1, k - 1, s, p, o) for d in (0, 1))
-        n = o
-    return (spans[0][1] - spans[0][0] + 1) * (spans[1][1] - spans[1][0] + 1), n * n
+    *_, (_, n, spans) = walk(y, x, window)
+    return area(spans), n * n
 
 
 def main():

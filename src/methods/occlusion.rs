@@ -229,18 +229,16 @@ impl Measurer {
         // Incremental inference follows NCHW windows; a channels-last model runs whole images.
         let incremental = if p.incremental { Unmodified::new(net, input, &fill)? } else { None };
         // The unmodified image's target, from the activations kept (no second pass) if any.
-        let kept = incremental.as_ref().and_then(|u| match target {
-            Target::Class(_) => u.acts.get(net.score_name()).map(|v| (v, net.score_name())),
-            Target::Channel { layer, .. } => u.acts.get(layer).map(|v| (v, layer.as_str())),
-        });
-        let base = match (kept, target) {
-            (Some((v, _)), Target::Class(_)) => {
+        let name = match target {
+            Target::Class(_) => net.score_name(),
+            Target::Channel { layer, .. } => layer.as_str(),
+        };
+        let base = match (incremental.as_ref().and_then(|u| u.acts.get(name)), target) {
+            (Some(v), Target::Class(_)) => {
                 let classes = v.shape.iter().skip(1).product::<usize>();
                 class_probability(v.tensor.clone().reshape([1, classes]), target).await?[0]
             }
-            (Some((v, layer)), Target::Channel { channel, .. }) => {
-                read_f32(channel_mean(v, layer, *channel)?).await?[0]
-            }
+            (Some(v), Target::Channel { channel, .. }) => read_f32(channel_mean(v, name, *channel)?).await?[0],
             (None, _) => measure(net, input.clone(), target).await?[0],
         };
         Ok(Self {
