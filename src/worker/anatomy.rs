@@ -43,7 +43,7 @@ impl Progress for ScanProgress<'_> {
     fn tick(&mut self, done: usize, total: usize) -> Pin<Box<dyn Future<Output = bool> + '_>> {
         post(&Response::Progress { id: self.id, done, total }, None);
         Box::pin(async move {
-            gloo_timers::future::TimeoutFuture::new(0).await;
+            super::yield_now::yield_now().await;
             !self.engine.cancelled.borrow().contains(&self.id)
         })
     }
@@ -346,7 +346,7 @@ async fn tsne(engine: &Engine, id: u64, perplexity: f32, iterations: usize, seed
         if done {
             return Ok(());
         }
-        gloo_timers::future::TimeoutFuture::new(0).await;
+        super::yield_now::yield_now().await;
         if engine.cancelled.borrow().contains(&id) {
             return Err(AnatomyError::Cancelled);
         }

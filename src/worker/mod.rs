@@ -7,6 +7,7 @@ mod backend;
 mod helpers;
 #[cfg(feature = "threads")]
 mod threads;
+mod yield_now;
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashSet;
@@ -434,7 +435,7 @@ impl Progress for WorkerProgress<'_> {
     fn tick(&mut self, done: usize, total: usize) -> Pin<Box<dyn Future<Output = bool> + '_>> {
         post(&Response::Progress { id: self.id, done, total }, None);
         Box::pin(async move {
-            gloo_timers::future::TimeoutFuture::new(0).await;
+            yield_now::yield_now().await;
             !self.engine.cancelled.borrow().contains(&self.id)
         })
     }
@@ -648,7 +649,7 @@ impl crate::optvis::render::RenderProgress for OptimizeProgress<'_> {
                 None => None,
             };
             post(&response, png.as_deref());
-            gloo_timers::future::TimeoutFuture::new(0).await;
+            yield_now::yield_now().await;
             // Paused: wait here, between steps, until resumed or cancelled.
             while self.engine.paused.borrow().contains(&self.id) && !self.engine.cancelled.borrow().contains(&self.id) {
                 gloo_timers::future::TimeoutFuture::new(50).await;
