@@ -257,6 +257,12 @@ impl Measurer {
         })
     }
 
+    /// Whether [`Measurer::measure`] runs each window alone, so that how the windows are cut
+    /// into parts does not change the work.
+    pub fn windows_alone(&self, net: &Network) -> bool {
+        self.incremental.is_some() && self.approximate.is_none() && *net.device() == crate::Device::flex()
+    }
+
     /// The target with the window at each of `at` (top-left corners) filled.
     pub async fn measure(&self, net: &Network, at: &[[usize; 2]]) -> Result<Vec<f32>, MethodError> {
         let Some(unmodified) = &self.incremental else {
@@ -275,7 +281,7 @@ impl Measurer {
         // recomputes only its own (11% faster under WASI, 22% in the page, at 32/16; BENCHMARKS.md).
         // Approximate sweeps cut every window to about the same region, so a batch wastes
         // nothing and its fewer, larger operations win; on a GPU batches always win.
-        let alone = self.approximate.is_none() && *net.device() == crate::Device::flex();
+        let alone = self.windows_alone(net);
         let groups: Vec<&[[usize; 2]]> = if alone { at.chunks(1).collect() } else { vec![at] };
         match &self.target {
             Target::Class(_) => {
@@ -320,6 +326,25 @@ pub fn positions(h: usize, w: usize, p: &OcclusionParams) -> (Vec<[usize; 2]>, u
     (coarse.into_iter().chain(grid(false)).collect(), preview)
 }
 
+/// The parts of a sweep of `n` windows: runs of `batch`, none straddling the coarse pass's end
+/// (`coarse`), so that its preview comes as soon as it is done. With `shrink` (windows measured
+/// alone, where a part's size does not change the work) each part holds at most an eighth of
+/// the windows left, down to one: at the end of a run shared with helpers, no worker then
+/// waits long for another's last part.
+fn part_bounds(n: usize, coarse: usize, batch: usize, shrink: bool) -> Vec<std::ops::Range<usize>> {
+    let mut out = Vec::new();
+    for r in [0..coarse.min(n), coarse.min(n)..n] {
+        let mut s = r.start;
+        while s < r.end {
+            let size = if shrink { batch.min((n - s).div_ceil(8)) } else { batch }.max(1);
+            let e = (s + size).min(r.end);
+            out.push(s..e);
+            s = e;
+        }
+    }
+    out
+}
+
 /// The map from the drops measured so far (`None`: not yet): each pixel averages the drops of
 /// the windows that covered it, summed in position order so any split of the work gives the
 /// same bits.
@@ -349,11 +374,7 @@ pub async fn occlusion(
     let measurer = Measurer::new(net, input, target, p).await?;
     let base = measurer.base;
     let (at, coarse) = positions(h, w, p);
-    // Batches never straddle the coarse pass's end, so its preview comes as soon as it is done.
-    let bounds: Vec<std::ops::Range<usize>> = [0..coarse, coarse..at.len()]
-        .into_iter()
-        .flat_map(|r| r.clone().step_by(p.batch).map(move |s| s..(s + p.batch).min(r.end)))
-        .collect();
+    let bounds = part_bounds(at.len(), coarse, p.batch, measurer.windows_alone(net));
     let coarse_batches = bounds.iter().filter(|r| r.end <= coarse).count();
     let units: Vec<usize> = bounds.iter().map(|r| r.len()).collect();
     let drops = |answers: &[Option<Vec<f32>>]| -> Vec<Option<f32>> {
@@ -383,4 +404,43 @@ pub async fn occlusion(
     .await?;
     let answers: Vec<Option<Vec<f32>>> = answers.into_iter().map(Some).collect();
     Ok(Attribution { values: mean_map(h, w, p.window, &at, &drops(&answers)), shape: vec![h, w], score: base })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::part_bounds;
+
+    #[test]
+    fn parts_cover_the_windows_in_order_and_shrink_only_when_alone() {
+        for (n, coarse, batch) in [(196, 49, 8), (49, 16, 8), (7, 0, 8), (0, 0, 8), (30, 9, 1), (100, 100, 16)] {
+            for shrink in [false, true] {
+                let parts = part_bounds(n, coarse, batch, shrink);
+                let mut next = 0;
+                for r in &parts {
+                    assert_eq!(r.start, next, "{n} {coarse} {batch} {shrink}: {parts:?}");
+                    assert!(!r.is_empty() && r.len() <= batch);
+                    assert!(r.end <= coarse || r.start >= coarse, "{r:?} straddles {coarse}");
+                    next = r.end;
+                }
+                assert_eq!(next, n);
+                // Without shrinking, only a range's last part may be short.
+                if !shrink {
+                    let short = parts.iter().filter(|r| r.len() < batch).count();
+                    assert!(short <= 2 && parts.iter().all(|r| r.len() == batch || r.end == coarse || r.end == n));
+                }
+                if shrink && n > 0 {
+                    assert_eq!(parts.last().map(|r| r.len()), Some(1));
+                }
+            }
+        }
+        // SqueezeNet at 32/16: 196 windows, the coarse pass 49. Shrinking keeps whole batches
+        // while more than 56 windows are left, then an eighth of those left.
+        let sizes = |shrink| part_bounds(196, 49, 8, shrink).iter().map(|r| r.len()).collect::<Vec<_>>();
+        assert_eq!(sizes(false).len(), 26);
+        let mut tail = vec![7, 6, 5, 5, 4, 3, 3, 3, 2, 2, 2, 2];
+        tail.extend([1; 7]);
+        let shrunk = sizes(true);
+        assert_eq!(shrunk[..19], [8, 8, 8, 8, 8, 8, 1, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8]);
+        assert_eq!(shrunk[19..], tail[..]);
+    }
 }
