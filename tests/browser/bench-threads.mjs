@@ -3,7 +3,9 @@
 // classifications of coffee.png per model file ("-" is the bundled SqueezeNet), medians. Part
 // "sweep": occlusion 32/16 on chelsea.png (SqueezeNet 1.1 int8), the worker's own time per map:
 // a plain page with helpers, a plain page on one worker, an isolated page.
+// Part "compare": the same sweep on two builds (DIST and OTHER), pages alternating.
 // Usage: node tests/browser/bench-threads.mjs dist forward [runs=10] FILE... | sweep [rounds=2]
+//   | compare ROUNDS OTHER_DIST [QUERY]
 import { serve } from './serve.mjs';
 import { launch } from './browser.mjs';
 import { openModelPage } from './model-page.mjs';
@@ -53,6 +55,21 @@ if (part === 'forward') {
     await a.page.close();
     await b.page.close();
   }
+} else if (part === 'compare') {
+  // Two builds' sweeps, pages alternating: ROUNDS pages of each with 4 maps, the first map of
+  // each page (which starts the helpers) left out; QUERY adds to the URL (`&parallel=false`).
+  const [other, query = ''] = files;
+  const second = await serve(other);
+  const times = [[], []];
+  for (let r = 0; r < Number(count); r++) {
+    for (const [i, origin] of [plain.origin, second.origin].entries()) {
+      const maps = await sweeps(origin, query, 4);
+      times[i].push(...maps.slice(1).map((m) => m[0]));
+      console.log(i ? other : dist, JSON.stringify(maps));
+    }
+  }
+  console.log(`medians of ${times[0].length}: ${dist} ${median(times[0]).toFixed(0)} ms, ${other} ${median(times[1]).toFixed(0)} ms`);
+  await second.close();
 } else {
   for (let r = 0; r < Number(count); r++) {
     console.log('plain page, helpers:', JSON.stringify(await sweeps(plain.origin, '', 3)));
