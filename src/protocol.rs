@@ -649,6 +649,10 @@ pub enum Request {
     /// The run's own worker took part `part` of run `run` back: a helper that has not begun it
     /// skips it (no answer).
     Skip { run: u64, part: usize },
+    /// The page shows an image with `method` chosen: where a run of that method would share
+    /// its parts with CPU helpers, they start now, so that the first run does not wait while
+    /// they load the model. No answer.
+    Prepare { method: String },
 }
 
 fn one() -> usize {

@@ -673,6 +673,22 @@ pub fn app() -> Html {
         let camera = camera.clone();
         Callback::from(move |on: bool| camera.set(on))
     };
+    // With an image shown and a method chosen whose runs may share their parts with CPU
+    // helpers, the helpers start meanwhile (the worker decides whether they would be used), so
+    // the first run does not wait for them.
+    {
+        let link = link.clone();
+        let model = state.model.as_ref().map(|m| m.name.clone());
+        let shown = state.shown.is_some() && state.backend == Some(crate::protocol::BackendKind::Cpu);
+        let (method, parallel) = (state.settings.method.clone(), state.settings.params.parallel);
+        use_effect_with((method, parallel, model, shown), move |(method, parallel, model, shown)| {
+            if *shown && model.is_some() && *parallel != Some(false) {
+                if let Some(l) = link.borrow().as_ref() {
+                    l.borrow().prepare(method);
+                }
+            }
+        });
+    }
     // A shared link's sample photo is shown once the model is ready.
     {
         let restored = use_mut_ref(|| false);

@@ -240,6 +240,12 @@ impl WorkerLink {
         Self::spawn(link, BackendChoice::Cpu);
     }
 
+    /// An image is shown with `method` chosen: the worker starts the CPU helpers that method's
+    /// runs would share their parts with, if any.
+    pub fn prepare(&self, method: &str) {
+        self.send(&Request::Prepare { method: method.into() });
+    }
+
     pub fn explain(&self, id: u64, job: crate::protocol::ExplainJob) {
         self.send(&Request::Explain { id, job });
     }

@@ -183,6 +183,11 @@ pub fn start() {
                         Err(helpers::Skipped::TakenBack) => {}
                     }
                 }
+                Ok(Request::Prepare { method }) => {
+                    if let Some(e) = loaded.filter(|e| shares_parts(e, &method)) {
+                        e.pool();
+                    }
+                }
                 Ok(Request::Skip { run, part }) => {
                     if let Some(h) = helping.borrow().as_ref() {
                         h.skip(run, part);
@@ -469,6 +474,12 @@ impl Engine {
 /// Runs on models with smaller inputs stay on one worker (BENCHMARKS.md, "CPU helper workers").
 const MIN_SHARED_SIDE: usize = 64;
 
+/// Whether runs of `method` are made of parts that CPU helpers can take (not on tiny inputs:
+/// the Fashion-MNIST net's parts take less time than their messages).
+fn shares_parts(engine: &Engine, method: &str) -> bool {
+    ["occlusion", "smoothgrad", "integrated-gradients"].contains(&method) && engine.info.input_size >= MIN_SHARED_SIDE
+}
+
 /// What a raw map depends on, for one crop: method, target and parameters.
 type MapKey = (String, crate::protocol::Target, crate::protocol::MethodParams);
 /// Raw maps kept per crop (a map is at most 3 × H × W floats: about 0.6 MB at 227×227).
@@ -506,12 +517,10 @@ async fn explain(engine: &Engine, id: u64, job: ExplainJob) {
     let cached = kept.is_some();
     // Runs made of parts can share them with CPU helpers (a randomized copy of the model stays
     // here).
-    // (Not on tiny inputs: the Fashion-MNIST net's parts take less time than their messages.)
-    let shared = ["occlusion", "smoothgrad", "integrated-gradients"].contains(&job.method.as_str())
-        && engine.info.input_size >= MIN_SHARED_SIDE;
-    let pool = (shared && job.params.parallel != Some(false) && randomized.is_none() && !cached)
-        .then(|| engine.pool())
-        .flatten();
+    let pool =
+        (shares_parts(engine, &job.method) && job.params.parallel != Some(false) && randomized.is_none() && !cached)
+            .then(|| engine.pool())
+            .flatten();
     let mut workers = 1;
     let a = match kept {
         Some(a) => {

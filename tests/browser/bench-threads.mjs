@@ -5,7 +5,7 @@
 // a plain page with helpers, a plain page on one worker, an isolated page.
 // Part "compare": the same sweep on two builds (DIST and OTHER), pages alternating.
 // Usage: node tests/browser/bench-threads.mjs dist forward [runs=10] FILE... | sweep [rounds=2]
-//   | compare ROUNDS OTHER_DIST [QUERY]
+//   | compare ROUNDS OTHER_DIST [QUERY]   (FIRST=1: the first map of each page, 3 s after the photo)
 import { serve } from './serve.mjs';
 import { launch } from './browser.mjs';
 import { openModelPage } from './model-page.mjs';
@@ -17,14 +17,18 @@ const context = await launch({ serviceWorkers: 'block' });
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[s.length >> 1]; };
 const ready = (page) => page.waitForSelector('[data-testid="status"][data-state="ready"]', { timeout: 600_000 });
 
-/** `k` occlusion maps (32/16, top-5 classes in turn) in a fresh page: [ms, workers] each. */
-async function sweeps(origin, query, k) {
+/**
+ * `k` occlusion maps (32/16, top-5 classes in turn) in a fresh page, the first `pause` ms after
+ * the photo is shown (as a user reading the predictions first): [ms, workers] each.
+ */
+async function sweeps(origin, query, k, pause = 0) {
   const page = await context.newPage();
   await page.goto(`${origin}/?backend=cpu&method=occlusion&window=32&stride=16${query}`);
   await ready(page);
   await page.click('[data-testid="sample"][data-sample="chelsea.png"]');
   await page.waitForFunction(() => document.querySelector('[data-testid="crop-source"]')?.textContent === 'chelsea.png'
     && document.querySelector('[data-testid="status"]').dataset.state === 'ready', null, { timeout: 600_000 });
+  await page.waitForTimeout(pause);
   const out = [];
   for (let i = 0; i < k; i++) {
     const before = await page.$$eval('[data-testid="explanation"]', (f) => (f[0] ? f[0].dataset.id : ''));
@@ -58,13 +62,15 @@ if (part === 'forward') {
 } else if (part === 'compare') {
   // Two builds' sweeps, pages alternating: ROUNDS pages of each with 4 maps, the first map of
   // each page (which starts the helpers) left out; QUERY adds to the URL (`&parallel=false`).
+  // FIRST=1: one map per page, 3 s after the photo is shown, so the first map only.
   const [other, query = ''] = files;
+  const first = Boolean(process.env.FIRST);
   const second = await serve(other);
   const times = [[], []];
   for (let r = 0; r < Number(count); r++) {
     for (const [i, origin] of [plain.origin, second.origin].entries()) {
-      const maps = await sweeps(origin, query, 4);
-      times[i].push(...maps.slice(1).map((m) => m[0]));
+      const maps = first ? await sweeps(origin, query, 1, 3000) : await sweeps(origin, query, 4);
+      times[i].push(...(first ? maps : maps.slice(1)).map((m) => m[0]));
       console.log(i ? other : dist, JSON.stringify(maps));
     }
   }
