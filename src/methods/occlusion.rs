@@ -326,6 +326,20 @@ pub fn positions(h: usize, w: usize, p: &OcclusionParams) -> (Vec<[usize; 2]>, u
     (coarse.into_iter().chain(grid(false)).collect(), preview)
 }
 
+/// One window of an exact sweep on a grey `side`-pixel image, its answer dropped: run where a
+/// sweep is likely to follow (a helper once it has loaded the model), so that the browser has
+/// compiled the sweep's code to machine code before the first real part (V8 compiles a wasm
+/// function fully only once it has run for a while).
+pub async fn warm_up(net: &Network, side: usize) {
+    let grey = image::RgbImage::from_pixel(side as u32, side as u32, image::Rgb([128, 128, 128]));
+    let x = crate::image::to_tensor(&grey, net.device());
+    let window = (side / 4).max(1);
+    let p = OcclusionParams { window: [window; 2], strides: [window; 2], ..OcclusionParams::default() };
+    if let Ok(m) = Measurer::new(net, &x, &Target::Class(0), &p).await {
+        let _ = m.measure(net, &[[side / 2 - window / 2; 2]]).await;
+    }
+}
+
 /// The parts of a sweep of `n` windows: runs of `batch`, none straddling the coarse pass's end
 /// (`coarse`), so that its preview comes as soon as it is done. With `shrink` (windows measured
 /// alone, where a part's size does not change the work) each part holds at most an eighth of

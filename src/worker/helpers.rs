@@ -298,11 +298,13 @@ pub struct Helping {
     skipped: RefCell<HashSet<(u64, usize)>>,
 }
 
-/// Loads the model for `Request::Help`; answers `HelperReady` or `Failed`.
-pub fn help(bytes: &[u8], preprocess: Preprocess) -> Result<Helping, String> {
+/// Loads the model for `Request::Help` and runs one occlusion window
+/// ([`crate::methods::occlusion::warm_up`]); answers `HelperReady` or `Failed`.
+pub async fn help(bytes: &[u8], preprocess: Preprocess) -> Result<Helping, String> {
     let mut model = Model::from_bytes(bytes).map_err(|e| e.to_string())?;
     model.graph.preprocess = preprocess;
-    let (_, net) = model.bind(&crate::Device::flex()).map_err(|e| e.to_string())?;
+    let (info, net) = model.bind(&crate::Device::flex()).map_err(|e| e.to_string())?;
+    crate::methods::occlusion::warm_up(&net, info.input_size).await;
     Ok(Helping { net, sweep: RefCell::new(None), skipped: RefCell::new(HashSet::new()) })
 }
 

@@ -58,6 +58,8 @@ struct Engine {
     /// CPU helpers on other cores (started on the first sweep that can use them).
     pool: RefCell<Option<Rc<helpers::Pool>>>,
     pool_tried: Cell<bool>,
+    /// An occlusion window has run here ([`crate::methods::occlusion::warm_up`]).
+    warmed: Cell<bool>,
 }
 
 fn scope() -> DedicatedWorkerGlobalScope {
@@ -162,7 +164,7 @@ pub fn start() {
                     Some(e) => probe(&e, id, class, [x, y, size], fill).await,
                     None => not_loaded(id),
                 },
-                Ok(Request::Help { preprocess }) => match helpers::help(&bytes.unwrap_or_default(), preprocess) {
+                Ok(Request::Help { preprocess }) => match helpers::help(&bytes.unwrap_or_default(), preprocess).await {
                     Ok(h) => {
                         *helping.borrow_mut() = Some(Rc::new(h));
                         post(&Response::HelperReady, None);
@@ -185,7 +187,11 @@ pub fn start() {
                 }
                 Ok(Request::Prepare { method }) => {
                     if let Some(e) = loaded.filter(|e| shares_parts(e, &method)) {
-                        e.pool();
+                        let started = e.pool().is_some();
+                        // This worker's share of the first sweep starts compiled too.
+                        if started && method == "occlusion" && !e.warmed.replace(true) {
+                            crate::methods::occlusion::warm_up(&e.net, e.info.input_size).await;
+                        }
                     }
                 }
                 Ok(Request::Skip { run, part }) => {
@@ -337,6 +343,7 @@ async fn load_bytes(
         source: Rc::new(bytes),
         pool: RefCell::new(None),
         pool_tried: Cell::new(false),
+        warmed: Cell::new(false),
     }));
     post(&Response::Ready { backend: kind, note, model, warmup_ms }, None);
     true
