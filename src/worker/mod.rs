@@ -55,7 +55,8 @@ struct Engine {
     note: Option<String>,
     /// The model file, for CPU helpers to load their own copies.
     source: Rc<Vec<u8>>,
-    /// CPU helpers on other cores (started on the first sweep that can use them).
+    /// CPU helpers on other cores (started when the page prepares for a run that can use them,
+    /// or at the first such run).
     pool: RefCell<Option<Rc<helpers::Pool>>>,
     pool_tried: Cell<bool>,
     /// An occlusion window has run here ([`crate::methods::occlusion::warm_up`]).
