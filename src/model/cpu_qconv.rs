@@ -110,53 +110,34 @@ impl IntConv {
         let spatial = oh * ow;
         let (kp, cols) = (self.k.div_ceil(2), spatial.div_ceil(NR) * NR);
         let plain = self.kernel == [1, 1] && g.strides == [1, 1] && g.padding == [(0, 0); 2];
+        let mut out = vec![0f32; n * self.o * spatial];
+        let [lo, hi] = clamp.unwrap_or([f32::NEG_INFINITY, f32::INFINITY]);
         SCRATCH.with(|kept| {
             let mut fresh = Scratch::default();
             let mut kept = kept.try_borrow_mut();
             let s = kept.as_deref_mut().unwrap_or(&mut fresh);
+            // Each is written in full before it is read.
             let ints = sized(&mut s.ints, c * h * w);
             let col = sized(&mut s.col, if plain { 0 } else { self.k * spatial });
             let panel = sized(&mut s.panel, kp * cols * 2);
             let sums = sized(&mut s.sums, self.o.div_ceil(MR) * MR * cols);
-            self.run_in(x, [n, c, h, w], x_scale, bias, clamp, g, [ints, col, panel], sums)
-        })
-    }
-
-    /// [`IntConv::run`] in the given buffers, which it writes in full before reading.
-    #[allow(clippy::too_many_arguments)]
-    fn run_in(
-        &self,
-        x: &[f32],
-        [n, c, h, w]: [usize; 4],
-        x_scale: f32,
-        bias: Option<&[f32]>,
-        clamp: Option<[f32; 2]>,
-        g: &ConvGeometry,
-        [ints, col, panel]: [&mut [i16]; 3],
-        sums: &mut [i32],
-    ) -> Vec<f32> {
-        let [oh, ow] = g.output([h, w], self.kernel);
-        let spatial = oh * ow;
-        let (kp, cols) = (self.k.div_ceil(2), spatial.div_ceil(NR) * NR);
-        let plain = col.is_empty();
-        let mut out = vec![0f32; n * self.o * spatial];
-        let [lo, hi] = clamp.unwrap_or([f32::NEG_INFINITY, f32::INFINITY]);
-        for b in 0..n {
-            to_integers(&x[b * c * h * w..][..c * h * w], x_scale, ints);
-            let rows = if plain {
-                &*ints
-            } else {
-                im2col(ints, [c, h, w], self.kernel, g, [oh, ow], col);
-                &*col
-            };
-            pack_columns(rows, self.k, spatial, panel);
-            self.product(panel, kp, cols, sums);
-            let dst = &mut out[b * self.o * spatial..][..self.o * spatial];
-            for (r, row) in dst.chunks_exact_mut(spatial).enumerate() {
-                let scale = self.scales[r] * x_scale;
-                to_floats(&sums[r * cols..][..spatial], scale, bias.map_or(0.0, |b| b[r]), lo, hi, row);
+            for b in 0..n {
+                to_integers(&x[b * c * h * w..][..c * h * w], x_scale, ints);
+                let rows = if plain {
+                    &*ints
+                } else {
+                    im2col(ints, [c, h, w], self.kernel, g, [oh, ow], col);
+                    &*col
+                };
+                pack_columns(rows, self.k, spatial, panel);
+                self.product(panel, kp, cols, sums);
+                let dst = &mut out[b * self.o * spatial..][..self.o * spatial];
+                for (r, row) in dst.chunks_exact_mut(spatial).enumerate() {
+                    let scale = self.scales[r] * x_scale;
+                    to_floats(&sums[r * cols..][..spatial], scale, bias.map_or(0.0, |b| b[r]), lo, hi, row);
+                }
             }
-        }
+        });
         out
     }
 
