@@ -18,6 +18,7 @@
 
 use super::cpu_conv::{ConvGeometry, im2col};
 use super::cpu_par::{self, SharedMut};
+use super::scratch;
 
 /// Output channels per register block.
 const MR: usize = 4;
@@ -112,31 +113,33 @@ impl IntConv {
         let plain = self.kernel == [1, 1] && g.strides == [1, 1] && g.padding == [(0, 0); 2];
         let mut out = vec![0f32; n * self.o * spatial];
         let [lo, hi] = clamp.unwrap_or([f32::NEG_INFINITY, f32::INFINITY]);
-        SCRATCH.with(|kept| {
-            let mut fresh = Scratch::default();
-            let mut kept = kept.try_borrow_mut();
-            let s = kept.as_deref_mut().unwrap_or(&mut fresh);
-            // Each is written in full before it is read.
-            let ints = sized(&mut s.ints, c * h * w);
-            let col = sized(&mut s.col, if plain { 0 } else { self.k * spatial });
-            let panel = sized(&mut s.panel, kp * cols * 2);
-            let sums = sized(&mut s.sums, self.o.div_ceil(MR) * MR * cols);
-            for b in 0..n {
-                to_integers(&x[b * c * h * w..][..c * h * w], x_scale, ints);
-                let rows = if plain {
-                    &*ints
-                } else {
-                    im2col(ints, [c, h, w], self.kernel, g, [oh, ow], col);
-                    &*col
-                };
-                pack_columns(rows, self.k, spatial, panel);
-                self.product(panel, kp, cols, sums);
-                let dst = &mut out[b * self.o * spatial..][..self.o * spatial];
-                for (r, row) in dst.chunks_exact_mut(spatial).enumerate() {
-                    let scale = self.scales[r] * x_scale;
-                    to_floats(&sums[r * cols..][..spatial], scale, bias.map_or(0.0, |b| b[r]), lo, hi, row);
+        // (Each part from a multiple of 8 values, so the panel's vector loads keep the buffer's
+        // alignment.)
+        let (ints_len, col_len) = ((c * h * w).next_multiple_of(8), if plain { 0 } else { self.k * spatial });
+        let i16s = ints_len + col_len.next_multiple_of(8) + kp * cols * 2;
+        scratch::with(&scratch::I16, i16s, |buf| {
+            scratch::with(&scratch::I32, self.o.div_ceil(MR) * MR * cols, |sums| {
+                // Each is written in full before it is read.
+                let (ints, rest) = buf.split_at_mut(ints_len);
+                let (col, panel) = rest.split_at_mut(col_len.next_multiple_of(8));
+                let (ints, col) = (&mut ints[..c * h * w], &mut col[..col_len]);
+                for b in 0..n {
+                    to_integers(&x[b * c * h * w..][..c * h * w], x_scale, ints);
+                    let rows = if plain {
+                        &*ints
+                    } else {
+                        im2col(ints, [c, h, w], self.kernel, g, [oh, ow], col);
+                        &*col
+                    };
+                    pack_columns(rows, self.k, spatial, panel);
+                    self.product(panel, kp, cols, sums);
+                    let dst = &mut out[b * self.o * spatial..][..self.o * spatial];
+                    for (r, row) in dst.chunks_exact_mut(spatial).enumerate() {
+                        let scale = self.scales[r] * x_scale;
+                        to_floats(&sums[r * cols..][..spatial], scale, bias.map_or(0.0, |b| b[r]), lo, hi, row);
+                    }
                 }
-            }
+            })
         });
         out
     }
@@ -166,30 +169,6 @@ impl IntConv {
             }
         });
     }
-}
-
-thread_local! {
-    /// [`IntConv::run`]'s working buffers, kept between calls on this thread: every value is
-    /// written before it is read, so they are reused as they are rather than allocated zeroed
-    /// per call (the zeroing was ~3% of a QDQ ResNet-18 pass in wasm, BENCHMARKS.md). They
-    /// hold the largest layer's sizes, which each pass allocated anyway.
-    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::default();
-}
-
-#[derive(Default)]
-struct Scratch {
-    ints: Vec<i16>,
-    col: Vec<i16>,
-    panel: Vec<i16>,
-    sums: Vec<i32>,
-}
-
-/// The first `len` values of `v`, grown (with zeros) if it is shorter.
-fn sized<T: Copy + Default>(v: &mut Vec<T>, len: usize) -> &mut [T] {
-    if v.len() < len {
-        v.resize(len, T::default());
-    }
-    &mut v[..len]
 }
 
 /// `ints[i] = round(x[i] / scale)`, saturated to ±255 (the values are exact integer multiples

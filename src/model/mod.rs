@@ -15,6 +15,7 @@ pub mod max_pool_op;
 pub mod modified_relu;
 mod qoperator;
 pub mod randomize;
+mod scratch;
 pub mod summary;
 
 pub use exec::{Activations, Network, Pass, Value};
