@@ -25,7 +25,8 @@
 // (counted by wrapping createBuffer and destroy, garbage-collected ones included).
 // SOAK_MODEL=fashion-mnist soaks the small model instead of SqueezeNet.
 // Usage: node tests/browser/bench.mjs dist [runs=20] [backends=cpu,webgpu] [parts=forward,methods,optimize,anatomy,models,soak]
-// (MODELS=name,name: the part "models" only on the files whose paths contain one of them)
+// (MODELS=name,name: the part "models" only on the files whose paths contain one of them;
+// NO_PEER=1: convlens alone there, without the peer's single-thread tab open beside it)
 import { serve } from './serve.mjs';
 import { launch } from './browser.mjs';
 import { modelChart } from './chart.mjs';
@@ -260,7 +261,7 @@ async function models(backend) {
     // onnxruntime-web (one thread): session creation plus a first run in a page of its own,
     // then N runs (outputs read back), each right after one of convlens' forward passes, so
     // that both see the same moments of a shared machine's load.
-    const peer = await peerOpen(root, file, ep, shape, 1);
+    const peer = process.env.NO_PEER ? { error: 'not opened (NO_PEER)' } : await peerOpen(root, file, ep, shape, 1);
     const ours = [];
     const theirs = peer.error ? { error: peer.error } : { loadMs: peer.loadMs, times: [] };
     for (let i = 0; i < runs; i++) {
