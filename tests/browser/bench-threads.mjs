@@ -61,7 +61,8 @@ if (part === 'forward') {
   }
 } else if (part === 'compare') {
   // Two builds' sweeps, pages alternating: ROUNDS pages of each with 4 maps, the first map of
-  // each page (which starts the helpers) left out; QUERY adds to the URL (`&parallel=false`).
+  // each page left out (it waits for helpers still loading and runs code the browser has not
+  // optimised yet); QUERY adds to the URL (`&parallel=false`).
   // FIRST=1: one map per page, 3 s after the photo is shown, so the first map only.
   const [other, query = ''] = files;
   const first = Boolean(process.env.FIRST);
