@@ -3,14 +3,56 @@
 //! (median of `runs`, default 20). Built for wasm32-wasip1 and run under Node
 //! (`scripts/wasi-run.mjs`), it times what the page's worker runs; the split between the two
 //! kernels (`cpu_winograd::suits`) comes from these numbers (BENCHMARKS.md).
+//! `bench_conv [runs] sparse` times 1×1 convolutions of inputs with a given share of nonzero
+//! values instead: gemm against `cpu_sparse::conv1x1` (where `cpu_sparse::max_density` comes from).
 
 use std::time::Instant;
 
 use convlens::model::cpu_conv::{ConvGeometry, im2col_conv2d};
+use convlens::model::cpu_sparse;
 use convlens::model::cpu_winograd::{conv3x3, conv3x3_transformed, transform_weights};
+
+fn median(runs: usize, f: &dyn Fn() -> Vec<f32>) -> f64 {
+    std::hint::black_box(f());
+    let mut times: Vec<f64> = (0..runs)
+        .map(|_| {
+            let start = Instant::now();
+            std::hint::black_box(f());
+            start.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times[runs / 2]
+}
+
+/// 1×1 convolutions (SqueezeNet's conv10 and squeeze layers, ResNet-50's and MobileNetV2's
+/// 1×1 layers) of inputs with a share of nonzero values: gemm against the sparse kernel.
+fn sparse(runs: usize) {
+    let shapes = [(512, 1000, 14), (512, 64, 14), (384, 64, 14), (256, 64, 56), (1024, 256, 14), (576, 96, 14)];
+    let g = ConvGeometry { strides: [1, 1], padding: [(0, 0); 2], dilations: [1, 1], groups: 1 };
+    println!("C → O, side, nonzero share: gemm ms, sparse ms, ratio (gemm / sparse)");
+    for (c, o, side) in shapes {
+        let weight: Vec<f32> = (0..o * c).map(|i| ((i * 104_729) % 1000) as f32 / 1000.0 - 0.5).collect();
+        let wt = cpu_sparse::transpose(&weight, o, c);
+        for density in [0.05, 0.1, 0.2, 0.3, 0.4, 0.5] {
+            let x: Vec<f32> = (0..c * side * side)
+                .map(|i| {
+                    let r = ((i * 7919 + 13) % 10007) as f32 / 10007.0;
+                    if r < density { r + 0.1 } else { 0.0 }
+                })
+                .collect();
+            let dense = median(runs, &|| im2col_conv2d(&x, [1, c, side, side], &weight, [o, c, 1, 1], None, None, &g));
+            let sparse = median(runs, &|| cpu_sparse::conv1x1(&x, [1, c, side, side], &wt, o, None, None));
+            println!("{c:>4} → {o:>4}, {side:>3}, {density:.2}: {dense:8.3} {sparse:8.3} {:5.2}", dense / sparse);
+        }
+    }
+}
 
 fn main() {
     let runs: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(20);
+    if std::env::args().nth(2).as_deref() == Some("sparse") {
+        return sparse(runs);
+    }
     // (input channels, output channels, side): SqueezeNet's expand 3×3 layers, Fashion-MNIST's,
     // ResNet-18's and ResNet-50's 3×3 layers.
     let shapes = [

@@ -13,7 +13,7 @@ use super::graph::{Graph, Node, Op, PadKind};
 use super::host::{HostData, HostTensor};
 use super::max_pool_op::{PoolWindow, window_max_pool2d};
 use super::modified_relu::{ReluRule, modified_relu};
-use super::{cpu_conv, cpu_par, cpu_pool, cpu_qconv, cpu_simd, cpu_winograd};
+use super::{cpu_conv, cpu_par, cpu_pool, cpu_qconv, cpu_simd, cpu_sparse, cpu_winograd};
 use crate::error::ModelError;
 
 /// A float activation: a rank-4 Burn tensor plus its logical ONNX shape (rank 1..=4, padded
@@ -90,6 +90,11 @@ pub struct Network {
     /// ([`cpu_winograd::transform_weights`]): per call, the transform cost as much as the
     /// products on small planes.
     winograd: HashMap<String, Vec<f32>>,
+    /// On the CPU kernels, the float 1×1 convolutions (stride 1, no padding, one group) with
+    /// constant finite weights, by output name: their weights transposed, made the first time
+    /// an input is sparse enough for [`cpu_sparse::conv1x1`] (after a ReLU, most of
+    /// SqueezeNet's conv10 input is zeros). Built on first use: most 1×1 layers never are.
+    sparse_1x1: HashMap<String, std::sync::OnceLock<Vec<f32>>>,
 }
 
 /// How a forward pass departs from the plain network (the methods' hooks).
@@ -245,9 +250,10 @@ impl Network {
             int_convs: HashMap::new(),
             int_sources: HashSet::new(),
             winograd: HashMap::new(),
+            sparse_1x1: HashMap::new(),
         };
         let net = net.with_integer_kernels(cfg!(target_arch = "wasm32"));
-        Ok(Self { winograd: net.winograd_weights(), ..net })
+        Ok(Self { winograd: net.winograd_weights(), sparse_1x1: net.sparse_candidates(), ..net })
     }
 
     /// How many convolutions run in integers ([`Network::with_integer_kernels`]).
@@ -550,10 +556,19 @@ impl Network {
         let transformed = self.winograd.get(&node.output).filter(|_| {
             integer.is_none() && cpu_winograd::suits_transformed(x_shape[1], o, [h, w], [kh, kw], geometry)
         });
+        let sparse = self.sparse_1x1.get(&node.output).filter(|_| {
+            integer.is_none()
+                && geometry.strides == [1, 1]
+                && geometry.padding == [(0, 0); 2]
+                && cpu_sparse::sparse_enough(&pixels, o)
+        });
         let y = if let Some((int, x_scale)) = integer {
             int.run(&pixels, x_shape, *x_scale, bias, clamp, geometry)
         } else if let Some(u) = transformed {
             cpu_winograd::conv3x3_transformed(&pixels, x_shape, u, o, bias, clamp, geometry.padding)
+        } else if let Some(t) = sparse {
+            let t = t.get_or_init(|| cpu_sparse::transpose(weight, o, x_shape[1]));
+            cpu_sparse::conv1x1(&pixels, x_shape, t, o, bias, clamp)
         } else if depthwise && weight.iter().all(|v| v.is_finite()) {
             cpu_conv::depthwise2d(&pixels, x_shape, weight, w_shape, bias, clamp, geometry)
         } else {
@@ -581,6 +596,28 @@ impl Network {
             let g = cpu_conv::ConvGeometry { strides, padding: [(1, 1); 2], dilations, groups: 1 };
             if cpu_winograd::suits_transformed(c, o, [64, 64], [3, 3], &g) && values.iter().all(|v| v.is_finite()) {
                 out.insert(node.output.clone(), cpu_winograd::transform_weights(values, o, c));
+            }
+        }
+        out
+    }
+
+    /// [`Network::sparse_1x1`]: an empty slot for each convolution that may take the sparse kernel.
+    fn sparse_candidates(&self) -> HashMap<String, std::sync::OnceLock<Vec<f32>>> {
+        let mut out = HashMap::new();
+        if !self.cpu_kernels {
+            return out;
+        }
+        for node in &self.graph.nodes {
+            let Op::Conv { groups: 1, .. } = node.op else { continue };
+            if self.int_convs.contains_key(&node.output) {
+                continue;
+            }
+            let weight = node.inputs.get(1).and_then(|n| self.graph.constants.get(n));
+            let Some(HostTensor { data: HostData::F32(values), dims }) = weight else { continue };
+            // A zero input times an infinite or NaN weight is NaN in the dense product; the
+            // sparse kernel would skip it.
+            if matches!(dims.as_slice(), [_, _, 1, 1]) && values.iter().all(|v| v.is_finite()) {
+                out.insert(node.output.clone(), std::sync::OnceLock::new());
             }
         }
         out

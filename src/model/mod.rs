@@ -6,6 +6,7 @@ pub mod cpu_par;
 pub mod cpu_pool;
 pub mod cpu_qconv;
 pub mod cpu_simd;
+pub mod cpu_sparse;
 pub mod cpu_winograd;
 pub mod exec;
 pub mod graph;
