@@ -158,6 +158,47 @@ impl Patched {
     }
 }
 
+impl Patched {
+    /// GlobalAveragePool of every copy, `[N, C, 1, 1]`: the unmodified map's means (`means`,
+    /// `[1, C, 1, 1]`) moved by what each copy's patch changes, (Σ patch − Σ map under it) /
+    /// (H·W). The same mean as over the copy assembled in full, up to rounding, without
+    /// assembling it (SqueezeNet's conv10 output: 1000 planes of 14 × 14 per copy).
+    fn plane_means(&self, means: &Tensor<4>) -> Tensor<4> {
+        let [n, c, ph, pw] = self.patch.dims();
+        let [_, _, h, w] = self.base.dims();
+        let scale = 1.0 / (h * w) as f32;
+        let (base, patch, m) =
+            (self.base.clone().into_dispatch(), self.patch.clone().into_dispatch(), means.clone().into_dispatch());
+        if let (Some(base), Some(patch), Some(m)) = (cpu_values(&base), cpu_values(&patch), cpu_values(&m)) {
+            let mut out = vec![0f32; n * c];
+            for (r, at) in self.at.iter().enumerate() {
+                for ch in 0..c {
+                    let mut change = 0f32;
+                    for y in 0..ph {
+                        let new = &patch[((r * c + ch) * ph + y) * pw..][..pw];
+                        let old = &base[(ch * h + at[0] + y) * w + at[1]..][..pw];
+                        change += super::cpu_simd::sum(new) - super::cpu_simd::sum(old);
+                    }
+                    out[r * c + ch] = m[ch] + change * scale;
+                }
+            }
+            return Tensor::from_data(TensorData::new(out, [n, c, 1, 1]), &self.base.device());
+        }
+        self.plane_means_by_ops(means)
+    }
+
+    /// [`Patched::plane_means`] by tensor operations (any backend).
+    fn plane_means_by_ops(&self, means: &Tensor<4>) -> Tensor<4> {
+        let [n, c, ph, pw] = self.patch.dims();
+        let [_, _, h, w] = self.base.dims();
+        let scale = 1.0 / (h * w) as f32;
+        let under: Vec<Tensor<4>> =
+            self.at.iter().map(|a| self.base.clone().slice([0..1, 0..c, a[0]..a[0] + ph, a[1]..a[1] + pw])).collect();
+        let change = (self.patch.clone() - Tensor::cat(under, 0)).sum_dim(3).sum_dim(2) * scale;
+        means.clone().repeat_dim(0, n) + change
+    }
+}
+
 /// `dst.copy_from_slice(src)` (the shorter length) without wasm's call out for a bulk copy: the
 /// rows here are as short as a tile is wide.
 fn copy(dst: &mut [f32], src: &[f32]) {
@@ -429,6 +470,9 @@ impl Network {
                 let out = run(vec![(acts[0].0, Value::nchw(p.gather(&from, tile, f32::MIN)))], &unpadded)?;
                 Ok(patched_out(out, corners))
             }
+            (Op::GlobalAveragePool, true) if acts.len() == 1 && base_out.shape.len() == 4 => {
+                Ok(Inc::Dense(Value::nchw(patched[0].plane_means(&base_out.tensor))))
+            }
             _ => self.dense_node(node, &acts, &run),
         }
     }
@@ -486,5 +530,24 @@ mod tests {
         let whole = p.dense().into_data();
         assert_eq!(whole, p.tiles_by_ops(&[[0, 0]; 3], [7, 9], 0.0).into_data());
         assert_eq!(whole.shape().to_vec(), vec![3, 3, 7, 9]);
+    }
+
+    /// The copies' plane means from their patches alone equal the means of the copies in full.
+    #[test]
+    fn plane_means_from_patches_equal_means_in_full() {
+        let p = Patched {
+            base: tensor([1, 3, 7, 9], 0.0),
+            patch: tensor([3, 3, 2, 4], 100.0),
+            at: vec![[0, 0], [5, 5], [2, 3]],
+        };
+        let means = p.base.clone().mean_dims(&[2, 3]);
+        let full: Vec<f32> = p.dense().mean_dims(&[2, 3]).into_data().to_vec().expect("f32");
+        for (how, got) in [("host", p.plane_means(&means)), ("ops", p.plane_means_by_ops(&means))] {
+            assert_eq!(got.dims(), [3, 3, 1, 1]);
+            let got: Vec<f32> = got.into_data().to_vec().expect("f32");
+            for (g, f) in got.iter().zip(&full) {
+                assert!((g - f).abs() < 1e-6, "{how}: {g} against {f}");
+            }
+        }
     }
 }
