@@ -4,6 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use burn::backend::{BackendTensor, DispatchTensor, DispatchTensorKind};
 use burn::tensor::activation;
 use burn::tensor::module::{avg_pool2d, conv2d, max_pool2d};
 use burn::tensor::ops::{AvgPoolOptions, ConvOptions, MaxPoolOptions, PadMode};
@@ -71,11 +72,11 @@ pub struct Network {
     /// On Burn's CPU backend, passes without gradients run our own kernels for convolutions
     /// (depthwise too), max pools, ReLU/Clip and per-tensor (de)quantization
     /// ([`super::cpu_conv`], [`super::cpu_pool`], [`super::cpu_simd`]).
-    cpu_kernels: bool,
+    pub(super) cpu_kernels: bool,
     /// For each Conv node read only by the node right after it, a ReLU or a Clip with constant
     /// bounds: those bounds. The CPU kernels then clamp the convolution's output rows as they
     /// are written, and the activation node passes its input on.
-    clamp_after: Vec<Option<[f32; 2]>>,
+    pub(super) clamp_after: Vec<Option<[f32; 2]>>,
     /// Convolutions of quantized activations with integer weights, done in integers on the
     /// CPU kernels ([`super::cpu_qconv`]), by output name: the integer weights and the input's
     /// DequantizeLinear scale. Built on wasm (where the integer product is twice as fast as
@@ -146,6 +147,25 @@ const MAX_ELEMENTS_PER_IMAGE: usize = 1 << 26;
 /// A CPU tensor's values (for the CPU kernels; a read on the CPU backend needs no waiting).
 fn host_values(node: &Node, t: Tensor<4>) -> Result<Vec<f32>, ModelError> {
     t.into_data().try_into_vec::<f32>().map_err(|e| err(node, format!("{e:?}")))
+}
+
+/// `f` of a float tensor's values on the host: borrowed from a contiguous f32 tensor of the
+/// CPU backend, else read out. A patch of an incremental sweep stays shared with its
+/// `Patched`, and reading it out would copy it (`into_data` of a shared buffer).
+fn with_host_values<R>(node: &Node, t: Tensor<4>, f: impl FnOnce(&[f32]) -> R) -> Result<R, ModelError> {
+    let d = t.into_dispatch();
+    if let Some(v) = cpu_values(&d) {
+        return Ok(f(v));
+    }
+    Ok(f(&host_values(node, Tensor::from_dispatch(d))?))
+}
+
+/// The values of a contiguous f32 tensor on the CPU backend, borrowed; `None` elsewhere.
+pub(super) fn cpu_values(t: &DispatchTensor) -> Option<&[f32]> {
+    match &t.kind {
+        DispatchTensorKind::Flex(BackendTensor::Float(values)) => values.as_slice::<f32>(),
+        _ => None,
+    }
 }
 
 fn check_elements(node: &Node, dims: &[usize]) -> Result<(), ModelError> {
@@ -527,7 +547,16 @@ impl Network {
             Some(HostTensor { data: HostData::F32(v), .. }) => Some(v.as_slice()),
             _ => None,
         };
-        let pixels = read(x.tensor)?;
+        // Borrowed where it can be (see `with_host_values`).
+        let x_values = x.tensor.into_dispatch();
+        let pixels_read;
+        let pixels: &[f32] = match cpu_values(&x_values) {
+            Some(v) => v,
+            None => {
+                pixels_read = read(Tensor::from_dispatch(x_values.clone()))?;
+                &pixels_read
+            }
+        };
         let weight_read;
         let weight = match constant(1) {
             Some(v) => v,
@@ -774,8 +803,9 @@ impl Network {
                 if self.cpu_kernels && !ad {
                     let [n, c, h, w] = padded4(&x.shape);
                     let out = [0, 1].map(|d| windows([h, w][d], padding[d], kernel[d], strides[d], *ceil_mode));
-                    let pixels = host_values(node, x.tensor)?;
-                    let y = cpu_pool::max_pool2d(&pixels, [n, c, h, w], *kernel, *strides, padding, out);
+                    let y = with_host_values(node, x.tensor, |pixels| {
+                        cpu_pool::max_pool2d(pixels, [n, c, h, w], *kernel, *strides, padding, out)
+                    })?;
                     let [oh, ow] = out;
                     return Ok(Value::nchw(Tensor::from_data(TensorData::new(y, [n, c, oh, ow]), &self.device)));
                 }
@@ -817,7 +847,7 @@ impl Network {
                 rank4(&x)?;
                 let [n, c, h, w] = padded4(&x.shape);
                 if self.cpu_kernels && !ad && h * w > 0 {
-                    let means = cpu_pool::plane_means(&host_values(node, x.tensor)?, h * w);
+                    let means = with_host_values(node, x.tensor, |v| cpu_pool::plane_means(v, h * w))?;
                     return Ok(Value::nchw(Tensor::from_data(TensorData::new(means, [n, c, 1, 1]), &self.device)));
                 }
                 Value::nchw(x.tensor.mean_dims(&[2, 3]))

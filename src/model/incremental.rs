@@ -10,11 +10,10 @@
 
 use std::collections::HashMap;
 
-use burn::backend::{BackendTensor, DispatchTensor, DispatchTensorKind};
 use burn::tensor::ops::PadMode;
 use burn::tensor::{Tensor, TensorData};
 
-use super::exec::{Network, Value, conv_padding};
+use super::exec::{Network, Value, conv_padding, cpu_values};
 use super::graph::{Node, Op};
 use super::modified_relu::ReluRule;
 use crate::error::ModelError;
@@ -207,14 +206,6 @@ fn copy(dst: &mut [f32], src: &[f32]) {
     unsafe { super::cpu_simd::copy_row(src.as_ptr(), dst.as_mut_ptr(), n) }
 }
 
-/// The values of a contiguous f32 tensor on the CPU backend, borrowed; `None` elsewhere.
-fn cpu_values(t: &DispatchTensor) -> Option<&[f32]> {
-    match &t.kind {
-        DispatchTensorKind::Flex(BackendTensor::Float(values)) => values.as_slice::<f32>(),
-        _ => None,
-    }
-}
-
 impl Inc {
     fn dense(&self) -> Value {
         match self {
@@ -331,12 +322,27 @@ impl Network {
         let keep = std::collections::HashSet::from([name]);
         let needed = self.needed_nodes(&keep, &HashMap::new());
         let mut env: HashMap<String, Inc> = HashMap::from([(self.graph.input.clone(), Inc::Patched(start))]);
+        // The output of a convolution that clamped it for the ReLU or Clip right after it.
+        let mut clamped: Option<&str> = None;
         for (i, node) in self.graph.nodes.iter().enumerate() {
             if !needed[i] {
                 continue;
             }
             let base_out = base.get(&node.output).ok_or_else(|| ModelError::UnknownTap(node.output.clone()))?;
-            let value = self.incremental_node(node, &env, base_out, cap)?;
+            let input = node.inputs.first().map(String::as_str);
+            let value = match input.and_then(|n| env.get(n)).filter(|_| clamped.is_some() && clamped == input) {
+                // The convolution before applied this ReLU or Clip already: its values, over
+                // this node's unmodified map.
+                Some(Inc::Patched(p)) => {
+                    Inc::Patched(Patched { base: base_out.tensor.clone(), patch: p.patch.clone(), at: p.at.clone() })
+                }
+                Some(dense) => dense.clone(),
+                None => {
+                    let clamp = self.clamp_after[i].filter(|_| self.cpu_kernels && node.output != name);
+                    clamped = clamp.map(|_| node.output.as_str());
+                    self.incremental_node(node, &env, base_out, cap, clamp)?
+                }
+            };
             for dead in &self.last_use[i] {
                 if dead != name {
                     env.remove(dead);
@@ -347,12 +353,16 @@ impl Network {
         env.get(name).map(Inc::dense).ok_or_else(|| ModelError::UnknownTap(name.to_string()))
     }
 
+    /// Node `node` on patched inputs: a patch where it can be (the copies' values around their
+    /// windows), else every copy in full. `clamp`: a convolution's ReLU or Clip, applied as its
+    /// outputs are written (the activation node then passes them on).
     fn incremental_node(
         &self,
         node: &Node,
         env: &HashMap<String, Inc>,
         base_out: &Value,
         cap: Option<f32>,
+        clamp: Option<[f32; 2]>,
     ) -> Result<Inc, ModelError> {
         let acts: Vec<(usize, &Inc)> =
             node.inputs.iter().enumerate().filter_map(|(k, n)| env.get(n).map(|v| (k, v))).collect();
@@ -366,7 +376,7 @@ impl Network {
         let all_patched = !patched.is_empty() && patched.len() == acts.len();
         let run = |inputs: Vec<(usize, Value)>, node: &Node| -> Result<Value, ModelError> {
             let local: HashMap<String, Value> = inputs.into_iter().map(|(k, v)| (node.inputs[k].clone(), v)).collect();
-            self.run_node(node, &local, None, None, false, ReluRule::Standard, true)
+            self.run_node(node, &local, None, clamp, false, ReluRule::Standard, true)
         };
         let patched_out = |patch: Value, at: Vec<[usize; 2]>| {
             Inc::Patched(Patched { base: base_out.tensor.clone(), patch: patch.tensor, at })
