@@ -17,17 +17,23 @@ use super::cpu_par::{SharedMut, for_each, parts};
 /// (`examples/bench_conv.rs sparse`, BENCHMARKS.md) the two met at 40–50% nonzero with 256 or
 /// 1000 outputs and at 28–33% with 64 or 96.
 pub fn sparse_enough(x: &[f32], o: usize) -> bool {
-    // Counted a run at a time, to stop early on a dense input (most 1×1 layers' inputs).
-    let limit = (max_density(o) * x.len() as f32) as usize;
-    let mut seen = 0;
-    for run in x.chunks(4096) {
+    // Counted a run at a time, to stop early on a dense input (most 1×1 layers' inputs): once
+    // the runs so far hold half as many nonzeros again as the share allows, the rest would
+    // have to be far sparser than they are. A wrong guess only keeps the dense kernel.
+    let max = max_density(o);
+    let (mut seen, mut scanned) = (0, 0);
+    for run in x.chunks(RUN) {
         seen += nonzeros(run);
-        if seen > limit {
+        scanned += run.len();
+        if seen as f32 > 1.5 * max * scanned as f32 {
             return false;
         }
     }
-    true
+    seen as f32 <= max * x.len() as f32
 }
+
+/// Values counted at a time by [`sparse_enough`].
+const RUN: usize = 2048;
 
 /// The largest share of nonzero inputs [`sparse_enough`] accepts for `o` outputs.
 pub fn max_density(o: usize) -> f32 {
@@ -153,24 +159,40 @@ fn count(row: &[f32], counts: &mut [u32]) {
 unsafe fn fill(row: &[f32], at: u32, next: &mut [u32], rows: &mut [u32], values: &mut [f32]) {
     assert!(next.len() >= row.len());
     let mut j = 0;
-    while j < row.len() {
-        #[cfg(target_arch = "wasm32")]
-        // SAFETY: four values from j lie within `row` (checked); the page needs SIMD128.
-        if j + 4 <= row.len() && unsafe { !wasm::any_nonzero(row.as_ptr().add(j)) } {
-            j += 4;
-            continue;
+    // Eight values at a time on wasm: a bit per nonzero value, none set for most runs.
+    #[cfg(target_arch = "wasm32")]
+    while j + 8 <= row.len() {
+        // SAFETY: eight values from j lie within `row`; the page needs SIMD128.
+        let mut bits = unsafe { wasm::nonzero_bits(row.as_ptr().add(j)) };
+        while bits != 0 {
+            let t = j + bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            // SAFETY: t < row.len() ≤ next.len(); the slot by the caller's promise.
+            unsafe { push(row, t, at, next, rows, values) };
         }
-        // SAFETY: j < row.len() ≤ next.len(); the slot by the caller's promise.
-        unsafe {
-            let v = *row.get_unchecked(j);
-            if v != 0.0 {
-                let s = next.get_unchecked_mut(j);
-                *rows.get_unchecked_mut(*s as usize) = at;
-                *values.get_unchecked_mut(*s as usize) = v;
-                *s += 1;
-            }
+        j += 8;
+    }
+    while j < row.len() {
+        if row[j] != 0.0 {
+            // SAFETY: as above.
+            unsafe { push(row, j, at, next, rows, values) };
         }
         j += 1;
+    }
+}
+
+/// Appends `row[j]` with `at` to position j's list.
+///
+/// # Safety
+/// `j < row.len() ≤ next.len()`, and `next[j]` is within `rows` and `values`.
+#[inline(always)]
+unsafe fn push(row: &[f32], j: usize, at: u32, next: &mut [u32], rows: &mut [u32], values: &mut [f32]) {
+    // SAFETY: by the caller's promise.
+    unsafe {
+        let s = next.get_unchecked_mut(j);
+        *rows.get_unchecked_mut(*s as usize) = at;
+        *values.get_unchecked_mut(*s as usize) = *row.get_unchecked(j);
+        *s += 1;
     }
 }
 
@@ -256,21 +278,28 @@ mod wasm {
     #[target_feature(enable = "simd128")]
     pub unsafe fn nonzeros(x: &[f32]) -> usize {
         let zero = f32x4_splat(0.0);
-        let mut count = i32x4_splat(0);
-        let chunks = x.chunks_exact(4);
-        let rest = chunks.remainder();
-        for (i, _) in chunks.enumerate() {
-            // SAFETY: chunk i lies within `x`; f32x4_ne gives −1 per nonzero lane.
-            let v = unsafe { v128_load(x.as_ptr().add(4 * i) as *const v128) };
-            count = i32x4_sub(count, f32x4_ne(v, zero));
+        let (mut a, mut b) = (i32x4_splat(0), i32x4_splat(0));
+        let (p, n) = (x.as_ptr(), x.len());
+        let mut i = 0;
+        // SAFETY: i + 8 ≤ n; f32x4_ne gives −1 per nonzero lane (two sums: two chains).
+        unsafe {
+            while i + 8 <= n {
+                a = i32x4_sub(a, f32x4_ne(v128_load(p.add(i) as *const v128), zero));
+                b = i32x4_sub(b, f32x4_ne(v128_load(p.add(i + 4) as *const v128), zero));
+                i += 8;
+            }
         }
-        let lanes = [
-            i32x4_extract_lane::<0>(count),
-            i32x4_extract_lane::<1>(count),
-            i32x4_extract_lane::<2>(count),
-            i32x4_extract_lane::<3>(count),
-        ];
-        lanes.iter().map(|&l| l as usize).sum::<usize>() + rest.iter().filter(|&&v| v != 0.0).count()
+        let s = i32x4_add(a, b);
+        let lanes = i32x4_extract_lane::<0>(s)
+            + i32x4_extract_lane::<1>(s)
+            + i32x4_extract_lane::<2>(s)
+            + i32x4_extract_lane::<3>(s);
+        let mut count = lanes as usize;
+        while i < n {
+            count += usize::from(x[i] != 0.0);
+            i += 1;
+        }
+        count
     }
 
     #[target_feature(enable = "simd128")]
@@ -291,12 +320,15 @@ mod wasm {
         }
     }
 
-    /// Whether any of the four values from `p` is not zero.
+    /// A bit for each of the eight values from `p` that is not zero (bit i: value i).
     #[target_feature(enable = "simd128")]
     #[inline]
-    pub unsafe fn any_nonzero(p: *const f32) -> bool {
-        // SAFETY: the caller's four values.
-        v128_any_true(f32x4_ne(unsafe { v128_load(p as *const v128) }, f32x4_splat(0.0)))
+    pub unsafe fn nonzero_bits(p: *const f32) -> u32 {
+        let zero = f32x4_splat(0.0);
+        // SAFETY: the caller's eight values.
+        let (a, b) = unsafe { (v128_load(p as *const v128), v128_load(p.add(4) as *const v128)) };
+        let (a, b) = (f32x4_ne(a, zero), f32x4_ne(b, zero));
+        i32x4_bitmask(a) as u32 | (i32x4_bitmask(b) as u32) << 4
     }
 
     #[target_feature(enable = "simd128")]
