@@ -13,9 +13,10 @@ use super::cpu_par::{SharedMut, for_each, parts};
 
 /// Whether `x` has few enough nonzero values for [`conv1x1`] with `o` outputs to pay. Per
 /// multiply-add the sparse kernel runs slower than gemm's (each weight it loads serves one
-/// multiply-add, and each position's list of nonzero inputs is built first): in wasm
-/// (`examples/bench_conv.rs sparse`, BENCHMARKS.md) the two met at 40–50% nonzero with 256 or
-/// 1000 outputs and at 28–33% with 64 or 96.
+/// multiply-add, and each position's list of nonzero inputs is built first). On evenly spread
+/// random inputs in wasm (`examples/bench_conv.rs sparse`, BENCHMARKS.md) it still won at 50%
+/// nonzero, but on SqueezeNet's own activations taking its squeeze layers too (23–40% nonzero,
+/// 16 to 64 outputs) made an occlusion sweep no faster: hence a lower share for few outputs.
 pub fn sparse_enough(x: &[f32], o: usize) -> bool {
     // Counted a run at a time, to stop early on a dense input (most 1×1 layers' inputs): once
     // the runs so far hold half as many nonzeros again as the share allows, the rest would

@@ -111,14 +111,39 @@ impl Patched {
     /// [`Patched::tiles_by_ops`] copies every tile three to four times (a third of a sweep's time
     /// when each window runs alone). `None` on other backends, or for a non-contiguous tensor.
     fn tiles_on_host(&self, from: &[[isize; 2]], [th, tw]: [usize; 2], pad: f32) -> Option<Tensor<4>> {
+        let c = self.base.dims()[1];
+        let mut out = vec![pad; from.len() * c * th * tw];
+        self.write_tiles(from, [th, tw], &mut out, c, 0)
+            .then(|| Tensor::from_data(TensorData::new(out, [from.len(), c, th, tw]), &self.base.device()))
+    }
+
+    /// The tiles of [`Patched::tiles_on_host`] written into `out` (`[N, channels, th, tw]`, already
+    /// holding the padding value), as its channels `offset..offset + C`; `false` (nothing
+    /// written) when the values are not on the host.
+    fn write_tiles(
+        &self,
+        from: &[[isize; 2]],
+        [th, tw]: [usize; 2],
+        out: &mut [f32],
+        channels: usize,
+        offset: usize,
+    ) -> bool {
         let (base, patch) = (self.base.clone().into_dispatch(), self.patch.clone().into_dispatch());
-        let (base, patch) = (cpu_values(&base)?, cpu_values(&patch)?);
+        let (Some(base), Some(patch)) = (cpu_values(&base), cpu_values(&patch)) else { return false };
         let [_, c, h, w] = self.base.dims();
         let [ph, pw] = self.size();
+        assert!(offset + c <= channels && out.len() >= from.len() * channels * th * tw);
         let (h, w) = (h as isize, w as isize);
-        let mut out = vec![pad; from.len() * c * th * tw];
         for (r, (f, at)) in from.iter().zip(&self.at).enumerate() {
             let [py, px] = at.map(|v| v as isize);
+            if [th, tw] == [ph, pw] && f[0] == py && f[1] == px {
+                // The tile is the patch: whole planes.
+                copy(
+                    &mut out[(r * channels + offset) * th * tw..][..c * th * tw],
+                    &patch[r * c * ph * pw..][..c * ph * pw],
+                );
+                continue;
+            }
             // Columns of the map (and of the patch) this tile covers, and where they go in it.
             let (x0, x1) = (f[1].max(0), (f[1] + tw as isize).min(w));
             let (p0, p1) = (px.max(f[1]), (px + pw as isize).min(f[1] + tw as isize));
@@ -128,7 +153,7 @@ impl Patched {
                     if y < 0 || y >= h {
                         continue;
                     }
-                    let row = &mut out[((r * c + ch) * th + ty) * tw..][..tw];
+                    let row = &mut out[((r * channels + offset + ch) * th + ty) * tw..][..tw];
                     let src = (ch as isize * h + y) * w;
                     let mut map = |a: isize, b: isize| {
                         if a < b {
@@ -153,8 +178,25 @@ impl Patched {
                 }
             }
         }
-        Some(Tensor::from_data(TensorData::new(out, [from.len(), c, th, tw]), &self.base.device()))
+        true
     }
+}
+
+/// The copies' tiles of several patched maps (`from`, `size` as in [`Patched::gather`]),
+/// concatenated along the channels in one buffer: each value written once (gathering each
+/// operand, then concatenating, wrote most of them twice). `None` when the values are not on
+/// the host.
+fn concat_on_host(inputs: &[&Patched], from: &[[isize; 2]], [th, tw]: [usize; 2]) -> Option<Tensor<4>> {
+    let channels: usize = inputs.iter().map(|p| p.base.dims()[1]).sum();
+    let mut out = vec![0f32; from.len() * channels * th * tw];
+    let mut offset = 0;
+    for p in inputs {
+        if !p.write_tiles(from, [th, tw], &mut out, channels, offset) {
+            return None;
+        }
+        offset += p.base.dims()[1];
+    }
+    Some(Tensor::from_data(TensorData::new(out, [from.len(), channels, th, tw]), &inputs[0].base.device()))
 }
 
 impl Patched {
@@ -430,6 +472,9 @@ impl Network {
             (Op::Concat { axis }, true) if *axis == 1 || *axis == -3 => {
                 let (size, corners) = union(&patched);
                 let from: Vec<[isize; 2]> = corners.iter().map(|c| c.map(|v| v as isize)).collect();
+                if let Some(out) = concat_on_host(&patched, &from, size) {
+                    return Ok(patched_out(Value::nchw(out), corners));
+                }
                 let inputs = acts.iter().zip(&patched).map(|((k, _), p)| (*k, Value::nchw(p.gather(&from, size, 0.0))));
                 let out = run(inputs.collect(), node)?;
                 Ok(patched_out(out, corners))
@@ -540,6 +585,22 @@ mod tests {
         let whole = p.dense().into_data();
         assert_eq!(whole, p.tiles_by_ops(&[[0, 0]; 3], [7, 9], 0.0).into_data());
         assert_eq!(whole.shape().to_vec(), vec![3, 3, 7, 9]);
+    }
+
+    /// Concatenated tiles written in one buffer equal each operand's tiles by tensor
+    /// operations, concatenated; the larger operand's tile is its patch.
+    #[test]
+    fn concatenated_tiles_equal_tiles_by_ops_concatenated() {
+        let small =
+            Patched { base: tensor([1, 2, 7, 9], 0.0), patch: tensor([2, 2, 2, 3], 50.0), at: vec![[1, 1], [4, 5]] };
+        let large =
+            Patched { base: tensor([1, 3, 7, 9], 9.0), patch: tensor([2, 3, 4, 5], 90.0), at: vec![[0, 0], [3, 4]] };
+        let (size, corners) = union(&[&small, &large]);
+        assert_eq!((size, corners.clone()), ([4, 5], vec![[0, 0], [3, 4]]));
+        let from: Vec<[isize; 2]> = corners.iter().map(|c| c.map(|v| v as isize)).collect();
+        let fast = concat_on_host(&[&small, &large], &from, size).expect("CPU tensors").into_data();
+        let slow = Tensor::cat(vec![small.tiles_by_ops(&from, size, 0.0), large.tiles_by_ops(&from, size, 0.0)], 1);
+        assert_eq!(fast, slow.into_data());
     }
 
     /// The copies' plane means from their patches alone equal the means of the copies in full.
