@@ -202,7 +202,7 @@ const BLOCK: usize = 32;
 
 /// One position's `o` outputs (at most a slab), written `stride` apart from `dst`: bias plus
 /// the sum over its nonzero inputs of value × weight row (`wt` offset to the first output),
-/// clamped.
+/// clamped: blocks of [`BLOCK`] outputs, then of 4, then one by one.
 ///
 /// # Safety
 /// `dst + r·stride` is writable for `r < o`, nothing else writes there meanwhile, and
@@ -217,55 +217,73 @@ unsafe fn outputs(
     wt: *const f32,
     o: usize,
     bias: Option<&[f32]>,
-    [lo, hi]: [f32; 2],
+    clamp: [f32; 2],
 ) {
-    let mut acc = [0f32; BLOCK];
+    let bias = bias.map_or(std::ptr::null(), <[f32]>::as_ptr);
     let mut o0 = 0;
-    while o0 < o {
-        let len = BLOCK.min(o - o0);
-        match bias {
-            Some(b) => acc[..len].copy_from_slice(&b[o0..o0 + len]),
-            None => acc[..len].fill(0.0),
+    // SAFETY: each block's outputs lie below `o` (passed on from the caller); `bias`, when
+    // given, holds `o` values.
+    unsafe {
+        while o0 + BLOCK <= o {
+            let b = if bias.is_null() { bias } else { bias.add(o0) };
+            block::<BLOCK>(dst.add(o0 * stride), stride, rows, values, wt.add(o0), b, clamp);
+            o0 += BLOCK;
         }
-        // SAFETY: passed on from the caller.
-        unsafe {
-            if len == BLOCK {
-                block(&mut acc, rows, values, wt.add(o0));
-            } else {
-                for (&r, &v) in rows.iter().zip(values) {
-                    let row = wt.add(r as usize + o0);
-                    for (t, a) in acc[..len].iter_mut().enumerate() {
-                        *a += v * *row.add(t);
-                    }
-                }
-            }
-            for (t, &a) in acc[..len].iter().enumerate() {
-                let a = if a < lo { lo } else { a };
-                *dst.add((o0 + t) * stride) = if hi < a { hi } else { a };
-            }
+        while o0 + 4 <= o {
+            let b = if bias.is_null() { bias } else { bias.add(o0) };
+            block::<4>(dst.add(o0 * stride), stride, rows, values, wt.add(o0), b, clamp);
+            o0 += 4;
         }
-        o0 += len;
+        while o0 < o {
+            let b = if bias.is_null() { bias } else { bias.add(o0) };
+            block::<1>(dst.add(o0 * stride), stride, rows, values, wt.add(o0), b, clamp);
+            o0 += 1;
+        }
     }
 }
 
-/// `acc += Σ values[i] · wt[rows[i] ..][..BLOCK]`, `wt` already offset to the block's first
-/// output.
+/// `N` outputs of one position: `dst[t·stride] = clamp(bias[t] + Σ values[i] · wt[rows[i] + t])`
+/// for `t < N` (`bias` null: none).
 ///
 /// # Safety
-/// `wt + rows[i]` is readable for `BLOCK` values.
+/// As for [`outputs`], for `N` outputs.
 #[inline(always)]
-unsafe fn block(acc: &mut [f32; BLOCK], rows: &[u32], values: &[f32], wt: *const f32) {
+unsafe fn block<const N: usize>(
+    dst: *mut f32,
+    stride: usize,
+    rows: &[u32],
+    values: &[f32],
+    wt: *const f32,
+    bias: *const f32,
+    clamp: [f32; 2],
+) {
     #[cfg(target_arch = "wasm32")]
     // SAFETY: passed on from the caller.
     unsafe {
-        wasm::block(acc, rows, values, wt)
+        match N {
+            BLOCK => return wasm::block32(dst, stride, rows, values, wt, bias, clamp),
+            4 => return wasm::block4(dst, stride, rows, values, wt, bias, clamp),
+            _ => {}
+        }
     }
-    #[cfg(not(target_arch = "wasm32"))]
-    for (&r, &v) in rows.iter().zip(values) {
-        // SAFETY: passed on from the caller.
-        let row = unsafe { &*(wt.add(r as usize) as *const [f32; BLOCK]) };
-        for (a, &w) in acc.iter_mut().zip(row) {
-            *a += v * w;
+    let mut acc = [0f32; N];
+    // SAFETY: passed on from the caller.
+    unsafe {
+        if !bias.is_null() {
+            for (t, a) in acc.iter_mut().enumerate() {
+                *a = *bias.add(t);
+            }
+        }
+        for (&r, &v) in rows.iter().zip(values) {
+            let row = wt.add(r as usize);
+            for (t, a) in acc.iter_mut().enumerate() {
+                *a += v * *row.add(t);
+            }
+        }
+        let [lo, hi] = clamp;
+        for (t, &a) in acc.iter().enumerate() {
+            let a = if a < lo { lo } else { a };
+            *dst.add(t * stride) = if hi < a { hi } else { a };
         }
     }
 }
@@ -273,8 +291,6 @@ unsafe fn block(acc: &mut [f32; BLOCK], rows: &[u32], values: &[f32], wt: *const
 #[cfg(target_arch = "wasm32")]
 mod wasm {
     use core::arch::wasm32::*;
-
-    use super::BLOCK;
 
     #[target_feature(enable = "simd128")]
     pub unsafe fn nonzeros(x: &[f32]) -> usize {
@@ -332,21 +348,48 @@ mod wasm {
         i32x4_bitmask(a) as u32 | (i32x4_bitmask(b) as u32) << 4
     }
 
-    #[target_feature(enable = "simd128")]
-    pub unsafe fn block(acc: &mut [f32; BLOCK], rows: &[u32], values: &[f32], wt: *const f32) {
-        // SAFETY: `acc` holds 8 vectors; each row's 8 vectors are readable (caller).
+    /// The accumulators' lanes, clamped, written `stride` apart from `dst`.
+    #[inline(always)]
+    unsafe fn store(dst: *mut f32, stride: usize, v: v128, [lo, hi]: [v128; 2]) {
+        // pmax(v, lo) = lo where v < lo; pmin(·, hi) = hi where hi < it; a NaN stays.
+        let v = f32x4_pmin(f32x4_pmax(v, lo), hi);
+        // SAFETY: the caller's four outputs.
         unsafe {
-            let a = acc.as_mut_ptr() as *mut v128;
-            let mut s = [
-                v128_load(a),
-                v128_load(a.add(1)),
-                v128_load(a.add(2)),
-                v128_load(a.add(3)),
-                v128_load(a.add(4)),
-                v128_load(a.add(5)),
-                v128_load(a.add(6)),
-                v128_load(a.add(7)),
-            ];
+            *dst = f32x4_extract_lane::<0>(v);
+            *dst.add(stride) = f32x4_extract_lane::<1>(v);
+            *dst.add(2 * stride) = f32x4_extract_lane::<2>(v);
+            *dst.add(3 * stride) = f32x4_extract_lane::<3>(v);
+        }
+    }
+
+    /// `super::block::<32>`: eight accumulators.
+    #[target_feature(enable = "simd128")]
+    pub unsafe fn block32(
+        dst: *mut f32,
+        stride: usize,
+        rows: &[u32],
+        values: &[f32],
+        wt: *const f32,
+        bias: *const f32,
+        [lo, hi]: [f32; 2],
+    ) {
+        // SAFETY: by `super::block`'s contract.
+        unsafe {
+            let b = bias as *const v128;
+            let mut s = if bias.is_null() {
+                [f32x4_splat(0.0); 8]
+            } else {
+                [
+                    v128_load(b),
+                    v128_load(b.add(1)),
+                    v128_load(b.add(2)),
+                    v128_load(b.add(3)),
+                    v128_load(b.add(4)),
+                    v128_load(b.add(5)),
+                    v128_load(b.add(6)),
+                    v128_load(b.add(7)),
+                ]
+            };
             for i in 0..rows.len().min(values.len()) {
                 let v = f32x4_splat(*values.get_unchecked(i));
                 let row = wt.add(*rows.get_unchecked(i) as usize) as *const v128;
@@ -359,9 +402,33 @@ mod wasm {
                 s[6] = f32x4_add(s[6], f32x4_mul(v, v128_load(row.add(6))));
                 s[7] = f32x4_add(s[7], f32x4_mul(v, v128_load(row.add(7))));
             }
+            let bounds = [f32x4_splat(lo), f32x4_splat(hi)];
             for (k, v) in s.into_iter().enumerate() {
-                v128_store(a.add(k), v);
+                store(dst.add(4 * k * stride), stride, v, bounds);
             }
+        }
+    }
+
+    /// `super::block::<4>`: one accumulator.
+    #[target_feature(enable = "simd128")]
+    pub unsafe fn block4(
+        dst: *mut f32,
+        stride: usize,
+        rows: &[u32],
+        values: &[f32],
+        wt: *const f32,
+        bias: *const f32,
+        [lo, hi]: [f32; 2],
+    ) {
+        // SAFETY: by `super::block`'s contract.
+        unsafe {
+            let mut s = if bias.is_null() { f32x4_splat(0.0) } else { v128_load(bias as *const v128) };
+            for i in 0..rows.len().min(values.len()) {
+                let v = f32x4_splat(*values.get_unchecked(i));
+                let row = wt.add(*rows.get_unchecked(i) as usize) as *const v128;
+                s = f32x4_add(s, f32x4_mul(v, v128_load(row)));
+            }
+            store(dst, stride, s, [f32x4_splat(lo), f32x4_splat(hi)]);
         }
     }
 }

@@ -612,10 +612,10 @@ mod tests {
             at: vec![[0, 0], [5, 5], [2, 3]],
         };
         let means = p.base.clone().mean_dims(&[2, 3]);
-        let full: Vec<f32> = p.dense().mean_dims(&[2, 3]).into_data().to_vec().expect("f32");
+        let full: Vec<f32> = p.dense().mean_dims(&[2, 3]).into_data().try_to_vec::<f32>().expect("f32");
         for (how, got) in [("host", p.plane_means(&means)), ("ops", p.plane_means_by_ops(&means))] {
             assert_eq!(got.dims(), [3, 3, 1, 1]);
-            let got: Vec<f32> = got.into_data().to_vec().expect("f32");
+            let got: Vec<f32> = got.into_data().try_to_vec::<f32>().expect("f32");
             for (g, f) in got.iter().zip(&full) {
                 assert!((g - f).abs() < 1e-6, "{how}: {g} against {f}");
             }
