@@ -56,6 +56,46 @@ pub unsafe fn copy_row<T: Copy>(src: *const T, dst: *mut T, n: usize) {
     }
 }
 
+/// Copies `planes × rows` runs of `n` values: run (p, r) from `src + p·src_strides[0] +
+/// r·src_strides[1]` to `dst + p·dst_strides[0] + r·dst_strides[1]`. One call for a block of
+/// short rows (the incremental sweep's tiles: a call per row cost more than its copy).
+///
+/// # Safety
+/// Every run must be readable at `src` and writable at `dst`, and no two may overlap.
+pub unsafe fn copy_block<T: Copy>(
+    src: *const T,
+    src_strides: [usize; 2],
+    dst: *mut T,
+    dst_strides: [usize; 2],
+    [planes, rows, n]: [usize; 3],
+) {
+    #[cfg(target_arch = "wasm32")]
+    // SAFETY: passed on from the caller, in bytes.
+    unsafe {
+        let bytes = |s: [usize; 2]| s.map(|v| v * size_of::<T>());
+        wasm::copy_block(
+            src as *const u8,
+            bytes(src_strides),
+            dst as *mut u8,
+            bytes(dst_strides),
+            [planes, rows, n * size_of::<T>()],
+        )
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    for p in 0..planes {
+        for r in 0..rows {
+            // SAFETY: passed on from the caller.
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    src.add(p * src_strides[0] + r * src_strides[1]),
+                    dst.add(p * dst_strides[0] + r * dst_strides[1]),
+                    n,
+                )
+            }
+        }
+    }
+}
+
 /// `dst[j] = src[j · step]` for `j < n`: a strided convolution's im2col row. Index loops on
 /// raw pointers (at opt-level "z" an iterator stays a function call per value: the 7×7
 /// stride-2 first layer of ResNet-18 spent 20 ms of a 100 ms pass here in wasm), and with
@@ -258,6 +298,34 @@ mod wasm {
     /// overlap each other, so rewriting a few bytes is harmless).
     #[target_feature(enable = "simd128")]
     pub unsafe fn copy_bytes(src: *const u8, dst: *mut u8, bytes: usize) {
+        // SAFETY: passed on from the caller.
+        unsafe { copy_bytes_inline(src, dst, bytes) }
+    }
+
+    /// `super::copy_block` in bytes.
+    #[target_feature(enable = "simd128")]
+    pub unsafe fn copy_block(
+        src: *const u8,
+        [sp, sr]: [usize; 2],
+        dst: *mut u8,
+        [dp, dr]: [usize; 2],
+        [planes, rows, bytes]: [usize; 3],
+    ) {
+        let mut p = 0;
+        while p < planes {
+            let mut r = 0;
+            while r < rows {
+                // SAFETY: run (p, r), by the caller's promise.
+                unsafe { copy_bytes_inline(src.add(p * sp + r * sr), dst.add(p * dp + r * dr), bytes) };
+                r += 1;
+            }
+            p += 1;
+        }
+    }
+
+    /// `copy_bytes`' body, inlined into SIMD128 callers.
+    #[inline(always)]
+    unsafe fn copy_bytes_inline(src: *const u8, dst: *mut u8, bytes: usize) {
         // SAFETY: every access is within the `bytes` bytes the caller vouched for.
         unsafe {
             if bytes < 16 {

@@ -136,46 +136,56 @@ impl Patched {
         let (h, w) = (h as isize, w as isize);
         for (r, (f, at)) in from.iter().zip(&self.at).enumerate() {
             let [py, px] = at.map(|v| v as isize);
+            let tile = (r * channels + offset) * th * tw;
             if [th, tw] == [ph, pw] && f[0] == py && f[1] == px {
                 // The tile is the patch: whole planes.
-                copy(
-                    &mut out[(r * channels + offset) * th * tw..][..c * th * tw],
-                    &patch[r * c * ph * pw..][..c * ph * pw],
-                );
+                copy(&mut out[tile..][..c * th * tw], &patch[r * c * ph * pw..][..c * ph * pw]);
                 continue;
             }
-            // Columns of the map (and of the patch) this tile covers, and where they go in it.
+            // The map's rows and columns this tile covers, and the patch's among them.
+            let (y0, y1) = (f[0].max(0), (f[0] + th as isize).min(h));
             let (x0, x1) = (f[1].max(0), (f[1] + tw as isize).min(w));
-            let (p0, p1) = (px.max(f[1]), (px + pw as isize).min(f[1] + tw as isize));
-            for ch in 0..c {
-                for ty in 0..th {
-                    let y = f[0] + ty as isize;
-                    if y < 0 || y >= h {
-                        continue;
-                    }
-                    let row = &mut out[((r * channels + offset + ch) * th + ty) * tw..][..tw];
-                    let src = (ch as isize * h + y) * w;
-                    let mut map = |a: isize, b: isize| {
-                        if a < b {
-                            copy(
-                                &mut row[(a - f[1]) as usize..(b - f[1]) as usize],
-                                &base[(src + a) as usize..(src + b) as usize],
-                            );
-                        }
-                    };
-                    if y >= py && y < py + ph as isize && p0 < p1 {
-                        // The map's values beside the patch (it lies inside the map), then the patch's.
-                        map(x0, p0);
-                        map(p1, x1);
-                        let src = ((r * c + ch) as isize * ph as isize + y - py) * pw as isize - px;
-                        copy(
-                            &mut row[(p0 - f[1]) as usize..(p1 - f[1]) as usize],
-                            &patch[(src + p0) as usize..(src + p1) as usize],
-                        );
-                    } else {
-                        map(x0, x1);
-                    }
+            let (q0, q1) = (py.max(y0), (py + ph as isize).min(y1));
+            let (p0, p1) = (px.max(x0), (px + pw as isize).min(x1));
+            // Copies rows [a, b) × columns [u, v) of the map (or of this copy's patch) into
+            // the tile, every channel: one block each.
+            let mut block = |from_patch: bool, (a, b): (isize, isize), (u, v): (isize, isize)| {
+                if a >= b || u >= v || c == 0 {
+                    return;
                 }
+                let dst = tile + ((a - f[0]) as usize) * tw + (u - f[1]) as usize;
+                let (src, strides, values) = if from_patch {
+                    let start = r * c * ph * pw + ((a - py) as usize) * pw + (u - px) as usize;
+                    (start, [ph * pw, pw], patch)
+                } else {
+                    let start = (a as usize) * w as usize + u as usize;
+                    (start, [(h * w) as usize, w as usize], base)
+                };
+                let dims = [c, (b - a) as usize, (v - u) as usize];
+                // Every run lies inside its source plane and inside the tile (the spans were
+                // clipped to both), hence within both buffers: checked once per block.
+                let last = |start: usize, s: [usize; 2]| start + (c - 1) * s[0] + (dims[1] - 1) * s[1] + dims[2];
+                assert!(last(src, strides) <= values.len() && last(dst, [th * tw, tw]) <= out.len());
+                // SAFETY: checked just above; `out` is not `values`.
+                unsafe {
+                    super::cpu_simd::copy_block(
+                        values.as_ptr().add(src),
+                        strides,
+                        out.as_mut_ptr().add(dst),
+                        [th * tw, tw],
+                        dims,
+                    )
+                }
+            };
+            if q0 < q1 && p0 < p1 {
+                // Above and below the patch, the map; beside it, the map; in it, the patch.
+                block(false, (y0, q0), (x0, x1));
+                block(false, (q1, y1), (x0, x1));
+                block(false, (q0, q1), (x0, p0));
+                block(false, (q0, q1), (p1, x1));
+                block(true, (q0, q1), (p0, p1));
+            } else {
+                block(false, (y0, y1), (x0, x1));
             }
         }
         true
