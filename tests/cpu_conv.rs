@@ -108,6 +108,37 @@ fn row_copies_and_strided_gathers_match_plain_loops() {
 }
 
 #[test]
+fn unpadded_stride_one_convolution_is_the_exact_sum() {
+    // The incremental sweep's tiles: no padding, stride 1 (im2col copies blocks of rows);
+    // dilations 1 and 2, square and flat kernels, two images.
+    let mut rng = StdRng::seed_from_u64(29);
+    for ([kh, kw], dilations, [c, h, w], o) in
+        [([3, 3], [1, 1], [5, 9, 11], 7), ([3, 3], [2, 1], [3, 8, 6], 4), ([1, 3], [1, 2], [4, 5, 7], 6)]
+    {
+        let n = 2;
+        let g = ConvGeometry { strides: [1, 1], padding: [(0, 0); 2], dilations, groups: 1 };
+        let x: Vec<f32> = (0..n * c * h * w).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let weight: Vec<f32> = (0..o * c * kh * kw).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let y = im2col_conv2d(&x, [n, c, h, w], &weight, [o, c, kh, kw], None, None, &g);
+        let [oh, ow] = [h - (kh - 1) * dilations[0], w - (kw - 1) * dilations[1]];
+        assert_eq!(y.len(), n * o * oh * ow);
+        for (i, &got) in y.iter().enumerate() {
+            let (b, r, oy, ox) = (i / (o * oh * ow), i / (oh * ow) % o, i / ow % oh, i % ow);
+            let mut exact = 0f64;
+            for ch in 0..c {
+                for ky in 0..kh {
+                    for kx in 0..kw {
+                        let v = x[((b * c + ch) * h + oy + ky * dilations[0]) * w + ox + kx * dilations[1]];
+                        exact += v as f64 * weight[((r * c + ch) * kh + ky) * kw + kx] as f64;
+                    }
+                }
+            }
+            assert!((got as f64 - exact).abs() < 1e-5, "{kh}×{kw} {dilations:?}: output {i} {got} vs {exact}");
+        }
+    }
+}
+
+#[test]
 fn sparse_1x1_convolution_is_the_exact_sum() {
     // Output counts that take every block width (32, 4, 1), planes with and without a
     // remainder of eight, ReLU-like inputs from 2% to 60% nonzero; against an f64 sum.
