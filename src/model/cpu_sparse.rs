@@ -56,6 +56,9 @@ pub fn nonzeros(x: &[f32]) -> usize {
 pub fn transpose(weight: &[f32], o: usize, c: usize) -> Vec<f32> {
     assert!(weight.len() >= o * c);
     let mut t = vec![0f32; o * c];
+    if c == 0 {
+        return t;
+    }
     for (r, row) in weight.chunks_exact(c).take(o).enumerate() {
         for (k, &v) in row.iter().enumerate() {
             t[k * o + r] = v;
@@ -81,6 +84,9 @@ pub fn conv1x1(
     assert!(c * o <= u32::MAX as usize);
     let [lo, hi] = clamp.unwrap_or([f32::NEG_INFINITY, f32::INFINITY]);
     let mut out = vec![0f32; n * o * p];
+    if p == 0 || o == 0 {
+        return out;
+    }
     for b in 0..n {
         let lists = Lists::new(&x[b * c * p..][..c * p], p, o);
         let dst = SharedMut(out[b * o * p..].as_mut_ptr());
@@ -459,6 +465,10 @@ mod tests {
         }
         assert_eq!(nonzeros(&x), x.iter().filter(|v| **v != 0.0).count());
         assert!(sparse_enough(&x, o) == (nonzeros(&x) as f32 <= max_density(o) * x.len() as f32));
+        // No positions; no channels.
+        assert!(conv1x1(&[], [1, c, 0, 3], &transpose(&weight, o, c), o, Some(&bias), None).is_empty());
+        let y = conv1x1(&[], [1, 0, 2, 2], &transpose(&[], o, 0), o, Some(&bias), None);
+        assert!((0..o).all(|r| y[r * 4..][..4].iter().all(|&v| v == bias[r])));
         // All zeros: bias alone.
         let zeros = vec![0f32; c * 4];
         let y = conv1x1(&zeros, [1, c, 2, 2], &transpose(&weight, o, c), o, Some(&bias), None);
