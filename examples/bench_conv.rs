@@ -74,18 +74,7 @@ fn main() {
     for (c, o, side) in shapes {
         let x: Vec<f32> = (0..c * side * side).map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5).collect();
         let weight: Vec<f32> = (0..o * c * 9).map(|i| ((i * 104_729) % 1000) as f32 / 1000.0 - 0.5).collect();
-        let time = |f: &dyn Fn() -> Vec<f32>| {
-            std::hint::black_box(f());
-            let mut times: Vec<f64> = (0..runs)
-                .map(|_| {
-                    let start = Instant::now();
-                    std::hint::black_box(f());
-                    start.elapsed().as_secs_f64() * 1e3
-                })
-                .collect();
-            times.sort_by(f64::total_cmp);
-            times[runs / 2]
-        };
+        let time = |f: &dyn Fn() -> Vec<f32>| median(runs, f);
         let direct = time(&|| im2col_conv2d(&x, [1, c, side, side], &weight, [o, c, 3, 3], None, None, &g));
         let wino = time(&|| conv3x3(&x, [1, c, side, side], &weight, o, None, None, g.padding));
         // A network's constant weights are transformed once (`exec::Network` keeps them).

@@ -547,16 +547,6 @@ impl Network {
             Some(HostTensor { data: HostData::F32(v), .. }) => Some(v.as_slice()),
             _ => None,
         };
-        // Borrowed where it can be (see `with_host_values`).
-        let x_values = x.tensor.into_dispatch();
-        let pixels_read;
-        let pixels: &[f32] = match cpu_values(&x_values) {
-            Some(v) => v,
-            None => {
-                pixels_read = read(Tensor::from_dispatch(x_values.clone()))?;
-                &pixels_read
-            }
-        };
         let weight_read;
         let weight = match constant(1) {
             Some(v) => v,
@@ -585,24 +575,24 @@ impl Network {
         let transformed = self.winograd.get(&node.output).filter(|_| {
             integer.is_none() && cpu_winograd::suits_transformed(x_shape[1], o, [h, w], [kh, kw], geometry)
         });
-        let sparse = self.sparse_1x1.get(&node.output).filter(|_| {
-            integer.is_none()
-                && geometry.strides == [1, 1]
-                && geometry.padding == [(0, 0); 2]
-                && cpu_sparse::sparse_enough(&pixels, o)
-        });
-        let y = if let Some((int, x_scale)) = integer {
-            int.run(&pixels, x_shape, *x_scale, bias, clamp, geometry)
-        } else if let Some(u) = transformed {
-            cpu_winograd::conv3x3_transformed(&pixels, x_shape, u, o, bias, clamp, geometry.padding)
-        } else if let Some(t) = sparse {
-            let t = t.get_or_init(|| cpu_sparse::transpose(weight, o, x_shape[1]));
-            cpu_sparse::conv1x1(&pixels, x_shape, t, o, bias, clamp)
-        } else if depthwise && weight.iter().all(|v| v.is_finite()) {
-            cpu_conv::depthwise2d(&pixels, x_shape, weight, w_shape, bias, clamp, geometry)
-        } else {
-            cpu_conv::conv2d(&pixels, x_shape, weight, w_shape, bias, clamp, geometry)
-        };
+        let sparse = self
+            .sparse_1x1
+            .get(&node.output)
+            .filter(|_| integer.is_none() && geometry.strides == [1, 1] && geometry.padding == [(0, 0); 2]);
+        let y = with_host_values(node, x.tensor, |pixels| {
+            if let Some((int, x_scale)) = integer {
+                int.run(pixels, x_shape, *x_scale, bias, clamp, geometry)
+            } else if let Some(u) = transformed {
+                cpu_winograd::conv3x3_transformed(pixels, x_shape, u, o, bias, clamp, geometry.padding)
+            } else if let Some(t) = sparse.filter(|_| cpu_sparse::sparse_enough(pixels, o)) {
+                let t = t.get_or_init(|| cpu_sparse::transpose(weight, o, x_shape[1]));
+                cpu_sparse::conv1x1(pixels, x_shape, t, o, bias, clamp)
+            } else if depthwise && weight.iter().all(|v| v.is_finite()) {
+                cpu_conv::depthwise2d(pixels, x_shape, weight, w_shape, bias, clamp, geometry)
+            } else {
+                cpu_conv::conv2d(pixels, x_shape, weight, w_shape, bias, clamp, geometry)
+            }
+        })?;
         Ok(Tensor::from_data(TensorData::new(y, [n, o, oh, ow]), &self.device))
     }
 
