@@ -575,10 +575,9 @@ impl Network {
         let transformed = self.winograd.get(&node.output).filter(|_| {
             integer.is_none() && cpu_winograd::suits_transformed(x_shape[1], o, [h, w], [kh, kw], geometry)
         });
-        let sparse = self
-            .sparse_1x1
-            .get(&node.output)
-            .filter(|_| integer.is_none() && geometry.strides == [1, 1] && geometry.padding == [(0, 0); 2]);
+        // (Integer convolutions are never candidates: `sparse_candidates`.)
+        let sparse =
+            self.sparse_1x1.get(&node.output).filter(|_| geometry.strides == [1, 1] && geometry.padding == [(0, 0); 2]);
         let y = with_host_values(node, x.tensor, |pixels| {
             if let Some((int, x_scale)) = integer {
                 int.run(pixels, x_shape, *x_scale, bias, clamp, geometry)
