@@ -5,6 +5,9 @@
 //! kernels (`cpu_winograd::suits`) comes from these numbers (BENCHMARKS.md).
 //! `bench_conv [runs] sparse` times 1×1 convolutions of inputs with a given share of nonzero
 //! values instead: gemm against `cpu_sparse::conv1x1` (where `cpu_sparse::max_density` comes from).
+//! `bench_conv [runs] patches` times the small unpadded inputs of an exact occlusion sweep's
+//! patches (SqueezeNet's expand 3×3 layers at 32/16): im2col against Winograd with weights
+//! transformed once (where `cpu_winograd::suits_transformed`'s small-plane limits come from).
 
 use std::time::Instant;
 
@@ -48,10 +51,44 @@ fn sparse(runs: usize) {
     }
 }
 
+/// Unpadded 3×3 inputs of the sizes an exact sweep's patches have (outputs two smaller each
+/// way): im2col against Winograd with weights transformed once.
+fn patches(runs: usize) {
+    let shapes = [
+        (16, 64, 14, 13),
+        (16, 64, 12, 12),
+        (32, 128, 12, 11),
+        (32, 128, 11, 10),
+        (32, 128, 10, 9),
+        (32, 64, 10, 10),
+        (48, 192, 12, 10),
+        (48, 192, 10, 9),
+        (48, 192, 8, 8),
+        (64, 256, 13, 12),
+        (64, 256, 11, 11),
+        (64, 256, 9, 9),
+        (64, 256, 7, 7),
+    ];
+    let g = ConvGeometry { strides: [1, 1], padding: [(0, 0); 2], dilations: [1, 1], groups: 1 };
+    println!("C → O, input h × w (output pixels): im2col ms, winograd (weights transformed once) ms, ratio");
+    for (c, o, h, w) in shapes {
+        let x: Vec<f32> = (0..c * h * w).map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5).collect();
+        let weight: Vec<f32> = (0..o * c * 9).map(|i| ((i * 104_729) % 1000) as f32 / 1000.0 - 0.5).collect();
+        let relu = Some([0.0, f32::INFINITY]);
+        let direct = median(runs, &|| im2col_conv2d(&x, [1, c, h, w], &weight, [o, c, 3, 3], None, relu, &g));
+        let u = transform_weights(&weight, o, c);
+        let once = median(runs, &|| conv3x3_transformed(&x, [1, c, h, w], &u, o, None, relu, g.padding));
+        let pixels = (h - 2) * (w - 2);
+        println!("{c:>4} → {o:>4}, {h:>2} × {w:>2} ({pixels:>3}): {direct:8.3} {once:8.3} {:5.2}", direct / once);
+    }
+}
+
 fn main() {
     let runs: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(20);
-    if std::env::args().nth(2).as_deref() == Some("sparse") {
-        return sparse(runs);
+    match std::env::args().nth(2).as_deref() {
+        Some("sparse") => return sparse(runs),
+        Some("patches") => return patches(runs),
+        _ => {}
     }
     // (input channels, output channels, side): SqueezeNet's expand 3×3 layers, Fashion-MNIST's,
     // ResNet-18's and ResNet-50's 3×3 layers.

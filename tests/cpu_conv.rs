@@ -308,7 +308,10 @@ fn winograd_convolution_matches_the_exact_sum() {
     use convlens::model::cpu_winograd::{conv3x3_transformed, suits_transformed, transform_weights};
     assert!(suits_transformed(16, 64, [27, 27], [3, 3], &g));
     assert!(!suits_transformed(8, 64, [55, 55], [3, 3], &g));
-    assert!(!suits_transformed(32, 64, [14, 14], [3, 3], &g));
+    assert!(!suits_transformed(16, 64, [14, 14], [3, 3], &g));
+    assert!(suits_transformed(32, 64, [14, 14], [3, 3], &g));
+    assert!(suits_transformed(32, 48, [8, 8], [3, 3], &g));
+    assert!(!suits_transformed(32, 48, [7, 8], [3, 3], &g));
     assert!(suits_transformed(64, 64, [7, 7], [3, 3], &g));
     assert!(!suits_transformed(64, 64, [6, 7], [3, 3], &g));
     assert!(!suits_transformed(32, 32, [27, 27], [3, 3], &ConvGeometry { strides: [2, 2], ..g }));

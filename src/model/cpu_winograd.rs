@@ -14,7 +14,6 @@
 
 use super::cpu_conv::{ConvGeometry, product_alone};
 use super::cpu_par::{SharedMut, for_each, parts};
-use super::cpu_simd::add_clamp;
 
 /// Fewer channels than this on either side, and the 16 products (each as long as the input
 /// channels) run too short for gemm's kernels to pay back the transforms: with im2col over raw
@@ -31,10 +30,18 @@ const MIN_OUTPUT_PIXELS: usize = 729;
 /// count: `examples/bench_conv.rs` in wasm (im2col time / Winograd time) gave 16 → 64 at
 /// 55 × 55 1.85×, 32 → 128 at 27 × 27 1.18×, but 32 → 64 at 14 × 14 0.89× and 48 → 192 at
 /// 13 × 13 0.92×; with 64 input channels or more even small planes gain (64 → 64 at 7 × 7
-/// 1.45×, 512 → 512 at 7 × 7 1.47×, 256 → 256 at 14 × 14 1.82×). Hence: at least 16 channels
-/// each way and 27 × 27 outputs, or at least 64 input channels and 7 × 7 outputs.
+/// 1.45×, 512 → 512 at 7 × 7 1.47×, 256 → 256 at 14 × 14 1.82×). Since the output transform
+/// runs over all tiles at once (no tail per row of tiles), small planes gain from 32 channels
+/// on as well (the same comparison on an exact occlusion sweep's patch sizes, `bench_conv
+/// [runs] patches` and a local variant of it: 32 → 128 at
+/// 9 × 8 outputs 1.10×, at 10 × 9 1.37×; 48 → 192 at 8 × 7 1.20×, at 13 × 13 1.28×; 32 → 64 at
+/// 14 × 14 1.22×; but 32 → 128 at 8 × 7 0.96×, 16 → 64 at 10 × 10 0.77×). Hence: at least 16
+/// channels each way and 27 × 27 outputs, at least 32 and 64 outputs, or at least 64 input
+/// channels and 7 × 7 outputs.
 const TRANSFORMED_MIN_CHANNELS: usize = 16;
 const TRANSFORMED_MIN_PIXELS: usize = 729;
+const TRANSFORMED_MID_CHANNELS: usize = 32;
+const TRANSFORMED_MID_MIN_PIXELS: usize = 64;
 const TRANSFORMED_DEEP_CHANNELS: usize = 64;
 const TRANSFORMED_DEEP_MIN_PIXELS: usize = 49;
 
@@ -57,7 +64,9 @@ pub fn suits_transformed(c: usize, o: usize, hw: [usize; 2], kernel: [usize; 2],
         return false;
     }
     let pixels = g.output(hw, kernel).iter().product::<usize>();
-    pixels >= TRANSFORMED_MIN_PIXELS || (c >= TRANSFORMED_DEEP_CHANNELS && pixels >= TRANSFORMED_DEEP_MIN_PIXELS)
+    pixels >= TRANSFORMED_MIN_PIXELS
+        || (c.min(o) >= TRANSFORMED_MID_CHANNELS && pixels >= TRANSFORMED_MID_MIN_PIXELS)
+        || (c >= TRANSFORMED_DEEP_CHANNELS && pixels >= TRANSFORMED_DEEP_MIN_PIXELS)
 }
 
 /// 3×3, stride 1, no dilation, one group.
@@ -104,7 +113,8 @@ pub fn conv3x3_transformed(
     // image stay zero from the first fill, the image part is overwritten per channel.
     let (ph, pw) = (2 * th + 2, 2 * tw + 2);
     let mut v = vec![0f32; 16 * c * tiles];
-    let mut m = vec![0f32; 16 * o * tiles];
+    // (Three values more: the output transform reads whole vectors past the last tile.)
+    let mut m = vec![0f32; 16 * o * tiles + 3];
     let mut out = vec![0f32; n * o * oh * ow];
     let [lo, hi] = clamp.unwrap_or([f32::NEG_INFINITY, f32::INFINITY]);
     let (inputs, outputs, positions) = (parts(c, 1), parts(o, 1), parts(16, 1));
@@ -133,12 +143,12 @@ pub fn conv3x3_transformed(
         });
         let image = SharedMut(out[b * o * oh * ow..].as_mut_ptr());
         for_each(outputs.len(), 16 * o * tiles, |p| {
-            let mut wide = vec![0f32; 4 * tiles];
+            let mut quads = vec![0f32; 4 * tiles.next_multiple_of(4)];
             for r in outputs[p].clone() {
                 // SAFETY: output channel r's plane of image b, written by this part alone.
                 let plane_out = unsafe { image.slice(r * oh * ow, oh * ow) };
                 let add = bias.map_or(0.0, |b| b[r]);
-                transform_output(&m[r * tiles..], o * tiles, [th, tw], [oh, ow], &mut wide, plane_out, add, [lo, hi]);
+                transform_output(&m[r * tiles..], o * tiles, [th, tw], [oh, ow], &mut quads, plane_out, add, [lo, hi]);
             }
         });
     }
@@ -226,42 +236,53 @@ unsafe fn transform_input(
 }
 
 /// `Y = Aᵀ M A` for every tile of one output channel, with `Aᵀ = [[1, 1, 1, 0], [0, 1, −1, −1]]`:
-/// `m[ξ · stride + t]` is position `ξ` of tile `t`. The 2×2 blocks go into `wide` (`2·th` rows
-/// of `2·tw`; in wasm four tiles at a time, [`simd`]), from which the `oh × ow` plane `out` is
-/// cut with `add` added and clamped to `[lo, hi]`.
+/// `m[ξ · stride + t]` is position `ξ` of tile `t`. Two passes: over the tiles in their flat
+/// order (in wasm four at a time, [`simd`], with no tail: `m` holds three values more than its
+/// last tile, and `quads` room for whole vectors), each tile's 2×2 block with `add` added and
+/// clamped to `[lo, hi]` goes into `quads` (`[4, tiles]`, rounded up to whole vectors: top left,
+/// top right, bottom left, bottom right); then each output row of the `oh × ow` plane `out`
+/// interleaves two of those runs. A row of tiles in the first pass would leave a scalar tail
+/// on every row: on a sweep's small patches (five or six tiles wide) that tail cost as much
+/// as the vectors.
 #[allow(clippy::too_many_arguments)]
 fn transform_output(
     m: &[f32],
     stride: usize,
     [th, tw]: [usize; 2],
     [oh, ow]: [usize; 2],
-    wide: &mut [f32],
+    quads: &mut [f32],
     out: &mut [f32],
     add: f32,
     [lo, hi]: [f32; 2],
 ) {
-    assert!(m.len() >= 15 * stride + th * tw && wide.len() >= 4 * th * tw);
-    let (mp, wp) = (m.as_ptr(), wide.as_mut_ptr());
-    // SAFETY: by the assert, every m[ξ · stride + t] and the 2·th × 2·tw plane are within
-    // their slices.
+    let tiles = th * tw;
+    let padded = tiles.next_multiple_of(4);
+    assert!(m.len() >= 15 * stride + padded && quads.len() >= 4 * padded);
+    assert!(out.len() >= oh * ow && oh <= 2 * th && ow <= 2 * tw);
+    let (mp, qp) = (m.as_ptr(), quads.as_mut_ptr());
+    // SAFETY: by the asserts, every m[ξ · stride + t] for t < padded and quads[k · padded + t]
+    // are within their slices.
     unsafe {
-        for ty in 0..th {
-            for tx in simd::output_tiles(mp, stride, ty, tw, wp)..tw {
-                let t = ty * tw + tx;
-                let e = |i: usize, j: usize| *mp.add((4 * i + j) * stride + t);
-                let s = [0, 1, 2, 3].map(|j| e(0, j) + e(1, j) + e(2, j));
-                let d = [0, 1, 2, 3].map(|j| e(1, j) - e(2, j) - e(3, j));
-                let top = wp.add(2 * ty * 2 * tw + 2 * tx);
-                *top = s[0] + s[1] + s[2];
-                *top.add(1) = s[1] - s[2] - s[3];
-                *top.add(2 * tw) = d[0] + d[1] + d[2];
-                *top.add(2 * tw + 1) = d[1] - d[2] - d[3];
+        for t in simd::output_quads(mp, stride, padded, qp, add, [lo, hi])..tiles {
+            let e = |i: usize, j: usize| *mp.add((4 * i + j) * stride + t);
+            let s = [0, 1, 2, 3].map(|j| e(0, j) + e(1, j) + e(2, j));
+            let d = [0, 1, 2, 3].map(|j| e(1, j) - e(2, j) - e(3, j));
+            let y = [s[0] + s[1] + s[2], s[1] - s[2] - s[3], d[0] + d[1] + d[2], d[1] - d[2] - d[3]];
+            for (k, y) in y.into_iter().enumerate() {
+                let y = y + add;
+                let y = if y < lo { lo } else { y };
+                *qp.add(k * padded + t) = if hi < y { hi } else { y };
             }
         }
     }
     for (y, row) in out.chunks_exact_mut(ow).take(oh).enumerate() {
-        row.copy_from_slice(&wide[y * 2 * tw..][..ow]);
-        add_clamp(row, add, lo, hi);
+        let at = (y % 2) * 2 * padded + (y / 2) * tw;
+        let (left, right) = (&quads[at..][..tw], &quads[at + padded..][..tw]);
+        // SAFETY: `left` and `right` hold tw values each, and 2·tw ≥ ow.
+        let done = unsafe { simd::interleave(left.as_ptr(), right.as_ptr(), row.as_mut_ptr(), ow) };
+        for x in done..ow {
+            row[x] = if x % 2 == 0 { left[x / 2] } else { right[x / 2] };
+        }
     }
 }
 
@@ -277,7 +298,11 @@ mod simd {
         0
     }
 
-    pub unsafe fn output_tiles(_: *const f32, _: usize, _: usize, _: usize, _: *mut f32) -> usize {
+    pub unsafe fn output_quads(_: *const f32, _: usize, _: usize, _: *mut f32, _: f32, _: [f32; 2]) -> usize {
+        0
+    }
+
+    pub unsafe fn interleave(_: *const f32, _: *const f32, _: *mut f32, _: usize) -> usize {
         0
     }
 }
@@ -345,13 +370,23 @@ mod simd {
         tx
     }
 
-    /// [`super::transform_output`] for tile row `ty`, four tiles at a time.
+    /// [`super::transform_output`]'s first pass, four tiles at a time over all `padded`.
     #[target_feature(enable = "simd128")]
-    pub unsafe fn output_tiles(m: *const f32, stride: usize, ty: usize, tw: usize, wide: *mut f32) -> usize {
-        let mut tx = 0;
+    pub unsafe fn output_quads(
+        m: *const f32,
+        stride: usize,
+        padded: usize,
+        q: *mut f32,
+        add: f32,
+        [lo, hi]: [f32; 2],
+    ) -> usize {
+        let (add, lo, hi) = (f32x4_splat(add), f32x4_splat(lo), f32x4_splat(hi));
+        // pmax(x, lo) = x < lo ? lo : x and pmin(x, hi) = hi < x ? hi : x keep NaN, as the
+        // scalar tail and `cpu_simd::add_clamp` do.
+        let finish = |y: v128| f32x4_pmin(f32x4_pmax(f32x4_add(y, add), lo), hi);
+        let mut t = 0;
         unsafe {
-            while tx + 4 <= tw {
-                let t = ty * tw + tx;
+            while t + 4 <= padded {
                 let e = |i: usize, j: usize| load(m.add((4 * i + j) * stride + t));
                 let (e00, e01, e02, e03) = (e(0, 0), e(0, 1), e(0, 2), e(0, 3));
                 let (e10, e11, e12, e13) = (e(1, 0), e(1, 1), e(1, 2), e(1, 3));
@@ -365,20 +400,29 @@ mod simd {
                 let d1 = f32x4_sub(f32x4_sub(e11, e21), e31);
                 let d2 = f32x4_sub(f32x4_sub(e12, e22), e32);
                 let d3 = f32x4_sub(f32x4_sub(e13, e23), e33);
-                let y00 = f32x4_add(f32x4_add(s0, s1), s2);
-                let y01 = f32x4_sub(f32x4_sub(s1, s2), s3);
-                let y10 = f32x4_add(f32x4_add(d0, d1), d2);
-                let y11 = f32x4_sub(f32x4_sub(d1, d2), d3);
-                // Four tiles' 2×2 blocks side by side: lanes interleaved.
-                let top = wide.add(2 * ty * 2 * tw + 2 * tx);
-                let bottom = top.add(2 * tw);
-                store(top, i32x4_shuffle::<0, 4, 1, 5>(y00, y01));
-                store(top.add(4), i32x4_shuffle::<2, 6, 3, 7>(y00, y01));
-                store(bottom, i32x4_shuffle::<0, 4, 1, 5>(y10, y11));
-                store(bottom.add(4), i32x4_shuffle::<2, 6, 3, 7>(y10, y11));
-                tx += 4;
+                store(q.add(t), finish(f32x4_add(f32x4_add(s0, s1), s2)));
+                store(q.add(padded + t), finish(f32x4_sub(f32x4_sub(s1, s2), s3)));
+                store(q.add(2 * padded + t), finish(f32x4_add(f32x4_add(d0, d1), d2)));
+                store(q.add(3 * padded + t), finish(f32x4_sub(f32x4_sub(d1, d2), d3)));
+                t += 4;
             }
         }
-        tx
+        t
+    }
+
+    /// `out[2x] = left[x]`, `out[2x + 1] = right[x]`, eight outputs at a time while they fit
+    /// in `ow`; answers how many were written.
+    #[target_feature(enable = "simd128")]
+    pub unsafe fn interleave(left: *const f32, right: *const f32, out: *mut f32, ow: usize) -> usize {
+        let mut x = 0;
+        unsafe {
+            while x + 8 <= ow {
+                let (a, b) = (load(left.add(x / 2)), load(right.add(x / 2)));
+                store(out.add(x), i32x4_shuffle::<0, 4, 1, 5>(a, b));
+                store(out.add(x + 4), i32x4_shuffle::<2, 6, 3, 7>(a, b));
+                x += 8;
+            }
+        }
+        x
     }
 }
