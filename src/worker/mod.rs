@@ -433,8 +433,14 @@ impl Engine {
     }
 }
 
-/// Posts progress, then yields to the event loop so a `Cancel` can arrive; answers whether
-/// to go on.
+/// The page hears of a run's progress at most this often (each message re-renders the page's
+/// view, which on two cores took time from the workers: BENCHMARKS.md, "Progress at most ten
+/// times a second").
+const PROGRESS_EVERY_MS: f64 = 100.0;
+
+/// Posts progress (the first and last steps, and in between at most every
+/// [`PROGRESS_EVERY_MS`]), then yields to the event loop so a `Cancel` can arrive; answers
+/// whether to go on.
 struct WorkerProgress<'a> {
     engine: &'a Engine,
     id: u64,
@@ -442,11 +448,21 @@ struct WorkerProgress<'a> {
     look: crate::protocol::Look,
     /// CPU helpers taking part in the run.
     share: Option<helpers::RunShare<'a>>,
+    /// When progress was last posted, and the step it told.
+    posted: Option<(f64, usize)>,
 }
 
 impl Progress for WorkerProgress<'_> {
     fn tick(&mut self, done: usize, total: usize) -> Pin<Box<dyn Future<Output = bool> + '_>> {
-        post(&Response::Progress { id: self.id, done, total }, None);
+        let now = now_ms();
+        let due = match self.posted {
+            None => true,
+            Some((at, told)) => done != told && (done == total || now - at >= PROGRESS_EVERY_MS),
+        };
+        if due {
+            post(&Response::Progress { id: self.id, done, total }, None);
+            self.posted = Some((now, done));
+        }
         Box::pin(async move {
             yield_now::yield_now().await;
             !self.engine.cancelled.borrow().contains(&self.id)
@@ -540,7 +556,7 @@ async fn explain(engine: &Engine, id: u64, job: ExplainJob) {
             let rule = if job.method == "smoothgrad" { params.smooth.as_str() } else { "saliency" };
             let share = pool.as_deref().map(|p| p.share(id, &crop, params.clone(), job.target.clone(), rule));
             let _alone = share.is_some().then(helpers::OwnLoopsAlone::new);
-            let mut progress = WorkerProgress { engine, id, crop: &crop, look: job.look, share };
+            let mut progress = WorkerProgress { engine, id, crop: &crop, look: job.look, share, posted: None };
             let result = method.attribute(net, &x, &job.target, &mut progress).await;
             workers = progress.share.as_ref().map_or(1, |s| s.workers());
             engine.cancelled.borrow_mut().remove(&id);
