@@ -433,9 +433,9 @@ impl Engine {
     }
 }
 
-/// The page hears of a run's progress at most this often (each message re-renders the page's
-/// view, which on two cores took time from the workers: BENCHMARKS.md, "Progress at most ten
-/// times a second").
+/// The page hears of a run's progress at most this often: each message re-renders the page's
+/// view, and on two cores that drawing competes with the workers (BENCHMARKS.md, "…; progress
+/// ten times a second": a 32/16 sweep posted ~40 messages before, ~10–15 now).
 const PROGRESS_EVERY_MS: f64 = 100.0;
 
 /// Posts progress (the first and last steps, and in between at most every
