@@ -30,7 +30,7 @@
 import { serve } from './serve.mjs';
 import { launch } from './browser.mjs';
 import { modelChart } from './chart.mjs';
-import { explainMs, openModelPage, setInput } from './model-page.mjs';
+import { explainMs, openModelPage, openSamplePage, setInput } from './model-page.mjs';
 
 const dist = process.argv[2] ?? 'dist';
 const runs = Number(process.argv[3] ?? 20);
@@ -118,12 +118,7 @@ async function methods(backend) {
         `${q}&incremental=true`, approx]
       : [`${q}&incremental=false`, `${q}&incremental=true`];
   })]) {
-    const page = await context.newPage();
-    await page.goto(`${server.origin}/?backend=${backend}&${query}`);
-    await page.waitForSelector('[data-testid="status"][data-state="ready"]', { timeout: 600_000 });
-    await page.click('[data-testid="sample"][data-sample="chelsea.png"]');
-    await page.waitForSelector('[data-testid="explain-run"]', { timeout: 600_000 });
-    await page.waitForSelector('[data-testid="status"][data-state="ready"]');
+    const page = await openSamplePage(context, `${server.origin}/?backend=${backend}&${query}`);
     const list = query === light
       ? ['saliency', 'guided-backprop', 'deconvnet', 'smoothgrad', 'integrated-gradients', 'grad-cam', 'guided-grad-cam']
       : query === lightAlone ? ['smoothgrad', 'integrated-gradients'] : ['occlusion'];

@@ -34,6 +34,20 @@ export async function openModelPage(context, origin, backend, file) {
   return { page, classify, loadMs, note };
 }
 
+/**
+ * Opens `url` in a new page of `context`, waits for the model, then shows the bundled photo
+ * `sample` and waits until it is classified. Answers the page.
+ */
+export async function openSamplePage(context, url, sample = 'chelsea.png') {
+  const page = await context.newPage();
+  await page.goto(url);
+  await page.waitForSelector('[data-testid="status"][data-state="ready"]', WAIT);
+  await page.click(`[data-testid="sample"][data-sample="${sample}"]`);
+  await page.waitForSelector('[data-testid="explain-run"]', WAIT);
+  await page.waitForSelector('[data-testid="status"][data-state="ready"]');
+  return page;
+}
+
 /** Sets a number or text input and fires its change event. */
 export async function setInput(page, testid, value) {
   await page.fill(`[data-testid="${testid}"]`, String(value));

@@ -8,7 +8,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { serve } from './serve.mjs';
 import { launch } from './browser.mjs';
-import { explainMs } from './model-page.mjs';
+import { explainMs, openSamplePage } from './model-page.mjs';
 
 const dist = process.argv[2] ?? 'dist';
 const runs = Number(process.argv[3] ?? 4);
@@ -50,12 +50,7 @@ function threads() {
 
 const server = await serve(dist);
 const context = await launch({ serviceWorkers: 'block' });
-const page = await context.newPage();
-await page.goto(`${server.origin}/?backend=cpu&method=occlusion&window=32&stride=16&incremental=true${extra}`);
-await page.waitForSelector('[data-testid="status"][data-state="ready"]', { timeout: 600_000 });
-await page.click('[data-testid="sample"][data-sample="chelsea.png"]');
-await page.waitForSelector('[data-testid="explain-run"]', { timeout: 600_000 });
-await page.waitForSelector('[data-testid="status"][data-state="ready"]');
+const page = await openSamplePage(context, `${server.origin}/?backend=cpu&method=occlusion&window=32&stride=16&incremental=true${extra}`);
 const cdp = await context.newCDPSession(page);
 await cdp.send('Performance.enable');
 const metrics = async () => Object.fromEntries((await cdp.send('Performance.getMetrics')).metrics.map((m) => [m.name, m.value]));
