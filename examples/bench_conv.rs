@@ -1,4 +1,4 @@
-//! One 3×3 stride-1 convolution at a time, im2col against Winograd F(2×2, 3×3), on the layer
+//! One 3×3 stride-1 convolution at a time, im2col against Winograd, on the layer
 //! shapes of the bundled and benchmark models: `cargo run --release --example bench_conv [runs]`
 //! (median of `runs`, default 20). Built for wasm32-wasip1 and run under Node
 //! (`scripts/wasi-run.mjs`), it times what the page's worker runs; the split between the two
@@ -8,12 +8,14 @@
 //! `bench_conv [runs] patches` times the small unpadded inputs of an exact occlusion sweep's
 //! patches (SqueezeNet's expand 3×3 layers at 32/16): im2col against Winograd with weights
 //! transformed once (where `cpu_winograd::suits_transformed`'s small-plane limits come from).
+//! Both tables time Winograd's F(2×2, 3×3) and F(4×4, 3×3) (where `cpu_winograd::tile_for`
+//! comes from); `bench_conv [runs] one C O SIDE TILE` times one of them on one shape.
 
 use std::time::Instant;
 
 use convlens::model::cpu_conv::{ConvGeometry, im2col_conv2d};
 use convlens::model::cpu_sparse;
-use convlens::model::cpu_winograd::{conv3x3, conv3x3_transformed, transform_weights};
+use convlens::model::cpu_winograd::{Tile, conv3x3_transformed, transform_weights};
 
 fn median(runs: usize, f: &dyn Fn() -> Vec<f32>) -> f64 {
     std::hint::black_box(f());
@@ -70,17 +72,40 @@ fn patches(runs: usize) {
         (64, 256, 7, 7),
     ];
     let g = ConvGeometry { strides: [1, 1], padding: [(0, 0); 2], dilations: [1, 1], groups: 1 };
-    println!("C → O, input h × w (output pixels): im2col ms, winograd (weights transformed once) ms, ratio");
+    println!(
+        "C → O, input h × w (output pixels): im2col ms; Winograd F(2×2), F(4×4) (weights transformed once) ms, ratio"
+    );
     for (c, o, h, w) in shapes {
         let x: Vec<f32> = (0..c * h * w).map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5).collect();
         let weight: Vec<f32> = (0..o * c * 9).map(|i| ((i * 104_729) % 1000) as f32 / 1000.0 - 0.5).collect();
         let relu = Some([0.0, f32::INFINITY]);
         let direct = median(runs, &|| im2col_conv2d(&x, [1, c, h, w], &weight, [o, c, 3, 3], None, relu, &g));
-        let u = transform_weights(&weight, o, c);
+        let u = transform_weights(&weight, o, c, Tile::Two);
         let once = median(runs, &|| conv3x3_transformed(&x, [1, c, h, w], &u, o, None, relu, g.padding));
+        let u4 = transform_weights(&weight, o, c, Tile::Four);
+        let four = median(runs, &|| conv3x3_transformed(&x, [1, c, h, w], &u4, o, None, relu, g.padding));
         let pixels = (h - 2) * (w - 2);
-        println!("{c:>4} → {o:>4}, {h:>2} × {w:>2} ({pixels:>3}): {direct:8.3} {once:8.3} {:5.2}", direct / once);
+        println!(
+            "{c:>4} → {o:>4}, {h:>2} × {w:>2} ({pixels:>3}): {direct:8.3} {once:8.3} {:5.2} {four:8.3} {:5.2}",
+            direct / once,
+            direct / four
+        );
     }
+}
+
+/// One padded 3×3 convolution, `bench_conv [runs] one C O SIDE TILE` (TILE 2 or 4: Winograd
+/// F(2×2) or F(4×4)), for a profile of one kernel (`WASI_PROFILE=…` before the command).
+fn one(runs: usize) {
+    let args: Vec<usize> = std::env::args().skip(3).filter_map(|a| a.parse().ok()).collect();
+    let &[c, o, side, tile] = args.as_slice() else {
+        return eprintln!("usage: bench_conv RUNS one C O SIDE TILE");
+    };
+    let tile = if tile == 4 { Tile::Four } else { Tile::Two };
+    let x: Vec<f32> = (0..c * side * side).map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5).collect();
+    let weight: Vec<f32> = (0..o * c * 9).map(|i| ((i * 104_729) % 1000) as f32 / 1000.0 - 0.5).collect();
+    let u = transform_weights(&weight, o, c, tile);
+    let ms = median(runs, &|| conv3x3_transformed(&x, [1, c, side, side], &u, o, None, None, [(1, 1); 2]));
+    println!("{c} → {o}, {side}, {tile:?}: {ms:.3} ms");
 }
 
 fn main() {
@@ -88,6 +113,7 @@ fn main() {
     match std::env::args().nth(2).as_deref() {
         Some("sparse") => return sparse(runs),
         Some("patches") => return patches(runs),
+        Some("one") => return one(runs),
         _ => {}
     }
     // (input channels, output channels, side): SqueezeNet's expand 3×3 layers, Fashion-MNIST's,
@@ -107,20 +133,21 @@ fn main() {
         (512, 512, 7),
     ];
     let g = ConvGeometry { strides: [1, 1], padding: [(1, 1); 2], dilations: [1, 1], groups: 1 };
-    println!("C → O, side: im2col ms, winograd ms, ratio, winograd with weights transformed once ms, ratio");
+    println!("C → O, side: im2col ms; Winograd F(2×2), F(4×4) with weights transformed once: ms, ratio");
     for (c, o, side) in shapes {
         let x: Vec<f32> = (0..c * side * side).map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5).collect();
         let weight: Vec<f32> = (0..o * c * 9).map(|i| ((i * 104_729) % 1000) as f32 / 1000.0 - 0.5).collect();
         let time = |f: &dyn Fn() -> Vec<f32>| median(runs, f);
         let direct = time(&|| im2col_conv2d(&x, [1, c, side, side], &weight, [o, c, 3, 3], None, None, &g));
-        let wino = time(&|| conv3x3(&x, [1, c, side, side], &weight, o, None, None, g.padding));
         // A network's constant weights are transformed once (`exec::Network` keeps them).
-        let u = transform_weights(&weight, o, c);
-        let once = time(&|| conv3x3_transformed(&x, [1, c, side, side], &u, o, None, None, g.padding));
+        let u = transform_weights(&weight, o, c, Tile::Two);
+        let two = time(&|| conv3x3_transformed(&x, [1, c, side, side], &u, o, None, None, g.padding));
+        let u4 = transform_weights(&weight, o, c, Tile::Four);
+        let four = time(&|| conv3x3_transformed(&x, [1, c, side, side], &u4, o, None, None, g.padding));
         println!(
-            "{c:>4} → {o:>4}, {side:>3}: {direct:8.3} {wino:8.3} {:5.2} {once:8.3} {:5.2}",
-            direct / wino,
-            direct / once
+            "{c:>4} → {o:>4}, {side:>3}: {direct:8.3} {two:8.3} {:5.2} {four:8.3} {:5.2}",
+            direct / two,
+            direct / four
         );
     }
 }

@@ -262,11 +262,13 @@ fn integer_convolution_is_the_exact_sum() {
 /// convolutions `conv2d` hands to it: large enough ones with finite weights.
 #[test]
 fn winograd_convolution_matches_the_exact_sum() {
-    use convlens::model::cpu_winograd::{conv3x3, suits};
+    use convlens::model::cpu_winograd::{Tile, conv3x3, suits};
     let mut rng = StdRng::seed_from_u64(13);
     let mut checked = 0;
-    let mut worst = 0f64;
-    while checked < 200 {
+    let mut worst = [0f64; 2];
+    while checked < 400 {
+        // Each algorithm on every other case: F(2×2, 3×3), F(4×4, 3×3).
+        let tile = [Tile::Two, Tile::Four][checked % 2];
         let (c, o) = (rng.random_range(8..40), rng.random_range(8..24));
         let (n, h, w) = (rng.random_range(1..3), rng.random_range(1..20), rng.random_range(1..20));
         let padding =
@@ -279,8 +281,8 @@ fn winograd_convolution_matches_the_exact_sum() {
         let weight: Vec<f32> = (0..o * c * 9).map(|_| rng.random_range(-1.0..1.0)).collect();
         let bias: Option<Vec<f32>> =
             rng.random_bool(0.5).then(|| (0..o).map(|_| rng.random_range(-1.0..1.0)).collect());
-        let clamp = [None, Some([0.0, f32::INFINITY]), Some([-0.25f32, 0.5f32])][checked % 3];
-        let ours = conv3x3(&x, [n, c, h, w], &weight, o, bias.as_deref(), clamp, padding);
+        let clamp = [None, Some([0.0, f32::INFINITY]), Some([-0.25f32, 0.5f32])][checked / 2 % 3];
+        let ours = conv3x3(&x, [n, c, h, w], &weight, o, bias.as_deref(), clamp, padding, tile);
         let [oh, ow] = g.output([h, w], [3, 3]);
         assert_eq!(ours.len(), n * o * oh * ow);
         for (i, (sum, magnitude)) in exact_sums(&x, [n, c, h, w], &weight, [o, 3, 3], &g).into_iter().enumerate() {
@@ -288,12 +290,14 @@ fn winograd_convolution_matches_the_exact_sum() {
             let [lo, hi] = clamp.unwrap_or([f32::NEG_INFINITY, f32::INFINITY]);
             let want = (sum + add).max(lo as f64).min(hi as f64);
             let error = (ours[i] as f64 - want).abs() / (magnitude + add.abs() + 1e-6);
-            worst = worst.max(error);
-            assert!(error <= 1e-5, "{g:?} {:?} → {o}: {} vs exact {want}", [n, c, h, w], ours[i]);
+            worst[checked % 2] = worst[checked % 2].max(error);
+            // F(4×4)'s transforms scale by up to 8 and its weights' by 1/24: more rounding.
+            let bound = [1e-5, 3e-5][checked % 2];
+            assert!(error <= bound, "{tile:?} {g:?} {:?} → {o}: {} vs exact {want}", [n, c, h, w], ours[i]);
         }
         checked += 1;
     }
-    println!("worst error relative to the terms' magnitude: {worst:e}");
+    println!("worst error relative to the terms' magnitude, F(2×2) and F(4×4): {:e} and {:e}", worst[0], worst[1]);
     let g = ConvGeometry { strides: [1, 1], padding: [(1, 1); 2], dilations: [1, 1], groups: 1 };
     let weight = vec![0.5f32; 32 * 32 * 9];
     assert!(suits(32, 32, [27, 27], [3, 3], &g, &weight));
@@ -305,7 +309,7 @@ fn winograd_convolution_matches_the_exact_sum() {
     assert!(!suits(32, 32, [27, 27], [3, 3], &g, &bad));
     // Weights transformed once (a network's constant weights): smaller planes qualify, and
     // the result is the per-call transform's to the bit.
-    use convlens::model::cpu_winograd::{conv3x3_transformed, suits_transformed, transform_weights};
+    use convlens::model::cpu_winograd::{conv3x3_transformed, suits_transformed, tile_for, transform_weights};
     assert!(suits_transformed(16, 64, [27, 27], [3, 3], &g));
     assert!(!suits_transformed(8, 64, [55, 55], [3, 3], &g));
     assert!(!suits_transformed(16, 64, [14, 14], [3, 3], &g));
@@ -317,19 +321,26 @@ fn winograd_convolution_matches_the_exact_sum() {
     assert!(!suits_transformed(32, 32, [27, 27], [3, 3], &ConvGeometry { strides: [2, 2], ..g }));
     let x: Vec<f32> = (0..32 * 14 * 14).map(|_| rng.random_range(-1.0..1.0)).collect();
     let weight: Vec<f32> = (0..40 * 32 * 9).map(|_| rng.random_range(-1.0..1.0)).collect();
-    let once = conv3x3_transformed(&x, [1, 32, 14, 14], &transform_weights(&weight, 40, 32), 40, None, None, g.padding);
-    let per_call = conv3x3(&x, [1, 32, 14, 14], &weight, 40, None, None, g.padding);
-    assert_eq!(
-        once.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
-        per_call.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
-    );
+    for tile in [Tile::Two, Tile::Four] {
+        let u = transform_weights(&weight, 40, 32, tile);
+        let once = conv3x3_transformed(&x, [1, 32, 14, 14], &u, 40, None, None, g.padding);
+        let per_call = conv3x3(&x, [1, 32, 14, 14], &weight, 40, None, None, g.padding, tile);
+        assert_eq!(
+            once.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            per_call.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+        );
+    }
+    assert_eq!(tile_for([12, 14]), Tile::Two);
+    assert_eq!(tile_for([13, 13]), Tile::Four);
     // Through conv2d: the same values as by im2col.
     let x: Vec<f32> = (0..2 * 32 * 27 * 27).map(|_| rng.random_range(-1.0..1.0)).collect();
     let weight: Vec<f32> = (0..32 * 32 * 9).map(|_| rng.random_range(-1.0..1.0)).collect();
     let wino = cpu_conv2d(&x, [2, 32, 27, 27], &weight, [32, 32, 3, 3], None, None, &g);
     let direct = im2col_conv2d(&x, [2, 32, 27, 27], &weight, [32, 32, 3, 3], None, None, &g);
     let differ = wino.iter().zip(&direct).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
-    assert!(differ > 0.0 && differ < 1e-4, "Winograd and im2col differ by {differ}");
+    // (Sums of 288 terms up to 1 each: F(4×4)'s rounding, a few units in the last place of
+    // their magnitude.)
+    assert!(differ > 0.0 && differ < 5e-4, "Winograd and im2col differ by {differ}");
 }
 
 /// With the `threads` feature (`scripts/test.sh` runs this file with it too): each kernel's

@@ -46,7 +46,8 @@ pub fn conv2d(
     g: &ConvGeometry,
 ) -> Vec<f32> {
     if cpu_winograd::suits(c, o, [h, w], [kh, kw], g, weight) {
-        return cpu_winograd::conv3x3(x, [n, c, h, w], weight, o, bias, clamp, g.padding);
+        let tile = cpu_winograd::tile_for(g.output([h, w], [kh, kw]));
+        return cpu_winograd::conv3x3(x, [n, c, h, w], weight, o, bias, clamp, g.padding, tile);
     }
     im2col_conv2d(x, [n, c, h, w], weight, [o, cg, kh, kw], bias, clamp, g)
 }

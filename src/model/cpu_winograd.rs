@@ -14,6 +14,7 @@
 
 use super::cpu_conv::{ConvGeometry, product_alone};
 use super::cpu_par::{SharedMut, for_each, parts};
+use super::cpu_winograd4;
 
 /// Fewer channels than this on either side, and the 16 products (each as long as the input
 /// channels) run too short for gemm's kernels to pay back the transforms: with im2col over raw
@@ -74,10 +75,55 @@ fn fits(kernel: [usize; 2], g: &ConvGeometry) -> bool {
     kernel == [3, 3] && g.strides == [1, 1] && g.dilations == [1, 1] && g.groups == 1
 }
 
+/// Which of Winograd's algorithms: F(2×2, 3×3) (this file's transforms) or F(4×4, 3×3)
+/// ([`super::cpu_winograd4`]), by the side of the output block each tile computes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tile {
+    Two = 0,
+    Four = 1,
+}
+
+impl Tile {
+    /// Outputs per tile side.
+    fn side(self) -> usize {
+        match self {
+            Tile::Two => 2,
+            Tile::Four => 4,
+        }
+    }
+
+    /// Transform positions: the products per channel pair and tile.
+    fn positions(self) -> usize {
+        (self.side() + 2) * (self.side() + 2)
+    }
+}
+
+/// Output planes from this size (13 × 13) on take F(4×4, 3×3). In wasm (`bench_conv`, medians,
+/// two runs; time with F(2×2) / time with F(4×4)): 64 → 64 at 56 × 56 1.6×, 128 → 128 at
+/// 28 × 28 1.5×, 16 → 64 at 55 × 55 1.3–1.6×, 64 → 256 at 13 × 13 1.1–1.6×, 256 → 256 at 14 × 14
+/// 1.1×; at 7 × 7 about even (the tiles cover 8 × 8 either way) and on an occlusion sweep's small
+/// patches mostly slower (a 4 × 4 tile wastes more of a patch's edge, and the products run over
+/// fewer tiles).
+const FOUR_MIN_PIXELS: usize = 169;
+
+/// The algorithm for an output plane of `[h, w]`.
+pub fn tile_for([h, w]: [usize; 2]) -> Tile {
+    if h * w >= FOUR_MIN_PIXELS { Tile::Four } else { Tile::Two }
+}
+
+/// A layer's weights in one algorithm's transform domain ([`transform_weights`]).
+#[derive(Clone, Debug)]
+pub struct Transformed {
+    pub tile: Tile,
+    /// `[positions, O, C]`.
+    pub u: Vec<f32>,
+}
+
 /// `x` (`[N, C, H, W]`) convolved with the 3×3 `weight` (`[O, C, 3, 3]`) at stride 1 with
 /// `padding` ((before, after) per axis), plus `bias`, then clamped to `clamp`: the same result
 /// as [`super::cpu_conv::conv2d`] up to rounding, `[N, O, H', W']`.
 #[inline(never)]
+#[allow(clippy::too_many_arguments)]
 pub fn conv3x3(
     x: &[f32],
     [n, c, h, w]: [usize; 4],
@@ -86,69 +132,103 @@ pub fn conv3x3(
     bias: Option<&[f32]>,
     clamp: Option<[f32; 2]>,
     padding: [(usize, usize); 2],
+    tile: Tile,
 ) -> Vec<f32> {
-    let u = transform_weights(weight, o, c);
+    let u = transform_weights(weight, o, c, tile);
     conv3x3_transformed(x, [n, c, h, w], &u, o, bias, clamp, padding)
 }
 
-/// [`conv3x3`] with the weights already transformed by [`transform_weights`] (`u`).
+/// `weight` (`[O, C, 3, 3]`) carried into `tile`'s transform domain.
+pub fn transform_weights(weight: &[f32], o: usize, c: usize, tile: Tile) -> Transformed {
+    let u = match tile {
+        Tile::Two => transform_weights_2x2(weight, o, c),
+        Tile::Four => cpu_winograd4::transform_weights(weight, o, c),
+    };
+    Transformed { tile, u }
+}
+
+/// [`conv3x3`] with the weights already transformed by [`transform_weights`] (`t`).
 #[inline(never)]
 pub fn conv3x3_transformed(
     x: &[f32],
     [n, c, h, w]: [usize; 4],
-    u: &[f32],
+    t: &Transformed,
     o: usize,
     bias: Option<&[f32]>,
     clamp: Option<[f32; 2]>,
     padding: [(usize, usize); 2],
 ) -> Vec<f32> {
-    assert_eq!(u.len(), 16 * o * c, "transformed weights for {o} × {c} channels");
+    let (tile, u) = (t.tile, &t.u);
+    let (side, positions) = (tile.side(), tile.positions());
+    assert_eq!(u.len(), positions * o * c, "transformed weights for {o} × {c} channels");
     let [(top, bottom), (left, right)] = padding;
     let (oh, ow) = (h + top + bottom - 2, w + left + right - 2);
-    let (th, tw) = (oh.div_ceil(2), ow.div_ceil(2));
+    let (th, tw) = (oh.div_ceil(side), ow.div_ceil(side));
     let tiles = th * tw;
     // Each stage runs in parts on the pool's threads (model::cpu_par), one scratch buffer set
-    // per part: the input channels' transforms, the 16 products, the output channels'.
+    // per part: the input channels' transforms, the products, the output channels'.
     // One input plane with its padding, large enough for whole tiles: the parts outside the
     // image stay zero from the first fill, the image part is overwritten per channel.
-    let (ph, pw) = (2 * th + 2, 2 * tw + 2);
-    let mut v = vec![0f32; 16 * c * tiles];
+    let (ph, pw) = (side * th + 2, side * tw + 2);
+    let mut v = vec![0f32; positions * c * tiles];
     // (Three values more: the output transform reads whole vectors past the last tile.)
-    let mut m = vec![0f32; 16 * o * tiles + 3];
+    let mut m = vec![0f32; positions * o * tiles + 3];
     let mut out = vec![0f32; n * o * oh * ow];
     let [lo, hi] = clamp.unwrap_or([f32::NEG_INFINITY, f32::INFINITY]);
-    let (inputs, outputs, positions) = (parts(c, 1), parts(o, 1), parts(16, 1));
+    let (inputs, outputs, products) = (parts(c, 1), parts(o, 1), parts(positions, 1));
     for b in 0..n {
         let vs = SharedMut(v.as_mut_ptr());
-        for_each(inputs.len(), 16 * c * tiles, |p| {
+        for_each(inputs.len(), positions * c * tiles, |p| {
             let mut plane = vec![0f32; ph * pw];
-            let mut rows = vec![0f32; 4 * pw];
+            let mut rows = vec![0f32; (side + 2) * cpu_winograd4::rows_stride(pw)];
             for ch in inputs[p].clone() {
                 let input = &x[(b * c + ch) * h * w..][..h * w];
                 for (y, line) in input.chunks_exact(w).enumerate() {
                     plane[(y + top) * pw + left..][..w].copy_from_slice(line);
                 }
+                let (at, len) = (ch * tiles, positions * c * tiles);
                 // SAFETY: channel ch writes only v[ξ · c·tiles + ch·tiles + t] for t < tiles,
                 // within `v`; no other channel, so no other part, writes those.
-                unsafe { transform_input(&plane, pw, [th, tw], &mut rows, vs, ch * tiles, 16 * c * tiles, c * tiles) };
+                unsafe {
+                    match tile {
+                        Tile::Two => transform_input(&plane, pw, [th, tw], &mut rows, vs, at, len, c * tiles),
+                        Tile::Four => {
+                            cpu_winograd4::transform_input(&plane, pw, [th, tw], &mut rows, vs, at, len, c * tiles)
+                        }
+                    }
+                };
             }
         });
         let ms = SharedMut(m.as_mut_ptr());
-        for_each(positions.len(), 16 * o * c * tiles, |p| {
-            for xi in positions[p].clone() {
+        for_each(products.len(), positions * o * c * tiles, |p| {
+            for xi in products[p].clone() {
                 // SAFETY: position ξ's product is its own span of `m`.
                 let dst = unsafe { ms.slice(xi * o * tiles, o * tiles) };
                 product_alone(dst, &u[xi * o * c..][..o * c], &v[xi * c * tiles..][..c * tiles], [o, c, tiles]);
             }
         });
         let image = SharedMut(out[b * o * oh * ow..].as_mut_ptr());
-        for_each(outputs.len(), 16 * o * tiles, |p| {
-            let mut quads = vec![0f32; 4 * tiles.next_multiple_of(4)];
+        for_each(outputs.len(), positions * o * tiles, |p| {
+            // (Four values more: F(4×4) reads whole vectors past its last run.)
+            let mut blocks = vec![0f32; side * side * tiles.next_multiple_of(4) + 4];
             for r in outputs[p].clone() {
                 // SAFETY: output channel r's plane of image b, written by this part alone.
                 let plane_out = unsafe { image.slice(r * oh * ow, oh * ow) };
                 let add = bias.map_or(0.0, |b| b[r]);
-                transform_output(&m[r * tiles..], o * tiles, [th, tw], [oh, ow], &mut quads, plane_out, add, [lo, hi]);
+                let (m, stride) = (&m[r * tiles..], o * tiles);
+                match tile {
+                    Tile::Two => transform_output(m, stride, [th, tw], [oh, ow], &mut blocks, plane_out, add, [lo, hi]),
+                    Tile::Four => cpu_winograd4::transform_output(
+                        m,
+                        stride,
+                        [th, tw],
+                        [oh, ow],
+                        &mut blocks,
+                        plane_out,
+                        add,
+                        [lo, hi],
+                    ),
+                }
             }
         });
     }
@@ -159,7 +239,7 @@ pub fn conv3x3_transformed(
 /// rows and columns), with `G = [[1, 0, 0], [½, ½, ½], [½, −½, ½], [0, 0, 1]]`. For 512 × 512
 /// channels this pass costs about as much as the products on a 7 × 7 plane, hence
 /// [`conv3x3_transformed`] for weights used again and again.
-pub fn transform_weights(weight: &[f32], o: usize, c: usize) -> Vec<f32> {
+fn transform_weights_2x2(weight: &[f32], o: usize, c: usize) -> Vec<f32> {
     let mut u = vec![0f32; 16 * o * c];
     let plane = o * c;
     for (k, g) in weight.chunks_exact(9).enumerate() {
@@ -313,18 +393,18 @@ mod simd {
 /// Each function does what fits in whole vectors and returns where the callers' one-at-a-time
 /// loops go on; the callers check the bounds.
 #[cfg(target_arch = "wasm32")]
-mod simd {
+pub(super) mod simd {
     use core::arch::wasm32::*;
 
     /// Four values at `p` (unaligned); the caller checks the bounds.
     #[inline(always)]
-    unsafe fn load(p: *const f32) -> v128 {
+    pub(in crate::model) unsafe fn load(p: *const f32) -> v128 {
         unsafe { v128_load(p as *const v128) }
     }
 
     /// Four values to `p` (unaligned); the caller checks the bounds.
     #[inline(always)]
-    unsafe fn store(p: *mut f32, x: v128) {
+    pub(in crate::model) unsafe fn store(p: *mut f32, x: v128) {
         unsafe { v128_store(p as *mut v128, x) }
     }
 

@@ -87,10 +87,12 @@ pub struct Network {
     int_sources: HashSet<String>,
     /// On the CPU kernels, the constant weights of 3×3 stride-1 convolutions that may go to
     /// Winograd's kernel ([`cpu_winograd::suits_transformed`]: enough channels, finite weights),
-    /// carried into its transform domain once, at load, by output name
-    /// ([`cpu_winograd::transform_weights`]): per call, the transform cost as much as the
-    /// products on small planes.
-    winograd: HashMap<String, Vec<f32>>,
+    /// by output name, carried into its transform domain once ([`cpu_winograd::transform_weights`]):
+    /// per call, the transform cost as much as the products on small planes. Each call's output
+    /// plane picks the algorithm ([`cpu_winograd::tile_for`]); each algorithm's weights are made
+    /// on the first call that needs them (F(2×2, 3×3), then F(4×4, 3×3)): most layers only ever
+    /// take one, an occlusion sweep's small patches may take F(2×2) where whole images take F(4×4).
+    winograd: HashMap<String, [std::sync::OnceLock<cpu_winograd::Transformed>; 2]>,
     /// On the CPU kernels, the float 1×1 convolutions (stride 1, no padding, one group) with
     /// constant finite weights, by output name: their weights transposed, made the first time
     /// an input is sparse enough for [`cpu_sparse::conv1x1`] (after a ReLU, most of
@@ -582,6 +584,8 @@ impl Network {
             if let Some((int, x_scale)) = integer {
                 int.run(pixels, x_shape, *x_scale, bias, clamp, geometry)
             } else if let Some(u) = transformed {
+                let tile = cpu_winograd::tile_for([oh, ow]);
+                let u = u[tile as usize].get_or_init(|| cpu_winograd::transform_weights(weight, o, x_shape[1], tile));
                 cpu_winograd::conv3x3_transformed(pixels, x_shape, u, o, bias, clamp, geometry.padding)
             } else if let Some(t) = sparse.filter(|_| cpu_sparse::sparse_enough(pixels, o)) {
                 let t = t.get_or_init(|| cpu_sparse::transpose(weight, o, x_shape[1]));
@@ -595,8 +599,8 @@ impl Network {
         Ok(Tensor::from_data(TensorData::new(y, [n, o, oh, ow]), &self.device))
     }
 
-    /// [`Network::winograd`]: the transformed weights of every convolution that may use them.
-    fn winograd_weights(&self) -> HashMap<String, Vec<f32>> {
+    /// [`Network::winograd`]: empty slots for every convolution that may use transformed weights.
+    fn winograd_weights(&self) -> HashMap<String, [std::sync::OnceLock<cpu_winograd::Transformed>; 2]> {
         let mut out = HashMap::new();
         if !self.cpu_kernels {
             return out;
@@ -613,7 +617,7 @@ impl Network {
             // Any plane size: `suits_transformed` decides per call.
             let g = cpu_conv::ConvGeometry { strides, padding: [(1, 1); 2], dilations, groups: 1 };
             if cpu_winograd::suits_transformed(c, o, [64, 64], [3, 3], &g) && values.iter().all(|v| v.is_finite()) {
-                out.insert(node.output.clone(), cpu_winograd::transform_weights(values, o, c));
+                out.insert(node.output.clone(), Default::default());
             }
         }
         out
@@ -635,7 +639,7 @@ impl Network {
             // A zero input times an infinite or NaN weight is NaN in the dense product; the
             // sparse kernel would skip it.
             if matches!(dims.as_slice(), [_, _, 1, 1]) && values.iter().all(|v| v.is_finite()) {
-                out.insert(node.output.clone(), std::sync::OnceLock::new());
+                out.insert(node.output.clone(), Default::default());
             }
         }
         out

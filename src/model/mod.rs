@@ -8,6 +8,7 @@ pub mod cpu_qconv;
 pub mod cpu_simd;
 pub mod cpu_sparse;
 pub mod cpu_winograd;
+pub mod cpu_winograd4;
 pub mod exec;
 pub mod graph;
 pub mod host;
