@@ -450,6 +450,13 @@ pub(super) mod simd {
         tx
     }
 
+    /// `y + add` clamped to `[lo, hi]`: pmax(x, lo) = x < lo ? lo : x and pmin(x, hi) =
+    /// hi < x ? hi : x keep NaN, as the scalar tails and `cpu_simd::add_clamp` do.
+    #[inline(always)]
+    pub(in crate::model) fn finish(y: v128, add: v128, lo: v128, hi: v128) -> v128 {
+        f32x4_pmin(f32x4_pmax(f32x4_add(y, add), lo), hi)
+    }
+
     /// [`super::transform_output`]'s first pass, four tiles at a time over all `padded`.
     #[target_feature(enable = "simd128")]
     pub unsafe fn output_quads(
@@ -461,9 +468,7 @@ pub(super) mod simd {
         [lo, hi]: [f32; 2],
     ) -> usize {
         let (add, lo, hi) = (f32x4_splat(add), f32x4_splat(lo), f32x4_splat(hi));
-        // pmax(x, lo) = x < lo ? lo : x and pmin(x, hi) = hi < x ? hi : x keep NaN, as the
-        // scalar tail and `cpu_simd::add_clamp` do.
-        let finish = |y: v128| f32x4_pmin(f32x4_pmax(f32x4_add(y, add), lo), hi);
+        let finish = |y: v128| finish(y, add, lo, hi);
         let mut t = 0;
         unsafe {
             while t + 4 <= padded {

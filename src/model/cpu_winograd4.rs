@@ -203,7 +203,7 @@ mod simd {
 mod simd {
     use core::arch::wasm32::*;
 
-    use super::super::cpu_winograd::simd::{load, store};
+    use super::super::cpu_winograd::simd::{finish, load, store};
 
     #[inline(always)]
     fn times(k: f32, x: v128) -> v128 {
@@ -236,6 +236,20 @@ mod simd {
             f32x4_add(a, times(4.0, c)),
             f32x4_add(f32x4_add(b, times(8.0, d)), m5),
         ]
+    }
+
+    /// The first `n` (< 4) lanes of `v` to `p`.
+    #[inline(always)]
+    unsafe fn store_first(p: *mut f32, v: v128, n: usize) {
+        unsafe {
+            *p = f32x4_extract_lane::<0>(v);
+            if n > 1 {
+                *p.add(1) = f32x4_extract_lane::<1>(v);
+            }
+            if n > 2 {
+                *p.add(2) = f32x4_extract_lane::<2>(v);
+            }
+        }
     }
 
     /// The rows of a 4 × 4 block as its columns.
@@ -294,33 +308,30 @@ mod simd {
                 let [c0, c1, c2, c3] = transpose([l0, l1, l2, l3]);
                 let (u0, u1) = (i32x4_shuffle::<0, 4, 1, 5>(l1, l2), i32x4_shuffle::<0, 4, 1, 5>(l3, l4));
                 let (c4, c5) = (i32x4_shuffle::<0, 1, 4, 5>(u0, u1), i32x4_shuffle::<2, 3, 6, 7>(u0, u1));
-                let e = b6([c0, c1, c2, c3, c4, c5]);
+                // (Named, not indexed: an array indexed in a loop would live in memory.)
+                let [e0, e1, e2, e3, e4, e5] = b6([c0, c1, c2, c3, c4, c5]);
                 let q = base.add(tx);
                 if tx + 4 <= tw {
-                    store(q, e[0]);
-                    store(q.add(stride), e[1]);
-                    store(q.add(2 * stride), e[2]);
-                    store(q.add(3 * stride), e[3]);
-                    store(q.add(4 * stride), e[4]);
-                    store(q.add(5 * stride), e[5]);
+                    store(q, e0);
+                    store(q.add(stride), e1);
+                    store(q.add(2 * stride), e2);
+                    store(q.add(3 * stride), e3);
+                    store(q.add(4 * stride), e4);
+                    store(q.add(5 * stride), e5);
                 } else {
                     // The last one to three tiles: the lanes past the row stay unwritten.
-                    let mut lanes = [0f32; 4];
-                    for (j, &e) in e.iter().enumerate() {
-                        store(lanes.as_mut_ptr(), e);
-                        core::ptr::copy_nonoverlapping(lanes.as_ptr(), q.add(j * stride), tw - tx);
-                    }
+                    let n = tw - tx;
+                    store_first(q, e0, n);
+                    store_first(q.add(stride), e1, n);
+                    store_first(q.add(2 * stride), e2, n);
+                    store_first(q.add(3 * stride), e3, n);
+                    store_first(q.add(4 * stride), e4, n);
+                    store_first(q.add(5 * stride), e5, n);
                 }
                 tx += 4;
             }
         }
         tw
-    }
-
-    /// `y + add` clamped to `[lo, hi]`: pmax and pmin keep NaN, as the scalar tail does.
-    #[inline(always)]
-    fn finish(y: v128, add: v128, lo: v128, hi: v128) -> v128 {
-        f32x4_pmin(f32x4_pmax(f32x4_add(y, add), lo), hi)
     }
 
     /// [`a6`] of the six products at `p`, `stride` apart (one row of a tile's 6 × 6).
