@@ -6,7 +6,9 @@
 //! channels for each of the 16 transform positions is one matrix product `[O, C] · [C, tiles]`,
 //! so the products do 16 multiply-adds per tile and channel pair where im2col does 36: 2.25×
 //! fewer. The transforms are additions only (and halvings of the weights), cheap beside the
-//! products once there are a few channels each way ([`suits`]).
+//! products once there are a few channels each way ([`suits`]). Output planes from 13 × 13 on
+//! take F(4×4, 3×3) instead ([`tile_for`]; its transforms in [`super::cpu_winograd4`]): 36
+//! multiply-adds per tile and channel pair for 16 outputs, the same driver.
 //!
 //! Rounding differs from the direct sum by a few units in the last place of the terms'
 //! magnitude (`tests/cpu_conv.rs` bounds it against an f64 sum). Infinite or NaN weights would
