@@ -71,7 +71,7 @@ pub fn rows_stride(pw: usize) -> usize {
 /// `V = Bᵀ d B` for every 6×6 patch `d` of `plane` (`pw` wide) at the tiles' offsets (multiples
 /// of four); position `ξ` of tile `t` goes to `v[ξ · stride + t]`. The row half for whole rows
 /// at once (into `rows`, six of [`rows_stride`]), the column half per tile; in wasm both four at
-/// a time ([`simd`]), the rest one at a time here.
+/// a time (the `simd` module), the rest one at a time here.
 ///
 /// # Safety
 /// `v` points to `len` values, and no other thread reads or writes the ones this call writes.
