@@ -238,6 +238,30 @@ mod simd {
         ]
     }
 
+    /// Six vectors to `p`, `stride` apart: whole, or their first `n` lanes when `n` < 4. (By
+    /// constant indices, so that they stay in registers: an array indexed in a loop would live
+    /// in memory.)
+    #[inline(always)]
+    unsafe fn store_six(p: *mut f32, stride: usize, e: [v128; 6], n: usize) {
+        unsafe {
+            if n >= 4 {
+                store(p, e[0]);
+                store(p.add(stride), e[1]);
+                store(p.add(2 * stride), e[2]);
+                store(p.add(3 * stride), e[3]);
+                store(p.add(4 * stride), e[4]);
+                store(p.add(5 * stride), e[5]);
+            } else {
+                store_first(p, e[0], n);
+                store_first(p.add(stride), e[1], n);
+                store_first(p.add(2 * stride), e[2], n);
+                store_first(p.add(3 * stride), e[3], n);
+                store_first(p.add(4 * stride), e[4], n);
+                store_first(p.add(5 * stride), e[5], n);
+            }
+        }
+    }
+
     /// The first `n` (< 4) lanes of `v` to `p`.
     #[inline(always)]
     unsafe fn store_first(p: *mut f32, v: v128, n: usize) {
@@ -281,14 +305,7 @@ mod simd {
                     load(p.add(4 * pw)),
                     load(p.add(5 * pw)),
                 ];
-                let [e0, e1, e2, e3, e4, e5] = b6(column);
-                let q = rows.add(x);
-                store(q, e0);
-                store(q.add(rs), e1);
-                store(q.add(2 * rs), e2);
-                store(q.add(3 * rs), e3);
-                store(q.add(4 * rs), e4);
-                store(q.add(5 * rs), e5);
+                store_six(rows.add(x), rs, b6(column), 4);
                 x += 4;
             }
         }
@@ -308,26 +325,8 @@ mod simd {
                 let [c0, c1, c2, c3] = transpose([l0, l1, l2, l3]);
                 let (u0, u1) = (i32x4_shuffle::<0, 4, 1, 5>(l1, l2), i32x4_shuffle::<0, 4, 1, 5>(l3, l4));
                 let (c4, c5) = (i32x4_shuffle::<0, 1, 4, 5>(u0, u1), i32x4_shuffle::<2, 3, 6, 7>(u0, u1));
-                // (Named, not indexed: an array indexed in a loop would live in memory.)
-                let [e0, e1, e2, e3, e4, e5] = b6([c0, c1, c2, c3, c4, c5]);
-                let q = base.add(tx);
-                if tx + 4 <= tw {
-                    store(q, e0);
-                    store(q.add(stride), e1);
-                    store(q.add(2 * stride), e2);
-                    store(q.add(3 * stride), e3);
-                    store(q.add(4 * stride), e4);
-                    store(q.add(5 * stride), e5);
-                } else {
-                    // The last one to three tiles: the lanes past the row stay unwritten.
-                    let n = tw - tx;
-                    store_first(q, e0, n);
-                    store_first(q.add(stride), e1, n);
-                    store_first(q.add(2 * stride), e2, n);
-                    store_first(q.add(3 * stride), e3, n);
-                    store_first(q.add(4 * stride), e4, n);
-                    store_first(q.add(5 * stride), e5, n);
-                }
+                // The last one to three tiles store only their lanes.
+                store_six(base.add(tx), stride, b6([c0, c1, c2, c3, c4, c5]), tw - tx);
                 tx += 4;
             }
         }
