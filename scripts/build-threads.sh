@@ -28,7 +28,9 @@ RUSTFLAGS="-C target-feature=+atomics,+bulk-memory,+mutable-globals $(printf -- 
   --target wasm32-unknown-unknown -Z build-std=std,panic_abort --target-dir "$TARGET"
 mkdir -p "$OUT"
 wasm-bindgen --target no-modules --no-typescript --out-dir "$TARGET/bindgen" --out-name convlens-threads "$WASM"
-wasm-opt -Oz --enable-threads --enable-bulk-memory --enable-mutable-globals --enable-simd --enable-sign-ext \
+# KEEP_NAMES=1 keeps the functions' names, for a profile of the threaded worker
+# (tests/browser/profile-worker.mjs with ISOLATED=1).
+wasm-opt -Oz ${KEEP_NAMES:+-g} --enable-threads --enable-bulk-memory --enable-mutable-globals --enable-simd --enable-sign-ext \
   --enable-nontrapping-float-to-int --enable-reference-types --enable-multivalue \
   "$TARGET/bindgen/convlens-threads_bg.wasm" -o "$OUT/convlens-threads_bg.wasm"
 cp "$TARGET/bindgen/convlens-threads.js" static/threads/convlens-threads-loader.js static/threads/convlens-thread.js "$OUT/"

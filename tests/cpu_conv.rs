@@ -344,7 +344,7 @@ fn winograd_convolution_matches_the_exact_sum() {
 }
 
 /// With the `threads` feature (`scripts/test.sh` runs this file with it too): each kernel's
-/// loops in parts on rayon's threads give the same values, to the bit, as on one thread, for
+/// loops in parts on the pool's threads give the same values, to the bit, as on one thread, for
 /// shapes that split unevenly (im2col by columns and by rows, Winograd, depthwise, integer).
 #[cfg(feature = "threads")]
 #[test]
@@ -379,17 +379,20 @@ fn parallel_kernels_give_the_same_bits_as_one_thread() {
     let alone = run();
     set_min_parallel_work(0);
     assert_eq!(alone, run());
-    // The integer kernel: 37 output channels (a partial block of 4), 8-bit activations.
-    let (o, c) = (37, 11);
-    let scales: Vec<f32> = (0..o).map(|r| 0.01 + r as f32 * 1e-3).collect();
-    let weight: Vec<f32> = (0..o * c * 9).map(|i| (((i * 7919) % 255) as f32 - 127.0) * scales[i / (c * 9)]).collect();
-    let x: Vec<f32> = (0..c * 19 * 17).map(|i| ((i * 31) % 256) as f32 * 0.02 - 2.0).collect();
-    let int = IntConv::new(&weight, [o, c, 3, 3]).expect("int8 weights");
-    let run = || int.run(&x, [1, c, 19, 17], 0.02, None, None, &g(1, 1));
-    set_min_parallel_work(usize::MAX);
-    let alone = run();
-    set_min_parallel_work(0);
-    assert_eq!(alone, run());
+    // The integer kernel, 8-bit activations: a wide plane (split by column blocks) and a small
+    // one with more output-channel blocks (split by those), each with a partial block of 4.
+    for (o, c, [h, w]) in [(37, 11, [19, 17]), (67, 13, [5, 6])] {
+        let scales: Vec<f32> = (0..o).map(|r| 0.01 + r as f32 * 1e-3).collect();
+        let weight: Vec<f32> =
+            (0..o * c * 9).map(|i| (((i * 7919) % 255) as f32 - 127.0) * scales[i / (c * 9)]).collect();
+        let x: Vec<f32> = (0..c * h * w).map(|i| ((i * 31) % 256) as f32 * 0.02 - 2.0).collect();
+        let int = IntConv::new(&weight, [o, c, 3, 3]).expect("int8 weights");
+        let run = || int.run(&x, [1, c, h, w], 0.02, None, None, &g(1, 1));
+        set_min_parallel_work(usize::MAX);
+        let alone = run();
+        set_min_parallel_work(0);
+        assert_eq!(alone, run(), "{o} × {c} at {h} × {w}");
+    }
     // Element-wise loops in parts: every value visited once, whatever the split.
     let mut values: Vec<f32> = (0..5001).map(|i| i as f32).collect();
     convlens::model::cpu_par::chunks_mut(&mut values, 7, |run| {

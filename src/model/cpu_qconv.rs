@@ -131,44 +131,96 @@ impl IntConv {
                         im2col(ints, [c, h, w], self.kernel, g, [oh, ow], col);
                         &*col
                     };
-                    pack_columns(rows, self.k, spatial, panel);
-                    self.product(panel, kp, cols, sums);
                     let dst = &mut out[b * self.o * spatial..][..self.o * spatial];
-                    for (r, row) in dst.chunks_exact_mut(spatial).enumerate() {
-                        let scale = self.scales[r] * x_scale;
-                        to_floats(&sums[r * cols..][..spatial], scale, bias.map_or(0.0, |b| b[r]), lo, hi, row);
-                    }
+                    let sums_to_floats = ToFloats { x_scale, bias, clamp: [lo, hi] };
+                    self.product(rows, spatial, panel, sums, &sums_to_floats, dst);
                 }
             })
         });
         out
     }
 
-    /// `sums[r][p] = Σₖ weight[r][k] · column[k][p]` over the packed operands; on the pool's
-    /// threads, each a run of output-channel blocks (their rows of `sums` are one span).
-    fn product(&self, panel: &[i16], kp: usize, cols: usize, sums: &mut [i32]) {
-        let blocks = self.o.div_ceil(MR);
+    /// `dst[r][p] = finish(Σₖ weight[r][k] · rows[k][p])`: the columns `rows` (`[k, spatial]`)
+    /// packed into `panel`, multiplied into `sums`, and turned back into floats. On the pool's
+    /// threads each part takes a run of column blocks (where there are more of those than of
+    /// output-channel blocks) and packs, multiplies and finishes its own columns in the same
+    /// loop, so that the packing and the conversion are shared too, instead of running on one
+    /// thread before and after the loop while the others wait. Where output-channel blocks are
+    /// more (small planes), the columns are packed first and each part takes a run of those
+    /// blocks (and finishes their rows). Each 4×8 block of sums adds its terms in the same
+    /// order however the loop is split, so the result is the same to the bit.
+    fn product(
+        &self,
+        rows: &[i16],
+        spatial: usize,
+        panel: &mut [i16],
+        sums: &mut [i32],
+        finish: &ToFloats,
+        dst: &mut [f32],
+    ) {
+        let (kp, cols) = (self.k.div_ceil(2), spatial.div_ceil(NR) * NR);
+        let (blocks, column_blocks) = (self.o.div_ceil(MR), cols / NR);
+        assert!(rows.len() >= self.k * spatial && dst.len() >= self.o * spatial);
         assert!(sums.len() >= blocks * MR * cols && panel.len() >= kp * cols * 2);
-        let parts = cpu_par::parts(blocks, 1);
-        let out = SharedMut(sums.as_mut_ptr());
+        let by_columns = column_blocks >= blocks;
+        let parts = if by_columns { cpu_par::parts(column_blocks, 1) } else { cpu_par::parts(blocks, 1) };
+        if !by_columns {
+            pack_columns(rows, self.k, spatial, panel, 0..column_blocks);
+        }
+        let (panel_at, sums_at, dst_at) =
+            (SharedMut(panel.as_mut_ptr()), SharedMut(sums.as_mut_ptr()), SharedMut(dst.as_mut_ptr()));
         cpu_par::for_each(parts.len(), self.o * kp * 2 * cols, |p| {
-            let run = parts[p].clone();
-            // SAFETY: part p writes only the rows of its blocks, a span of `sums` (asserted
-            // above) that no other part touches.
-            let sums = unsafe { out.slice(run.start * MR * cols, run.len() * MR * cols) };
+            let (column_run, block_run) =
+                if by_columns { (parts[p].clone(), 0..blocks) } else { (0..column_blocks, parts[p].clone()) };
+            let block_len = kp * 2 * NR;
+            // The panel's blocks this part reads, from block `first`.
+            let (first, panel): (usize, &[i16]) = if by_columns {
+                // SAFETY: the panel's column blocks `column_run` (within it, asserted above) are
+                // this part's alone: it packs them, then reads them.
+                let own = unsafe { panel_at.slice(column_run.start * block_len, column_run.len() * block_len) };
+                pack_columns(rows, self.k, spatial, own, column_run.clone());
+                (column_run.start, own)
+            } else {
+                // SAFETY: packed before the loop, read only by every part.
+                (0, unsafe { std::slice::from_raw_parts(panel_at.ptr(), kp * cols * 2) })
+            };
             for k0 in (0..kp).step_by(KC) {
                 let len = KC.min(kp - k0);
-                for pb in 0..cols / NR {
-                    let b = &panel[(pb * kp + k0) * 2 * NR..][..len * 2 * NR];
-                    for (i, ob) in run.clone().enumerate() {
+                for pb in column_run.clone() {
+                    let b = &panel[(pb - first) * block_len + k0 * 2 * NR..][..len * 2 * NR];
+                    for ob in block_run.clone() {
                         let a = &self.packed[(ob * kp + k0) * MR..][..len * MR];
-                        let tile = &mut sums[i * MR * cols + pb * NR..];
-                        micro_kernel(a, b, len, tile, cols, k0 == 0);
+                        // SAFETY: the 4×8 block at rows ob·MR.., columns pb·NR.. lies within
+                        // `sums` (asserted above), and only this part writes it: parts split the
+                        // column blocks or the output-channel blocks.
+                        unsafe { micro_kernel(a, b, len, sums_at.ptr().add(ob * MR * cols + pb * NR), cols, k0 == 0) };
                     }
                 }
             }
+            // This part's sums back to floats: its columns of every row, or its rows.
+            let (j0, j1) = ((column_run.start * NR).min(spatial), (column_run.end * NR).min(spatial));
+            for r in (block_run.start * MR).min(self.o)..(block_run.end * MR).min(self.o) {
+                // SAFETY: row r's columns j0..j1 of `sums` and `dst` (within both, asserted
+                // above) are this part's alone.
+                let (from, to) = unsafe {
+                    (
+                        std::slice::from_raw_parts(sums_at.ptr().add(r * cols + j0), j1 - j0),
+                        dst_at.slice(r * spatial + j0, j1 - j0),
+                    )
+                };
+                let add = finish.bias.map_or(0.0, |b| b[r]);
+                to_floats(from, self.scales[r] * finish.x_scale, add, finish.clamp[0], finish.clamp[1], to);
+            }
         });
     }
+}
+
+/// How a convolution's integer sums become its float output: `sum · s_w · x_scale + bias`,
+/// clamped to `clamp`.
+struct ToFloats<'a> {
+    x_scale: f32,
+    bias: Option<&'a [f32]>,
+    clamp: [f32; 2],
 }
 
 /// `ints[i] = round(x[i] / scale)`, saturated to ±255 (the values are exact integer multiples
@@ -203,19 +255,25 @@ fn to_floats(sums: &[i32], scale: f32, add: f32, lo: f32, hi: f32, out: &mut [f3
     }
 }
 
-/// Packs `rows` (`[k, spatial]`) as `[⌈spatial/NR⌉][⌈k/2⌉][NR][2]`: per block of output pixels
-/// and pair of reduction rows, each pixel's two values side by side (zero past the ends).
-fn pack_columns(rows: &[i16], k: usize, spatial: usize, panel: &mut [i16]) {
+/// Packs the column blocks `run` of `rows` (`[k, spatial]`) into `panel` (those blocks only,
+/// from `run.start`), laid out as `[block][⌈k/2⌉][NR][2]`: per block of output pixels and pair
+/// of reduction rows, each pixel's two values side by side (zero past the ends).
+fn pack_columns(rows: &[i16], k: usize, spatial: usize, panel: &mut [i16], run: std::ops::Range<usize>) {
     let kp = k.div_ceil(2);
-    let blocks = spatial.div_ceil(NR);
+    let (full, blocks) = (spatial / NR, spatial.div_ceil(NR));
+    assert!(run.start <= run.end && run.end <= blocks && panel.len() >= run.len() * kp * 2 * NR);
+    // Whole blocks, then the last one (zero past the end).
+    let whole = run.start.min(full)..run.end.min(full);
     for p in 0..kp {
         let r0 = &rows[2 * p * spatial..][..spatial];
         let r1 = (2 * p + 1 < k).then(|| &rows[(2 * p + 1) * spatial..][..spatial]);
-        // Whole blocks, then the last one (zero past the end).
-        let full = spatial / NR;
-        interleave_blocks(r0, r1, full, &mut panel[p * 2 * NR..], kp * 2 * NR);
-        if full < blocks {
-            let dst = &mut panel[(full * kp + p) * 2 * NR..][..2 * NR];
+        if !whole.is_empty() {
+            let from = whole.start * NR;
+            let dst = &mut panel[((whole.start - run.start) * kp + p) * 2 * NR..];
+            interleave_blocks(&r0[from..], r1.map(|r| &r[from..]), whole.len(), dst, kp * 2 * NR);
+        }
+        if full < blocks && run.end == blocks {
+            let dst = &mut panel[((full - run.start) * kp + p) * 2 * NR..][..2 * NR];
             let j0 = full * NR;
             for j in 0..NR {
                 dst[2 * j] = r0.get(j0 + j).copied().unwrap_or(0);
@@ -246,11 +304,15 @@ fn interleave_blocks(a: &[i16], b: Option<&[i16]>, blocks: usize, dst: &mut [i16
 
 /// A 4×8 block of sums over `len` reduction pairs: `tile[r·stride + j] (+)= Σₚ a[p][r]·b[p][j]`,
 /// starting from zero when `first`.
+///
+/// # Safety
+/// `tile` points at a 4×8 block of sums with row stride `stride` that no one else reads or
+/// writes meanwhile.
 #[inline(always)]
-fn micro_kernel(a: &[i32], b: &[i16], len: usize, tile: &mut [i32], stride: usize, first: bool) {
-    assert!(a.len() >= len * MR && b.len() >= len * 2 * NR && tile.len() >= (MR - 1) * stride + NR);
+unsafe fn micro_kernel(a: &[i32], b: &[i16], len: usize, tile: *mut i32, stride: usize, first: bool) {
+    assert!(a.len() >= len * MR && b.len() >= len * 2 * NR && stride >= NR);
     #[cfg(target_arch = "wasm32")]
-    // SAFETY: the operands' lengths are asserted above.
+    // SAFETY: the operands' lengths are asserted above, the tile is the caller's promise.
     unsafe {
         wasm::micro_kernel(a, b, len, tile, stride, first)
     }
@@ -268,8 +330,9 @@ fn micro_kernel(a: &[i32], b: &[i16], len: usize, tile: &mut [i32], stride: usiz
             }
         }
         for (r, row) in acc.iter().enumerate() {
-            for (j, v) in row.iter().enumerate() {
-                let t = &mut tile[r * stride + j];
+            // SAFETY: row r of the caller's 4×8 block.
+            let t = unsafe { std::slice::from_raw_parts_mut(tile.add(r * stride), NR) };
+            for (t, v) in t.iter_mut().zip(row) {
                 *t = if first { *v } else { *t + v };
             }
         }
@@ -351,8 +414,8 @@ mod wasm {
     }
 
     #[target_feature(enable = "simd128")]
-    pub unsafe fn micro_kernel(a: &[i32], b: &[i16], len: usize, tile: &mut [i32], stride: usize, first: bool) {
-        let (pa, pb, t) = (a.as_ptr(), b.as_ptr(), tile.as_mut_ptr());
+    pub unsafe fn micro_kernel(a: &[i32], b: &[i16], len: usize, t: *mut i32, stride: usize, first: bool) {
+        let (pa, pb) = (a.as_ptr(), b.as_ptr());
         let z = i32x4_splat(0);
         let (mut c00, mut c01, mut c10, mut c11) = (z, z, z, z);
         let (mut c20, mut c21, mut c30, mut c31) = (z, z, z, z);

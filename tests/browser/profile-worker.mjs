@@ -8,6 +8,9 @@
 //   sed 's/data-bin="worker" data-type="worker" data-loader-shim data-wasm-opt="z"/& data-wasm-opt-params="-g"/' \
 //     index.html > index-profile.html
 //   CONVLENS_THREADS=0 trunk build index-profile.html --release --dist /tmp/dist-prof
+// ISOLATED=1 serves the page cross-origin isolated, so that it runs the threaded worker (its
+// calling thread is profiled; the pool's threads are workers of its own): build that worker
+// with names into a copy of a release dist by `KEEP_NAMES=1 scripts/build-threads.sh DIST`.
 import { writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,7 +20,7 @@ import { serve } from './serve.mjs';
 import { explainMs, openModelPage, setInput } from './model-page.mjs';
 
 const [dist = 'dist', file = '', n = '200', top = '25'] = process.argv.slice(2);
-const server = await serve(dist);
+const server = await serve(dist, { isolated: Boolean(process.env.ISOLATED) });
 const context = await launch({ webgpu: false });
 const { page, classify } = await openModelPage(context, server.origin, 'cpu', file || undefined);
 
