@@ -108,12 +108,87 @@ fn one(runs: usize) {
     println!("{c} → {o}, {side}, {tile:?}: {ms:.3} ms");
 }
 
+/// Matrix products of the shapes the convolutions hand over (`m` outputs, depth `k`, `n`
+/// columns): gemm's kernels against `cpu_gemm`'s.
+fn products(runs: usize) {
+    let shapes = [
+        // MobileNetV2's 1×1 layers
+        (24, 96, 3136),
+        (144, 24, 3136),
+        (32, 192, 784),
+        (64, 384, 196),
+        (384, 64, 196),
+        (160, 960, 49),
+        (960, 160, 49),
+        // ResNet's 3×3 layers by im2col
+        (64, 576, 3136),
+        (128, 1152, 784),
+        (256, 2304, 196),
+        (512, 4608, 49),
+        // SqueezeNet's conv10, Winograd products (one frequency)
+        (1000, 512, 169),
+        (64, 64, 196),
+        (512, 512, 4),
+        (256, 256, 16),
+        (128, 128, 49),
+    ];
+    println!("m, k, n: gemm ms, own ms, ratio (gemm / own); G multiply-adds/s");
+    for (m, k, n) in shapes {
+        let lhs: Vec<f32> = (0..m * k).map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5).collect();
+        let rhs: Vec<f32> = (0..k * n).map(|i| ((i * 104_729) % 1000) as f32 / 1000.0 - 0.5).collect();
+        let theirs = median(runs, &|| {
+            let mut dst = vec![0f32; m * n];
+            // SAFETY: row-major matrices of these sizes.
+            unsafe {
+                gemm::gemm(
+                    m,
+                    n,
+                    k,
+                    dst.as_mut_ptr(),
+                    1,
+                    n as isize,
+                    false,
+                    lhs.as_ptr(),
+                    1,
+                    k as isize,
+                    rhs.as_ptr(),
+                    1,
+                    n as isize,
+                    1.0,
+                    1.0,
+                    false,
+                    false,
+                    false,
+                    gemm::Parallelism::None,
+                )
+            };
+            dst
+        });
+        let ours = median(runs, &|| {
+            let mut dst = vec![0f32; m * n];
+            // SAFETY: as above.
+            unsafe {
+                convlens::model::cpu_gemm::gemm(dst.as_mut_ptr(), lhs.as_ptr(), rhs.as_ptr(), [m, k, n], [n, k, n])
+            };
+            dst
+        });
+        let g = |ms: f64| (m * k * n) as f64 / ms / 1e6;
+        println!(
+            "{m:>5} {k:>5} {n:>5}: {theirs:8.3} {ours:8.3} {:5.2}   {:5.1} {:5.1}",
+            theirs / ours,
+            g(theirs),
+            g(ours)
+        );
+    }
+}
+
 fn main() {
     let runs: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(20);
     match std::env::args().nth(2).as_deref() {
         Some("sparse") => return sparse(runs),
         Some("patches") => return patches(runs),
         Some("one") => return one(runs),
+        Some("gemm") => return products(runs),
         _ => {}
     }
     // (input channels, output channels, side): SqueezeNet's expand 3×3 layers, Fashion-MNIST's,

@@ -21,7 +21,15 @@ step "CPU kernels in wasm with SIMD128 (wasm32-wasip1 under Node): against Burn,
 CARGO_TARGET_WASM32_WASIP1_RUNNER="node --no-warnings --single-threaded-gc scripts/wasi-run.mjs" \
   cargo test --locked --target wasm32-wasip1 --test cpu_conv --test zoo --test squeezenet
 
-step "release wasm build (trunk, wasm-opt -Oz)"
+step "the float product with relaxed SIMD (feature relaxed-simd, wasm32-wasip1): the same checks"
+# Node 20 runs relaxed SIMD behind a flag that later versions no longer need.
+RELAXED=$(node --experimental-wasm-relaxed-simd -e 0 2>/dev/null && echo --experimental-wasm-relaxed-simd || true)
+CARGO_TARGET_WASM32_WASIP1_RUNNER="node $RELAXED --no-warnings --single-threaded-gc scripts/wasi-run.mjs" \
+  cargo test --locked --features relaxed-simd --target wasm32-wasip1 --test cpu_conv --test zoo --test squeezenet
+CARGO_TARGET_WASM32_WASIP1_RUNNER="node $RELAXED --no-warnings --single-threaded-gc scripts/wasi-run.mjs" \
+  cargo test --locked --features relaxed-simd --target wasm32-wasip1 --lib cpu_gemm
+
+step "release wasm build (trunk, wasm-opt -Oz; the threaded and relaxed-SIMD workers too)"
 trunk build --release
 
 step "browser tests (headless Chromium, WebGPU on SwiftShader and CPU)"

@@ -100,6 +100,7 @@ pub fn im2col_conv2d(
 pub(super) fn product(dst: &mut [f32], lhs: &[f32], rhs: &[f32], [m, k, n]: [usize; 3]) {
     assert!(dst.len() >= m * n && lhs.len() >= m * k && rhs.len() >= k * n);
     let d = SharedMut(dst.as_mut_ptr());
+    let own = own_kernel(n);
     // Columns in runs of 16 (gemm's register blocks are 4 or 8 wide), rows in runs of 8.
     let by_columns = n >= m;
     let blocks = if by_columns { parts(n, 16) } else { parts(m, 8) };
@@ -109,7 +110,8 @@ pub(super) fn product(dst: &mut [f32], lhs: &[f32], rhs: &[f32], [m, k, n]: [usi
         // written by this block alone; the operands' parts are read only.
         unsafe {
             if by_columns {
-                gemm_raw(d.ptr().add(b.start), lhs.as_ptr(), rhs.as_ptr().add(b.start), [m, k, b.len()], [n, k, n]);
+                let (lhs, rhs) = (lhs.as_ptr(), rhs.as_ptr().add(b.start));
+                gemm_raw(d.ptr().add(b.start), lhs, rhs, [m, k, b.len()], [n, k, n], own);
             } else {
                 gemm_raw(
                     d.ptr().add(b.start * n),
@@ -117,6 +119,7 @@ pub(super) fn product(dst: &mut [f32], lhs: &[f32], rhs: &[f32], [m, k, n]: [usi
                     rhs.as_ptr(),
                     [b.len(), k, n],
                     [n, k, n],
+                    own,
                 );
             }
         }
@@ -128,15 +131,33 @@ pub(super) fn product(dst: &mut [f32], lhs: &[f32], rhs: &[f32], [m, k, n]: [usi
 pub(super) fn product_alone(dst: &mut [f32], lhs: &[f32], rhs: &[f32], [m, k, n]: [usize; 3]) {
     assert!(dst.len() >= m * n && lhs.len() >= m * k && rhs.len() >= k * n);
     // SAFETY: the three matrices lie within their slices (asserted above).
-    unsafe { gemm_raw(dst.as_mut_ptr(), lhs.as_ptr(), rhs.as_ptr(), [m, k, n], [n, k, n]) }
+    unsafe { gemm_raw(dst.as_mut_ptr(), lhs.as_ptr(), rhs.as_ptr(), [m, k, n], [n, k, n], own_kernel(n)) }
+}
+
+/// Whether a product of `n` columns runs on [`super::cpu_gemm`]'s kernel (in wasm, from 20
+/// columns: fewer, and gemm's, which then run transposed, are faster; BENCHMARKS.md) or gemm's.
+/// Decided for the whole product, so that its parts on several threads sum as one thread does.
+fn own_kernel(n: usize) -> bool {
+    cfg!(target_arch = "wasm32") && n >= 20
 }
 
 /// `dst = lhs · rhs` (`[m, k] · [k, n]`) on this thread, each matrix row-major with the row
-/// strides `[dst, lhs, rhs]` and unit column strides.
+/// strides `[dst, lhs, rhs]` and unit column strides; `own`: by [`super::cpu_gemm`].
 ///
 /// # Safety
 /// The three matrices lie within live buffers, and nothing else touches `dst`'s meanwhile.
-unsafe fn gemm_raw(dst: *mut f32, lhs: *const f32, rhs: *const f32, [m, k, n]: [usize; 3], [ds, ls, rs]: [usize; 3]) {
+unsafe fn gemm_raw(
+    dst: *mut f32,
+    lhs: *const f32,
+    rhs: *const f32,
+    [m, k, n]: [usize; 3],
+    [ds, ls, rs]: [usize; 3],
+    own: bool,
+) {
+    if own {
+        // SAFETY: by the caller's promise.
+        return unsafe { super::cpu_gemm::gemm(dst, lhs, rhs, [m, k, n], [ds, ls, rs]) };
+    }
     // SAFETY: by the caller's promise.
     unsafe {
         gemm::gemm(

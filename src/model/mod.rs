@@ -2,6 +2,7 @@
 //! and the metadata the app needs (name, labels, input convention) in [`ModelInfo`].
 
 pub mod cpu_conv;
+pub mod cpu_gemm;
 pub mod cpu_par;
 pub mod cpu_pool;
 pub mod cpu_qconv;

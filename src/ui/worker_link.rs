@@ -16,6 +16,8 @@ use crate::protocol::{BackendChoice, Request, Response};
 const WORKER_URL: &str = "./worker_loader.js";
 /// The threaded CPU worker (scripts/build-threads.sh), for cross-origin-isolated pages.
 const THREADS_URL: &str = "./convlens-threads-loader.js";
+/// The CPU worker built with relaxed SIMD (scripts/build-relaxed.sh), where the browser has it.
+const RELAXED_URL: &str = "./worker-relaxed-loader.js";
 const MAX_RESTARTS: u32 = 2;
 /// The request id of a restarted worker's re-classification of the shown photo.
 const RESTORE_ID: u64 = u64::MAX;
@@ -27,11 +29,15 @@ pub struct WorkerLink {
     probe_in_flight: Option<u64>,
     probe_next: Option<Request>,
     restarts: u32,
-    /// Whether the worker now is the threaded CPU build, and whether it has started.
+    /// Whether the worker now is the threaded CPU build, or the relaxed-SIMD one, and whether
+    /// it has started.
     threaded: bool,
+    relaxed: bool,
     started: bool,
     /// Set once the threaded build failed to start (absent, or refused by the browser).
     no_threads: bool,
+    /// Set once the relaxed-SIMD build failed to start (absent, or refused by the browser).
+    no_relaxed: bool,
     /// The page found `navigator.gpu` but no adapter ([`WorkerLink::start`]): "best for this
     /// device" means the CPU, and a cross-origin-isolated page can give it threads.
     no_adapter: bool,
@@ -65,8 +71,10 @@ impl WorkerLink {
             probe_next: None,
             restarts: 0,
             threaded: false,
+            relaxed: false,
             started: false,
             no_threads: false,
+            no_relaxed: false,
             no_adapter: false,
             queued: RefCell::new(Vec::new()),
             model_url: crate::protocol::MODELS[0].1,
@@ -102,11 +110,17 @@ impl WorkerLink {
     fn spawn(link: &SharedLink, choice: BackendChoice) {
         let model_url = link.borrow().model_url;
         let dispatch = link.borrow().dispatch.clone();
-        let threaded = {
+        let (threaded, relaxed) = {
             let l = link.borrow();
-            !l.no_threads && wants_threads(choice, l.no_adapter)
+            let threaded = !l.no_threads && wants_threads(choice, l.no_adapter);
+            (threaded, !threaded && !l.no_relaxed && relaxed_simd())
         };
-        let worker = match Worker::new(if threaded { THREADS_URL } else { WORKER_URL }) {
+        let url = match (threaded, relaxed) {
+            (true, _) => THREADS_URL,
+            (false, true) => RELAXED_URL,
+            (false, false) => WORKER_URL,
+        };
+        let worker = match Worker::new(url) {
             Ok(w) => w,
             Err(e) => {
                 dispatch.emit(Action::Worker(
@@ -188,19 +202,24 @@ impl WorkerLink {
                     .filter(|m| !m.is_empty())
                     .unwrap_or_else(|| "unknown error".into());
                 let Some(link) = link.upgrade() else { return };
-                // The threaded build did not start (its files are absent, or the browser refused
-                // its shared memory): the single-thread worker instead, with nothing lost.
-                let unstarted_threads = {
+                // The threaded or relaxed-SIMD build did not start (its files are absent, or
+                // the browser refused its shared memory or its instructions): the plain
+                // single-thread worker instead, with nothing lost.
+                let unstarted_build = {
                     let l = link.borrow();
-                    l.threaded && !l.started
+                    (l.threaded || l.relaxed) && !l.started
                 };
-                if unstarted_threads {
+                if unstarted_build {
                     {
                         let mut l = link.borrow_mut();
                         if let Some(w) = l.worker.take() {
                             w.terminate();
                         }
-                        l.no_threads = true;
+                        if l.threaded {
+                            l.no_threads = true;
+                        } else {
+                            l.no_relaxed = true;
+                        }
                         l.resend_photo = true;
                     }
                     WorkerLink::spawn(&link, choice);
@@ -213,7 +232,7 @@ impl WorkerLink {
         worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
         let mut l = link.borrow_mut();
         l.worker = Some(worker);
-        (l.threaded, l.started) = (threaded, false);
+        (l.threaded, l.relaxed, l.started) = (threaded, relaxed, false);
         l._handlers = vec![on_message, on_error];
     }
 
@@ -339,6 +358,25 @@ fn wants_threads(choice: BackendChoice, no_adapter: bool) -> bool {
         BackendChoice::WebGpu | BackendChoice::CpuNdarray => false,
     };
     cpu && threads_possible()
+}
+
+/// A module whose one function is `f32x4.relaxed_madd` of its three parameters: it validates
+/// where the browser has relaxed SIMD.
+const RELAXED_PROBE: [u8; 37] = [
+    0, 97, 115, 109, 1, 0, 0, 0, // magic, version
+    1, 8, 1, 96, 3, 123, 123, 123, 1, 123, // type: (v128, v128, v128) → v128
+    3, 2, 1, 0, // one function of that type
+    10, 13, 1, 11, 0, 32, 0, 32, 1, 32, 2, 253, 133, 2, 11, // local.get 0 1 2; f32x4.relaxed_madd
+];
+
+/// The browser has relaxed SIMD and the URL does not say `?relaxed=false`.
+fn relaxed_simd() -> bool {
+    let off = web_sys::window()
+        .and_then(|w| w.location().search().ok())
+        .and_then(|s| web_sys::UrlSearchParams::new_with_str(&s).ok())
+        .and_then(|p| p.get("relaxed"))
+        .is_some_and(|v| v == "false");
+    !off && js_sys::WebAssembly::validate(&js_sys::Uint8Array::from(&RELAXED_PROBE[..]).into()).unwrap_or(false)
 }
 
 /// The page is cross-origin isolated (so its wasm memory can be shared) and the URL does not

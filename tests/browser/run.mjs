@@ -5,7 +5,9 @@
 // any other origin.
 // Usage: node tests/browser/run.mjs dist
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { serve } from './serve.mjs';
 import { launch } from './browser.mjs';
 
@@ -999,6 +1001,45 @@ await test('CPU runs shared with helper workers on the other cores draw the one-
   await page.close();
 });
 
+await test('where the browser has relaxed SIMD the CPU worker is that build, with the plain build\'s answers; refused, the plain one', async () => {
+  // scripts/build-relaxed.sh: the same worker with the float product's multiply-adds fused.
+  // Chromium has relaxed SIMD, so the page starts that build; `relaxed=false` the plain one.
+  assert.ok(existsSync(join(dist, 'worker-relaxed_bg.wasm')), 'the release build holds the relaxed-SIMD worker');
+  const loaded = async (query) => {
+    const before = server.requested.length;
+    const { page } = await openApp(query);
+    const top = await classifySample(page, 'coffee.png');
+    const requested = server.requested.slice(before);
+    await page.close();
+    return { top, relaxed: requested.includes('/worker-relaxed_bg.wasm'), plain: requested.includes('/worker_bg.wasm') };
+  };
+  const fused = await loaded('?backend=cpu');
+  const plain = await loaded('?backend=cpu&relaxed=false');
+  assert.ok(fused.relaxed && !fused.plain, 'the relaxed-SIMD worker was loaded');
+  assert.ok(plain.plain && !plain.relaxed, 'relaxed=false loads the plain worker');
+  assert.deepEqual(fused.top.map((p) => p.index), plain.top.map((p) => p.index), 'the same top-5');
+  for (const [f, p] of fused.top.map((t, i) => [t.prob, plain.top[i].prob])) {
+    assert.ok(Math.abs(f - p) < 1e-4, `probabilities ${f} and ${p}`);
+  }
+  // A browser that refuses the build (here: a corrupt file in its place) gets the plain worker.
+  const copy = mkdtempSync(join(tmpdir(), 'convlens-dist-'));
+  cpSync(dist, copy, { recursive: true });
+  writeFileSync(join(copy, 'worker-relaxed_bg.wasm'), 'not a wasm module');
+  const site = await serve(copy);
+  const own = await launch();
+  try {
+    const page = await own.newPage();
+    await page.goto(`${site.origin}/?backend=cpu`);
+    await page.waitForSelector('[data-testid="status"][data-state="ready"]', { timeout: READY_MS });
+    assert.ok(site.requested.includes('/worker-relaxed_bg.wasm') && site.requested.includes('/worker_bg.wasm'),
+      'tried the relaxed build, then loaded the plain one');
+    assert.equal((await classifySample(page, 'coffee.png'))[0].label, 'espresso');
+  } finally {
+    await own.close();
+    await site.close();
+  }
+});
+
 await test('a cross-origin-isolated page computes on CPU threads, with the same answers as one thread', async () => {
   // The threaded CPU worker (scripts/build-threads.sh) against the single-thread one on the
   // same model, photo and sweep: the parallel loops sum in the same order, so the top-5 and the
@@ -1032,7 +1073,9 @@ await test('a cross-origin-isolated page computes on CPU threads, with the same 
     assert.deepEqual(errors, []);
     await constructorsRanOnce(page);
 
-    const { page: single } = await openApp(query);
+    // (The plain single-thread build: the threaded one has no relaxed SIMD, whose fused
+    // multiply-adds round differently.)
+    const { page: single } = await openApp(`${query}&relaxed=false`);
     const alone = await classifySample(single, 'coffee.png');
     const aloneMs = Number(await single.textContent('[data-testid="forward-ms"]'));
     assert.equal(await single.$('[data-testid="backend-note"]').then((n) => n?.textContent()).then((t) => /threads/.test(t ?? '')), false);
@@ -1077,6 +1120,13 @@ await test('after one visit the app works offline (service worker)', async () =>
       return n;
     });
     assert.ok(kept > 20, `${kept} files kept`);
+    // Of the CPU worker's builds, the one this browser runs (relaxed SIMD, in Chromium).
+    const workers = await page.evaluate(async () => {
+      const names = [];
+      for (const k of await caches.keys()) names.push(...(await (await caches.open(k)).keys()).map((r) => new URL(r.url).pathname));
+      return names.filter((n) => /worker(-relaxed)?_bg\.wasm$/.test(n));
+    });
+    assert.deepEqual(workers.map((n) => n.split('/').pop()), ['worker-relaxed_bg.wasm'], 'the relaxed-SIMD worker kept, not the plain one');
     await site.close();
     await offline.setOffline(true);
     const asked = site.requested.length;

@@ -1,0 +1,295 @@
+//! The float matrix product of the CPU convolutions in wasm: `dst = lhs · rhs`, row-major, with
+//! a register block of 4 rows × 8 columns (eight SIMD accumulators). gemm's wasm kernels keep
+//! twelve accumulators (12 × 4), and with its operands that is more vector registers than V8
+//! hands out on x86-64 (15), so they spill in the innermost loop; eight do not
+//! (BENCHMARKS.md, "Own matrix product with eight accumulators").
+//!
+//! Built with `relaxed-simd` (the page's second worker build, for browsers that have it), each
+//! multiply-add is one fused instruction where the hardware has one (`f32x4.relaxed_madd`);
+//! otherwise a multiply and an add, rounded in turn, as in every other kernel here.
+//!
+//! Each output sums its terms in order of depth, in blocks of [`KC`] (a block's partial sums
+//! are stored and taken up again by the next), whatever the matrices' sizes and however a
+//! caller splits the columns or rows between threads: the same bits either way.
+
+/// Depth of one block: the packed rows of `rhs` (8 columns × `KC`, 8 KiB) stay in the first
+/// level cache while every row block of `lhs` passes them.
+pub const KC: usize = 256;
+/// Rows and columns of the register block.
+const MR: usize = 4;
+const NR: usize = 8;
+
+thread_local! {
+    /// Packed operands: `lhs`'s rows for one depth block, then one panel of `rhs`.
+    static PACKED: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// `dst = lhs · rhs` (`[m, k] · [k, n]`), each matrix row-major with the row strides
+/// `[dst, lhs, rhs]` and unit column strides. With `k == 0`, `dst` is zeroed.
+///
+/// # Safety
+/// The three matrices lie within live buffers, and nothing else touches `dst`'s meanwhile.
+pub unsafe fn gemm(dst: *mut f32, lhs: *const f32, rhs: *const f32, [m, k, n]: [usize; 3], [ds, ls, rs]: [usize; 3]) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        for i in 0..m {
+            // SAFETY: row i of dst lies within it (the caller's promise).
+            unsafe { std::slice::from_raw_parts_mut(dst.add(i * ds), n).fill(0.0) };
+        }
+        return;
+    }
+    let row_blocks = m.div_ceil(MR);
+    let lhs_len = row_blocks * MR * KC.min(k);
+    PACKED.with(|cell| {
+        let mut kept = cell.try_borrow_mut();
+        let mut fresh = Vec::new();
+        let buf = kept.as_deref_mut().unwrap_or(&mut fresh);
+        if buf.len() < lhs_len + NR * KC {
+            buf.resize(lhs_len + NR * KC, 0.0);
+        }
+        let (a, b) = buf.split_at_mut(lhs_len);
+        let mut p0 = 0;
+        while p0 < k {
+            let kc = KC.min(k - p0);
+            // SAFETY: the reads stay within lhs's m rows and columns p0..p0 + kc (the caller's
+            // promise); `a` holds row_blocks · MR · kc values.
+            unsafe { pack_lhs(a, lhs.add(p0), ls, m, kc) };
+            let mut j0 = 0;
+            while j0 < n {
+                // SAFETY: rows p0..p0 + kc and columns j0..j0 + nr of rhs lie within it.
+                let nr = NR.min(n - j0);
+                // The last panel, if it is 4 columns or fewer, is packed 4 wide.
+                let width = if nr <= NR / 2 { NR / 2 } else { NR };
+                unsafe { pack_rhs(b, rhs.add(p0 * rs + j0), rs, kc, nr, width) };
+                for rb in 0..row_blocks {
+                    let mr = MR.min(m - rb * MR);
+                    // SAFETY: the block's rows rb·MR.. (mr of them) and columns j0.. (nr) lie
+                    // within dst; the packed panels hold kc steps each.
+                    unsafe {
+                        let c = dst.add(rb * MR * ds + j0);
+                        block(a.as_ptr().add(rb * MR * kc), b.as_ptr(), kc, c, ds, [mr, nr, width], p0 > 0)
+                    };
+                }
+                j0 += NR;
+            }
+            p0 += KC;
+        }
+    });
+}
+
+/// `lhs`'s `m` rows, columns `0..kc`, as blocks of [`MR`] rows each stored step by step
+/// (`[block][step][row]`), the last block's missing rows zero.
+unsafe fn pack_lhs(a: &mut [f32], lhs: *const f32, ls: usize, m: usize, kc: usize) {
+    for rb in 0..m.div_ceil(MR) {
+        let out = &mut a[rb * MR * kc..][..MR * kc];
+        for r in 0..MR {
+            let row = rb * MR + r;
+            if row < m {
+                for p in 0..kc {
+                    // SAFETY: row < m, p < kc (the caller's bounds).
+                    out[p * MR + r] = unsafe { *lhs.add(row * ls + p) };
+                }
+            } else {
+                for p in 0..kc {
+                    out[p * MR + r] = 0.0;
+                }
+            }
+        }
+    }
+}
+
+/// `rhs`'s rows `0..kc`, columns `0..nr`, as `[step][width]`, the missing columns zero.
+#[cfg_attr(target_arch = "wasm32", target_feature(enable = "simd128"))]
+unsafe fn pack_rhs(b: &mut [f32], rhs: *const f32, rs: usize, kc: usize, nr: usize, width: usize) {
+    assert!(b.len() >= kc * width && nr <= width);
+    let out = b.as_mut_ptr();
+    #[cfg(target_arch = "wasm32")]
+    if nr == width {
+        use core::arch::wasm32::*;
+        for p in 0..kc {
+            // SAFETY: row p's `width` values lie within rhs; out holds kc rows of `width`.
+            unsafe {
+                let (src, dst) = (rhs.add(p * rs) as *const v128, out.add(p * width) as *mut v128);
+                v128_store(dst, v128_load(src));
+                if width == NR {
+                    v128_store(dst.add(1), v128_load(src.add(1)));
+                }
+            }
+        }
+        return;
+    }
+    for p in 0..kc {
+        for j in 0..width {
+            // SAFETY: as above, the columns below nr.
+            unsafe { *out.add(p * width + j) = if j < nr { *rhs.add(p * rs + j) } else { 0.0 } };
+        }
+    }
+}
+
+/// One register block: `dst` (`mr` × `nr` of it, row stride `ds`) = (`more` ? `dst` : 0) + the
+/// packed `a` (`[kc][MR]`) times the packed `b` (`[kc][width]`, `width` 8 or 4).
+unsafe fn block(
+    a: *const f32,
+    b: *const f32,
+    kc: usize,
+    dst: *mut f32,
+    ds: usize,
+    [mr, nr, width]: [usize; 3],
+    more: bool,
+) {
+    // SAFETY (both kernels): c holds MR rows of `width` values (row stride cs), within dst or
+    // the tile; a and b hold kc steps.
+    let run = |c: *mut f32, cs: usize| unsafe {
+        if width == NR { kernel::<2>(a, b, kc, c, cs, more) } else { kernel::<1>(a, b, kc, c, cs, more) }
+    };
+    if mr == MR && nr == width {
+        return run(dst, ds);
+    }
+    // A partial block goes through a full-sized tile.
+    let mut tile = [0f32; MR * NR];
+    if more {
+        for i in 0..mr {
+            for j in 0..nr {
+                // SAFETY: (i, j) lies within the block.
+                tile[i * width + j] = unsafe { *dst.add(i * ds + j) };
+            }
+        }
+    }
+    run(tile.as_mut_ptr(), width);
+    for i in 0..mr {
+        for j in 0..nr {
+            // SAFETY: as above.
+            unsafe { *dst.add(i * ds + j) = tile[i * width + j] };
+        }
+    }
+}
+
+/// `c` (`MR` rows of `W` vectors, row stride `cs`) = (`more` ? `c` : 0) + `a` (`[kc][MR]`) ·
+/// `b` (`[kc][4·W]`).
+#[cfg(target_arch = "wasm32")]
+#[target_feature(enable = "simd128")]
+#[cfg_attr(feature = "relaxed-simd", target_feature(enable = "relaxed-simd"))]
+unsafe fn kernel<const W: usize>(a: *const f32, b: *const f32, kc: usize, c: *mut f32, cs: usize, more: bool) {
+    use core::arch::wasm32::*;
+    let two = W == 2;
+    // SAFETY: c holds MR rows of W vectors (row stride cs); a and b hold kc steps.
+    unsafe {
+        let row = |i: usize| c.add(i * cs) as *mut v128;
+        let zero = f32x4_splat(0.0);
+        let load = |i: usize, h: usize| if more && (h == 0 || two) { v128_load(row(i).add(h)) } else { zero };
+        let (mut c00, mut c01, mut c10, mut c11) = (load(0, 0), load(0, 1), load(1, 0), load(1, 1));
+        let (mut c20, mut c21, mut c30, mut c31) = (load(2, 0), load(2, 1), load(3, 0), load(3, 1));
+        let (mut pa, mut pb) = (a, b);
+        for _ in 0..kc {
+            let b0 = v128_load(pb as *const v128);
+            let b1 = if two { v128_load(pb.add(4) as *const v128) } else { zero };
+            let a0 = v128_load32_splat(pa as *const u32);
+            c00 = madd(c00, a0, b0);
+            let a1 = v128_load32_splat(pa.add(1) as *const u32);
+            c10 = madd(c10, a1, b0);
+            let a2 = v128_load32_splat(pa.add(2) as *const u32);
+            c20 = madd(c20, a2, b0);
+            let a3 = v128_load32_splat(pa.add(3) as *const u32);
+            c30 = madd(c30, a3, b0);
+            if two {
+                c01 = madd(c01, a0, b1);
+                c11 = madd(c11, a1, b1);
+                c21 = madd(c21, a2, b1);
+                c31 = madd(c31, a3, b1);
+            }
+            pa = pa.add(MR);
+            pb = pb.add(4 * W);
+        }
+        v128_store(row(0), c00);
+        v128_store(row(1), c10);
+        v128_store(row(2), c20);
+        v128_store(row(3), c30);
+        if two {
+            v128_store(row(0).add(1), c01);
+            v128_store(row(1).add(1), c11);
+            v128_store(row(2).add(1), c21);
+            v128_store(row(3).add(1), c31);
+        }
+    }
+}
+
+/// The same sums in the same order, one lane at a time (natively, for the tests).
+#[cfg(not(target_arch = "wasm32"))]
+unsafe fn kernel<const W: usize>(a: *const f32, b: *const f32, kc: usize, c: *mut f32, cs: usize, more: bool) {
+    for i in 0..MR {
+        for j in 0..4 * W {
+            // SAFETY: as in the wasm kernel.
+            unsafe {
+                let mut acc = if more { *c.add(i * cs + j) } else { 0.0 };
+                for p in 0..kc {
+                    acc += *a.add(p * MR + i) * *b.add(p * 4 * W + j);
+                }
+                *c.add(i * cs + j) = acc;
+            }
+        }
+    }
+}
+
+/// `acc + x · y`: fused where the build has relaxed SIMD, else a multiply and an add.
+#[cfg(target_arch = "wasm32")]
+#[inline]
+#[target_feature(enable = "simd128")]
+#[cfg_attr(feature = "relaxed-simd", target_feature(enable = "relaxed-simd"))]
+fn madd(
+    acc: core::arch::wasm32::v128,
+    x: core::arch::wasm32::v128,
+    y: core::arch::wasm32::v128,
+) -> core::arch::wasm32::v128 {
+    use core::arch::wasm32::*;
+    #[cfg(feature = "relaxed-simd")]
+    {
+        f32x4_relaxed_madd(x, y, acc)
+    }
+    #[cfg(not(feature = "relaxed-simd"))]
+    {
+        f32x4_add(acc, f32x4_mul(x, y))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Against the plain triple loop in f64: shapes around the block sizes, strides wider
+    /// than the matrices, depth over several blocks.
+    #[test]
+    fn equals_the_plain_product() {
+        for (m, k, n) in [
+            (1, 1, 1),
+            (4, 8, 8),
+            (5, 3, 9),
+            (3, 300, 17),
+            (13, 513, 31),
+            (8, 256, 16),
+            (7, 0, 5),
+            (9, 300, 4),
+            (17, 40, 15),
+        ] {
+            let (ds, ls, rs) = (n + 3, k + 2, n + 1);
+            let lhs: Vec<f32> = (0..m * ls).map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0).collect();
+            let rhs: Vec<f32> = (0..k.max(1) * rs).map(|i| ((i * 104_729) % 997) as f32 / 498.0 - 1.0).collect();
+            let mut dst = vec![f32::NAN; m * ds];
+            // SAFETY: the strides and sizes match the buffers.
+            unsafe { gemm(dst.as_mut_ptr(), lhs.as_ptr(), rhs.as_ptr(), [m, k, n], [ds, ls, rs]) };
+            for i in 0..m {
+                for j in 0..n {
+                    let want: f64 = (0..k).map(|p| lhs[i * ls + p] as f64 * rhs[p * rs + j] as f64).sum();
+                    let got = dst[i * ds + j] as f64;
+                    assert!(
+                        (got - want).abs() <= 1e-4 * (1.0 + want.abs()),
+                        "{m}×{k}×{n} at ({i}, {j}): {got} vs {want}"
+                    );
+                }
+                // Beyond the n columns, the row's stride padding is left alone.
+                assert!(dst[i * ds + n..(i + 1) * ds].iter().all(|v| v.is_nan()));
+            }
+        }
+    }
+}
