@@ -2,7 +2,7 @@
 //! a register block of 4 rows × 8 columns (eight SIMD accumulators). gemm's wasm kernels keep
 //! twelve accumulators (12 × 4), and with its operands that is more vector registers than V8
 //! hands out on x86-64 (15), so they spill in the innermost loop; eight do not
-//! (BENCHMARKS.md, "Own matrix product with eight accumulators").
+//! (BENCHMARKS.md, "Own float matrix product, and a worker build with relaxed SIMD").
 //!
 //! Built with `relaxed-simd` (the page's second worker build, for browsers that have it), each
 //! multiply-add is one fused instruction where the hardware has one (`f32x4.relaxed_madd`);
@@ -58,10 +58,10 @@ pub unsafe fn gemm(dst: *mut f32, lhs: *const f32, rhs: *const f32, [m, k, n]: [
             unsafe { pack_lhs(a, lhs.add(p0), ls, m, kc) };
             let mut j0 = 0;
             while j0 < n {
-                // SAFETY: rows p0..p0 + kc and columns j0..j0 + nr of rhs lie within it.
                 let nr = NR.min(n - j0);
                 // The last panel, if it is 4 columns or fewer, is packed 4 wide.
                 let width = if nr <= NR / 2 { NR / 2 } else { NR };
+                // SAFETY: rows p0..p0 + kc and columns j0..j0 + nr of rhs lie within it.
                 unsafe { pack_rhs(b, rhs.add(p0 * rs + j0), rs, kc, nr, width) };
                 for rb in 0..row_blocks {
                     let mr = MR.min(m - rb * MR);
