@@ -20,3 +20,8 @@ wasm-opt -Oz ${KEEP_NAMES:+-g} --enable-relaxed-simd --enable-simd --enable-bulk
   --enable-sign-ext --enable-nontrapping-float-to-int --enable-reference-types --enable-multivalue \
   "$TARGET/worker-relaxed_bg.wasm" -o "$OUT/worker-relaxed_bg.wasm"
 cp "$TARGET/worker-relaxed.js" static/relaxed/worker-relaxed-loader.js "$OUT/"
+# The page tries this build only where its index.html says it was built (no request for files
+# that are not there, e.g. under `trunk serve`).
+if [ -f "$OUT/index.html" ] && ! grep -q 'name="convlens-relaxed"' "$OUT/index.html"; then
+  sed -i 's|<meta charset="utf-8" />|&\n  <meta name="convlens-relaxed" content="built" />|' "$OUT/index.html"
+fi

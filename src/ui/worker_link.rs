@@ -369,14 +369,21 @@ const RELAXED_PROBE: [u8; 37] = [
     10, 13, 1, 11, 0, 32, 0, 32, 1, 32, 2, 253, 133, 2, 11, // local.get 0 1 2; f32x4.relaxed_madd
 ];
 
-/// The browser has relaxed SIMD and the URL does not say `?relaxed=false`.
+/// The relaxed-SIMD worker was built (scripts/build-relaxed.sh marks the page), the browser
+/// has relaxed SIMD and the URL does not say `?relaxed=false`.
 fn relaxed_simd() -> bool {
+    let built = web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.query_selector("meta[name=\"convlens-relaxed\"]").ok().flatten())
+        .is_some();
     let off = web_sys::window()
         .and_then(|w| w.location().search().ok())
         .and_then(|s| web_sys::UrlSearchParams::new_with_str(&s).ok())
         .and_then(|p| p.get("relaxed"))
         .is_some_and(|v| v == "false");
-    !off && js_sys::WebAssembly::validate(&js_sys::Uint8Array::from(&RELAXED_PROBE[..]).into()).unwrap_or(false)
+    built
+        && !off
+        && js_sys::WebAssembly::validate(&js_sys::Uint8Array::from(&RELAXED_PROBE[..]).into()).unwrap_or(false)
 }
 
 /// The page is cross-origin isolated (so its wasm memory can be shared) and the URL does not

@@ -1034,6 +1034,23 @@ await test('where the browser has relaxed SIMD the CPU worker is that build, wit
     assert.ok(site.requested.includes('/worker-relaxed_bg.wasm') && site.requested.includes('/worker_bg.wasm'),
       'tried the relaxed build, then loaded the plain one');
     assert.equal((await classifySample(page, 'coffee.png'))[0].label, 'espresso');
+    // A build without it (`trunk serve`: its page carries no mark) asks for none of its files.
+    const index = join(copy, 'index.html');
+    writeFileSync(index, readFileSync(index, 'utf8').replace(/\s*<meta name="convlens-relaxed"[^>]*>/, ''));
+    // (A browser of its own without service workers, the first one closed: its service worker
+    // may still be caching files.)
+    await own.close();
+    const fresh = await launch({ serviceWorkers: 'block' });
+    try {
+      const before = site.requested.length;
+      const unmarked = await fresh.newPage();
+      await unmarked.goto(`${site.origin}/?backend=cpu`);
+      await unmarked.waitForSelector('[data-testid="status"][data-state="ready"]', { timeout: READY_MS });
+      const asked = site.requested.slice(before);
+      assert.ok(asked.includes('/worker_bg.wasm') && !asked.some((p) => p.includes('relaxed')), `asked for ${asked.join(', ')}`);
+    } finally {
+      await fresh.close();
+    }
   } finally {
     await own.close();
     await site.close();
