@@ -131,8 +131,19 @@ fn products(runs: usize) {
         (512, 512, 4),
         (256, 256, 16),
         (128, 128, 49),
+        // an exact occlusion sweep's patches: SqueezeNet's expand 3×3 by Winograd at 13 × 13
+        // (9 or 16 tiles of one frequency), its 1×1 layers over a few pixels; ResNet's 7 × 7
+        // stage by im2col over a patch
+        (192, 48, 9),
+        (256, 64, 16),
+        (64, 384, 12),
+        (256, 512, 6),
+        (512, 4608, 9),
+        (128, 64, 2),
     ];
-    println!("m, k, n: gemm ms, own ms, ratio (gemm / own); G multiply-adds/s");
+    println!(
+        "m, k, n: gemm ms, own ms, ratio (gemm / own); G multiply-adds/s; then for n < 20: narrow ms, gemm / narrow"
+    );
     for (m, k, n) in shapes {
         let lhs: Vec<f32> = (0..m * k).map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5).collect();
         let rhs: Vec<f32> = (0..k * n).map(|i| ((i * 104_729) % 1000) as f32 / 1000.0 - 0.5).collect();
@@ -173,8 +184,25 @@ fn products(runs: usize) {
             dst
         });
         let g = |ms: f64| (m * k * n) as f64 / ms / 1e6;
+        let narrow = (n < 200).then(|| {
+            median(runs, &|| {
+                let mut dst = vec![0f32; m * n];
+                // SAFETY: as above.
+                unsafe {
+                    convlens::model::cpu_gemm::gemm_narrow(
+                        dst.as_mut_ptr(),
+                        lhs.as_ptr(),
+                        rhs.as_ptr(),
+                        [m, k, n],
+                        [n, k, n],
+                    )
+                };
+                dst
+            })
+        });
+        let narrow = narrow.map_or(String::new(), |ms| format!("   {ms:8.3} {:5.2}", theirs / ms));
         println!(
-            "{m:>5} {k:>5} {n:>5}: {theirs:8.3} {ours:8.3} {:5.2}   {:5.1} {:5.1}",
+            "{m:>5} {k:>5} {n:>5}: {theirs:8.3} {ours:8.3} {:5.2}   {:5.1} {:5.1}{narrow}",
             theirs / ours,
             g(theirs),
             g(ours)

@@ -100,7 +100,7 @@ pub fn im2col_conv2d(
 pub(super) fn product(dst: &mut [f32], lhs: &[f32], rhs: &[f32], [m, k, n]: [usize; 3]) {
     assert!(dst.len() >= m * n && lhs.len() >= m * k && rhs.len() >= k * n);
     let d = SharedMut(dst.as_mut_ptr());
-    let own = own_kernel(n);
+    let own = kernel_for(n);
     // Columns in runs of 16 (gemm's register blocks are 4 or 8 wide), rows in runs of 8.
     let by_columns = n >= m;
     let blocks = if by_columns { parts(n, 16) } else { parts(m, 8) };
@@ -131,18 +131,38 @@ pub(super) fn product(dst: &mut [f32], lhs: &[f32], rhs: &[f32], [m, k, n]: [usi
 pub(super) fn product_alone(dst: &mut [f32], lhs: &[f32], rhs: &[f32], [m, k, n]: [usize; 3]) {
     assert!(dst.len() >= m * n && lhs.len() >= m * k && rhs.len() >= k * n);
     // SAFETY: the three matrices lie within their slices (asserted above).
-    unsafe { gemm_raw(dst.as_mut_ptr(), lhs.as_ptr(), rhs.as_ptr(), [m, k, n], [n, k, n], own_kernel(n)) }
+    unsafe { gemm_raw(dst.as_mut_ptr(), lhs.as_ptr(), rhs.as_ptr(), [m, k, n], [n, k, n], kernel_for(n)) }
 }
 
-/// Whether a product of `n` columns runs on [`super::cpu_gemm`]'s kernel (in wasm, from 20
-/// columns: fewer, and gemm's, which then run transposed, are faster; BENCHMARKS.md) or gemm's.
-/// Decided for the whole product, so that its parts on several threads sum as one thread does.
-fn own_kernel(n: usize) -> bool {
-    cfg!(target_arch = "wasm32") && n >= 20
+/// Which kernel runs a product.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kernel {
+    /// gemm's (natively).
+    Gemm,
+    /// [`super::cpu_gemm::gemm`]'s register blocks over packed operands.
+    Wide,
+    /// [`super::cpu_gemm::gemm_narrow`]'s dot products, nothing packed.
+    Narrow,
+}
+
+/// Columns below which, in wasm, a product takes [`Kernel::Narrow`]: on products of 2–49
+/// columns it ran 1.1–2.5× as fast as gemm's kernels and 1.1–1.5× as fast as the packed one;
+/// at 196 columns 0.6–1.0× of the packed one (`bench_conv … gemm`, BENCHMARKS.md).
+const NARROW_BELOW: usize = 64;
+
+/// The kernel of a product of `n` columns: natively gemm's; in wasm [`super::cpu_gemm`]'s
+/// (BENCHMARKS.md, "Own float matrix product"). Decided for the whole product, so that its
+/// parts on several threads sum as one thread does.
+fn kernel_for(n: usize) -> Kernel {
+    match (cfg!(target_arch = "wasm32"), n < NARROW_BELOW) {
+        (false, _) => Kernel::Gemm,
+        (true, true) => Kernel::Narrow,
+        (true, false) => Kernel::Wide,
+    }
 }
 
 /// `dst = lhs · rhs` (`[m, k] · [k, n]`) on this thread, each matrix row-major with the row
-/// strides `[dst, lhs, rhs]` and unit column strides; `own`: by [`super::cpu_gemm`].
+/// strides `[dst, lhs, rhs]` and unit column strides, by the kernel `own`.
 ///
 /// # Safety
 /// The three matrices lie within live buffers, and nothing else touches `dst`'s meanwhile.
@@ -152,11 +172,14 @@ unsafe fn gemm_raw(
     rhs: *const f32,
     [m, k, n]: [usize; 3],
     [ds, ls, rs]: [usize; 3],
-    own: bool,
+    own: Kernel,
 ) {
-    if own {
+    match own {
         // SAFETY: by the caller's promise.
-        return unsafe { super::cpu_gemm::gemm(dst, lhs, rhs, [m, k, n], [ds, ls, rs]) };
+        Kernel::Wide => return unsafe { super::cpu_gemm::gemm(dst, lhs, rhs, [m, k, n], [ds, ls, rs]) },
+        // SAFETY: by the caller's promise.
+        Kernel::Narrow => return unsafe { super::cpu_gemm::gemm_narrow(dst, lhs, rhs, [m, k, n], [ds, ls, rs]) },
+        Kernel::Gemm => {}
     }
     // SAFETY: by the caller's promise.
     unsafe {

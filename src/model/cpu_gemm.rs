@@ -79,6 +79,215 @@ pub unsafe fn gemm(dst: *mut f32, lhs: *const f32, rhs: *const f32, [m, k, n]: [
     });
 }
 
+/// `dst = lhs · rhs` as [`gemm`], for products of few columns (a small patch's convolution, a
+/// Winograd frequency over a few tiles): `rhs` is transposed into a kept buffer (`k · n` values,
+/// few), and each output is one dot product of a row of `lhs`, read where it lies, and a column
+/// of `rhs`, in blocks of 4 rows × 2 columns (eight accumulators, four partial sums each). The
+/// weights (`lhs`, the large operand here) are not packed at all, where gemm's kernels pack them
+/// on every call (more work than the product itself when `n` is 4: BENCHMARKS.md). Each output
+/// is summed the same way whatever the split of rows or columns between threads.
+///
+/// # Safety
+/// As [`gemm`].
+pub unsafe fn gemm_narrow(
+    dst: *mut f32,
+    lhs: *const f32,
+    rhs: *const f32,
+    [m, k, n]: [usize; 3],
+    [ds, ls, rs]: [usize; 3],
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    // Each column of `rhs` as a row of `k4` values, zero past `k`.
+    let k4 = k.next_multiple_of(4);
+    PACKED.with(|cell| {
+        let mut kept = cell.try_borrow_mut();
+        let mut fresh = Vec::new();
+        let buf = kept.as_deref_mut().unwrap_or(&mut fresh);
+        if buf.len() < n * k4 {
+            buf.resize(n * k4, 0.0);
+        }
+        let t = &mut buf[..n * k4];
+        for p in 0..k {
+            // SAFETY: row p of rhs holds n values (the caller's promise).
+            let row = unsafe { std::slice::from_raw_parts(rhs.add(p * rs), n) };
+            for (j, &v) in row.iter().enumerate() {
+                t[j * k4 + p] = v;
+            }
+        }
+        for j in 0..n {
+            t[j * k4 + k..(j + 1) * k4].fill(0.0);
+        }
+        let t = t.as_ptr();
+        for i0 in (0..m).step_by(MR) {
+            for j0 in (0..n).step_by(2) {
+                let (r, c) = (MR.min(m - i0), 2.min(n - j0));
+                // SAFETY: rows i0.. (r of them) of lhs and dst, columns j0.. (c) of dst and
+                // rows j0.. of t, all within their buffers.
+                unsafe {
+                    let (a, b, d) = (lhs.add(i0 * ls), t.add(j0 * k4), dst.add(i0 * ds + j0));
+                    match (r, c) {
+                        (4, 2) => dots::<4, 2>(a, ls, b, k4, k, d, ds),
+                        (4, _) => dots::<4, 1>(a, ls, b, k4, k, d, ds),
+                        (3, 2) => dots::<3, 2>(a, ls, b, k4, k, d, ds),
+                        (3, _) => dots::<3, 1>(a, ls, b, k4, k, d, ds),
+                        (2, 2) => dots::<2, 2>(a, ls, b, k4, k, d, ds),
+                        (2, _) => dots::<2, 1>(a, ls, b, k4, k, d, ds),
+                        (_, 2) => dots::<1, 2>(a, ls, b, k4, k, d, ds),
+                        _ => dots::<1, 1>(a, ls, b, k4, k, d, ds),
+                    }
+                }
+            }
+        }
+    });
+}
+
+/// `R × C` outputs of [`gemm_narrow`]: `d[i·ds + j] = Σₚ a[i·ls + p] · b[j·k4 + p]` over the
+/// `k` terms (`b`'s rows zero from `k` to `k4`), in four partial sums per output (terms
+/// `p ≡ 0, 1, 2, 3 mod 4`), added as `(s₀ + s₂) + (s₁ + s₃)`. The full block (4 × 2) and the
+/// last column's (4 × 1) are written out by hand: the release profile optimizes for size, and
+/// LLVM then keeps an array of accumulators in memory.
+#[cfg(target_arch = "wasm32")]
+#[target_feature(enable = "simd128")]
+#[cfg_attr(feature = "relaxed-simd", target_feature(enable = "relaxed-simd"))]
+unsafe fn dots<const R: usize, const C: usize>(
+    a: *const f32,
+    ls: usize,
+    b: *const f32,
+    k4: usize,
+    k: usize,
+    d: *mut f32,
+    ds: usize,
+) {
+    use core::arch::wasm32::*;
+    // SAFETY: rows of `a` hold k values, rows of `b` k4 (the caller's promise); the last
+    // quarter of a row of `a` is read value by value.
+    unsafe {
+        let quads = k / 4;
+        let rest = k - 4 * quads;
+        // Row i's values p.. as a vector (zero past k).
+        let row = |i: usize, p: usize| {
+            if p + 4 <= k {
+                v128_load(a.add(i * ls + p) as *const v128)
+            } else {
+                let at = |x: usize| if p + x < k { *a.add(i * ls + p + x) } else { 0.0 };
+                f32x4(at(0), at(1), at(2), 0.0)
+            }
+        };
+        let steps = quads + usize::from(rest > 0);
+        let sum = |s: v128| {
+            let pair = f32x4_add(s, i32x4_shuffle::<2, 3, 0, 1>(s, s));
+            f32x4_extract_lane::<0>(pair) + f32x4_extract_lane::<1>(pair)
+        };
+        let z = f32x4_splat(0.0);
+        if R == 4 && C == 2 {
+            let (b0, b1) = (b, b.add(k4));
+            let (mut s00, mut s01, mut s10, mut s11) = (z, z, z, z);
+            let (mut s20, mut s21, mut s30, mut s31) = (z, z, z, z);
+            let (a0, a1, a2, a3) = (a, a.add(ls), a.add(2 * ls), a.add(3 * ls));
+            for q in 0..quads {
+                let p = 4 * q;
+                let (v0, v1) = (v128_load(b0.add(p) as *const v128), v128_load(b1.add(p) as *const v128));
+                let x = v128_load(a0.add(p) as *const v128);
+                s00 = madd(s00, x, v0);
+                s01 = madd(s01, x, v1);
+                let x = v128_load(a1.add(p) as *const v128);
+                s10 = madd(s10, x, v0);
+                s11 = madd(s11, x, v1);
+                let x = v128_load(a2.add(p) as *const v128);
+                s20 = madd(s20, x, v0);
+                s21 = madd(s21, x, v1);
+                let x = v128_load(a3.add(p) as *const v128);
+                s30 = madd(s30, x, v0);
+                s31 = madd(s31, x, v1);
+            }
+            if rest > 0 {
+                let p = 4 * quads;
+                let (v0, v1) = (v128_load(b0.add(p) as *const v128), v128_load(b1.add(p) as *const v128));
+                let x = row(0, p);
+                s00 = madd(s00, x, v0);
+                s01 = madd(s01, x, v1);
+                let x = row(1, p);
+                s10 = madd(s10, x, v0);
+                s11 = madd(s11, x, v1);
+                let x = row(2, p);
+                s20 = madd(s20, x, v0);
+                s21 = madd(s21, x, v1);
+                let x = row(3, p);
+                s30 = madd(s30, x, v0);
+                s31 = madd(s31, x, v1);
+            }
+            let sums = [[s00, s01], [s10, s11], [s20, s21], [s30, s31]];
+            for (i, [l, r]) in sums.into_iter().enumerate() {
+                *d.add(i * ds) = sum(l);
+                *d.add(i * ds + 1) = sum(r);
+            }
+            return;
+        }
+        if R == 4 && C == 1 {
+            let (mut s0, mut s1, mut s2, mut s3) = (z, z, z, z);
+            let (a0, a1, a2, a3) = (a, a.add(ls), a.add(2 * ls), a.add(3 * ls));
+            for q in 0..quads {
+                let p = 4 * q;
+                let v = v128_load(b.add(p) as *const v128);
+                s0 = madd(s0, v128_load(a0.add(p) as *const v128), v);
+                s1 = madd(s1, v128_load(a1.add(p) as *const v128), v);
+                s2 = madd(s2, v128_load(a2.add(p) as *const v128), v);
+                s3 = madd(s3, v128_load(a3.add(p) as *const v128), v);
+            }
+            if rest > 0 {
+                let p = 4 * quads;
+                let v = v128_load(b.add(p) as *const v128);
+                s0 = madd(s0, row(0, p), v);
+                s1 = madd(s1, row(1, p), v);
+                s2 = madd(s2, row(2, p), v);
+                s3 = madd(s3, row(3, p), v);
+            }
+            for (i, s) in [s0, s1, s2, s3].into_iter().enumerate() {
+                *d.add(i * ds) = sum(s);
+            }
+            return;
+        }
+        // The last rows (fewer than 4), one output at a time.
+        for i in 0..R {
+            for j in 0..C {
+                let mut s = z;
+                for q in 0..steps {
+                    s = madd(s, row(i, 4 * q), v128_load(b.add(j * k4 + 4 * q) as *const v128));
+                }
+                *d.add(i * ds + j) = sum(s);
+            }
+        }
+    }
+}
+
+/// The same sums in the same order, one lane at a time (natively, for the tests).
+#[cfg(not(target_arch = "wasm32"))]
+#[allow(clippy::too_many_arguments)]
+unsafe fn dots<const R: usize, const C: usize>(
+    a: *const f32,
+    ls: usize,
+    b: *const f32,
+    k4: usize,
+    k: usize,
+    d: *mut f32,
+    ds: usize,
+) {
+    for i in 0..R {
+        for j in 0..C {
+            let mut lanes = [0f32; 4];
+            for p in 0..k4 {
+                // SAFETY: as in the wasm kernel.
+                let x = if p < k { unsafe { *a.add(i * ls + p) } } else { 0.0 };
+                lanes[p % 4] += x * unsafe { *b.add(j * k4 + p) };
+            }
+            // SAFETY: as in the wasm kernel.
+            unsafe { *d.add(i * ds + j) = (lanes[0] + lanes[2]) + (lanes[1] + lanes[3]) };
+        }
+    }
+}
+
 /// `lhs`'s `m` rows, columns `0..kc`, as blocks of [`MR`] rows each stored step by step
 /// (`[block][step][row]`), the last block's missing rows zero.
 unsafe fn pack_lhs(a: &mut [f32], lhs: *const f32, ls: usize, m: usize, kc: usize) {
@@ -257,7 +466,7 @@ fn madd(
 mod tests {
     use super::*;
 
-    /// Against the plain triple loop in f64: shapes around the block sizes, strides wider
+    /// Both kernels against the plain triple loop in f64: shapes around the block sizes, strides wider
     /// than the matrices, depth over several blocks.
     #[test]
     fn equals_the_plain_product() {
@@ -275,20 +484,25 @@ mod tests {
             let (ds, ls, rs) = (n + 3, k + 2, n + 1);
             let lhs: Vec<f32> = (0..m * ls).map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0).collect();
             let rhs: Vec<f32> = (0..k.max(1) * rs).map(|i| ((i * 104_729) % 997) as f32 / 498.0 - 1.0).collect();
-            let mut dst = vec![f32::NAN; m * ds];
-            // SAFETY: the strides and sizes match the buffers.
-            unsafe { gemm(dst.as_mut_ptr(), lhs.as_ptr(), rhs.as_ptr(), [m, k, n], [ds, ls, rs]) };
-            for i in 0..m {
-                for j in 0..n {
-                    let want: f64 = (0..k).map(|p| lhs[i * ls + p] as f64 * rhs[p * rs + j] as f64).sum();
-                    let got = dst[i * ds + j] as f64;
-                    assert!(
-                        (got - want).abs() <= 1e-4 * (1.0 + want.abs()),
-                        "{m}×{k}×{n} at ({i}, {j}): {got} vs {want}"
-                    );
+            for narrow in [false, true] {
+                let mut dst = vec![f32::NAN; m * ds];
+                // SAFETY: the strides and sizes match the buffers.
+                unsafe {
+                    let run = if narrow { gemm_narrow } else { gemm };
+                    run(dst.as_mut_ptr(), lhs.as_ptr(), rhs.as_ptr(), [m, k, n], [ds, ls, rs])
+                };
+                for i in 0..m {
+                    for j in 0..n {
+                        let want: f64 = (0..k).map(|p| lhs[i * ls + p] as f64 * rhs[p * rs + j] as f64).sum();
+                        let got = dst[i * ds + j] as f64;
+                        assert!(
+                            (got - want).abs() <= 1e-4 * (1.0 + want.abs()),
+                            "{m}×{k}×{n} (narrow: {narrow}) at ({i}, {j}): {got} vs {want}"
+                        );
+                    }
+                    // Beyond the n columns, the row's stride padding is left alone.
+                    assert!(dst[i * ds + n..(i + 1) * ds].iter().all(|v| v.is_nan()));
                 }
-                // Beyond the n columns, the row's stride padding is left alone.
-                assert!(dst[i * ds + n..(i + 1) * ds].iter().all(|v| v.is_nan()));
             }
         }
     }
