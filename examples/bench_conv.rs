@@ -140,6 +140,11 @@ fn products(runs: usize) {
         (256, 512, 6),
         (512, 4608, 9),
         (128, 64, 2),
+        // squeeze layers (few outputs) over a patch
+        (16, 128, 36),
+        (32, 256, 25),
+        (16, 64, 49),
+        (48, 384, 30),
     ];
     println!(
         "m, k, n: gemm ms, own ms, ratio (gemm / own); G multiply-adds/s; then for n < 20: narrow ms, gemm / narrow"

@@ -153,6 +153,61 @@ fn dynamic_quantization_is_per_image() {
     assert!(worst < 1e-5, "batched differs from alone by {worst}");
 }
 
+/// The int8 QDQ ResNet at 256 × 256, with the integer kernels on and off. Off, every 3×3
+/// stride-1 convolution with 16 channels or more runs Winograd's float kernel. On, those with
+/// 32 × 32 outputs still do (`cpu_winograd::beats_integers`): the same bits as off; the smaller
+/// ones compute in integers: their outputs differ by the float sums' rounding only.
+#[test]
+fn integer_convolutions_on_large_planes_take_winograd() {
+    use convlens::model::{Network, Op, Pass};
+    let bytes = std::fs::read(format!("{ZOO}/resnet18_int8_qdq.onnx")).unwrap();
+    let net = |integer: bool| {
+        let (_, net) = Model::from_bytes(&bytes).unwrap().bind(&Device::flex()).unwrap();
+        net.with_integer_kernels(integer)
+    };
+    let (float, mixed) = (net(false), net(true));
+    assert_eq!(float.integer_convolutions(), 0);
+    assert!(mixed.integer_convolutions() > 0);
+    // Every 3×3 stride-1 convolution's output, with its input channels.
+    let graph = float.graph();
+    let convs: Vec<(&str, usize)> = graph
+        .nodes
+        .iter()
+        .filter(|n| matches!(n.op, Op::Conv { strides: [1, 1], groups: 1, .. }))
+        .filter_map(|n| {
+            let w = graph.constants.get(n.inputs.get(1)?)?;
+            (w.dims.len() == 4 && w.dims[2..] == [3, 3]).then_some((n.output.as_str(), w.dims[1]))
+        })
+        .collect();
+    let taps: Vec<&str> = convs.iter().map(|c| c.0).collect();
+    let shape = [1, 3, 256, 256];
+    let (mut same, mut rounded) = (0, 0);
+    for k in 0..2 {
+        let x = Tensor::<4>::from_data(TensorData::new(test_input(&shape, k), shape), float.device());
+        let run = |net: &Network| net.forward_with(x.clone(), &taps, &Pass::any_size()).unwrap();
+        let (want, got) = (run(&float), run(&mixed));
+        for &(tap, c) in &convs {
+            let values = |acts: &convlens::model::Activations| {
+                let t = acts.get(tap).unwrap().tensor.clone();
+                (t.dims(), t.into_data().try_to_vec::<f32>().unwrap())
+            };
+            let ((dims, want), (_, got)) = (values(&want), values(&got));
+            let winograd = c >= 16 && dims[1] >= 16 && dims[2] * dims[3] >= 729;
+            let scale = want.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-6);
+            let worst = want.iter().zip(&got).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max) / scale;
+            if winograd {
+                assert_eq!(got, want, "{tap} ({dims:?}): not Winograd's float kernel");
+                same += 1;
+            } else {
+                assert!(worst <= 1e-5, "{tap} ({dims:?}): relative difference {worst:.2e}");
+                rounded += usize::from(worst > 0.0);
+            }
+        }
+    }
+    // Both kinds were there: a large plane on Winograd, and integer sums elsewhere.
+    assert!(same > 0 && rounded > 0, "{same} on Winograd, {rounded} rounded differently");
+}
+
 /// BatchNormalization after a Conv is folded into the Conv's weights at load (the outputs still
 /// match onnxruntime above); one that follows anything else stays.
 #[test]

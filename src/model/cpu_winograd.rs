@@ -77,6 +77,19 @@ fn fits(kernel: [usize; 2], g: &ConvGeometry) -> bool {
     kernel == [3, 3] && g.strides == [1, 1] && g.dilations == [1, 1] && g.groups == 1
 }
 
+/// Output planes from this size (27 × 27) on take Winograd's float kernel (F(4×4, 3×3), a
+/// quarter of the multiply-adds) over the integer one ([`super::cpu_qconv`], about 1.7× the
+/// float kernel's rate in wasm) for convolutions that could take either: the int8 QDQ
+/// ResNet-18 under WASI (`bench_forward`) ran 52 → 44 ms with its 56 × 56 and 28 × 28 layers
+/// on Winograd, and no faster with the 14 × 14 (256 channels) or 7 × 7 (512) ones as well,
+/// whose transformed weights would cost 28 and 50 MB (BENCHMARKS.md).
+const BEATS_INTEGERS_MIN_PIXELS: usize = 729;
+
+/// Whether [`conv3x3_transformed`] beats the integer kernel on an output plane of `[h, w]`.
+pub fn beats_integers([h, w]: [usize; 2]) -> bool {
+    h * w >= BEATS_INTEGERS_MIN_PIXELS
+}
+
 /// Which of Winograd's algorithms: F(2×2, 3×3) (this file's transforms) or F(4×4, 3×3)
 /// ([`super::cpu_winograd4`]), by the side of the output block each tile computes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

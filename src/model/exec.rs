@@ -572,11 +572,19 @@ impl Network {
         // Depthwise: one input channel per group. Its kernel skips padding terms instead of
         // multiplying zeros, the same unless a weight is infinite or NaN.
         let depthwise = geometry.groups == x_shape[1] && geometry.groups > 1 && w_shape[1] == 1;
-        let integer =
-            self.int_convs.get(&node.output).filter(|_| integer && geometry.groups == 1 && w_shape[1] == x_shape[1]);
-        let transformed = self.winograd.get(&node.output).filter(|_| {
-            integer.is_none() && cpu_winograd::suits_transformed(x_shape[1], o, [h, w], [kh, kw], geometry)
+        let transformed = self
+            .winograd
+            .get(&node.output)
+            .filter(|_| cpu_winograd::suits_transformed(x_shape[1], o, [h, w], [kh, kw], geometry));
+        // An integer convolution keeps the integer kernel unless Winograd's float one, with a
+        // fraction of the multiply-adds, beats it on this plane.
+        let integer = self.int_convs.get(&node.output).filter(|_| {
+            integer
+                && geometry.groups == 1
+                && w_shape[1] == x_shape[1]
+                && !(transformed.is_some() && cpu_winograd::beats_integers([oh, ow]))
         });
+        let transformed = transformed.filter(|_| integer.is_none());
         // (Integer convolutions are never candidates: `sparse_candidates`.)
         let sparse =
             self.sparse_1x1.get(&node.output).filter(|_| geometry.strides == [1, 1] && geometry.padding == [(0, 0); 2]);
@@ -607,10 +615,8 @@ impl Network {
         }
         for node in &self.graph.nodes {
             let Op::Conv { strides, dilations, groups: 1, .. } = node.op else { continue };
-            // Integer convolutions never take the float kernels (ResNet-18 QDQ would keep 70 MB).
-            if self.int_convs.contains_key(&node.output) {
-                continue;
-            }
+            // Integer convolutions too: on large planes they take Winograd's float kernel
+            // ([`cpu_winograd::beats_integers`]); their weights are transformed only then.
             let weight = node.inputs.get(1).and_then(|n| self.graph.constants.get(n));
             let Some(HostTensor { data: HostData::F32(values), dims }) = weight else { continue };
             let &[o, c, 3, 3] = dims.as_slice() else { continue };

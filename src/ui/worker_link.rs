@@ -376,13 +376,8 @@ fn relaxed_simd() -> bool {
         .and_then(|w| w.document())
         .and_then(|d| d.query_selector("meta[name=\"convlens-relaxed\"]").ok().flatten())
         .is_some();
-    let off = web_sys::window()
-        .and_then(|w| w.location().search().ok())
-        .and_then(|s| web_sys::UrlSearchParams::new_with_str(&s).ok())
-        .and_then(|p| p.get("relaxed"))
-        .is_some_and(|v| v == "false");
     built
-        && !off
+        && !switched_off("relaxed")
         && js_sys::WebAssembly::validate(&js_sys::Uint8Array::from(&RELAXED_PROBE[..]).into()).unwrap_or(false)
 }
 
@@ -390,12 +385,16 @@ fn relaxed_simd() -> bool {
 /// say `?threads=false`.
 fn threads_possible() -> bool {
     let isolated = js_sys::Reflect::get(&js_sys::global(), &"crossOriginIsolated".into()).is_ok_and(|v| v.is_truthy());
-    let off = web_sys::window()
+    isolated && !switched_off("threads")
+}
+
+/// The page's URL says `?name=false`.
+fn switched_off(name: &str) -> bool {
+    web_sys::window()
         .and_then(|w| w.location().search().ok())
         .and_then(|s| web_sys::UrlSearchParams::new_with_str(&s).ok())
-        .and_then(|p| p.get("threads"))
-        .is_some_and(|v| v == "false");
-    isolated && !off
+        .and_then(|p| p.get(name))
+        .is_some_and(|v| v == "false")
 }
 
 fn navigator_gpu() -> JsValue {
