@@ -100,7 +100,7 @@ pub fn im2col_conv2d(
 pub(super) fn product(dst: &mut [f32], lhs: &[f32], rhs: &[f32], [m, k, n]: [usize; 3]) {
     assert!(dst.len() >= m * n && lhs.len() >= m * k && rhs.len() >= k * n);
     let d = SharedMut(dst.as_mut_ptr());
-    let own = kernel_for(n);
+    let own = kernel_for(m, n);
     // Columns in runs of 16 (gemm's register blocks are 4 or 8 wide), rows in runs of 8.
     let by_columns = n >= m;
     let blocks = if by_columns { parts(n, 16) } else { parts(m, 8) };
@@ -131,7 +131,7 @@ pub(super) fn product(dst: &mut [f32], lhs: &[f32], rhs: &[f32], [m, k, n]: [usi
 pub(super) fn product_alone(dst: &mut [f32], lhs: &[f32], rhs: &[f32], [m, k, n]: [usize; 3]) {
     assert!(dst.len() >= m * n && lhs.len() >= m * k && rhs.len() >= k * n);
     // SAFETY: the three matrices lie within their slices (asserted above).
-    unsafe { gemm_raw(dst.as_mut_ptr(), lhs.as_ptr(), rhs.as_ptr(), [m, k, n], [n, k, n], kernel_for(n)) }
+    unsafe { gemm_raw(dst.as_mut_ptr(), lhs.as_ptr(), rhs.as_ptr(), [m, k, n], [n, k, n], kernel_for(m, n)) }
 }
 
 /// Which kernel runs a product.
@@ -145,16 +145,22 @@ enum Kernel {
     Narrow,
 }
 
-/// Columns below which, in wasm, a product takes [`Kernel::Narrow`]: on products of 2–49
-/// columns it ran 1.1–2.5× as fast as gemm's kernels and 1.1–1.5× as fast as the packed one;
-/// at 196 columns 0.6–1.0× of the packed one (`bench_conv … gemm`, BENCHMARKS.md).
+/// Columns below which, in wasm, a product takes [`Kernel::Narrow`]: on products of 2–16
+/// columns it ran 1.1–3.7× as fast as gemm's kernels, on 25–49 columns 1.1–1.3× as fast as the
+/// packed one with 32 outputs or more, but 0.7–0.8× with 16 (transposing `rhs` costs as much as
+/// a few outputs' sums); at 196 columns 0.7–1.1× (`bench_conv … gemm`, BENCHMARKS.md).
 const NARROW_BELOW: usize = 64;
+/// Below this many columns, the narrow kernel whatever the outputs.
+const NARROW_ALWAYS_BELOW: usize = 20;
+/// Outputs from which the narrow kernel takes products of up to [`NARROW_BELOW`] columns.
+const NARROW_MIN_OUTPUTS: usize = 32;
 
-/// The kernel of a product of `n` columns: natively gemm's; in wasm [`super::cpu_gemm`]'s
-/// (BENCHMARKS.md, "Own float matrix product"). Decided for the whole product, so that its
-/// parts on several threads sum as one thread does.
-fn kernel_for(n: usize) -> Kernel {
-    match (cfg!(target_arch = "wasm32"), n < NARROW_BELOW) {
+/// The kernel of a product of `m` outputs by `n` columns: natively gemm's; in wasm
+/// [`super::cpu_gemm`]'s (BENCHMARKS.md, "Own float matrix product", "Narrow products").
+/// Decided for the whole product, so that its parts on several threads sum as one thread does.
+fn kernel_for(m: usize, n: usize) -> Kernel {
+    let narrow = n < NARROW_ALWAYS_BELOW || (n < NARROW_BELOW && m >= NARROW_MIN_OUTPUTS);
+    match (cfg!(target_arch = "wasm32"), narrow) {
         (false, _) => Kernel::Gemm,
         (true, true) => Kernel::Narrow,
         (true, false) => Kernel::Wide,
