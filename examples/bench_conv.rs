@@ -10,6 +10,8 @@
 //! transformed once (where `cpu_winograd::suits_transformed`'s small-plane limits come from).
 //! Both tables time Winograd's F(2×2, 3×3) and F(4×4, 3×3) (where `cpu_winograd::tile_for`
 //! comes from); `bench_conv [runs] one C O SIDE TILE` times one of them on one shape.
+//! `bench_conv [runs] gemm` times matrix products of the convolutions' shapes: gemm's kernels
+//! against `cpu_gemm`'s packed and narrow ones (where `cpu_conv::kernel_for` comes from).
 
 use std::time::Instant;
 
