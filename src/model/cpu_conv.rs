@@ -100,7 +100,7 @@ pub fn im2col_conv2d(
 pub(super) fn product(dst: &mut [f32], lhs: &[f32], rhs: &[f32], [m, k, n]: [usize; 3]) {
     assert!(dst.len() >= m * n && lhs.len() >= m * k && rhs.len() >= k * n);
     let d = SharedMut(dst.as_mut_ptr());
-    let own = kernel_for(m, n);
+    let kernel = kernel_for(m, n);
     // Columns in runs of 16 (gemm's register blocks are 4 or 8 wide), rows in runs of 8.
     let by_columns = n >= m;
     let blocks = if by_columns { parts(n, 16) } else { parts(m, 8) };
@@ -111,7 +111,7 @@ pub(super) fn product(dst: &mut [f32], lhs: &[f32], rhs: &[f32], [m, k, n]: [usi
         unsafe {
             if by_columns {
                 let (lhs, rhs) = (lhs.as_ptr(), rhs.as_ptr().add(b.start));
-                gemm_raw(d.ptr().add(b.start), lhs, rhs, [m, k, b.len()], [n, k, n], own);
+                gemm_raw(d.ptr().add(b.start), lhs, rhs, [m, k, b.len()], [n, k, n], kernel);
             } else {
                 gemm_raw(
                     d.ptr().add(b.start * n),
@@ -119,7 +119,7 @@ pub(super) fn product(dst: &mut [f32], lhs: &[f32], rhs: &[f32], [m, k, n]: [usi
                     rhs.as_ptr(),
                     [b.len(), k, n],
                     [n, k, n],
-                    own,
+                    kernel,
                 );
             }
         }
@@ -168,7 +168,7 @@ fn kernel_for(m: usize, n: usize) -> Kernel {
 }
 
 /// `dst = lhs · rhs` (`[m, k] · [k, n]`) on this thread, each matrix row-major with the row
-/// strides `[dst, lhs, rhs]` and unit column strides, by the kernel `own`.
+/// strides `[dst, lhs, rhs]` and unit column strides, by `kernel`.
 ///
 /// # Safety
 /// The three matrices lie within live buffers, and nothing else touches `dst`'s meanwhile.
@@ -178,9 +178,9 @@ unsafe fn gemm_raw(
     rhs: *const f32,
     [m, k, n]: [usize; 3],
     [ds, ls, rs]: [usize; 3],
-    own: Kernel,
+    kernel: Kernel,
 ) {
-    match own {
+    match kernel {
         // SAFETY: by the caller's promise.
         Kernel::Wide => return unsafe { super::cpu_gemm::gemm(dst, lhs, rhs, [m, k, n], [ds, ls, rs]) },
         // SAFETY: by the caller's promise.

@@ -79,7 +79,8 @@ pub struct Network {
     pub(super) clamp_after: Vec<Option<[f32; 2]>>,
     /// Convolutions of quantized activations with integer weights, done in integers on the
     /// CPU kernels ([`super::cpu_qconv`]), by output name: the integer weights and the input's
-    /// DequantizeLinear scale. Built on wasm (where the integer product is twice as fast as
+    /// DequantizeLinear scale. 3×3 ones on planes from 27 × 27 take Winograd's float kernel
+    /// instead ([`cpu_winograd::beats_integers`]). Built on wasm (where the integer product is twice as fast as
     /// the float one); natively on request ([`Network::with_integer_kernels`]).
     int_convs: HashMap<String, (cpu_qconv::IntConv, f32)>,
     /// The QuantizeLinear and DequantizeLinear outputs those convolutions read: a pass that
