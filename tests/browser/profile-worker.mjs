@@ -52,14 +52,15 @@ await send(worker, 'Profiler.enable');
 await send(worker, 'Profiler.setSamplingInterval', { interval: 100 });
 for (let i = 0; i < 5; i++) await classify(`warm${i}.png`);
 // SWEEP=window,stride,incremental: N occlusion sweeps (on the worker alone, a new class each)
-// instead of N classifications.
+// instead of N classifications; with PARALLEL=1, shared with the helper workers (only this
+// worker is profiled: its idle time is its wait for them).
 const sweep = process.env.SWEEP?.split(',');
 if (sweep) {
   await page.selectOption('[data-testid="explain-method"]', 'occlusion');
   await setInput(page, 'param-window', sweep[0]);
   await setInput(page, 'param-stride', sweep[1]);
   await page.selectOption('[data-testid="param-incremental"]', sweep[2] ?? 'true');
-  await page.selectOption('[data-testid="param-parallel"]', 'false');
+  await page.selectOption('[data-testid="param-parallel"]', process.env.PARALLEL ? '' : 'false');
 }
 await send(worker, 'Profiler.start');
 const times = [];
