@@ -123,16 +123,7 @@ pub unsafe fn gemm_narrow(
                 // rows j0.. of t, all within their buffers.
                 unsafe {
                     let (a, b, d) = (lhs.add(i0 * ls), t.add(j0 * k4), dst.add(i0 * ds + j0));
-                    match (r, c) {
-                        (4, 2) => dots::<4, 2>(a, ls, b, k4, k, d, ds),
-                        (4, _) => dots::<4, 1>(a, ls, b, k4, k, d, ds),
-                        (3, 2) => dots::<3, 2>(a, ls, b, k4, k, d, ds),
-                        (3, _) => dots::<3, 1>(a, ls, b, k4, k, d, ds),
-                        (2, 2) => dots::<2, 2>(a, ls, b, k4, k, d, ds),
-                        (2, _) => dots::<2, 1>(a, ls, b, k4, k, d, ds),
-                        (_, 2) => dots::<1, 2>(a, ls, b, k4, k, d, ds),
-                        _ => dots::<1, 1>(a, ls, b, k4, k, d, ds),
-                    }
+                    dots([r, c], a, ls, b, k4, k, d, ds)
                 }
             }
         }
@@ -180,7 +171,7 @@ unsafe fn transpose(rhs: *const f32, rs: usize, [k, n]: [usize; 2], t: *mut f32,
     }
 }
 
-/// `R × C` outputs of [`gemm_narrow`]: `d[i·ds + j] = Σₚ a[i·ls + p] · b[j·k4 + p]` over the
+/// `r × c` outputs (`r ≤ 4`, `c ≤ 2`) of [`gemm_narrow`]: `d[i·ds + j] = Σₚ a[i·ls + p] · b[j·k4 + p]` over the
 /// `k` terms (`b`'s rows zero from `k` to `k4`), in four partial sums per output (terms
 /// `p ≡ 0, 1, 2, 3 mod 4`), added as `(s₀ + s₂) + (s₁ + s₃)`. The full block (4 × 2) and the
 /// last column's (4 × 1) are written out by hand: the release profile optimizes for size, and
@@ -188,7 +179,9 @@ unsafe fn transpose(rhs: *const f32, rs: usize, [k, n]: [usize; 2], t: *mut f32,
 #[cfg(target_arch = "wasm32")]
 #[target_feature(enable = "simd128")]
 #[cfg_attr(feature = "relaxed-simd", target_feature(enable = "relaxed-simd"))]
-unsafe fn dots<const R: usize, const C: usize>(
+#[allow(clippy::too_many_arguments)]
+unsafe fn dots(
+    [r, c]: [usize; 2],
     a: *const f32,
     ls: usize,
     b: *const f32,
@@ -218,7 +211,7 @@ unsafe fn dots<const R: usize, const C: usize>(
             f32x4_extract_lane::<0>(pair) + f32x4_extract_lane::<1>(pair)
         };
         let z = f32x4_splat(0.0);
-        if R == 4 && C == 2 {
+        if [r, c] == [4, 2] {
             let (b0, b1) = (b, b.add(k4));
             let (mut s00, mut s01, mut s10, mut s11) = (z, z, z, z);
             let (mut s20, mut s21, mut s30, mut s31) = (z, z, z, z);
@@ -262,7 +255,7 @@ unsafe fn dots<const R: usize, const C: usize>(
             }
             return;
         }
-        if R == 4 && C == 1 {
+        if [r, c] == [4, 1] {
             let (mut s0, mut s1, mut s2, mut s3) = (z, z, z, z);
             let (a0, a1, a2, a3) = (a, a.add(ls), a.add(2 * ls), a.add(3 * ls));
             for q in 0..quads {
@@ -287,8 +280,8 @@ unsafe fn dots<const R: usize, const C: usize>(
             return;
         }
         // The last rows (fewer than 4), one output at a time.
-        for i in 0..R {
-            for j in 0..C {
+        for i in 0..r {
+            for j in 0..c {
                 let mut s = z;
                 for q in 0..steps {
                     s = madd(s, row(i, 4 * q), v128_load(b.add(j * k4 + 4 * q) as *const v128));
@@ -302,7 +295,8 @@ unsafe fn dots<const R: usize, const C: usize>(
 /// The same sums in the same order, one lane at a time (natively, for the tests).
 #[cfg(not(target_arch = "wasm32"))]
 #[allow(clippy::too_many_arguments)]
-unsafe fn dots<const R: usize, const C: usize>(
+unsafe fn dots(
+    [r, c]: [usize; 2],
     a: *const f32,
     ls: usize,
     b: *const f32,
@@ -311,8 +305,8 @@ unsafe fn dots<const R: usize, const C: usize>(
     d: *mut f32,
     ds: usize,
 ) {
-    for i in 0..R {
-        for j in 0..C {
+    for i in 0..r {
+        for j in 0..c {
             let mut lanes = [0f32; 4];
             for p in 0..k4 {
                 // SAFETY: as in the wasm kernel.
