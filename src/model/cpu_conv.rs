@@ -147,8 +147,9 @@ enum Kernel {
 
 /// Columns below which, in wasm, a product takes [`Kernel::Narrow`]: on products of 2–16
 /// columns it ran 1.1–3.7× as fast as gemm's kernels, on 25–49 columns 1.1–1.3× as fast as the
-/// packed one with 32 outputs or more, but 0.7–0.8× with 16 (transposing `rhs` costs as much as
-/// a few outputs' sums); at 196 columns 0.7–1.1× (`bench_conv … gemm`, BENCHMARKS.md).
+/// packed one with 32 outputs or more, but 0.7–0.8× with 16 (transposing `rhs` cost as much as
+/// a few outputs' sums; level since that transposition runs in SIMD, so the rule stays on the
+/// safe side); at 196 columns 0.7–1.1× (`bench_conv … gemm`, BENCHMARKS.md).
 const NARROW_BELOW: usize = 64;
 /// Below this many columns, the narrow kernel whatever the outputs.
 const NARROW_ALWAYS_BELOW: usize = 20;
