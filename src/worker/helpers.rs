@@ -112,19 +112,9 @@ impl Pool {
     /// Starts `n` helpers loading `model` (the file's bytes) with `preprocess`. `None` when not
     /// one could be started (a browser without workers in workers): runs then go on alone.
     pub fn start(n: usize, model: Rc<Vec<u8>>, preprocess: Preprocess) -> Option<Pool> {
-        // This worker's own script; in the threaded build, the single-thread worker's instead
-        // (a helper needs no threads of its own, the helpers themselves use the cores).
-        let url = if cfg!(feature = "threads") {
-            "./worker_loader.js".to_string()
-        } else {
-            js_sys::Reflect::get(&js_sys::global(), &"location".into())
-                .and_then(|l| js_sys::Reflect::get(&l, &"href".into()))
-                .ok()?
-                .as_string()?
-        };
         let inner = Rc::new(RefCell::new(Inner::default()));
         for i in 0..n {
-            let Ok(worker) = Worker::new(&url) else { break };
+            let Some(worker) = spawn() else { break };
             let on_message = {
                 let (inner, model, worker) = (Rc::downgrade(&inner), model.clone(), worker.clone());
                 Closure::<dyn FnMut(JsValue)>::new(move |event: JsValue| {
@@ -169,6 +159,33 @@ impl Pool {
         self.inner.borrow_mut().running.insert(run);
         RunShare { pool: self, run, crop, params, target, rule: rule.into(), used: HashSet::new() }
     }
+}
+
+/// A helper worker. It runs this worker's own compiled module, posted to `helper-loader.js`: no
+/// second download and compile, and V8 shares the module's machine code between the workers, so
+/// the helper runs at full speed from its first part instead of after a few sweeps of its own
+/// (BENCHMARKS.md, "Helpers share the worker's compiled module"). In the threaded build, the
+/// single-thread worker's file instead (a helper needs no threads of its own: the helpers
+/// themselves use the cores); where a module cannot be posted, this worker's script.
+fn spawn() -> Option<Worker> {
+    if cfg!(feature = "threads") {
+        return Worker::new("./worker_loader.js").ok();
+    }
+    let glue = if cfg!(feature = "relaxed-simd") { "./worker-relaxed.js" } else { "./worker.js" };
+    let first = js_sys::Object::new();
+    let module_posted = js_sys::Reflect::set(&first, &"glue".into(), &glue.into()).is_ok()
+        && js_sys::Reflect::set(&first, &"module".into(), &wasm_bindgen::module()).is_ok();
+    if module_posted && let Ok(worker) = Worker::new("./helper-loader.js") {
+        if worker.post_message(&first).is_ok() {
+            return Some(worker);
+        }
+        worker.terminate();
+    }
+    let own = js_sys::Reflect::get(&js_sys::global(), &"location".into())
+        .and_then(|l| js_sys::Reflect::get(&l, &"href".into()))
+        .ok()?
+        .as_string()?;
+    Worker::new(&own).ok()
 }
 
 fn set_ready(inner: &Weak<RefCell<Inner>>, i: usize) {

@@ -67,7 +67,7 @@ export async function explainMs(page, method, k = 0) {
   const h = await page.waitForFunction(([m, id]) => {
     const first = document.querySelector('[data-testid="explanation"]');
     return first && first.dataset.id !== id && first.dataset.method === m && Number(first.dataset.ms);
-  }, [method, before], { timeout: 1_800_000 });
+  }, [method, before], { timeout: 1_800_000, polling: 50 });
   if (await page.getAttribute('[data-testid="explanation"]', 'data-cached') === 'true') {
     throw new Error(`${method}: a redrawn map is not a timing`);
   }
