@@ -247,6 +247,50 @@ fn occlusion_matches_one_window_at_a_time() {
     }
 }
 
+/// An incremental sweep hands its unoccluded activations to the caller to keep, and the next
+/// sweep of the same image and fill takes them (another class and window: the map it would
+/// make from scratch); another fill or another image builds its own, and a whole-image sweep
+/// neither takes nor keeps any.
+#[test]
+fn sweeps_of_one_image_share_its_unoccluded_activations() {
+    use convlens::methods::occlusion::Unmodified;
+    use std::rc::Rc;
+    struct Keeper(Option<Rc<Unmodified>>);
+    impl convlens::methods::Progress for Keeper {
+        fn tick(&mut self, _: usize, _: usize) -> std::pin::Pin<Box<dyn std::future::Future<Output = bool> + '_>> {
+            Box::pin(std::future::ready(true))
+        }
+        fn kept_unmodified(&mut self) -> Option<Rc<Unmodified>> {
+            self.0.clone()
+        }
+        fn keep_unmodified(&mut self, _: Fill, unmodified: Rc<Unmodified>) {
+            self.0 = Some(unmodified);
+        }
+    }
+    let net = net();
+    let (_, t) = image();
+    let mut keeper = Keeper(None);
+    let mut sweep = |p: &OcclusionParams, x: &Tensor<4>, class: usize| {
+        let method = Method::Occlusion(p.clone());
+        let kept = pollster::block_on(method.attribute(&net, x, &Target::Class(class), &mut keeper)).unwrap();
+        assert_eq!(kept, run(&method, &net, x, class).unwrap(), "{p:?}, class {class}");
+        keeper.0.clone()
+    };
+    let p = OcclusionParams { window: [2, 3], strides: [1, 2], batch: 3, ..Default::default() };
+    let first = sweep(&p, &t, 1).expect("an incremental sweep keeps its activations");
+    let q = OcclusionParams { window: [3, 3], strides: [1, 1], ..p.clone() };
+    let second = sweep(&q, &t, 2).unwrap();
+    assert!(Rc::ptr_eq(&first, &second), "the same image and fill: taken, not built again");
+    let blur = OcclusionParams { fill: Fill::Blur, ..p.clone() };
+    let blurred = sweep(&blur, &t, 1).unwrap();
+    assert!(!Rc::ptr_eq(&first, &blurred), "another fill: built anew");
+    let other = t.clone().mul_scalar(0.5);
+    let other_kept = sweep(&blur, &other, 0).unwrap();
+    assert!(!Rc::ptr_eq(&blurred, &other_kept), "another image: built anew");
+    let whole = OcclusionParams { incremental: false, ..blur };
+    assert!(Rc::ptr_eq(&sweep(&whole, &other, 1).unwrap(), &other_kept), "a whole-image sweep keeps nothing");
+}
+
 #[test]
 fn fills_are_grey_mean_or_a_blur() {
     let (x, _) = image();

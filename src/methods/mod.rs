@@ -36,6 +36,16 @@ pub trait Progress {
     fn helpers(&mut self) -> Option<&mut dyn share::Helpers> {
         None
     }
+
+    /// The unoccluded image's activations that the caller kept from an earlier occlusion run on
+    /// the same network, if any ([`occlusion::Measurer::reusing`] checks they are of this image
+    /// and fill).
+    fn kept_unmodified(&mut self) -> Option<std::rc::Rc<occlusion::Unmodified>> {
+        None
+    }
+
+    /// This incremental sweep's activations (with `fill`), for the caller to keep.
+    fn keep_unmodified(&mut self, _fill: Fill, _unmodified: std::rc::Rc<occlusion::Unmodified>) {}
 }
 
 impl<F: FnMut(usize, usize) -> bool> Progress for F {

@@ -4,6 +4,8 @@
 //! averaged over the windows that covered it. Positions are independent, so they run in
 //! batches. Shaped `[H, W]`.
 
+use std::rc::Rc;
+
 use burn::tensor::{Tensor, TensorData};
 
 use super::share::{self, Part};
@@ -146,8 +148,8 @@ async fn class_probability(scores: Tensor<2>, target: &Target) -> Result<Vec<f32
 }
 
 /// An image kept for incremental occlusion: every activation of the unmodified image, and the
-/// fill. A sweep holds one for its windows; the worker keeps one for the live occluder's probes
-/// of the shown photo.
+/// fill. A sweep holds one for its windows; the worker keeps one for the shown photo, for the
+/// live occluder's probes and the next sweep ([`Measurer::reusing`]).
 pub struct Unmodified {
     input: Tensor<4>,
     acts: std::collections::HashMap<String, Value>,
@@ -166,6 +168,11 @@ impl Unmodified {
         let acts = net.forward(input.clone(), &names)?.values;
         let fill = Tensor::<4>::from_data(TensorData::new(fill.to_vec(), input.dims()), &input.device());
         Ok(Some(Self { input: input.clone(), acts, fill }))
+    }
+
+    /// Whether these are the activations of the image `pixels` with `fill` (`[C, H, W]` each).
+    async fn is_of(&self, pixels: &[f32], fill: &[f32]) -> Result<bool, MethodError> {
+        Ok(read_f32(self.input.clone()).await? == pixels && read_f32(self.fill.clone()).await? == fill)
     }
 
     /// The value `name` for one copy of the image per corner in `at`, each with its `window`
@@ -203,7 +210,7 @@ pub struct Measurer {
     /// The share of each layer's sides an approximate sweep recomputes at most.
     approximate: Option<f32>,
     /// Activations of the unmodified image and the fill, for incremental runs.
-    incremental: Option<Unmodified>,
+    incremental: Option<Rc<Unmodified>>,
     /// The target's value on the unmodified image.
     pub base: f32,
 }
@@ -216,6 +223,19 @@ impl Measurer {
         target: &Target,
         p: &OcclusionParams,
     ) -> Result<Self, MethodError> {
+        Self::reusing(net, input, target, p, None).await
+    }
+
+    /// [`Measurer::new`] that takes the unmodified image's activations from `kept` (an earlier
+    /// run's on this same network) where they are of this image and fill: an incremental sweep
+    /// of the shown photo then starts without a forward pass of its own.
+    pub async fn reusing(
+        net: &Network,
+        input: &Tensor<4>,
+        target: &Target,
+        p: &OcclusionParams,
+        kept: Option<Rc<Unmodified>>,
+    ) -> Result<Self, MethodError> {
         let [_, c, h, w] = input.dims();
         let [wh, ww] = p.window;
         if wh == 0 || ww == 0 || wh > h || ww > w || p.strides.contains(&0) || p.batch == 0 {
@@ -227,7 +247,11 @@ impl Measurer {
         let pixels = read_f32(input.clone()).await?;
         let fill = fill_image(&pixels, [c, h, w], p.fill);
         // Incremental inference follows NCHW windows; a channels-last model runs whole images.
-        let incremental = if p.incremental { Unmodified::new(net, input, &fill)? } else { None };
+        let incremental = match kept {
+            _ if !p.incremental => None,
+            Some(u) if u.is_of(&pixels, &fill).await? => Some(u),
+            _ => Unmodified::new(net, input, &fill)?.map(Rc::new),
+        };
         // The unmodified image's target, from the activations kept (no second pass) if any.
         let name = match target {
             Target::Class(_) => net.score_name(),
@@ -255,6 +279,11 @@ impl Measurer {
             incremental,
             base,
         })
+    }
+
+    /// The unmodified image's activations, for an incremental sweep.
+    pub fn unmodified(&self) -> Option<&Rc<Unmodified>> {
+        self.incremental.as_ref()
     }
 
     /// Whether [`Measurer::measure`] runs each window alone, so that how the windows are cut
@@ -385,7 +414,11 @@ pub async fn occlusion(
     progress: &mut dyn super::Progress,
 ) -> Result<Attribution, MethodError> {
     let [_, _, h, w] = input.dims();
-    let measurer = Measurer::new(net, input, target, p).await?;
+    let kept = if p.incremental { progress.kept_unmodified() } else { None };
+    let measurer = Measurer::reusing(net, input, target, p, kept).await?;
+    if let Some(u) = measurer.unmodified() {
+        progress.keep_unmodified(p.fill, u.clone());
+    }
     let base = measurer.base;
     let (at, coarse) = positions(h, w, p);
     let bounds = part_bounds(at.len(), coarse, p.batch, measurer.windows_alone(net));

@@ -358,7 +358,9 @@ impl Helping {
                         let crop = image::RgbImage::from_raw(width, height, bytes?)?;
                         let Ok(Method::Occlusion(p)) = Method::from_name("occlusion", &params) else { return None };
                         let x = crate::image::to_tensor(&crop, self.net.device());
-                        let m = Rc::new(Measurer::new(&self.net, &x, &target, &p).await.ok()?);
+                        // The last sweep's activations, if it was of the same image and fill.
+                        let kept = self.sweep.borrow().as_ref().and_then(|(_, m)| m.unmodified().cloned());
+                        let m = Rc::new(Measurer::reusing(&self.net, &x, &target, &p, kept).await.ok()?);
                         *self.sweep.borrow_mut() = Some((run, m.clone()));
                         m
                     }

@@ -45,7 +45,8 @@ struct Engine {
     maps: RefCell<Vec<(MapKey, Rc<crate::methods::Attribution>)>>,
     /// The live occluder on the CPU: the fill of the shown crop's last probe, and from its
     /// second probe with that fill on, the crop's every activation, from which each probe
-    /// recomputes only what its square reaches.
+    /// recomputes only what its square reaches. An incremental sweep of the crop keeps its own
+    /// activations here too, and takes these when they are of its fill.
     probe_base: RefCell<Option<(Fill, Option<Rc<Unmodified>>)>>,
     /// The sanity check's randomized copy of the model, by number of randomized layers.
     randomized: RefCell<Option<(usize, Rc<Network>)>>,
@@ -448,6 +449,9 @@ struct WorkerProgress<'a> {
     look: crate::protocol::Look,
     /// CPU helpers taking part in the run.
     share: Option<helpers::RunShare<'a>>,
+    /// Where the crop's activations are kept between runs ([`Engine::probe_base`]); `None` for
+    /// a run on another network (the sanity check's randomized copy) or off the CPU.
+    kept: Option<&'a RefCell<Option<(Fill, Option<Rc<Unmodified>>)>>>,
     /// When progress was last posted, and the step it told.
     posted: Option<(f64, usize)>,
 }
@@ -476,6 +480,16 @@ impl Progress for WorkerProgress<'_> {
 
     fn helpers(&mut self) -> Option<&mut dyn crate::methods::share::Helpers> {
         self.share.as_mut().map(|s| s as &mut dyn crate::methods::share::Helpers)
+    }
+
+    fn kept_unmodified(&mut self) -> Option<Rc<Unmodified>> {
+        self.kept?.borrow().as_ref().and_then(|(_, u)| u.clone())
+    }
+
+    fn keep_unmodified(&mut self, fill: Fill, unmodified: Rc<Unmodified>) {
+        if let Some(slot) = self.kept {
+            *slot.borrow_mut() = Some((fill, Some(unmodified)));
+        }
     }
 }
 
@@ -556,7 +570,8 @@ async fn explain(engine: &Engine, id: u64, job: ExplainJob) {
             let rule = if job.method == "smoothgrad" { params.smooth.as_str() } else { "saliency" };
             let share = pool.as_deref().map(|p| p.share(id, &crop, params.clone(), job.target.clone(), rule));
             let _alone = share.is_some().then(helpers::OwnLoopsAlone::new);
-            let mut progress = WorkerProgress { engine, id, crop: &crop, look: job.look, share, posted: None };
+            let kept = (cpu && randomized.is_none()).then_some(&engine.probe_base);
+            let mut progress = WorkerProgress { engine, id, crop: &crop, look: job.look, share, kept, posted: None };
             let result = method.attribute(net, &x, &job.target, &mut progress).await;
             workers = progress.share.as_ref().map_or(1, |s| s.workers());
             engine.cancelled.borrow_mut().remove(&id);
