@@ -6,12 +6,16 @@ full ("whole images"), against the plan `src/model/incremental.rs` follows (per 
 outputs each window can reach; one patch size per batch, the largest of its copies; a batch
 assembled in full from the first layer where its patch would cover over 70% of the layer;
 windows in the order `positions()` gives them, coarse pass first, 8 per batch), and against
-the best any exact per-window plan can do (each window alone, never assembled). Geometry only:
+the best any exact per-window plan can do (each window alone, never assembled), which is the
+plan of the app's exact sweeps on the CPU for SqueezeNet: there a window's copy is assembled in
+full only at a pool, a depthwise convolution or a residual sum (`DENSE_SHARE` in
+incremental.rs), and SqueezeNet's pools come before any window's reach is that large. Geometry only:
 no weights, no timing. Simplified where it hardly matters: a window at the far edge is cut
 there (the app shifts it inward, same size), and a fire module's 1x1 expand is counted over its
 3x3 sibling's patch. The last lines: how far a 32-pixel window reaches in the last layer, and
 where windows run alone at 32/16 are assembled in full (a fire module's concatenation follows its
-3x3 expand). Usage: python3 tools/occlusion_bound.py [batch=8]
+3x3 expand; by the batches' 70% rule, and by the rule for windows alone). Usage: python3
+tools/occlusion_bound.py [batch=8]
 """
 import math
 import sys
@@ -107,12 +111,14 @@ def area(spans):
     return (spans[0][1] - spans[0][0] + 1) * (spans[1][1] - spans[1][0] + 1)
 
 
-def first_dense(window, stride):
-    """Windows run alone: how many are assembled in full at each layer (None: never, before the pool)."""
+def first_dense(window, stride, pools_only):
+    """Windows run alone: how many are assembled in full at each layer (None: never, before the
+    global pool), by the 70% rule at every layer or (pools_only) only at the max pools."""
     counts = {}
     for part in positions(window, stride):
         for y, x in part:
-            at = next((name for name, n, spans in walk(y, x, window) if area(spans) > DENSE_SHARE * n * n), None)
+            at = next((name for name, n, spans in walk(y, x, window)
+                       if (name.startswith("pool") or not pools_only) and area(spans) > DENSE_SHARE * n * n), None)
             counts[at] = counts.get(at, 0) + 1
     return counts
 
@@ -136,7 +142,8 @@ def main():
     middle, _ = reach(96, 112, 32)
     print(f"a 32-pixel window reaches {corner} of the last layer's {whole_map} positions in a corner,"
           f" {middle} in the middle")
-    print("32/16, each window alone, assembled in full at:", first_dense(32, 16))
+    print("32/16, each window alone, assembled in full at (70% rule at every layer):", first_dense(32, 16, False))
+    print("32/16, each window alone, assembled in full at (the app's rule: pools only):", first_dense(32, 16, True))
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@
 //! differ. A convolution or pooling recomputes only the patch's reach (its input tile cut from
 //! the unmodified activations with the patch pasted in); position-wise ops run on the patch
 //! alone. Once a patch covers most of its layer, the copies are assembled in full and the rest
-//! of the network runs as usual. The answers equal a plain forward pass of the occluded
+//! of the network runs as usual (an exact sweep's single copy only at a pool, a depthwise
+//! convolution or a residual sum: [`DENSE_SHARE`]). The answers equal a plain forward pass of the occluded
 //! images up to float rounding.
 
 use std::collections::HashMap;
@@ -35,8 +36,18 @@ enum Inc {
     Patched(Patched),
 }
 
-/// A patch that covers more than this share of its layer is assembled in full.
+/// A patch that covers more than this share of its layer is assembled in full: a batch's
+/// copies anywhere, and a single copy of an exact sweep ([`alone_and_exact`]) at a pool, a
+/// grouped (depthwise) convolution or a residual sum. That single copy's other convolutions stay
+/// patched however far they reach: the outputs they skip save more than the tile copy costs
+/// (SqueezeNet's exact sweep 3–4% faster under WASI, the other architectures within ±2%;
+/// BENCHMARKS.md), where a residual sum of two large patches would copy both at every block.
 const DENSE_SHARE: f32 = 0.7;
+
+/// Whether `p` is the one copy of an exact sweep's window ([`DENSE_SHARE`]).
+fn alone_and_exact(p: &Patched, cap: Option<f32>) -> bool {
+    cap.is_none() && p.at.len() == 1
+}
 
 impl Patched {
     fn size(&self) -> [usize; 2] {
@@ -276,8 +287,8 @@ fn affected(a: usize, len: usize, reach: usize, s: usize, p: usize, out: usize) 
 }
 
 /// The output patch of a window op on a patched input: its size (the same for every copy) and
-/// each copy's output corner and input tile corner; `None` when the patch would cover most of
-/// the output (run densely instead). With a `cap` (a share of each side), a patch that would
+/// each copy's output corner and input tile corner; `None` when the patch would cover more than
+/// `dense_share` of the output (run densely instead). With a `cap` (a share of each side), a patch that would
 /// grow past it is cut down to it around its centre, and the outputs it no longer covers keep
 /// the unmodified image's values.
 #[allow(clippy::type_complexity)]
@@ -289,6 +300,7 @@ fn window_plan(
     dilations: [usize; 2],
     before: [usize; 2],
     cap: Option<f32>,
+    dense_share: f32,
 ) -> Option<([usize; 2], Vec<[usize; 2]>, Vec<[isize; 2]>, [usize; 2])> {
     let size = p.size();
     let reach = [0, 1].map(|d| (kernel[d] - 1) * dilations[d]);
@@ -298,7 +310,7 @@ fn window_plan(
     if let Some(cap) = cap {
         osize = [0, 1].map(|d| osize[d].min(((cap * out[d] as f32).ceil() as usize).max(1)));
     }
-    if (osize[0] * osize[1]) as f32 > DENSE_SHARE * (out[0] * out[1]) as f32 {
+    if (osize[0] * osize[1]) as f32 > dense_share * (out[0] * out[1]) as f32 {
         return None;
     }
     // A span longer than the patch (cut down by the cap) keeps its middle.
@@ -472,6 +484,10 @@ impl Network {
                 } else {
                     // Two patched operands (a residual sum): both over one shared rectangle.
                     let (size, corners) = union(&patched);
+                    let [_, _, h, w] = patched[0].base.dims();
+                    if alone_and_exact(patched[0], cap) && (size[0] * size[1]) as f32 > DENSE_SHARE * (h * w) as f32 {
+                        return self.dense_node(node, &acts, &run);
+                    }
                     let from: Vec<[isize; 2]> = corners.iter().map(|c| c.map(|v| v as isize)).collect();
                     let inputs =
                         acts.iter().zip(&patched).map(|((k, _), p)| (*k, Value::nchw(p.gather(&from, size, 0.0))));
@@ -502,7 +518,9 @@ impl Network {
                 let padding = conv_padding(*pads, *auto_pad_same, *strides, *dilations, [h, w], kernel);
                 let out = [base_out.shape[2], base_out.shape[3]];
                 let before = [padding[0].0, padding[1].0];
-                let Some((_, corners, from, tile)) = window_plan(p, out, kernel, *strides, *dilations, before, cap)
+                let share = if alone_and_exact(p, cap) && *groups == 1 { 1.0 } else { DENSE_SHARE };
+                let Some((_, corners, from, tile)) =
+                    window_plan(p, out, kernel, *strides, *dilations, before, cap, share)
                 else {
                     return self.dense_node(node, &acts, &run);
                 };
@@ -523,7 +541,7 @@ impl Network {
                 let p = patched[0];
                 let out = [base_out.shape[2], base_out.shape[3]];
                 let Some((_, corners, from, tile)) =
-                    window_plan(p, out, *kernel, *strides, [1, 1], [pads[0], pads[1]], cap)
+                    window_plan(p, out, *kernel, *strides, [1, 1], [pads[0], pads[1]], cap, DENSE_SHARE)
                 else {
                     return self.dense_node(node, &acts, &run);
                 };
