@@ -1,8 +1,8 @@
 // A CPU helper worker (src/worker/helpers.rs). Its parent, the page's CPU worker, posts its own
 // compiled WebAssembly module and that module's glue script first: the helper instantiates that
-// module instead of fetching and compiling the file again, so it starts at once and shares the
-// machine code the browser has already optimised for the parent. A failure to load is thrown
-// outside the promise, so the parent sees the worker's error event and drops the helper.
+// module instead of fetching and compiling the file again, so it is ready sooner. A failure to
+// load is thrown outside the promise, so the parent sees the worker's error event and drops the
+// helper.
 self.onmessage = (event) => {
   self.onmessage = null;
   const { glue, module } = event.data ?? {};

@@ -6,8 +6,8 @@
 //! the unmodified activations with the patch pasted in); position-wise ops run on the patch
 //! alone. Once a patch covers most of its layer, the copies are assembled in full and the rest
 //! of the network runs as usual (an exact sweep's single copy only at a pool, a depthwise
-//! convolution or a residual sum: [`DENSE_SHARE`]). The answers equal a plain forward pass of the occluded
-//! images up to float rounding.
+//! convolution or a residual sum: [`DENSE_SHARE`]). The answers equal a plain forward pass of
+//! the occluded images up to float rounding.
 
 use std::collections::HashMap;
 
@@ -40,7 +40,7 @@ enum Inc {
 /// copies anywhere, and a single copy of an exact sweep ([`alone_and_exact`]) at a pool, a
 /// grouped (depthwise) convolution or a residual sum. That single copy's other convolutions stay
 /// patched however far they reach: the outputs they skip save more than the tile copy costs
-/// (SqueezeNet's exact sweep 3–4% faster under WASI, the other architectures within ±2%;
+/// (SqueezeNet's exact sweep 5% faster under WASI, the other architectures within ±2%;
 /// BENCHMARKS.md), where a residual sum of two large patches would copy both at every block.
 const DENSE_SHARE: f32 = 0.7;
 
@@ -288,9 +288,9 @@ fn affected(a: usize, len: usize, reach: usize, s: usize, p: usize, out: usize) 
 
 /// The output patch of a window op on a patched input: its size (the same for every copy) and
 /// each copy's output corner and input tile corner; `None` when the patch would cover more than
-/// `dense_share` of the output (run densely instead). With a `cap` (a share of each side), a patch that would
-/// grow past it is cut down to it around its centre, and the outputs it no longer covers keep
-/// the unmodified image's values.
+/// `dense_share` of the output (run densely instead). With a `cap` (a share of each side), a
+/// patch that would grow past it is cut down to it around its centre, and the outputs it no
+/// longer covers keep the unmodified image's values.
 #[allow(clippy::type_complexity)]
 fn window_plan(
     p: &Patched,

@@ -161,12 +161,12 @@ impl Pool {
     }
 }
 
-/// A helper worker. It runs this worker's own compiled module, posted to `helper-loader.js`: no
-/// second download and compile, and V8 shares the module's machine code between the workers, so
-/// the helper runs at full speed from its first part instead of after a few sweeps of its own
-/// (BENCHMARKS.md, "Helpers share the worker's compiled module"). In the threaded build, the
-/// single-thread worker's file instead (a helper needs no threads of its own: the helpers
-/// themselves use the cores); where a module cannot be posted, this worker's script.
+/// A helper worker. It instantiates this worker's own compiled module, posted to
+/// `helper-loader.js`: no second download or compile, so it joins a run sooner (the first
+/// shared sweep 758 → 631 ms; BENCHMARKS.md, "Helpers share the worker's compiled module"). In
+/// the threaded build, the single-thread worker's file instead (a helper needs no threads of its
+/// own: the helpers themselves use the cores); where a module cannot be posted, this worker's
+/// script.
 fn spawn() -> Option<Worker> {
     if cfg!(feature = "threads") {
         return Worker::new("./worker_loader.js").ok();
