@@ -170,6 +170,11 @@ impl Unmodified {
         Ok(Some(Self { input: input.clone(), acts, fill }))
     }
 
+    /// How many values the kept activations hold (4 bytes each).
+    pub fn floats(&self) -> usize {
+        self.acts.values().map(|v| v.shape.iter().product::<usize>()).sum()
+    }
+
     /// Whether these are the activations of the image `pixels` with `fill` (`[C, H, W]` each).
     async fn is_of(&self, pixels: &[f32], fill: &[f32]) -> Result<bool, MethodError> {
         Ok(read_f32(self.input.clone()).await? == pixels && read_f32(self.fill.clone()).await? == fill)

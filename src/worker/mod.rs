@@ -47,7 +47,7 @@ struct Engine {
     /// second probe with that fill on, the crop's every activation, from which each probe
     /// recomputes only what its square reaches. An incremental sweep of the crop keeps its own
     /// activations here too, and takes these when they are of its fill.
-    probe_base: RefCell<Option<(Fill, Option<Rc<Unmodified>>)>>,
+    probe_base: KeptBase,
     /// The sanity check's randomized copy of the model, by number of randomized layers.
     randomized: RefCell<Option<(usize, Rc<Network>)>>,
     /// Network anatomy's dataset and cached passes.
@@ -63,6 +63,9 @@ struct Engine {
     /// An occlusion window has run here ([`crate::methods::occlusion::warm_up`]).
     warmed: Cell<bool>,
 }
+
+/// [`Engine::probe_base`]: the fill, and the crop's activations with it once kept.
+type KeptBase = RefCell<Option<(Fill, Option<Rc<Unmodified>>)>>;
 
 fn scope() -> DedicatedWorkerGlobalScope {
     js_sys::global().unchecked_into()
@@ -451,7 +454,7 @@ struct WorkerProgress<'a> {
     share: Option<helpers::RunShare<'a>>,
     /// Where the crop's activations are kept between runs ([`Engine::probe_base`]); `None` for
     /// a run on another network (the sanity check's randomized copy) or off the CPU.
-    kept: Option<&'a RefCell<Option<(Fill, Option<Rc<Unmodified>>)>>>,
+    kept: Option<&'a KeptBase>,
     /// When progress was last posted, and the step it told.
     posted: Option<(f64, usize)>,
 }

@@ -57,9 +57,9 @@ export async function setInput(page, testid, value) {
 /**
  * Runs `method` and answers the worker's compute time. The worker keeps the maps it made for the
  * shown image, so repeated runs explain the `k`-th of the top-5 classes (the same work, another
- * answer) and a map drawn from that copy is refused.
+ * answer) and a map drawn from that copy is refused. The page is checked every `polling` ms.
  */
-export async function explainMs(page, method, k = 0) {
+export async function explainMs(page, method, k = 0, polling = 50) {
   const before = await page.$$eval('[data-testid="explanation"]', (f) => (f[0] ? f[0].dataset.id : ''));
   await page.selectOption('[data-testid="explain-method"]', method);
   await page.selectOption('[data-testid="explain-class"]', { index: k % 5 });
@@ -67,7 +67,7 @@ export async function explainMs(page, method, k = 0) {
   const h = await page.waitForFunction(([m, id]) => {
     const first = document.querySelector('[data-testid="explanation"]');
     return first && first.dataset.id !== id && first.dataset.method === m && Number(first.dataset.ms);
-  }, [method, before], { timeout: 1_800_000, polling: 50 });
+  }, [method, before], { timeout: 1_800_000, polling });
   if (await page.getAttribute('[data-testid="explanation"]', 'data-cached') === 'true') {
     throw new Error(`${method}: a redrawn map is not a timing`);
   }
