@@ -336,7 +336,9 @@ await test('Make an image: fooling, neural style, pause, DeepDream, inversion se
   await page.selectOption('[data-testid="opt-kind"]', 'style');
   await page.waitForFunction(() => new URLSearchParams(location.search).get('opt-kind') === 'style');
   await setInput(page, 'opt-size', 64);
-  await setInput(page, 'opt-steps-input', 40);
+  // Far more steps than the pause, resume and stop below take, so the run is still going when
+  // they land (with 40, a fast machine finished it before the stop, a slow one paused at its last step).
+  await setInput(page, 'opt-steps-input', 2000);
   const fooled = await optimizationId(page);
   await page.click('[data-testid="opt-start"]');
   await page.waitForFunction((id) => document.querySelector('[data-testid="opt-steps"]')?.dataset.id !== id, fooled);
