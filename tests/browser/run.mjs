@@ -345,8 +345,16 @@ await test('Make an image: fooling, neural style, pause, DeepDream, inversion se
   // Pause: the step count holds still; resume, then stop.
   await page.waitForFunction(() => Number(document.querySelector('[data-testid="opt-steps"]')?.dataset.done) >= 2, null, { timeout: 120_000 });
   await page.click('[data-testid="opt-pause"]');
-  await page.waitForTimeout(300);
-  const held = await page.$eval('[data-testid="opt-steps"]', (e) => Number(e.dataset.done));
+  // The step under way when the pause arrives still finishes: wait until the count settles
+  // (two reads 500 ms apart agree), then watch it hold still.
+  const doneNow = () => page.$eval('[data-testid="opt-steps"]', (e) => Number(e.dataset.done));
+  let held = await doneNow();
+  for (let t0 = Date.now(); Date.now() - t0 < 30_000;) {
+    await page.waitForTimeout(500);
+    const now = await doneNow();
+    if (now === held) break;
+    held = now;
+  }
   await page.waitForTimeout(1500);
   assert.equal(await page.$eval('[data-testid="opt-steps"]', (e) => Number(e.dataset.done)), held, 'paused runs do not step');
   assert.match(await page.textContent('[data-testid="opt-steps"]'), /paused/);
