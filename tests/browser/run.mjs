@@ -249,7 +249,12 @@ await test('a sweep previews a coarse pass, keeps the page responsive, and can b
     window.__long = [];
     new PerformanceObserver((l) => { for (const e of l.getEntries()) window.__long.push(e.duration); })
       .observe({ type: 'longtask', buffered: false });
+    // A run's start and end redraw the panel, but its controls are the same elements after.
+    document.querySelector('.explain-controls').__kept = true;
+    document.querySelector('#class-names').__kept = true;
   });
+  const controlsKept = () => page.evaluate(() => document.querySelector('.explain-controls').__kept === true
+    && document.querySelector('#class-names').__kept === true);
   await page.click('[data-testid="explain-run"]');
   // The coarse pass (every other window) shows first, then the sweep refines it.
   const preview = await page.waitForSelector('[data-testid="explain-preview"]', { timeout: 120_000 });
@@ -267,6 +272,7 @@ await test('a sweep previews a coarse pass, keeps the page responsive, and can b
   const methods = await page.$$eval('[data-testid="explanation"]', (f) => f.map((x) => x.dataset.method));
   assert.deepEqual(methods, ['saliency']);
   assert.equal(await page.$('[data-testid="error"]'), null, 'cancelling is not an error');
+  assert.ok(await controlsKept(), 'runs coming and going do not rebuild the controls (the 1,000 class names)');
   await page.close();
 });
 

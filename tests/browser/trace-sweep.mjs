@@ -1,8 +1,10 @@
 // What each browser thread does during one sweep: opens a convlens page (CPU backend,
 // chelsea.png) with the given query, runs N occlusion sweeps (the helpers start, V8 compiles),
-// then records a Chrome trace of one more and prints, per thread, its busy time (the top-level
-// tasks) and the trace events that took the most of it; with TASKS=1 also the renderer main
-// thread's tasks over 1 ms, in order. The trace is written to TRACE (default /tmp/sweep-trace.json).
+// then records a Chrome trace of one more and prints how many DOM changes it made and, per
+// thread, its busy time (the top-level tasks) and the trace events that took the most of it,
+// and how long the page took over each message from the worker; with TASKS=1 also the renderer
+// main thread's tasks over 1 ms, in order. The trace is written to TRACE (default
+// /tmp/sweep-trace.json).
 // Usage: node tests/browser/trace-sweep.mjs DIST [query] [N=3]
 import { writeFileSync } from 'node:fs';
 import { launch } from './browser.mjs';
@@ -14,6 +16,12 @@ const server = await serve(dist);
 const context = await launch({ webgpu: false });
 const page = await openSamplePage(context, `${server.origin}/?backend=cpu&${query}`);
 for (let i = 0; i < Number(n); i++) await explainMs(page, 'occlusion', i);
+// The DOM changes the sweep makes in the page, counted alongside.
+await page.evaluate(() => {
+  window.__changes = 0;
+  new MutationObserver((records) => { window.__changes += records.length; })
+    .observe(document.body, { subtree: true, childList: true, attributes: true, characterData: true });
+});
 const cdp = await context.newCDPSession(page);
 const events = [];
 cdp.on('Tracing.dataCollected', (e) => events.push(...e.value));
@@ -23,6 +31,7 @@ await cdp.send('Tracing.start', { traceConfig: { includedCategories: categories 
 const ms = await explainMs(page, 'occlusion', Number(n));
 await cdp.send('Tracing.end');
 await complete;
+const changes = await page.evaluate(() => window.__changes);
 await context.close();
 await server.close();
 writeFileSync(process.env.TRACE ?? '/tmp/sweep-trace.json', JSON.stringify(events));
@@ -52,6 +61,7 @@ function topLevel(list) {
 }
 const starts = events.filter((e) => e.ts > 0).map((e) => e.ts);
 const t0 = Math.min(...starts);
+console.log(`${changes} DOM changes (mutation records) during the sweep`);
 console.log(`sweep ${ms} ms (the worker's count); trace ${((Math.max(...starts) - t0) / 1000).toFixed(0)} ms`);
 const rows = [...byThread].map(([key, list]) => {
   list.sort((a, b) => a.ts - b.ts || b.dur - a.dur);
@@ -66,6 +76,10 @@ for (const { name, list, busy } of rows.filter((r) => r.busy >= 5)) {
   const top = [...spent].sort((a, b) => b[1] - a[1]).slice(0, 5).map(([k, v]) => `${k} ${v.toFixed(0)}`);
   console.log(`${name.padEnd(28)} ${busy.toFixed(0).padStart(5)} ms  ${top.join(', ')}`);
 }
+// The page's handling of each message from the worker (progress, the preview, the map).
+const mainThread = rows.filter((r) => r.name === 'CrRendererMain').sort((a, b) => b.busy - a.busy)[0];
+const messages = (mainThread?.list ?? []).filter((e) => e.name === 'HandlePostMessage').map((e) => e.dur / 1000);
+console.log(`the page's main thread: ${messages.length} messages handled in ${messages.map((d) => d.toFixed(1)).join(' / ')} ms`);
 if (process.env.TASKS) {
   const main = rows.filter((r) => r.name === 'CrRendererMain').sort((a, b) => b.busy - a.busy)[0];
   for (const task of topLevel(main?.list ?? []).filter((e) => e.dur >= 1000)) {

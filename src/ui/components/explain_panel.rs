@@ -202,9 +202,7 @@ pub fn explain_panel(props: &ExplainPanelProps) -> Html {
                 <input type="search" list="class-names" placeholder="search 1,000 names" onchange={on_class_search}
                        data-testid="class-search" aria-label="search a class by name" />
             </label>
-            <datalist id="class-names">
-                { for labels.iter().map(|l| html! { <option value={l.clone()} /> }) }
-            </datalist>
+            <super::ClassNames id="class-names" labels={labels.clone()} />
             <label>{"or a neuron "}
                 <select onchange={change(|s, v| s.neuron = (!v.is_empty()).then(|| (v, s.neuron.as_ref().map_or(0, |n| n.1))))} data-testid="neuron-layer">
                     <option value="" selected={neuron.is_none()}>{"—"}</option>
@@ -342,7 +340,11 @@ pub fn explain_panel(props: &ExplainPanelProps) -> Html {
                     <button class="method" onclick={on_clear} data-testid="explain-clear">{"Clear maps"}</button>
                 }
             </div>
-            { for progress }
+            // One fragment, so the panel's children keep their count as runs come and go: Yew
+            // matches unkeyed children from the end, and a row more or less among them made it
+            // rebuild every control above (the class list's 1,000 names included) at each run's
+            // start and end.
+            <>{ for progress }</>
             <div class="gallery" data-testid="gallery">
                 { for s.explanations.iter().map(|e| html! { <MapFigure key={e.id} explanation={e.clone()} /> }) }
             </div>

@@ -1,6 +1,7 @@
 //! One component per file.
 
 mod anatomy_panel;
+mod class_names;
 mod crop_view;
 mod explain_panel;
 mod image_input;
@@ -16,6 +17,7 @@ mod tsne_map;
 mod webcam;
 
 pub use anatomy_panel::{AnatomyPanel, AnatomyRequest};
+pub use class_names::ClassNames;
 pub use crop_view::CropView;
 pub use explain_panel::ExplainPanel;
 pub use image_input::{FASHION_SAMPLES, ImageInput, SAMPLES, read_file};

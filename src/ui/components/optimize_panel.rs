@@ -299,9 +299,7 @@ pub fn optimize_panel(props: &OptimizePanelProps) -> Html {
                 <input type="search" list="opt-class-names" placeholder="search 1,000 names" onchange={on_class}
                        data-testid="opt-class-search" aria-label="choose the class by name" />
             </label>
-            <datalist id="opt-class-names">
-                { for model.labels.iter().map(|l| html! { <option value={l.clone()} /> }) }
-            </datalist>
+            <super::ClassNames id="opt-class-names" labels={model.labels.clone()} />
         </>
     };
     let controls = match kind {
@@ -483,7 +481,9 @@ pub fn optimize_panel(props: &OptimizePanelProps) -> Html {
                     <span class="muted">{"pick a photo first"}</span>
                 }
             </div>
-            { for status }
+            // (A fragment: the panel's children keep their count when the status first shows,
+            // as in the explain panel.)
+            <>{ for status }</>
             if let (Some(o), Some(u)) = (optimization, &url) {
                 <div class="opt-result">
                     <figure class="map opt-image">
