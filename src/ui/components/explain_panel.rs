@@ -202,7 +202,7 @@ pub fn explain_panel(props: &ExplainPanelProps) -> Html {
                 <input type="search" list="class-names" placeholder="search 1,000 names" onchange={on_class_search}
                        data-testid="class-search" aria-label="search a class by name" />
             </label>
-            <super::ClassNames id="class-names" labels={labels.clone()} />
+            <super::ClassNames id="class-names" {labels} />
             <label>{"or a neuron "}
                 <select onchange={change(|s, v| s.neuron = (!v.is_empty()).then(|| (v, s.neuron.as_ref().map_or(0, |n| n.1))))} data-testid="neuron-layer">
                     <option value="" selected={neuron.is_none()}>{"—"}</option>
