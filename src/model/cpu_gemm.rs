@@ -34,11 +34,8 @@ pub unsafe fn gemm(dst: *mut f32, lhs: *const f32, rhs: *const f32, [m, k, n]: [
         return;
     }
     if k == 0 {
-        for i in 0..m {
-            // SAFETY: row i of dst lies within it (the caller's promise).
-            unsafe { std::slice::from_raw_parts_mut(dst.add(i * ds), n).fill(0.0) };
-        }
-        return;
+        // SAFETY: by the caller's promise.
+        return unsafe { zero(dst, [m, n], ds) };
     }
     let row_blocks = m.div_ceil(MR);
     let lhs_len = row_blocks * MR * KC.min(k);
@@ -56,25 +53,103 @@ pub unsafe fn gemm(dst: *mut f32, lhs: *const f32, rhs: *const f32, [m, k, n]: [
             // SAFETY: the reads stay within lhs's m rows and columns p0..p0 + kc (the caller's
             // promise); `a` holds row_blocks · MR · kc values.
             unsafe { pack_lhs(a, lhs.add(p0), ls, m, kc) };
-            let mut j0 = 0;
-            while j0 < n {
-                let nr = NR.min(n - j0);
-                // The last panel, if it is 4 columns or fewer, is packed 4 wide.
-                let width = if nr <= NR / 2 { NR / 2 } else { NR };
-                // SAFETY: rows p0..p0 + kc and columns j0..j0 + nr of rhs lie within it.
-                unsafe { pack_rhs(b, rhs.add(p0 * rs + j0), rs, kc, nr, width) };
-                for rb in 0..row_blocks {
-                    let mr = MR.min(m - rb * MR);
-                    // SAFETY: the block's rows rb·MR.. (mr of them) and columns j0.. (nr) lie
-                    // within dst; the packed panels hold kc steps each.
-                    unsafe {
-                        let c = dst.add(rb * MR * ds + j0);
-                        block(a.as_ptr().add(rb * MR * kc), b.as_ptr(), kc, c, ds, [mr, nr, width], p0 > 0)
-                    };
-                }
-                j0 += NR;
-            }
+            // SAFETY: by the caller's promise; `a` holds this depth block packed.
+            unsafe { panels(dst, a, b, rhs, [p0, kc], [m, n], [ds, rs]) };
             p0 += KC;
+        }
+    });
+}
+
+/// `dst`'s `m` rows of `n` values (row stride `ds`) set to zero.
+///
+/// # Safety
+/// They lie within a live buffer that nothing else touches meanwhile.
+unsafe fn zero(dst: *mut f32, [m, n]: [usize; 2], ds: usize) {
+    for i in 0..m {
+        // SAFETY: row i of dst lies within it (the caller's promise).
+        unsafe { std::slice::from_raw_parts_mut(dst.add(i * ds), n).fill(0.0) };
+    }
+}
+
+/// One depth block (steps `p0..p0 + kc`) of [`gemm`]: `a` holds `lhs`'s rows for it packed
+/// ([`pack_lhs`]), `b` room for one panel of `rhs` ([`NR`] × `kc`); every panel of `n` columns
+/// in turn, added to `dst` from the second block on.
+///
+/// # Safety
+/// As [`gemm`]; `a` holds `⌈m / MR⌉ · MR · kc` values.
+unsafe fn panels(
+    dst: *mut f32,
+    a: &[f32],
+    b: &mut [f32],
+    rhs: *const f32,
+    [p0, kc]: [usize; 2],
+    [m, n]: [usize; 2],
+    [ds, rs]: [usize; 2],
+) {
+    assert!(a.len() >= m.div_ceil(MR) * MR * kc && b.len() >= NR * kc);
+    let mut j0 = 0;
+    while j0 < n {
+        let nr = NR.min(n - j0);
+        // The last panel, if it is 4 columns or fewer, is packed 4 wide.
+        let width = if nr <= NR / 2 { NR / 2 } else { NR };
+        // SAFETY: rows p0..p0 + kc and columns j0..j0 + nr of rhs lie within it.
+        unsafe { pack_rhs(b, rhs.add(p0 * rs + j0), rs, kc, nr, width) };
+        for rb in 0..m.div_ceil(MR) {
+            let mr = MR.min(m - rb * MR);
+            // SAFETY: the block's rows rb·MR.. (mr of them) and columns j0.. (nr) lie
+            // within dst; the packed panels hold kc steps each.
+            unsafe {
+                let c = dst.add(rb * MR * ds + j0);
+                block(a.as_ptr().add(rb * MR * kc), b.as_ptr(), kc, c, ds, [mr, nr, width], p0 > 0)
+            };
+        }
+        j0 += NR;
+    }
+}
+
+/// `lhs` (`[m, k]`, row stride `ls`) packed once for [`gemm_packed`]: each depth block of
+/// [`KC`] steps as [`pack_lhs`] lays it out, the blocks one after another.
+pub fn pack_lhs_all(lhs: &[f32], ls: usize, [m, k]: [usize; 2]) -> Vec<f32> {
+    assert!(m == 0 || lhs.len() >= (m - 1) * ls + k);
+    let rows = m.div_ceil(MR) * MR;
+    let mut a = vec![0f32; rows * k];
+    for p0 in (0..k).step_by(KC) {
+        let kc = KC.min(k - p0);
+        // SAFETY: rows below m, columns p0..p0 + kc of lhs lie within it (asserted).
+        unsafe { pack_lhs(&mut a[rows * p0..][..rows * kc], lhs.as_ptr().add(p0), ls, m, kc) };
+    }
+    a
+}
+
+/// [`gemm`] with `lhs` packed beforehand by [`pack_lhs_all`] (`[m, k]`): the same sums in the
+/// same order (the same bits), without packing the weights again on every call, which on
+/// products of few columns costs as much as a third of the product (BENCHMARKS.md).
+///
+/// # Safety
+/// `packed` holds [`pack_lhs_all`]'s values for `[m, k]`; `rhs` and `dst` as in [`gemm`].
+pub unsafe fn gemm_packed(dst: *mut f32, packed: &[f32], rhs: *const f32, [m, k, n]: [usize; 3], [ds, rs]: [usize; 2]) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    let rows = m.div_ceil(MR) * MR;
+    assert!(packed.len() >= rows * k);
+    if k == 0 {
+        // SAFETY: by the caller's promise.
+        return unsafe { zero(dst, [m, n], ds) };
+    }
+    PACKED.with(|cell| {
+        let mut kept = cell.try_borrow_mut();
+        let mut fresh = Vec::new();
+        let buf = kept.as_deref_mut().unwrap_or(&mut fresh);
+        if buf.len() < NR * KC {
+            buf.resize(NR * KC, 0.0);
+        }
+        for p0 in (0..k).step_by(KC) {
+            let kc = KC.min(k - p0);
+            // SAFETY: by the caller's promise; depth block p0 of the packed weights.
+            unsafe {
+                panels(dst, &packed[rows * p0..][..rows * kc], &mut buf[..NR * KC], rhs, [p0, kc], [m, n], [ds, rs])
+            };
         }
     });
 }
@@ -515,12 +590,18 @@ mod tests {
             let (ds, ls, rs) = (n + 3, k + 2, n + 1);
             let lhs: Vec<f32> = (0..m * ls).map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0).collect();
             let rhs: Vec<f32> = (0..k.max(1) * rs).map(|i| ((i * 104_729) % 997) as f32 / 498.0 - 1.0).collect();
-            for narrow in [false, true] {
+            let packed = pack_lhs_all(&lhs, ls, [m, k]);
+            let mut wide = vec![f32::NAN; m * ds];
+            for kind in ["wide", "narrow", "packed"] {
                 let mut dst = vec![f32::NAN; m * ds];
                 // SAFETY: the strides and sizes match the buffers.
                 unsafe {
-                    let run = if narrow { gemm_narrow } else { gemm };
-                    run(dst.as_mut_ptr(), lhs.as_ptr(), rhs.as_ptr(), [m, k, n], [ds, ls, rs])
+                    let (d, l, r) = (dst.as_mut_ptr(), lhs.as_ptr(), rhs.as_ptr());
+                    match kind {
+                        "wide" => gemm(d, l, r, [m, k, n], [ds, ls, rs]),
+                        "narrow" => gemm_narrow(d, l, r, [m, k, n], [ds, ls, rs]),
+                        _ => gemm_packed(d, &packed, r, [m, k, n], [ds, rs]),
+                    }
                 };
                 for i in 0..m {
                     for j in 0..n {
@@ -528,11 +609,20 @@ mod tests {
                         let got = dst[i * ds + j] as f64;
                         assert!(
                             (got - want).abs() <= 1e-4 * (1.0 + want.abs()),
-                            "{m}×{k}×{n} (narrow: {narrow}) at ({i}, {j}): {got} vs {want}"
+                            "{m}×{k}×{n} ({kind}) at ({i}, {j}): {got} vs {want}"
                         );
                     }
                     // Beyond the n columns, the row's stride padding is left alone.
                     assert!(dst[i * ds + n..(i + 1) * ds].iter().all(|v| v.is_nan()));
+                }
+                match kind {
+                    "wide" => wide = dst,
+                    // The packed weights give the same sums in the same order: the same bits.
+                    "packed" => {
+                        let bits = |d: &[f32]| d.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                        assert_eq!(bits(&dst), bits(&wide), "{m}×{k}×{n}: packed against wide");
+                    }
+                    _ => {}
                 }
             }
         }

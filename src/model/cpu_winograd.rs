@@ -132,7 +132,25 @@ pub struct Transformed {
     pub tile: Tile,
     /// `[positions, O, C]`.
     pub u: Vec<f32>,
+    /// In wasm, for layers of at most [`PACKED_MAX_CHANNELS`] input channels: `u`'s products'
+    /// left operands packed once for [`super::cpu_gemm::gemm_packed`]
+    /// ([`super::cpu_gemm::pack_lhs_all`], one position after another).
+    pub packed: Option<Vec<f32>>,
 }
+
+/// Input channels up to which, in wasm, a layer's transformed weights are also kept packed,
+/// and tiles from which its products take them ([`super::cpu_gemm::gemm_packed`], not
+/// [`product_alone`]): the packed register blocks beat the narrow kernel's dot products when
+/// nothing is packed per call, on shapes of an exact occlusion sweep's patches under WASI
+/// (`bench_conv 200 packed`, narrow ms / packed ms): `[O, C] · [C, tiles]` of 256 × 64 by 12, 16,
+/// 28, 49 tiles 1.09, 1.31, 1.17, 1.16×; 192 × 48 by 16, 28 1.39, 1.25×; 128 × 32 by 16 1.47×;
+/// 128 × 128 by 16, 36 1.30, 1.09×; 512 × 128 by 16 1.17×. Not with fewer tiles (256 × 64 by 9
+/// 0.79×, by 4 0.81×: a panel of 4 columns has too few sums in flight), nor with more channels
+/// (256 × 256 by 16, 36 1.04, 0.99×; 256 × 512 by 16 0.98×), whose weights would also cost the
+/// most memory to keep twice.
+pub const PACKED_MAX_CHANNELS: usize = 128;
+/// See [`PACKED_MAX_CHANNELS`].
+pub const PACKED_MIN_TILES: usize = 12;
 
 /// `x` (`[N, C, H, W]`) convolved with the 3×3 `weight` (`[O, C, 3, 3]`) at stride 1 with
 /// `padding` ((before, after) per axis), plus `bias`, then clamped to `clamp`: the same result
@@ -159,7 +177,11 @@ pub fn transform_weights(weight: &[f32], o: usize, c: usize, tile: Tile) -> Tran
         Tile::Two => transform_weights_2x2(weight, o, c),
         Tile::Four => cpu_winograd4::transform_weights(weight, o, c),
     };
-    Transformed { tile, u }
+    let packed = (cfg!(target_arch = "wasm32") && c <= PACKED_MAX_CHANNELS).then(|| {
+        let (positions, step) = (tile.positions(), o * c);
+        (0..positions).flat_map(|xi| super::cpu_gemm::pack_lhs_all(&u[xi * step..][..step], c, [o, c])).collect()
+    });
+    Transformed { tile, u, packed }
 }
 
 /// [`conv3x3`] with the weights already transformed by [`transform_weights`] (`t`).
@@ -219,7 +241,24 @@ pub fn conv3x3_transformed(
             for xi in products[p].clone() {
                 // SAFETY: position ξ's product is its own span of `m`.
                 let dst = unsafe { ms.slice(xi * o * tiles, o * tiles) };
-                product_alone(dst, &u[xi * o * c..][..o * c], &v[xi * c * tiles..][..c * tiles], [o, c, tiles]);
+                let rhs = &v[xi * c * tiles..][..c * tiles];
+                match t.packed.as_deref().filter(|_| tiles >= PACKED_MIN_TILES) {
+                    Some(packed) => {
+                        let len = packed.len() / positions;
+                        // SAFETY: `dst` holds o × tiles values and `rhs` c × tiles; the packed
+                        // weights of position ξ are its `len` values.
+                        unsafe {
+                            super::cpu_gemm::gemm_packed(
+                                dst.as_mut_ptr(),
+                                &packed[xi * len..][..len],
+                                rhs.as_ptr(),
+                                [o, c, tiles],
+                                [tiles, tiles],
+                            )
+                        }
+                    }
+                    None => product_alone(dst, &u[xi * o * c..][..o * c], rhs, [o, c, tiles]),
+                }
             }
         });
         let image = SharedMut(out[b * o * oh * ow..].as_mut_ptr());
