@@ -12,6 +12,10 @@
 //! comes from); `bench_conv [runs] one C O SIDE TILE` times one of them on one shape.
 //! `bench_conv [runs] gemm` times matrix products of the convolutions' shapes: gemm's kernels
 //! against `cpu_gemm`'s packed and narrow ones (where `cpu_conv::kernel_for` comes from).
+//! `bench_conv [runs] packed` times the products of Winograd's frequencies over a patch's few
+//! tiles: the narrow kernel, the packed one packing the weights per call, and the packed one
+//! with weights packed once (where `cpu_winograd::PACKED_MAX_CHANNELS` and `PACKED_MIN_TILES`
+//! come from).
 
 use std::time::Instant;
 
@@ -217,6 +221,66 @@ fn products(runs: usize) {
     }
 }
 
+/// Products `[O, C] · [C, tiles]` as Winograd's frequencies hand them over on a patch: the
+/// narrow kernel, gemm's register blocks packing the weights per call, and the same with the
+/// weights packed once (`cpu_gemm::gemm_packed`).
+fn packed_weights(runs: usize) {
+    use convlens::model::cpu_gemm::{gemm, gemm_narrow, gemm_packed, pack_lhs_all};
+    println!("O, C, tiles: narrow ms, packed per call ms, packed once ms (G multiply-adds/s); narrow / packed once");
+    let shapes = [
+        // SqueezeNet's fire8/9 expand 3×3 (64 → 256 channels) over 4 to 49 tiles
+        (256, 64, 4),
+        (256, 64, 9),
+        (256, 64, 12),
+        (256, 64, 16),
+        (256, 64, 25),
+        (256, 64, 28),
+        (256, 64, 36),
+        (256, 64, 49),
+        // fire6/7 (48 → 192), fire4/5 (32 → 128)
+        (192, 48, 16),
+        (192, 48, 28),
+        (128, 32, 16),
+        (128, 32, 28),
+        // more input channels
+        (128, 128, 16),
+        (128, 128, 36),
+        (512, 128, 16),
+        (256, 256, 16),
+        (256, 256, 36),
+        (256, 512, 16),
+    ];
+    for (m, k, n) in shapes {
+        let lhs: Vec<f32> = (0..m * k).map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5).collect();
+        let rhs: Vec<f32> = (0..k * n).map(|i| ((i * 104_729) % 1000) as f32 / 1000.0 - 0.5).collect();
+        let once = pack_lhs_all(&lhs, k, [m, k]);
+        let time = |kind: u8| {
+            median(runs, &|| {
+                let mut dst = vec![0f32; m * n];
+                let (d, l, r) = (dst.as_mut_ptr(), lhs.as_ptr(), rhs.as_ptr());
+                // SAFETY: row-major matrices of these sizes; `once` packs `lhs`.
+                unsafe {
+                    match kind {
+                        0 => gemm_narrow(d, l, r, [m, k, n], [n, k, n]),
+                        1 => gemm(d, l, r, [m, k, n], [n, k, n]),
+                        _ => gemm_packed(d, &once, r, [m, k, n], [n, n]),
+                    }
+                };
+                dst
+            })
+        };
+        let (narrow, per_call, packed) = (time(0), time(1), time(2));
+        let g = |ms: f64| (m * k * n) as f64 / ms / 1e6;
+        println!(
+            "{m:>5} {k:>5} {n:>5}: {narrow:7.4} ({:4.1}) {per_call:7.4} ({:4.1}) {packed:7.4} ({:4.1})  {:4.2}",
+            g(narrow),
+            g(per_call),
+            g(packed),
+            narrow / packed
+        );
+    }
+}
+
 fn main() {
     let runs: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(20);
     match std::env::args().nth(2).as_deref() {
@@ -224,6 +288,7 @@ fn main() {
         Some("patches") => return patches(runs),
         Some("one") => return one(runs),
         Some("gemm") => return products(runs),
+        Some("packed") => return packed_weights(runs),
         _ => {}
     }
     // (input channels, output channels, side): SqueezeNet's expand 3×3 layers, Fashion-MNIST's,

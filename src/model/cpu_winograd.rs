@@ -140,14 +140,14 @@ pub struct Transformed {
 
 /// Input channels up to which, in wasm, a layer's transformed weights are also kept packed,
 /// and tiles from which its products take them ([`super::cpu_gemm::gemm_packed`], not
-/// [`product_alone`]): the packed register blocks beat the narrow kernel's dot products when
-/// nothing is packed per call, on shapes of an exact occlusion sweep's patches under WASI
-/// (`bench_conv 200 packed`, narrow ms / packed ms): `[O, C] · [C, tiles]` of 256 × 64 by 12, 16,
-/// 28, 49 tiles 1.09, 1.31, 1.17, 1.16×; 192 × 48 by 16, 28 1.39, 1.25×; 128 × 32 by 16 1.47×;
-/// 128 × 128 by 16, 36 1.30, 1.09×; 512 × 128 by 16 1.17×. Not with fewer tiles (256 × 64 by 9
-/// 0.79×, by 4 0.81×: a panel of 4 columns has too few sums in flight), nor with more channels
-/// (256 × 256 by 16, 36 1.04, 0.99×; 256 × 512 by 16 0.98×), whose weights would also cost the
-/// most memory to keep twice.
+/// [`product_alone`]): the packed register blocks beat the narrow kernel's dot products once
+/// nothing is packed per call, on the shapes of an exact occlusion sweep's patches under WASI
+/// (`bench_conv 400 packed`, narrow ms / packed-once ms): `[O, C] · [C, tiles]` of 256 × 64 by
+/// 12, 16, 28, 49 tiles 1.10, 1.37, 1.25, 1.24×; 192 × 48 by 16, 28 1.48, 1.34×; 128 × 32 by
+/// 16, 28 1.69, 1.53×; 128 × 128 by 16, 36 1.21, 1.09×; 512 × 128 by 16 1.19×. Not with fewer
+/// tiles (256 × 64 by 9 0.81×, by 4 0.92×: a panel of 4 columns has too few sums in flight),
+/// nor with more channels (256 × 256 by 16, 36 1.05, 0.99×; 256 × 512 by 16 1.03×), whose
+/// weights would also cost the most memory to keep twice.
 pub const PACKED_MAX_CHANNELS: usize = 128;
 /// See [`PACKED_MAX_CHANNELS`].
 pub const PACKED_MIN_TILES: usize = 12;
