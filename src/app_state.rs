@@ -59,7 +59,6 @@ pub struct Explanation {
 pub struct Running {
     pub id: u64,
     pub job: ExplainJob,
-    pub progress: Option<(usize, usize)>,
     /// A rough first map (PNG) while the rest is computed.
     pub preview: Option<Rc<Vec<u8>>>,
 }
@@ -122,14 +121,42 @@ pub const DEFAULT_STYLE: &str = "styles/stained-glass.jpg";
 /// How many finished optimizations the page keeps side by side (newest first).
 pub const MADE: usize = 8;
 
-/// Work done and to do.
-pub type Progress = (usize, usize);
+/// Work done and to do, `(done, total)`, of the last few runs, by run id. Kept apart from
+/// [`State`]: progress arrives about ten times a second while a sweep or a search runs, and the
+/// page draws only the rows that show it from here, not the whole app again for each report
+/// (the page sends [`Response::Progress`] here, not to [`State::reduce`]).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ProgressBoard(std::collections::VecDeque<(u64, (usize, usize))>);
+
+impl ProgressBoard {
+    /// Runs whose counts are kept (the latest; a progress row reads only its own run's).
+    pub const KEPT: usize = 16;
+
+    /// Run `id`'s count is now `(done, total)`.
+    pub fn report(&mut self, id: u64, done: usize, total: usize) {
+        match self.0.iter_mut().find(|(run, _)| *run == id) {
+            Some((_, count)) => *count = (done, total),
+            None => {
+                self.0.push_back((id, (done, total)));
+                if self.0.len() > Self::KEPT {
+                    self.0.pop_front();
+                }
+            }
+        }
+    }
+
+    /// Run `id`'s latest count, if it has reported one (and is among the last [`Self::KEPT`]).
+    pub fn of(&self, id: u64) -> Option<(usize, usize)> {
+        self.0.iter().find(|(run, _)| *run == id).map(|(_, count)| *count)
+    }
+}
 
 /// Network anatomy's views of the current model (cleared when another model loads).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Anatomy {
-    /// The request running now: id, what it does (in words), progress.
-    pub running: Option<(u64, String, Option<Progress>)>,
+    /// The request running now: id, what it does (in words); its progress is on the
+    /// [`ProgressBoard`].
+    pub running: Option<(u64, String)>,
     pub filters: Option<FiltersView>,
     pub activations: Option<ActivationsView>,
     pub tile: Option<TileView>,
@@ -401,7 +428,7 @@ impl State {
             }
             Action::Explain { id, job } => {
                 self.status = Status::Busy(format!("computing {}…", job.method));
-                self.explaining.push(Running { id, job, progress: None, preview: None });
+                self.explaining.push(Running { id, job, preview: None });
                 self.error = None;
             }
             Action::CancelExplanations => {
@@ -449,7 +476,7 @@ impl State {
             Action::Queue(jobs) => self.queue.extend(jobs),
             Action::ClearMade => self.made.clear(),
             Action::Anatomy { id, what } => {
-                self.anatomy.running = Some((id, what, None));
+                self.anatomy.running = Some((id, what));
                 self.error = None;
             }
             Action::StopAnatomy => self.anatomy.running = None,
@@ -535,14 +562,8 @@ impl State {
                         self.status = Status::Ready;
                     }
                 }
-                Response::Progress { id, done, total } => {
-                    if let Some((_, _, p)) = self.anatomy.running.as_mut().filter(|r| r.0 == id) {
-                        *p = Some((done, total));
-                    }
-                    if let Some(r) = self.explaining.iter_mut().find(|r| r.id == id) {
-                        r.progress = Some((done, total));
-                    }
-                }
+                // The page keeps progress on a [`ProgressBoard`] of its own.
+                Response::Progress { .. } => {}
                 Response::Preview { id } => {
                     if let Some(r) = self.explaining.iter_mut().find(|r| r.id == id) {
                         r.preview = png;

@@ -150,8 +150,9 @@ fn explanations_follow_the_shown_image() {
     assert!(s.can_explain());
     let s = s.reduce(Action::Explain { id: 2, job: job("saliency", 967) });
     assert!(s.can_explain(), "several maps may be queued");
+    let before = s.clone();
     let s = s.reduce(Action::Worker(Response::Progress { id: 2, done: 3, total: 9 }, None));
-    assert_eq!(s.explaining[0].progress, Some((3, 9)));
+    assert_eq!(s, before, "progress is kept on the ProgressBoard, not in the state");
     let s = s.reduce(Action::Worker(Response::Preview { id: 2 }, Some(Rc::new(vec![7]))));
     assert_eq!(s.explaining[0].preview.as_deref(), Some(&vec![7]));
     let s = s.reduce(explained(2, job("saliency", 967)));
@@ -386,8 +387,9 @@ fn layout(channels: usize) -> convlens::protocol::GridLayout {
 fn anatomy_answers_are_routed_by_id_and_stale_ones_dropped() {
     let s = ready().reduce(Action::Anatomy { id: 5, what: "running the image".into() });
     assert_eq!(s.anatomy.running.as_ref().map(|r| r.0), Some(5));
+    // (Progress goes to the page's ProgressBoard; a report reaching the state changes nothing.)
     let s = s.reduce(Action::Worker(Response::Progress { id: 5, done: 3, total: 10 }, None));
-    assert_eq!(s.anatomy.running.as_ref().and_then(|r| r.2), Some((3, 10)));
+    assert_eq!(s.anatomy.running.as_ref().map(|r| r.0), Some(5));
     // An answer for another id is ignored; ours lands and ends the request.
     let mut bytes = vec![0x89, b'P', b'N', b'G'];
     let values = [0.5f32, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0];
@@ -546,4 +548,21 @@ fn labels_files_in_the_usual_forms() {
     for bad in ["", "  \n ", r#"{"0": "a", "2": "c"}"#, r#"{"x": "a"}"#, "[1, 2]", r#"{"0": 5}"#, "[\"a\""] {
         assert!(parse_labels(bad).is_err(), "{bad:?} was accepted");
     }
+}
+
+/// A run's progress is its latest report; the board keeps the last `KEPT` runs' counts.
+#[test]
+fn progress_board_keeps_each_runs_latest_count() {
+    use convlens::app_state::ProgressBoard;
+    let mut board = ProgressBoard::default();
+    assert_eq!(board.of(7), None);
+    board.report(7, 1, 9);
+    board.report(8, 2, 4);
+    board.report(7, 3, 9);
+    assert_eq!((board.of(7), board.of(8)), (Some((3, 9)), Some((2, 4))));
+    for id in 100..100 + ProgressBoard::KEPT as u64 {
+        board.report(id, 0, 1);
+    }
+    assert_eq!((board.of(7), board.of(8)), (None, None), "the oldest runs make room");
+    assert_eq!(board.of(100), Some((0, 1)));
 }

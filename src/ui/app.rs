@@ -8,10 +8,11 @@ use super::components::{
     AnatomyPanel, AnatomyRequest, CropView, ExplainPanel, FASHION_SAMPLES, ImageInput, LectureCard, OptimizePanel,
     Predictions, QuizPanel, SAMPLES, SeeingNote, ShortcutSheet, StatusBar, Webcam,
 };
+use super::progress::ProgressSink;
 use super::worker_link::{SharedLink, WorkerLink};
 use crate::app_state::{Action, Settings, State};
 use crate::lecture::{Place, STEPS};
-use crate::protocol::{BackendChoice, OptimizeJob};
+use crate::protocol::{BackendChoice, OptimizeJob, Response};
 use std::rc::Rc;
 
 /// Largest file we accept from the user (decoding limits apply after this).
@@ -175,6 +176,8 @@ pub fn app() -> Html {
     let link = use_mut_ref(|| None::<SharedLink>);
     let ids = use_mut_ref(|| 0u64);
 
+    // Progress reports go to the progress board, which draws only the progress rows.
+    let progress = use_context::<ProgressSink>();
     {
         let dispatch = state.dispatcher();
         let link = link.clone();
@@ -183,7 +186,12 @@ pub fn app() -> Html {
             let settings = settings_from_url();
             let model_url = crate::protocol::model_url(&settings.model);
             dispatch.dispatch(Action::Settings(settings));
-            let cb = Callback::from(move |a: Action| dispatch.dispatch(a));
+            let cb = Callback::from(move |a: Action| match (a, &progress) {
+                (Action::Worker(Response::Progress { id, done, total }, _), Some(board)) => {
+                    board.dispatch((id, done, total))
+                }
+                (a, _) => dispatch.dispatch(a),
+            });
             *link.borrow_mut() = Some(WorkerLink::start(backend_param(), model_url, cb));
         });
     }

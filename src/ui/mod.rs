@@ -5,6 +5,7 @@ mod app;
 mod components;
 mod export;
 mod hooks;
+mod progress;
 mod worker_link;
 
 use std::rc::Rc;
@@ -20,7 +21,13 @@ impl Reducible for State {
     }
 }
 
+/// The app inside the progress board's provider ([`progress::ProgressRoot`]).
+#[yew::function_component(Root)]
+fn root() -> yew::Html {
+    yew::html! { <progress::ProgressRoot><app::App /></progress::ProgressRoot> }
+}
+
 /// Mounts the app on `<body>`.
 pub fn run() {
-    yew::Renderer::<app::App>::new().render();
+    yew::Renderer::<Root>::new().render();
 }

@@ -1,7 +1,7 @@
 // Browser benchmark, headless Chromium, per backend: time from page load to first prediction,
 // forward latency (median of N classifications of coffee.png), each attribution method's
 // latency (median of 3), an occlusion sweep naive vs incremental (on the CPU also approximate,
-// and both on every core; each sweep the median of 3 after one more),
+// and all three on every core; each sweep the median of 3 after one more),
 // and the live occluder's
 // update time while dragging.
 // Also (part "optimize") the steps per second of class visualization (227 px) and neural style
@@ -110,12 +110,12 @@ async function methods(backend) {
   for (const query of [light, ...(backend === 'cpu' ? [lightAlone] : []), ...sweeps.flatMap((ws) => {
     const [w, s] = ws.split(',');
     const q = `method=occlusion&window=${w}&stride=${s}`;
-    // On the CPU: one worker naive, incremental and approximate, then incremental and
-    // approximate on every core.
+    // On the CPU: one worker naive, incremental and approximate, then incremental, approximate
+    // and naive on every core (the last for a like-for-like ratio of the shared sweeps).
     const approx = `${q}&incremental=true&approximate=0.3`;
     return backend === 'cpu'
       ? [`${q}&incremental=false&parallel=false`, `${q}&incremental=true&parallel=false`, `${approx}&parallel=false`,
-        `${q}&incremental=true`, approx]
+        `${q}&incremental=true`, approx, `${q}&incremental=false`]
       : [`${q}&incremental=false`, `${q}&incremental=true`];
   })]) {
     const page = await openSamplePage(context, `${server.origin}/?backend=${backend}&${query}`);

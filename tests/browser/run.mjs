@@ -259,6 +259,13 @@ await test('a sweep previews a coarse pass, keeps the page responsive, and can b
   // The coarse pass (every other window) shows first, then the sweep refines it.
   const preview = await page.waitForSelector('[data-testid="explain-preview"]', { timeout: 120_000 });
   assert.ok(await preview.evaluate((img) => img.complete && img.naturalWidth === 227), 'the coarse map is drawn');
+  // The progress row counts the windows done (its reports are drawn apart from the app).
+  await page.waitForFunction(() => {
+    const row = document.querySelector('[data-testid="explain-progress"]');
+    const bar = row?.querySelector('progress');
+    const [done, total] = (row?.textContent.match(/(\d+)\/(\d+)/) ?? []).slice(1).map(Number);
+    return bar && Number(bar.value) > 0 && Number(bar.max) > 1 && done === Number(bar.value) && total === Number(bar.max);
+  }, null, { timeout: 60_000 });
   await page.click('[data-testid="explain-cancel"]');
   await page.waitForSelector('[data-testid="explain-progress"]', { state: 'detached' });
   await page.waitForSelector('[data-testid="status"][data-state="ready"]');

@@ -235,20 +235,7 @@ pub fn anatomy_panel(props: &AnatomyPanelProps) -> Html {
     };
 
     let progress = match &a.running {
-        Some((_, what, p)) => {
-            let stop = props.on_stop.reform(|_| ());
-            let (done, total) = p.unwrap_or((0, 0));
-            html! {
-                <div class="progress-row" data-testid="anatomy-progress">
-                    <span>{format!("{what}…")}</span>
-                    if total > 0 {
-                        <progress max={total.to_string()} value={done.to_string()}></progress>
-                        <span>{format!("{done} / {total}")}</span>
-                    }
-                    <button onclick={stop} data-testid="anatomy-stop">{"Stop"}</button>
-                </div>
-            }
-        }
+        Some((id, what)) => html! { <RunRow id={*id} what={what.clone()} on_stop={props.on_stop.clone()} /> },
         None => html! {},
     };
 
@@ -456,6 +443,31 @@ pub fn anatomy_panel(props: &AnatomyPanelProps) -> Html {
             <super::SeeingNote text={crate::lecture::panel_note(&format!("anatomy/{tab}"))} />
             {progress}
             {body}
+        </div>
+    }
+}
+
+#[derive(PartialEq, Properties)]
+struct RunRowProps {
+    id: u64,
+    what: String,
+    on_stop: Callback<()>,
+}
+
+/// The running request's row: what it does, its progress once it reports some, and Stop. Drawn
+/// again for each progress report, without the panel ([`crate::ui::progress`]).
+#[function_component(RunRow)]
+fn run_row(props: &RunRowProps) -> Html {
+    let (done, total) = crate::ui::progress::use_run_progress(props.id).unwrap_or((0, 0));
+    let stop = props.on_stop.reform(|_| ());
+    html! {
+        <div class="progress-row" data-testid="anatomy-progress">
+            <span>{format!("{}…", props.what)}</span>
+            if total > 0 {
+                <progress max={total.to_string()} value={done.to_string()}></progress>
+                <span>{format!("{done} / {total}")}</span>
+            }
+            <button onclick={stop} data-testid="anatomy-stop">{"Stop"}</button>
         </div>
     }
 }

@@ -362,7 +362,7 @@ struct RunningRowProps {
 fn running_row(props: &RunningRowProps) -> Html {
     let r = &props.running;
     let preview = crate::ui::hooks::use_png_url(r.preview.clone());
-    let (done, total) = r.progress.unwrap_or((0, 1));
+    let (done, total) = crate::ui::progress::use_run_progress(r.id).unwrap_or((0, 1));
     html! {
         <div class="progress" data-testid="explain-progress">
             <span>{format!("{}…", method_title(&r.job.method))}</span>
