@@ -14,8 +14,7 @@
 //! against `cpu_gemm`'s packed and narrow ones (where `cpu_conv::kernel_for` comes from).
 //! `bench_conv [runs] packed` times the products of Winograd's frequencies over a patch's few
 //! tiles: the narrow kernel, the packed one packing the weights per call, and the packed one
-//! with weights packed once (where `cpu_winograd::PACKED_MAX_CHANNELS` and `PACKED_MIN_TILES`
-//! come from).
+//! with weights packed once (where `cpu_winograd::PACKED_MAX_CHANNELS` comes from).
 
 use std::time::Instant;
 

@@ -107,12 +107,18 @@ unsafe fn panels(
     }
 }
 
+/// How many values [`pack_lhs_all`] makes of an `[m, k]` matrix (its rows padded to whole
+/// register blocks).
+pub fn packed_len([m, k]: [usize; 2]) -> usize {
+    m.div_ceil(MR) * MR * k
+}
+
 /// `lhs` (`[m, k]`, row stride `ls`) packed once for [`gemm_packed`]: each depth block of
 /// [`KC`] steps as [`pack_lhs`] lays it out, the blocks one after another.
 pub fn pack_lhs_all(lhs: &[f32], ls: usize, [m, k]: [usize; 2]) -> Vec<f32> {
     assert!(m == 0 || lhs.len() >= (m - 1) * ls + k);
     let rows = m.div_ceil(MR) * MR;
-    let mut a = vec![0f32; rows * k];
+    let mut a = vec![0f32; packed_len([m, k])];
     for p0 in (0..k).step_by(KC) {
         let kc = KC.min(k - p0);
         // SAFETY: rows below m, columns p0..p0 + kc of lhs lie within it (asserted).

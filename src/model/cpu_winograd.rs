@@ -130,27 +130,34 @@ pub fn tile_for([h, w]: [usize; 2]) -> Tile {
 #[derive(Clone, Debug)]
 pub struct Transformed {
     pub tile: Tile,
-    /// `[positions, O, C]`.
-    pub u: Vec<f32>,
-    /// In wasm, for layers of at most [`PACKED_MAX_CHANNELS`] input channels: `u`'s products'
-    /// left operands packed once for [`super::cpu_gemm::gemm_packed`]
-    /// ([`super::cpu_gemm::pack_lhs_all`], one position after another).
-    pub packed: Option<Vec<f32>>,
+    /// `[positions, O, C]`, each position's `[O, C]` as its product takes it.
+    pub u: Weights,
 }
 
-/// Input channels up to which, in wasm, a layer's transformed weights are also kept packed,
-/// and tiles from which its products take them ([`super::cpu_gemm::gemm_packed`], not
-/// [`product_alone`]): the packed register blocks beat the narrow kernel's dot products once
-/// nothing is packed per call, on the shapes of an exact occlusion sweep's patches under WASI
-/// (`bench_conv 400 packed`, narrow ms / packed-once ms): `[O, C] · [C, tiles]` of 256 × 64 by
-/// 12, 16, 28, 49 tiles 1.10, 1.37, 1.25, 1.24×; 192 × 48 by 16, 28 1.48, 1.34×; 128 × 32 by
-/// 16, 28 1.69, 1.53×; 128 × 128 by 16, 36 1.21, 1.09×; 512 × 128 by 16 1.19×. Not with fewer
-/// tiles (256 × 64 by 9 0.81×, by 4 0.92×: a panel of 4 columns has too few sums in flight),
-/// nor with more channels (256 × 256 by 16, 36 1.05, 0.99×; 256 × 512 by 16 1.03×), whose
-/// weights would also cost the most memory to keep twice.
+/// The transformed weights' layout.
+#[derive(Clone, Debug)]
+pub enum Weights {
+    /// Row-major, for [`product_alone`].
+    Rows(Vec<f32>),
+    /// In wasm, for layers of at most [`PACKED_MAX_CHANNELS`] input channels: packed once for
+    /// [`super::cpu_gemm::gemm_packed`] ([`super::cpu_gemm::pack_lhs_all`], one position after
+    /// another).
+    Packed(Vec<f32>),
+}
+
+/// Input channels up to which, in wasm, a layer's transformed weights are kept packed
+/// ([`Weights::Packed`]) and its products run the packed register blocks
+/// ([`super::cpu_gemm::gemm_packed`]) instead of [`product_alone`], which packs the weights on
+/// every call or, for few tiles, takes the narrow kernel's dot products. On the shapes of an
+/// exact occlusion sweep's patches under WASI (`bench_conv 400 packed`, narrow ms / packed-once
+/// ms): `[O, C] · [C, tiles]` of 256 × 64 by 12, 16, 28, 49 tiles 1.10, 1.37, 1.25, 1.24×;
+/// 192 × 48 by 16, 28 1.48, 1.34×; 128 × 32 by 16, 28 1.69, 1.53×; 128 × 128 by 16, 36 1.21,
+/// 1.09×; 512 × 128 by 16 1.19×. With more channels nothing is gained (256 × 256 by 16, 36 1.05,
+/// 0.99×; 256 × 512 by 16 1.03×). With 9 tiles or fewer the packed blocks lose (256 × 64 by 9
+/// 0.81×, by 4 0.92×: a panel of 4 columns has too few sums in flight), but only planes of at
+/// most 6 × 6 outputs have so few, and keeping the weights in both layouts would double their
+/// memory (12.7 MB more per worker for SqueezeNet), so a packed layer packs for every plane.
 pub const PACKED_MAX_CHANNELS: usize = 128;
-/// See [`PACKED_MAX_CHANNELS`].
-pub const PACKED_MIN_TILES: usize = 12;
 
 /// `x` (`[N, C, H, W]`) convolved with the 3×3 `weight` (`[O, C, 3, 3]`) at stride 1 with
 /// `padding` ((before, after) per axis), plus `bias`, then clamped to `clamp`: the same result
@@ -177,11 +184,15 @@ pub fn transform_weights(weight: &[f32], o: usize, c: usize, tile: Tile) -> Tran
         Tile::Two => transform_weights_2x2(weight, o, c),
         Tile::Four => cpu_winograd4::transform_weights(weight, o, c),
     };
-    let packed = (cfg!(target_arch = "wasm32") && c <= PACKED_MAX_CHANNELS).then(|| {
+    let u = if cfg!(target_arch = "wasm32") && c <= PACKED_MAX_CHANNELS {
         let (positions, step) = (tile.positions(), o * c);
-        (0..positions).flat_map(|xi| super::cpu_gemm::pack_lhs_all(&u[xi * step..][..step], c, [o, c])).collect()
-    });
-    Transformed { tile, u, packed }
+        Weights::Packed(
+            (0..positions).flat_map(|xi| super::cpu_gemm::pack_lhs_all(&u[xi * step..][..step], c, [o, c])).collect(),
+        )
+    } else {
+        Weights::Rows(u)
+    };
+    Transformed { tile, u }
 }
 
 /// [`conv3x3`] with the weights already transformed by [`transform_weights`] (`t`).
@@ -195,9 +206,14 @@ pub fn conv3x3_transformed(
     clamp: Option<[f32; 2]>,
     padding: [(usize, usize); 2],
 ) -> Vec<f32> {
-    let (tile, u) = (t.tile, &t.u);
+    let tile = t.tile;
     let (side, positions) = (tile.side(), tile.positions());
-    assert_eq!(u.len(), positions * o * c, "transformed weights for {o} × {c} channels");
+    // Each position's weights: `[O, C]`, packed ones padded to whole blocks of rows.
+    let (all, step) = match &t.u {
+        Weights::Rows(u) => (u, o * c),
+        Weights::Packed(u) => (u, super::cpu_gemm::packed_len([o, c])),
+    };
+    assert_eq!(all.len(), positions * step, "transformed weights for {o} × {c} channels");
     let [(top, bottom), (left, right)] = padding;
     let (oh, ow) = (h + top + bottom - 2, w + left + right - 2);
     let (th, tw) = (oh.div_ceil(side), ow.div_ceil(side));
@@ -241,23 +257,20 @@ pub fn conv3x3_transformed(
             for xi in products[p].clone() {
                 // SAFETY: position ξ's product is its own span of `m`.
                 let dst = unsafe { ms.slice(xi * o * tiles, o * tiles) };
-                let rhs = &v[xi * c * tiles..][..c * tiles];
-                match t.packed.as_deref().filter(|_| tiles >= PACKED_MIN_TILES) {
-                    Some(packed) => {
-                        let len = packed.len() / positions;
-                        // SAFETY: `dst` holds o × tiles values and `rhs` c × tiles; the packed
-                        // weights of position ξ are its `len` values.
-                        unsafe {
-                            super::cpu_gemm::gemm_packed(
-                                dst.as_mut_ptr(),
-                                &packed[xi * len..][..len],
-                                rhs.as_ptr(),
-                                [o, c, tiles],
-                                [tiles, tiles],
-                            )
-                        }
-                    }
-                    None => product_alone(dst, &u[xi * o * c..][..o * c], rhs, [o, c, tiles]),
+                let (rhs, weights) = (&v[xi * c * tiles..][..c * tiles], xi * step..(xi + 1) * step);
+                match &t.u {
+                    // SAFETY: `dst` holds o × tiles values and `rhs` c × tiles; position ξ's
+                    // packed weights are `[O, C]`'s (the assert above).
+                    Weights::Packed(u) => unsafe {
+                        super::cpu_gemm::gemm_packed(
+                            dst.as_mut_ptr(),
+                            &u[weights],
+                            rhs.as_ptr(),
+                            [o, c, tiles],
+                            [tiles, tiles],
+                        )
+                    },
+                    Weights::Rows(u) => product_alone(dst, &u[weights], rhs, [o, c, tiles]),
                 }
             }
         });
