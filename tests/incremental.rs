@@ -205,6 +205,34 @@ fn a_probe_from_kept_activations_equals_a_whole_pass() {
     }
 }
 
+/// Batches of windows run side by side (each layer for every batch in turn) give each batch's
+/// values to the bit, as one call per batch does: windows alone, a batch of two, exact and
+/// approximate.
+#[test]
+fn batches_side_by_side_equal_one_call_each() {
+    use convlens::methods::occlusion::{Unmodified, fill_image};
+    let (net, x) = squeezenet_on_chelsea();
+    let [_, c, h, w] = x.dims();
+    let pixels = x.to_data().try_to_vec::<f32>().unwrap();
+    let fill = fill_image(&pixels, [c, h, w], Fill::Mean);
+    let base = Unmodified::new(&net, &x, &fill).unwrap().expect("SqueezeNet is NCHW");
+    let groups: [&[[usize; 2]]; 4] = [&[[0, 0]], &[[96, 112]], &[[195, 16], [48, 195]], &[[112, 112]]];
+    for cap in [None, Some(0.45)] {
+        for name in [net.score_name(), "fire5/concat"] {
+            let together = base.occluded_groups(&net, &groups, [32, 32], name, cap).unwrap();
+            assert_eq!(together.len(), groups.len());
+            for (group, value) in groups.iter().zip(together) {
+                let one = base.occluded(&net, group, [32, 32], name, cap).unwrap();
+                assert_eq!(value.shape, one.shape);
+                let bits = |v: convlens::model::Value| {
+                    v.tensor.into_data().try_to_vec::<f32>().unwrap().iter().map(|f| f.to_bits()).collect::<Vec<_>>()
+                };
+                assert!(bits(value) == bits(one), "{group:?} at {name} (cap {cap:?}): not the same bits");
+            }
+        }
+    }
+}
+
 /// Sweeps on the CPU run each window alone; a batch of windows (as on a GPU, where the copies
 /// share one patch size per layer, the largest) gives the same scores, windows near the edges
 /// and in the middle mixed, exact and approximate.

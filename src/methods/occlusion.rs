@@ -193,6 +193,20 @@ impl Unmodified {
         Ok(net.occluded(&self.input, &self.acts, &self.fill, at, window, name, cap)?)
     }
 
+    /// [`Unmodified::occluded`] for several batches of corners at once, one value each, run
+    /// through the network side by side ([`Network::occluded_groups`]): the same values as one
+    /// call per batch.
+    pub fn occluded_groups(
+        &self,
+        net: &Network,
+        groups: &[&[[usize; 2]]],
+        window: [usize; 2],
+        name: &str,
+        cap: Option<f32>,
+    ) -> Result<Vec<Value>, MethodError> {
+        Ok(net.occluded_groups(&self.input, &self.acts, &self.fill, groups, window, name, cap)?)
+    }
+
     /// The class scores (pre-softmax) with one window filled, `[1, classes]`.
     pub fn scores(&self, net: &Network, at: [usize; 2], window: [usize; 2]) -> Result<Tensor<2>, MethodError> {
         let v = self.occluded(net, &[at], window, net.score_name(), None)?;
@@ -316,12 +330,16 @@ impl Measurer {
         // Approximate sweeps cut every window to about the same region, so a batch wastes
         // nothing and its fewer, larger operations win; on a GPU batches always win.
         let alone = self.windows_alone(net);
+        // Windows alone still go through the network side by side, each layer for all of them
+        // in turn, so that its weights come from memory once per part, not once per window
+        // (8% faster under WASI at 32/16, alone and with two processes at once; BENCHMARKS.md).
         let groups: Vec<&[[usize; 2]]> = if alone { at.chunks(1).collect() } else { vec![at] };
         match &self.target {
             Target::Class(_) => {
+                let values =
+                    unmodified.occluded_groups(net, &groups, self.window, net.score_name(), self.approximate)?;
                 let mut scores = Vec::with_capacity(groups.len());
-                for group in groups {
-                    let v = unmodified.occluded(net, group, self.window, net.score_name(), self.approximate)?;
+                for (v, group) in values.into_iter().zip(&groups) {
                     let classes = v.shape.iter().skip(1).product::<usize>();
                     scores.push(v.tensor.reshape([group.len(), classes]));
                 }
@@ -329,8 +347,7 @@ impl Measurer {
             }
             Target::Channel { layer, channel } => {
                 let mut means = Vec::with_capacity(groups.len());
-                for group in groups {
-                    let v = unmodified.occluded(net, group, self.window, layer, self.approximate)?;
+                for v in unmodified.occluded_groups(net, &groups, self.window, layer, self.approximate)? {
                     means.push(channel_mean(&v, layer, *channel)?);
                 }
                 Ok(read_f32(Tensor::cat(means, 0)).await?)

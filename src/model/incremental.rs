@@ -360,7 +360,79 @@ impl Network {
         name: &str,
         cap: Option<f32>,
     ) -> Result<Value, ModelError> {
+        let mut values = self.occluded_groups(input, base, fill, &[at], window, name, cap)?;
+        values.pop().ok_or_else(|| ModelError::UnknownTap(name.to_string()))
+    }
+
+    /// [`Network::occluded`] for several batches of copies (`groups`), one answer each, run
+    /// through the network side by side: each node for every batch before the next node, so
+    /// that a layer's weights are read once from memory for all of them, not once per batch.
+    #[allow(clippy::too_many_arguments)]
+    pub fn occluded_groups(
+        &self,
+        input: &Tensor<4>,
+        base: &HashMap<String, Value>,
+        fill: &Tensor<4>,
+        groups: &[&[[usize; 2]]],
+        window: [usize; 2],
+        name: &str,
+        cap: Option<f32>,
+    ) -> Result<Vec<Value>, ModelError> {
         let (input, fill) = (&self.adapt_input(input.clone()), &self.adapt_input(fill.clone()));
+        let starts =
+            groups.iter().map(|at| self.occluded_input(input, fill, at, window)).collect::<Result<Vec<_>, _>>()?;
+        let keep = std::collections::HashSet::from([name]);
+        let needed = self.needed_nodes(&keep, &HashMap::new());
+        // Per batch: its values so far, and the output of a convolution that clamped it for the
+        // ReLU or Clip right after it.
+        let mut envs: Vec<(HashMap<String, Inc>, Option<&str>)> = starts
+            .into_iter()
+            .map(|start| (HashMap::from([(self.graph.input.clone(), Inc::Patched(start))]), None))
+            .collect();
+        for (i, node) in self.graph.nodes.iter().enumerate() {
+            if !needed[i] {
+                continue;
+            }
+            let base_out = base.get(&node.output).ok_or_else(|| ModelError::UnknownTap(node.output.clone()))?;
+            let input = node.inputs.first().map(String::as_str);
+            for (env, clamped) in envs.iter_mut() {
+                let value = match input.and_then(|n| env.get(n)).filter(|_| clamped.is_some() && *clamped == input) {
+                    // The convolution before applied this ReLU or Clip already: its values, over
+                    // this node's unmodified map.
+                    Some(Inc::Patched(p)) => Inc::Patched(Patched {
+                        base: base_out.tensor.clone(),
+                        patch: p.patch.clone(),
+                        at: p.at.clone(),
+                    }),
+                    Some(dense) => dense.clone(),
+                    None => {
+                        let clamp = self.clamp_after[i].filter(|_| self.cpu_kernels && node.output != name);
+                        *clamped = clamp.map(|_| node.output.as_str());
+                        self.incremental_node(node, env, base_out, cap, clamp)?
+                    }
+                };
+                for dead in &self.last_use[i] {
+                    if dead != name {
+                        env.remove(dead);
+                    }
+                }
+                env.insert(node.output.clone(), value);
+            }
+        }
+        envs.iter()
+            .map(|(env, _)| env.get(name).map(Inc::dense).ok_or_else(|| ModelError::UnknownTap(name.to_string())))
+            .collect()
+    }
+
+    /// The network's input for copies of `input` with `fill` at each window of `at`, as a patch
+    /// per copy ([`Network::occluded`]).
+    fn occluded_input(
+        &self,
+        input: &Tensor<4>,
+        fill: &Tensor<4>,
+        at: &[[usize; 2]],
+        window: [usize; 2],
+    ) -> Result<Patched, ModelError> {
         let [_, c, h, w] = input.dims();
         if at.is_empty() || fill.dims() != input.dims() || window[0] == 0 || window[1] == 0 {
             return Err(ModelError::Malformed("occluded: no copies, or a fill unlike the input".into()));
@@ -381,40 +453,7 @@ impl Network {
             }
             rows.push(tile);
         }
-        let start = Patched { base: input.clone(), patch: Tensor::cat(rows, 0), at: corners };
-
-        let keep = std::collections::HashSet::from([name]);
-        let needed = self.needed_nodes(&keep, &HashMap::new());
-        let mut env: HashMap<String, Inc> = HashMap::from([(self.graph.input.clone(), Inc::Patched(start))]);
-        // The output of a convolution that clamped it for the ReLU or Clip right after it.
-        let mut clamped: Option<&str> = None;
-        for (i, node) in self.graph.nodes.iter().enumerate() {
-            if !needed[i] {
-                continue;
-            }
-            let base_out = base.get(&node.output).ok_or_else(|| ModelError::UnknownTap(node.output.clone()))?;
-            let input = node.inputs.first().map(String::as_str);
-            let value = match input.and_then(|n| env.get(n)).filter(|_| clamped.is_some() && clamped == input) {
-                // The convolution before applied this ReLU or Clip already: its values, over
-                // this node's unmodified map.
-                Some(Inc::Patched(p)) => {
-                    Inc::Patched(Patched { base: base_out.tensor.clone(), patch: p.patch.clone(), at: p.at.clone() })
-                }
-                Some(dense) => dense.clone(),
-                None => {
-                    let clamp = self.clamp_after[i].filter(|_| self.cpu_kernels && node.output != name);
-                    clamped = clamp.map(|_| node.output.as_str());
-                    self.incremental_node(node, &env, base_out, cap, clamp)?
-                }
-            };
-            for dead in &self.last_use[i] {
-                if dead != name {
-                    env.remove(dead);
-                }
-            }
-            env.insert(node.output.clone(), value);
-        }
-        env.get(name).map(Inc::dense).ok_or_else(|| ModelError::UnknownTap(name.to_string()))
+        Ok(Patched { base: input.clone(), patch: Tensor::cat(rows, 0), at: corners })
     }
 
     /// Node `node` on patched inputs: a patch where it can be (the copies' values around their
