@@ -332,7 +332,7 @@ impl Measurer {
         let alone = self.windows_alone(net);
         // Windows alone still go through the network side by side, each layer for all of them
         // in turn, so that its weights come from memory once per part, not once per window
-        // (8% faster under WASI at 32/16, alone and with two processes at once; BENCHMARKS.md).
+        // (under WASI at 32/16 12% faster alone, 8% with two processes at once; BENCHMARKS.md).
         let groups: Vec<&[[usize; 2]]> = if alone { at.chunks(1).collect() } else { vec![at] };
         match &self.target {
             Target::Class(_) => {
