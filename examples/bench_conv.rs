@@ -35,6 +35,13 @@ fn median(runs: usize, f: &dyn Fn() -> Vec<f32>) -> f64 {
     times[runs / 2]
 }
 
+/// Two matrices `[m, k]` and `[k, n]` of spread values in [−0.5, 0.5).
+fn operands([m, k, n]: [usize; 3]) -> (Vec<f32>, Vec<f32>) {
+    let lhs = (0..m * k).map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5).collect();
+    let rhs = (0..k * n).map(|i| ((i * 104_729) % 1000) as f32 / 1000.0 - 0.5).collect();
+    (lhs, rhs)
+}
+
 /// 1×1 convolutions (SqueezeNet's conv10 and squeeze layers, ResNet-50's and MobileNetV2's
 /// 1×1 layers) of inputs with a share of nonzero values: gemm against the sparse kernel.
 fn sparse(runs: usize) {
@@ -155,8 +162,7 @@ fn products(runs: usize) {
         "m, k, n: gemm ms, own ms, ratio (gemm / own); G multiply-adds/s; then for n < 20: narrow ms, gemm / narrow"
     );
     for (m, k, n) in shapes {
-        let lhs: Vec<f32> = (0..m * k).map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5).collect();
-        let rhs: Vec<f32> = (0..k * n).map(|i| ((i * 104_729) % 1000) as f32 / 1000.0 - 0.5).collect();
+        let (lhs, rhs) = operands([m, k, n]);
         let theirs = median(runs, &|| {
             let mut dst = vec![0f32; m * n];
             // SAFETY: row-major matrices of these sizes.
@@ -250,8 +256,7 @@ fn packed_weights(runs: usize) {
         (256, 512, 16),
     ];
     for (m, k, n) in shapes {
-        let lhs: Vec<f32> = (0..m * k).map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5).collect();
-        let rhs: Vec<f32> = (0..k * n).map(|i| ((i * 104_729) % 1000) as f32 / 1000.0 - 0.5).collect();
+        let (lhs, rhs) = operands([m, k, n]);
         let once = pack_lhs_all(&lhs, k, [m, k]);
         let time = |kind: u8| {
             median(runs, &|| {

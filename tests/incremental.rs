@@ -32,6 +32,17 @@ fn squeezenet_on_chelsea() -> (Network, Tensor<4>) {
     (net, x)
 }
 
+/// [`squeezenet_on_chelsea`] with every activation kept, for windows filled with the mean.
+fn squeezenet_kept_with_mean_fill() -> (Network, convlens::methods::occlusion::Unmodified) {
+    use convlens::methods::occlusion::{Unmodified, fill_image};
+    let (net, x) = squeezenet_on_chelsea();
+    let [_, c, h, w] = x.dims();
+    let pixels = x.to_data().try_to_vec::<f32>().unwrap();
+    let fill = fill_image(&pixels, [c, h, w], Fill::Mean);
+    let base = Unmodified::new(&net, &x, &fill).unwrap().expect("SqueezeNet is NCHW");
+    (net, base)
+}
+
 #[test]
 fn squeezenet_incremental_equals_naive() {
     let (net, x) = squeezenet_on_chelsea();
@@ -210,12 +221,7 @@ fn a_probe_from_kept_activations_equals_a_whole_pass() {
 /// approximate.
 #[test]
 fn batches_side_by_side_equal_one_call_each() {
-    use convlens::methods::occlusion::{Unmodified, fill_image};
-    let (net, x) = squeezenet_on_chelsea();
-    let [_, c, h, w] = x.dims();
-    let pixels = x.to_data().try_to_vec::<f32>().unwrap();
-    let fill = fill_image(&pixels, [c, h, w], Fill::Mean);
-    let base = Unmodified::new(&net, &x, &fill).unwrap().expect("SqueezeNet is NCHW");
+    let (net, base) = squeezenet_kept_with_mean_fill();
     let groups: [&[[usize; 2]]; 4] = [&[[0, 0]], &[[96, 112]], &[[195, 16], [48, 195]], &[[112, 112]]];
     for cap in [None, Some(0.45)] {
         for name in [net.score_name(), "fire5/concat"] {
@@ -238,12 +244,7 @@ fn batches_side_by_side_equal_one_call_each() {
 /// and in the middle mixed, exact and approximate.
 #[test]
 fn a_batch_of_windows_equals_each_window_alone() {
-    use convlens::methods::occlusion::{Unmodified, fill_image};
-    let (net, x) = squeezenet_on_chelsea();
-    let [_, c, h, w] = x.dims();
-    let pixels = x.to_data().try_to_vec::<f32>().unwrap();
-    let fill = fill_image(&pixels, [c, h, w], Fill::Mean);
-    let base = Unmodified::new(&net, &x, &fill).unwrap().expect("SqueezeNet is NCHW");
+    let (net, base) = squeezenet_kept_with_mean_fill();
     let at = [[0, 0], [96, 112], [195, 16], [48, 195], [112, 112]];
     for cap in [None, Some(0.45)] {
         let batch = base.occluded(&net, &at, [32, 32], net.score_name(), cap).unwrap();

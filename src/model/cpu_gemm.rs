@@ -24,6 +24,20 @@ thread_local! {
     static PACKED: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
+/// Runs `f` on at least `len` values of this thread's kept buffer ([`PACKED`]), or of a fresh
+/// one where the kept one is in use (a product inside another's callback).
+fn with_buffer<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    PACKED.with(|cell| {
+        let mut kept = cell.try_borrow_mut();
+        let mut fresh = Vec::new();
+        let buf = kept.as_deref_mut().unwrap_or(&mut fresh);
+        if buf.len() < len {
+            buf.resize(len, 0.0);
+        }
+        f(&mut buf[..len])
+    })
+}
+
 /// `dst = lhs · rhs` (`[m, k] · [k, n]`), each matrix row-major with the row strides
 /// `[dst, lhs, rhs]` and unit column strides. With `k == 0`, `dst` is zeroed.
 ///
@@ -39,13 +53,7 @@ pub unsafe fn gemm(dst: *mut f32, lhs: *const f32, rhs: *const f32, [m, k, n]: [
     }
     let row_blocks = m.div_ceil(MR);
     let lhs_len = row_blocks * MR * KC.min(k);
-    PACKED.with(|cell| {
-        let mut kept = cell.try_borrow_mut();
-        let mut fresh = Vec::new();
-        let buf = kept.as_deref_mut().unwrap_or(&mut fresh);
-        if buf.len() < lhs_len + NR * KC {
-            buf.resize(lhs_len + NR * KC, 0.0);
-        }
+    with_buffer(lhs_len + NR * KC, |buf| {
         let (a, b) = buf.split_at_mut(lhs_len);
         let mut p0 = 0;
         while p0 < k {
@@ -143,19 +151,11 @@ pub unsafe fn gemm_packed(dst: *mut f32, packed: &[f32], rhs: *const f32, [m, k,
         // SAFETY: by the caller's promise.
         return unsafe { zero(dst, [m, n], ds) };
     }
-    PACKED.with(|cell| {
-        let mut kept = cell.try_borrow_mut();
-        let mut fresh = Vec::new();
-        let buf = kept.as_deref_mut().unwrap_or(&mut fresh);
-        if buf.len() < NR * KC {
-            buf.resize(NR * KC, 0.0);
-        }
+    with_buffer(NR * KC, |buf| {
         for p0 in (0..k).step_by(KC) {
             let kc = KC.min(k - p0);
             // SAFETY: by the caller's promise; depth block p0 of the packed weights.
-            unsafe {
-                panels(dst, &packed[rows * p0..][..rows * kc], &mut buf[..NR * KC], rhs, [p0, kc], [m, n], [ds, rs])
-            };
+            unsafe { panels(dst, &packed[rows * p0..][..rows * kc], buf, rhs, [p0, kc], [m, n], [ds, rs]) };
         }
     });
 }
@@ -182,14 +182,7 @@ pub unsafe fn gemm_narrow(
     }
     // Each column of `rhs` as a row of `k4` values, zero past `k`.
     let k4 = k.next_multiple_of(4);
-    PACKED.with(|cell| {
-        let mut kept = cell.try_borrow_mut();
-        let mut fresh = Vec::new();
-        let buf = kept.as_deref_mut().unwrap_or(&mut fresh);
-        if buf.len() < n * k4 {
-            buf.resize(n * k4, 0.0);
-        }
-        let t = &mut buf[..n * k4];
+    with_buffer(n * k4, |t| {
         // SAFETY: rows 0..k of rhs hold n values each (the caller's promise); t holds n rows
         // of k4.
         unsafe { transpose(rhs, rs, [k, n], t.as_mut_ptr(), k4) };
