@@ -608,6 +608,117 @@ impl Network {
         Ok(Tensor::from_data(TensorData::new(y, [n, o, oh, ow]), &self.device))
     }
 
+    /// A 3×3 convolution's constant float weights (`[O, C, 3, 3]`, with `O` and `C`) and bias,
+    /// when [`Network::winograd_together`] can run it: Winograd's kernel with weights
+    /// transformed once, no integer kernel.
+    #[allow(clippy::type_complexity)]
+    fn winograd_operands(&self, node: &Node) -> Option<(&[f32], [usize; 2], Option<&[f32]>)> {
+        if !self.cpu_kernels || self.int_convs.contains_key(&node.output) || !self.winograd.contains_key(&node.output) {
+            return None;
+        }
+        let constant = |k: usize| match node.inputs.get(k).and_then(|name| self.graph.constants.get(name)) {
+            Some(HostTensor { data: HostData::F32(v), dims }) => Some((v.as_slice(), dims.as_slice())),
+            _ => None,
+        };
+        let (weight, &[o, c, 3, 3]) = constant(1)? else { return None };
+        let bias = match node.inputs.get(2).filter(|n| !n.is_empty()) {
+            None => None,
+            Some(_) => Some(constant(2).filter(|(b, _)| b.len() == o)?.0),
+        };
+        Some((weight, [o, c], bias))
+    }
+
+    /// Whether [`Network::winograd_together`] runs convolution `node` on inputs of `shapes`.
+    pub(super) fn takes_winograd_together(&self, node: &Node, shapes: &[[usize; 4]]) -> bool {
+        let Op::Conv { strides, pads, dilations, groups, auto_pad_same } = node.op else { return false };
+        let Some((_, [o, c], _)) = self.winograd_operands(node) else { return false };
+        shapes.iter().all(|&[n, ch, h, w]| {
+            let padding = conv_padding(pads, auto_pad_same, strides, dilations, [h, w], [3, 3]);
+            let g = cpu_conv::ConvGeometry { strides, padding, dilations, groups };
+            n > 0
+                && ch == c
+                && h + padding[0].0 + padding[0].1 >= 3
+                && w + padding[1].0 + padding[1].1 >= 3
+                && cpu_winograd::suits_transformed(c, o, [h, w], [3, 3], &g)
+        })
+    }
+
+    /// Convolution `node` of several inputs (each `[N, C, h, w]`, sizes of their own) at once,
+    /// clamped to `clamp`: each input's output. The inputs' images go to Winograd's kernel
+    /// together, per algorithm ([`cpu_winograd::tile_for_together`]), so that each transform
+    /// position is one product over all of their tiles
+    /// ([`cpu_winograd::conv3x3_transformed_many`]). The caller has checked
+    /// [`Network::takes_winograd_together`]; `None` if an input's values are not on the host.
+    pub(super) fn winograd_together(
+        &self,
+        node: &Node,
+        xs: &[Tensor<4>],
+        clamp: Option<[f32; 2]>,
+    ) -> Result<Option<Vec<Tensor<4>>>, ModelError> {
+        let (Op::Conv { strides, pads, dilations, auto_pad_same, .. }, Some((weight, [o, c], bias))) =
+            (&node.op, self.winograd_operands(node))
+        else {
+            return Err(err(node, "not a convolution for Winograd's kernel"));
+        };
+        let slots = &self.winograd[&node.output];
+        let dispatched: Vec<DispatchTensor> = xs.iter().map(|x| x.clone().into_dispatch()).collect();
+        let Some(values) = dispatched.iter().map(cpu_values).collect::<Option<Vec<&[f32]>>>() else {
+            return Ok(None);
+        };
+        let shapes: Vec<[usize; 4]> = xs.iter().map(|x| x.dims()).collect();
+        let geometry = |[h, w]: [usize; 2]| conv_padding(*pads, *auto_pad_same, *strides, *dilations, [h, w], [3, 3]);
+        let output = |[h, w]: [usize; 2]| {
+            let [(t, b), (l, r)] = geometry([h, w]);
+            [h + t + b - 2, w + l + r - 2]
+        };
+        let mut outs: Vec<Vec<f32>> = shapes
+            .iter()
+            .map(|&[n, _, h, w]| Vec::with_capacity(n * o * output([h, w]).iter().product::<usize>()))
+            .collect();
+        for tile in [cpu_winograd::Tile::Two, cpu_winograd::Tile::Four] {
+            // This algorithm's images, by padding (one call per padding: the same for all, in
+            // practice), with the input each came from.
+            type Run<'a> = ([(usize, usize); 2], Vec<(&'a [f32], [usize; 2])>, Vec<usize>);
+            let mut runs: Vec<Run> = Vec::new();
+            for (k, (&[n, _, h, w], x)) in shapes.iter().zip(&values).enumerate() {
+                if cpu_winograd::tile_for_together(output([h, w])) != tile {
+                    continue;
+                }
+                let padding = geometry([h, w]);
+                let at = match runs.iter().position(|(p, ..)| *p == padding) {
+                    Some(at) => at,
+                    None => {
+                        runs.push((padding, Vec::new(), Vec::new()));
+                        runs.len() - 1
+                    }
+                };
+                for b in 0..n {
+                    runs[at].1.push((&x[b * c * h * w..][..c * h * w], [h, w]));
+                    runs[at].2.push(k);
+                }
+            }
+            for (padding, images, from) in runs {
+                let u = slots[tile as usize].get_or_init(|| cpu_winograd::transform_weights(weight, o, c, tile));
+                let y = cpu_winograd::conv3x3_transformed_many(&images, c, u, o, bias, clamp, padding);
+                let mut at = 0;
+                for ((_, hw), k) in images.iter().zip(from) {
+                    let len = o * output(*hw).iter().product::<usize>();
+                    outs[k].extend_from_slice(&y[at..][..len]);
+                    at += len;
+                }
+            }
+        }
+        Ok(Some(
+            outs.into_iter()
+                .zip(&shapes)
+                .map(|(y, &[n, _, h, w])| {
+                    let [oh, ow] = output([h, w]);
+                    Tensor::from_data(TensorData::new(y, [n, o, oh, ow]), &self.device)
+                })
+                .collect(),
+        ))
+    }
+
     /// [`Network::winograd`]: empty slots for every convolution that may use transformed weights.
     fn winograd_weights(&self) -> HashMap<String, [std::sync::OnceLock<cpu_winograd::Transformed>; 2]> {
         let mut out = HashMap::new();
