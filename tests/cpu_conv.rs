@@ -566,38 +566,3 @@ fn cpu_max_pool_gradients_match_burns() {
         checked += 1;
     }
 }
-
-/// Images of different sizes convolved together (their tiles side by side in one product per
-/// transform position, `cpu_winograd::conv3x3_transformed_many`) give each image's result alone,
-/// for both algorithms, with packed and row-major weights alike, and when the images are more
-/// than one run of products holds.
-#[test]
-fn winograd_images_together_equal_each_alone() {
-    use convlens::model::cpu_winograd::{Tile, conv3x3_transformed, conv3x3_transformed_many, transform_weights};
-    let mut rng = StdRng::seed_from_u64(29);
-    for (c, o, count) in [(16, 24, 5), (64, 256, 9), (40, 130, 3)] {
-        let sizes: Vec<[usize; 2]> = (0..count).map(|_| [rng.random_range(3..18), rng.random_range(3..18)]).collect();
-        let images: Vec<Vec<f32>> =
-            sizes.iter().map(|[h, w]| (0..c * h * w).map(|_| rng.random_range(-1.0..1.0)).collect()).collect();
-        let weight: Vec<f32> = (0..o * c * 9).map(|_| rng.random_range(-1.0..1.0)).collect();
-        let bias: Vec<f32> = (0..o).map(|_| rng.random_range(-1.0..1.0)).collect();
-        for tile in [Tile::Two, Tile::Four] {
-            let u = transform_weights(&weight, o, c, tile);
-            for (padding, clamp) in [([(0, 0); 2], None), ([(1, 1); 2], Some([0.0, f32::INFINITY]))] {
-                let list: Vec<(&[f32], [usize; 2])> =
-                    images.iter().zip(&sizes).map(|(x, s)| (x.as_slice(), *s)).collect();
-                let together = conv3x3_transformed_many(&list, c, &u, o, Some(&bias), clamp, padding);
-                let mut at = 0;
-                for (x, [h, w]) in images.iter().zip(&sizes) {
-                    let alone = conv3x3_transformed(x, [1, c, *h, *w], &u, o, Some(&bias), clamp, padding);
-                    let part = &together[at..][..alone.len()];
-                    let differ = part.iter().zip(&alone).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
-                    // The same sums, in products of other widths: within rounding.
-                    assert!(differ <= 1e-4, "{tile:?} {c} → {o}, {h} × {w}: differs by {differ}");
-                    at += alone.len();
-                }
-                assert_eq!(at, together.len());
-            }
-        }
-    }
-}

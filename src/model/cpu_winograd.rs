@@ -126,17 +126,6 @@ pub fn tile_for([h, w]: [usize; 2]) -> Tile {
     if h * w >= FOUR_MIN_PIXELS { Tile::Four } else { Tile::Two }
 }
 
-/// The algorithm for an output plane of `[h, w]` that [`conv3x3_transformed_many`] computes
-/// together with others (an occlusion sweep's patches): F(4×4, 3×3) wherever its products are
-/// fewer than F(2×2, 3×3)'s (a 4 × 4 tile may waste more of the plane's edge, but it does 36
-/// multiply-adds per tile and channel pair for 16 outputs, against 16 for 4). Alone, a small
-/// plane's few tiles made F(4×4)'s products too narrow to pay ([`FOUR_MIN_PIXELS`]); side by
-/// side with other planes' tiles they are not.
-pub fn tile_for_together([h, w]: [usize; 2]) -> Tile {
-    let products = |side: usize, positions: usize| h.div_ceil(side) * w.div_ceil(side) * positions;
-    if products(4, 36) < products(2, 16) { Tile::Four } else { Tile::Two }
-}
-
 /// A layer's weights in one algorithm's transform domain ([`transform_weights`]).
 #[derive(Clone, Debug)]
 pub struct Transformed {
@@ -210,36 +199,11 @@ pub fn transform_weights(weight: &[f32], o: usize, c: usize, tile: Tile) -> Tran
     Transformed { tile, u }
 }
 
-/// [`conv3x3`] with the weights already transformed by [`transform_weights`] (`t`): the batch's
-/// images side by side ([`conv3x3_transformed_many`]).
+/// [`conv3x3`] with the weights already transformed by [`transform_weights`] (`t`).
 #[inline(never)]
 pub fn conv3x3_transformed(
     x: &[f32],
     [n, c, h, w]: [usize; 4],
-    t: &Transformed,
-    o: usize,
-    bias: Option<&[f32]>,
-    clamp: Option<[f32; 2]>,
-    padding: [(usize, usize); 2],
-) -> Vec<f32> {
-    let images: Vec<(&[f32], [usize; 2])> = (0..n).map(|b| (&x[b * c * h * w..][..c * h * w], [h, w])).collect();
-    conv3x3_transformed_many(&images, c, t, o, bias, clamp, padding)
-}
-
-/// Transformed values that one run of [`conv3x3_transformed_many`]'s products may keep (the
-/// products' outputs, `positions × O × tiles`): images are taken together while their tiles fit,
-/// so that a few small planes share each product without its outputs leaving the caches.
-const TOGETHER_VALUES: usize = 1 << 20;
-
-/// [`conv3x3_transformed`] of several images of `c` channels, each with its own size (`images`:
-/// `[C, h, w]` values and `[h, w]`), all padded by `padding`: their outputs one after another,
-/// each `[O, h', w']`. The images' tiles sit side by side in the transform domain, so each of
-/// its positions is one product over all of them: wider products, and each weight read once for
-/// all the images (an occlusion sweep's windows have a few dozen tiles each).
-#[inline(never)]
-pub fn conv3x3_transformed_many(
-    images: &[(&[f32], [usize; 2])],
-    c: usize,
     t: &Transformed,
     o: usize,
     bias: Option<&[f32]>,
@@ -255,82 +219,41 @@ pub fn conv3x3_transformed_many(
     };
     assert_eq!(all.len(), positions * step, "transformed weights for {o} × {c} channels");
     let [(top, bottom), (left, right)] = padding;
-    // Per image: output size, tiles per side.
-    let sizes: Vec<([usize; 2], [usize; 2])> = images
-        .iter()
-        .map(|(x, [h, w])| {
-            assert!(x.len() >= c * h * w, "an image of {c} × {h} × {w} values");
-            let (oh, ow) = (h + top + bottom - 2, w + left + right - 2);
-            ([oh, ow], [oh.div_ceil(side), ow.div_ceil(side)])
-        })
-        .collect();
-    let mut out = vec![0f32; sizes.iter().map(|([oh, ow], _)| o * oh * ow).sum()];
+    let (oh, ow) = (h + top + bottom - 2, w + left + right - 2);
+    let (th, tw) = (oh.div_ceil(side), ow.div_ceil(side));
+    let tiles = th * tw;
+    // Each stage runs in parts on the pool's threads (model::cpu_par), one scratch buffer set
+    // per part: the input channels' transforms, the products, the output channels'.
+    // One input plane with its padding, large enough for whole tiles: the parts outside the
+    // image stay zero from the first fill, the image part is overwritten per channel.
+    let (ph, pw) = (side * th + 2, side * tw + 2);
+    let mut v = vec![0f32; positions * c * tiles];
+    // (Three values more: the output transform reads whole vectors past the last tile.)
+    let mut m = vec![0f32; positions * o * tiles + 3];
+    let mut out = vec![0f32; n * o * oh * ow];
     let [lo, hi] = clamp.unwrap_or([f32::NEG_INFINITY, f32::INFINITY]);
     let (inputs, outputs, products) = (parts(c, 1), parts(o, 1), parts(positions, 1));
-    let mut first = 0;
-    let mut written = 0;
-    while first < images.len() {
-        // The next run of images: as many as fit TOGETHER_VALUES, at least one.
-        let mut end = first;
-        let mut tiles = 0;
-        while end < images.len() {
-            let [th, tw] = sizes[end].1;
-            if end > first && (tiles + th * tw) * positions * o > TOGETHER_VALUES {
-                break;
-            }
-            tiles += th * tw;
-            end += 1;
-        }
-        // Where each image's tiles start among the run's.
-        let offsets: Vec<usize> = sizes[first..end]
-            .iter()
-            .scan(0, |at, (_, [th, tw])| {
-                let start = *at;
-                *at += th * tw;
-                Some(start)
-            })
-            .collect();
-        let run = &images[first..end];
-        let run_sizes = &sizes[first..end];
-        let mut v = vec![0f32; positions * c * tiles];
-        // (Three values more: the output transform reads whole vectors past the last tile.)
-        let mut m = vec![0f32; positions * o * tiles + 3];
-        // Each stage runs in parts on the pool's threads (model::cpu_par), one scratch buffer
-        // set per part: the input channels' transforms, the products, the output channels'.
+    for b in 0..n {
         let vs = SharedMut(v.as_mut_ptr());
         for_each(inputs.len(), positions * c * tiles, |p| {
-            for (k, ((x, [h, w]), (_, [th, tw]))) in run.iter().zip(run_sizes).enumerate() {
-                // One input plane with its padding, large enough for whole tiles: the parts
-                // outside the image stay zero from the first fill, the image part is
-                // overwritten per channel.
-                let (ph, pw) = (side * th + 2, side * tw + 2);
-                let mut plane = vec![0f32; ph * pw];
-                let mut rows = vec![0f32; (side + 2) * cpu_winograd4::rows_stride(pw)];
-                for ch in inputs[p].clone() {
-                    let input = &x[ch * h * w..][..h * w];
-                    for (y, line) in input.chunks_exact(*w).enumerate() {
-                        plane[(y + top) * pw + left..][..*w].copy_from_slice(line);
-                    }
-                    let (at, len) = (ch * tiles + offsets[k], positions * c * tiles);
-                    // SAFETY: channel ch writes only v[ξ · c·tiles + ch·tiles + offset + t]
-                    // for t < this image's tiles, within `v`; no other channel or image, so no
-                    // other part, writes those.
-                    unsafe {
-                        match tile {
-                            Tile::Two => transform_input(&plane, pw, [*th, *tw], &mut rows, vs, at, len, c * tiles),
-                            Tile::Four => cpu_winograd4::transform_input(
-                                &plane,
-                                pw,
-                                [*th, *tw],
-                                &mut rows,
-                                vs,
-                                at,
-                                len,
-                                c * tiles,
-                            ),
-                        }
-                    };
+            let mut plane = vec![0f32; ph * pw];
+            let mut rows = vec![0f32; (side + 2) * cpu_winograd4::rows_stride(pw)];
+            for ch in inputs[p].clone() {
+                let input = &x[(b * c + ch) * h * w..][..h * w];
+                for (y, line) in input.chunks_exact(w).enumerate() {
+                    plane[(y + top) * pw + left..][..w].copy_from_slice(line);
                 }
+                let (at, len) = (ch * tiles, positions * c * tiles);
+                // SAFETY: channel ch writes only v[ξ · c·tiles + ch·tiles + t] for t < tiles,
+                // within `v`; no other channel, so no other part, writes those.
+                unsafe {
+                    match tile {
+                        Tile::Two => transform_input(&plane, pw, [th, tw], &mut rows, vs, at, len, c * tiles),
+                        Tile::Four => {
+                            cpu_winograd4::transform_input(&plane, pw, [th, tw], &mut rows, vs, at, len, c * tiles)
+                        }
+                    }
+                };
             }
         });
         let ms = SharedMut(m.as_mut_ptr());
@@ -355,39 +278,30 @@ pub fn conv3x3_transformed_many(
                 }
             }
         });
-        let most = run_sizes.iter().map(|(_, [th, tw])| th * tw).max().unwrap_or(0);
-        let image = SharedMut(out[written..].as_mut_ptr());
+        let image = SharedMut(out[b * o * oh * ow..].as_mut_ptr());
         for_each(outputs.len(), positions * o * tiles, |p| {
             // (Four values more: F(4×4) reads whole vectors past its last run.)
-            let mut blocks = vec![0f32; side * side * most.next_multiple_of(4) + 4];
-            let mut at = 0;
-            for (k, ([oh, ow], [th, tw])) in run_sizes.iter().enumerate() {
-                for r in outputs[p].clone() {
-                    // SAFETY: output channel r's plane of this image, written by this part alone.
-                    let plane_out = unsafe { image.slice(at + r * oh * ow, oh * ow) };
-                    let add = bias.map_or(0.0, |b| b[r]);
-                    let (m, stride) = (&m[r * tiles + offsets[k]..], o * tiles);
-                    match tile {
-                        Tile::Two => {
-                            transform_output(m, stride, [*th, *tw], [*oh, *ow], &mut blocks, plane_out, add, [lo, hi])
-                        }
-                        Tile::Four => cpu_winograd4::transform_output(
-                            m,
-                            stride,
-                            [*th, *tw],
-                            [*oh, *ow],
-                            &mut blocks,
-                            plane_out,
-                            add,
-                            [lo, hi],
-                        ),
-                    }
+            let mut blocks = vec![0f32; side * side * tiles.next_multiple_of(4) + 4];
+            for r in outputs[p].clone() {
+                // SAFETY: output channel r's plane of image b, written by this part alone.
+                let plane_out = unsafe { image.slice(r * oh * ow, oh * ow) };
+                let add = bias.map_or(0.0, |b| b[r]);
+                let (m, stride) = (&m[r * tiles..], o * tiles);
+                match tile {
+                    Tile::Two => transform_output(m, stride, [th, tw], [oh, ow], &mut blocks, plane_out, add, [lo, hi]),
+                    Tile::Four => cpu_winograd4::transform_output(
+                        m,
+                        stride,
+                        [th, tw],
+                        [oh, ow],
+                        &mut blocks,
+                        plane_out,
+                        add,
+                        [lo, hi],
+                    ),
                 }
-                at += o * oh * ow;
             }
         });
-        written += run_sizes.iter().map(|([oh, ow], _)| o * oh * ow).sum::<usize>();
-        first = end;
     }
     out
 }

@@ -342,22 +342,6 @@ fn union(inputs: &[&Patched]) -> ([usize; 2], Vec<[usize; 2]>) {
     (size, corners)
 }
 
-/// One batch's values so far in [`Network::occluded_groups`], and the output of a convolution
-/// that clamped it for the ReLU or Clip right after it.
-type Env<'a> = (HashMap<String, Inc>, Option<&'a str>);
-
-/// How a convolution runs on a patched input ([`Network::conv_plan`]).
-struct ConvPlan {
-    /// Per copy, the output patch's top-left corner.
-    corners: Vec<[usize; 2]>,
-    /// Per copy, the input tile's top-left corner (it may reach past the map: zeros there).
-    from: Vec<[isize; 2]>,
-    /// The input tile's size.
-    tile: [usize; 2],
-    /// The convolution without its padding (the tile carries it).
-    node: Node,
-}
-
 impl Network {
     /// The value `name` for `at.len()` copies of `input`, copy `r` with `fill` (an image like
     /// `input`) in place of the `window` whose top-left corner is `at[r]` (windows may run past
@@ -383,8 +367,6 @@ impl Network {
     /// [`Network::occluded`] for several batches of copies (`groups`), one answer each, run
     /// through the network side by side: each node for every batch before the next node, so
     /// that a layer's weights are read once from memory for all of them, not once per batch.
-    /// A convolution on Winograd's kernel takes every batch's tiles in one product per
-    /// transform position ([`Network::winograd_together`]).
     #[allow(clippy::too_many_arguments)]
     pub fn occluded_groups(
         &self,
@@ -403,7 +385,7 @@ impl Network {
         let needed = self.needed_nodes(&keep, &HashMap::new());
         // Per batch: its values so far, and the output of a convolution that clamped it for the
         // ReLU or Clip right after it.
-        let mut envs: Vec<Env> = starts
+        let mut envs: Vec<(HashMap<String, Inc>, Option<&str>)> = starts
             .into_iter()
             .map(|start| (HashMap::from([(self.graph.input.clone(), Inc::Patched(start))]), None))
             .collect();
@@ -413,19 +395,6 @@ impl Network {
             }
             let base_out = base.get(&node.output).ok_or_else(|| ModelError::UnknownTap(node.output.clone()))?;
             let input = node.inputs.first().map(String::as_str);
-            let clamp = self.clamp_after[i].filter(|_| self.cpu_kernels && node.output != name);
-            if let Some(values) = self.convolve_together(node, &envs, base_out, cap, clamp)? {
-                for ((env, clamped), value) in envs.iter_mut().zip(values) {
-                    *clamped = clamp.map(|_| node.output.as_str());
-                    for dead in &self.last_use[i] {
-                        if dead != name {
-                            env.remove(dead);
-                        }
-                    }
-                    env.insert(node.output.clone(), value);
-                }
-                continue;
-            }
             for (env, clamped) in envs.iter_mut() {
                 let value = match input.and_then(|n| env.get(n)).filter(|_| clamped.is_some() && *clamped == input) {
                     // The convolution before applied this ReLU or Clip already: its values, over
@@ -437,6 +406,7 @@ impl Network {
                     }),
                     Some(dense) => dense.clone(),
                     None => {
+                        let clamp = self.clamp_after[i].filter(|_| self.cpu_kernels && node.output != name);
                         *clamped = clamp.map(|_| node.output.as_str());
                         self.incremental_node(node, env, base_out, cap, clamp)?
                     }
@@ -574,13 +544,37 @@ impl Network {
                 let out = run(inputs.collect(), node)?;
                 Ok(patched_out(out, corners))
             }
-            (Op::Conv { .. }, true) if acts.len() == 1 => {
-                let Some(plan) = self.conv_plan(node, patched[0], base_out, cap) else {
+            (Op::Conv { strides, pads, dilations, auto_pad_same, groups }, true) if acts.len() == 1 => {
+                let p = patched[0];
+                let [_, _, h, w] = p.base.dims();
+                let weight = self.uploaded.get(node.inputs.get(1).map_or("", String::as_str));
+                let Some(kernel) = weight.and_then(|wt| match wt.shape.as_slice() {
+                    [_, _, kh, kw] => Some([*kh, *kw]),
+                    _ => None,
+                }) else {
                     return self.dense_node(node, &acts, &run);
                 };
-                let out =
-                    run(vec![(acts[0].0, Value::nchw(patched[0].gather(&plan.from, plan.tile, 0.0)))], &plan.node)?;
-                Ok(patched_out(out, plan.corners))
+                let padding = conv_padding(*pads, *auto_pad_same, *strides, *dilations, [h, w], kernel);
+                let out = [base_out.shape[2], base_out.shape[3]];
+                let before = [padding[0].0, padding[1].0];
+                let share = if alone_and_exact(p, cap) && *groups == 1 { 1.0 } else { DENSE_SHARE };
+                let Some((_, corners, from, tile)) =
+                    window_plan(p, out, kernel, *strides, *dilations, before, cap, share)
+                else {
+                    return self.dense_node(node, &acts, &run);
+                };
+                let unpadded = Node {
+                    op: Op::Conv {
+                        strides: *strides,
+                        pads: [0; 4],
+                        dilations: *dilations,
+                        groups: *groups,
+                        auto_pad_same: false,
+                    },
+                    ..node.clone()
+                };
+                let out = run(vec![(acts[0].0, Value::nchw(p.gather(&from, tile, 0.0)))], &unpadded)?;
+                Ok(patched_out(out, corners))
             }
             (Op::MaxPool { kernel, strides, pads, .. }, true) => {
                 let p = patched[0];
@@ -603,73 +597,6 @@ impl Network {
             }
             _ => self.dense_node(node, &acts, &run),
         }
-    }
-
-    /// Convolution `node` on the patched input `p`: the tile of the input each copy's output
-    /// patch reads, and the node without padding; `None` when it runs on the copies in full
-    /// (a grouped convolution whose patch would cover most of the map, or no 4-D weight).
-    fn conv_plan(&self, node: &Node, p: &Patched, base_out: &Value, cap: Option<f32>) -> Option<ConvPlan> {
-        let Op::Conv { strides, pads, dilations, auto_pad_same, groups } = &node.op else { return None };
-        let [_, _, h, w] = p.base.dims();
-        let weight = self.uploaded.get(node.inputs.get(1).map_or("", String::as_str));
-        let kernel = weight.and_then(|wt| match wt.shape.as_slice() {
-            [_, _, kh, kw] => Some([*kh, *kw]),
-            _ => None,
-        })?;
-        let padding = conv_padding(*pads, *auto_pad_same, *strides, *dilations, [h, w], kernel);
-        let out = [base_out.shape[2], base_out.shape[3]];
-        let before = [padding[0].0, padding[1].0];
-        let share = if alone_and_exact(p, cap) && *groups == 1 { 1.0 } else { DENSE_SHARE };
-        let (_, corners, from, tile) = window_plan(p, out, kernel, *strides, *dilations, before, cap, share)?;
-        let op =
-            Op::Conv { strides: *strides, pads: [0; 4], dilations: *dilations, groups: *groups, auto_pad_same: false };
-        Some(ConvPlan { corners, from, tile, node: Node { op, ..node.clone() } })
-    }
-
-    /// Convolution `node` for every batch of [`Network::occluded_groups`] at once, where each
-    /// batch's input is patched and every tile takes Winograd's kernel: their tiles side by
-    /// side in one product per transform position ([`Network::winograd_together`]). `None`
-    /// when the batches run one at a time.
-    fn convolve_together(
-        &self,
-        node: &Node,
-        envs: &[Env],
-        base_out: &Value,
-        cap: Option<f32>,
-        clamp: Option<[f32; 2]>,
-    ) -> Result<Option<Vec<Inc>>, ModelError> {
-        let input = node.inputs.first().map(String::as_str);
-        if !matches!(node.op, Op::Conv { .. }) || base_out.shape.len() != 4 || !self.cpu_kernels {
-            return Ok(None);
-        }
-        let mut plans = Vec::with_capacity(envs.len());
-        for (env, clamped) in envs {
-            // (A convolution's input is never the output a convolution clamped for its activation.)
-            let acts = node.inputs.iter().filter(|n| env.contains_key(*n)).count();
-            let (Some(Inc::Patched(p)), 1, false) =
-                (input.and_then(|n| env.get(n)), acts, clamped.is_some() && *clamped == input)
-            else {
-                return Ok(None);
-            };
-            let Some(plan) = self.conv_plan(node, p, base_out, cap) else { return Ok(None) };
-            plans.push((p, plan));
-        }
-        let shapes: Vec<[usize; 4]> =
-            plans.iter().map(|(p, plan)| [p.at.len(), p.base.dims()[1], plan.tile[0], plan.tile[1]]).collect();
-        let Some((_, first)) = plans.first() else { return Ok(None) };
-        if !self.takes_winograd_together(&first.node, &shapes) {
-            return Ok(None);
-        }
-        let tiles: Vec<Tensor<4>> = plans.iter().map(|(p, plan)| p.gather(&plan.from, plan.tile, 0.0)).collect();
-        let Some(outs) = self.winograd_together(&first.node, &tiles, clamp)? else { return Ok(None) };
-        Ok(Some(
-            outs.into_iter()
-                .zip(plans)
-                .map(|(patch, (_, plan))| {
-                    Inc::Patched(Patched { base: base_out.tensor.clone(), patch, at: plan.corners })
-                })
-                .collect(),
-        ))
     }
 
     /// Assembles every input in full and runs the node as usual.
