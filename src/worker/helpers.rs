@@ -341,7 +341,8 @@ impl Helping {
         bytes: Option<Vec<u8>>,
     ) -> Result<Vec<f32>, Skipped> {
         // A `Skip` for this part, sent while it waited here, is read first (a message to
-        // itself queues behind it; a zero-delay timer would cost up to 4 ms per part).
+        // itself queues behind it; a zero-delay timer kept the helper waiting ~0.5 ms longer
+        // per part, BENCHMARKS.md).
         super::yield_now::yield_now().await;
         if self.skipped.borrow_mut().remove(&(run, part)) {
             return Err(Skipped::TakenBack);
