@@ -256,9 +256,13 @@ await test('a sweep previews a coarse pass, keeps the page responsive, and can b
   const controlsKept = () => page.evaluate(() => document.querySelector('.explain-controls').__kept === true
     && document.querySelector('#class-names').__kept === true);
   await page.click('[data-testid="explain-run"]');
+  const rowHeight = () => page.$eval('[data-testid="explain-progress"]', (r) => r.getBoundingClientRect().height);
+  const heightAtStart = await rowHeight();
   // The coarse pass (every other window) shows first, then the sweep refines it.
   const preview = await page.waitForSelector('[data-testid="explain-preview"]', { timeout: 120_000 });
   assert.ok(await preview.evaluate((img) => img.complete && img.naturalWidth === 227), 'the coarse map is drawn');
+  // Its place was held from the start: nothing below the row moves when it comes.
+  assert.equal(await rowHeight(), heightAtStart, 'the progress row keeps its height when the preview arrives');
   // The progress row counts the windows done (its reports are drawn apart from the app).
   await page.waitForFunction(() => {
     const row = document.querySelector('[data-testid="explain-progress"]');

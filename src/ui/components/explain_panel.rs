@@ -358,6 +358,10 @@ struct RunningRowProps {
 }
 
 /// One explanation in progress: a progress bar and, once there is one, the rough first map.
+/// A run that may preview (occlusion) holds the preview's place from its start, so that the
+/// preview's arrival moves nothing below it: a layout shift redraws the gallery and the panels
+/// under it, and where the browser draws in software (SwiftShader) that drawing took CPU from
+/// the sweep's workers (BENCHMARKS.md, "The page holds still while a sweep runs").
 #[function_component(RunningRow)]
 fn running_row(props: &RunningRowProps) -> Html {
     let r = &props.running;
@@ -371,6 +375,8 @@ fn running_row(props: &RunningRowProps) -> Html {
             if let Some(url) = preview {
                 <img class="preview" src={url} alt="coarse first pass" data-testid="explain-preview" />
                 <span class="muted">{"coarse pass; refining…"}</span>
+            } else if r.job.method == "occlusion" {
+                <div class="preview pending" aria-hidden="true"></div>
             }
         </div>
     }
