@@ -5,7 +5,9 @@
 // the workers, the renderer's main thread, the compositor, V8's background threads, the GPU
 // process.
 // Usage: node tests/browser/thread-cpu.mjs DIST [query] [N=4]
-// (POLL=ms: the harness checks the page every ms milliseconds, default 50.)
+// (POLL=ms: the harness checks the page every ms milliseconds, default 50. GPU=1: Chromium as
+// bench.mjs starts it, with WebGPU on SwiftShader, which then also draws the page's frames on the
+// CPU. CSS='…': a style sheet added to the page first, to try a change of layout without a build.)
 import { readFileSync, readdirSync } from 'node:fs';
 import { launch } from './browser.mjs';
 import { serve } from './serve.mjs';
@@ -13,8 +15,9 @@ import { explainMs, openSamplePage } from './model-page.mjs';
 
 const [dist = 'dist', query = 'method=occlusion&window=32&stride=16&incremental=true', n = '4'] = process.argv.slice(2);
 const server = await serve(dist);
-const context = await launch({ webgpu: false });
+const context = await launch({ webgpu: process.env.GPU === '1', serviceWorkers: 'block', bypassCSP: true });
 const page = await openSamplePage(context, `${server.origin}/?backend=cpu&${query}`);
+if (process.env.CSS) await page.addStyleTag({ content: process.env.CSS });
 // The harness's own polling takes CPU too: every 50 ms by default.
 const poll = process.env.POLL ? Number(process.env.POLL) : 50;
 const sweep = (k) => explainMs(page, 'occlusion', k, poll);
