@@ -172,6 +172,18 @@ fn unusual_images_decode_as_they_look() {
 }
 
 #[test]
+fn pictures_sent_to_the_page_decode_to_the_same_pixels() {
+    // Lossless, on a photo's noise and on a map's smooth ramps.
+    use convlens::image::decode_rgb;
+    let photo = decode_rgb(&std::fs::read("static/samples/chelsea.png").unwrap()).unwrap();
+    let ramp = image::RgbImage::from_fn(227, 131, |x, y| image::Rgb([x as u8, y as u8, (x ^ y) as u8]));
+    for img in [photo, ramp] {
+        let png = convlens::image::encode_png(&img);
+        assert_eq!(decode_rgb(&png).unwrap(), img);
+    }
+}
+
+#[test]
 fn non_image_inputs_are_refused_politely() {
     use onnx_ir::{Message, ModelProto};
     let base = ModelProto::parse_from_bytes(&std::fs::read("tests/fixtures/zoo/resnet18.onnx").unwrap()).unwrap();
