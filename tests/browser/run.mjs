@@ -257,6 +257,7 @@ await test('a sweep previews a coarse pass, keeps the page responsive, and can b
     && document.querySelector('#class-names').__kept === true);
   await page.click('[data-testid="explain-run"]');
   const rowHeight = () => page.$eval('[data-testid="explain-progress"]', (r) => r.getBoundingClientRect().height);
+  await page.waitForSelector('[data-testid="explain-progress"]');
   const heightAtStart = await rowHeight();
   // The coarse pass (every other window) shows first, then the sweep refines it.
   const preview = await page.waitForSelector('[data-testid="explain-preview"]', { timeout: 120_000 });

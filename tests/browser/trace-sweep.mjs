@@ -3,7 +3,10 @@
 // then records a Chrome trace of one more and prints how many DOM changes it made and, per
 // thread, its busy time (the top-level tasks) and the trace events that took the most of it,
 // and how long the page took over each message from the worker; with TASKS=1 also the renderer
-// main thread's tasks over 1 ms, in order. The trace is written to TRACE (default
+// main thread's tasks over 1 ms, in order. With GPU=1, Chromium runs as bench.mjs starts it
+// (WebGPU on SwiftShader, which then draws the page's frames on the CPU), the trace also records
+// the GPU process, and each frame's `SwapBuffers` during the sweep is printed (when it began after
+// the worker's first task, and how long it took). The trace is written to TRACE (default
 // /tmp/sweep-trace.json).
 // Usage: node tests/browser/trace-sweep.mjs DIST [query] [N=3]
 import { writeFileSync } from 'node:fs';
@@ -13,7 +16,8 @@ import { explainMs, openSamplePage } from './model-page.mjs';
 
 const [dist = 'dist', query = 'method=occlusion&window=32&stride=16&incremental=true', n = '3'] = process.argv.slice(2);
 const server = await serve(dist);
-const context = await launch({ webgpu: false });
+const gpu = process.env.GPU === '1';
+const context = await launch(gpu ? { serviceWorkers: 'block' } : { webgpu: false });
 const page = await openSamplePage(context, `${server.origin}/?backend=cpu&${query}`);
 for (let i = 0; i < Number(n); i++) await explainMs(page, 'occlusion', i);
 // The DOM changes the sweep makes in the page, counted alongside.
@@ -26,7 +30,7 @@ const cdp = await context.newCDPSession(page);
 const events = [];
 cdp.on('Tracing.dataCollected', (e) => events.push(...e.value));
 const complete = new Promise((resolve) => cdp.once('Tracing.tracingComplete', resolve));
-const categories = ['toplevel', 'v8', 'v8.wasm', 'blink', 'devtools.timeline', 'disabled-by-default-v8.gc', '__metadata'];
+const categories = [...(gpu ? ['gpu', 'viz', 'cc'] : []), 'toplevel', 'v8', 'v8.wasm', 'blink', 'devtools.timeline', 'disabled-by-default-v8.gc', '__metadata'];
 await cdp.send('Tracing.start', { traceConfig: { includedCategories: categories }, transferMode: 'ReportEvents' });
 const ms = await explainMs(page, 'occlusion', Number(n));
 await cdp.send('Tracing.end');
@@ -87,4 +91,12 @@ if (process.env.TASKS) {
     const label = inside.sort((a, b) => b.dur - a.dur).slice(0, 3).map((e) => `${e.name} ${(e.dur / 1000).toFixed(1)}`);
     console.log(`  at ${((task.ts - t0) / 1000).toFixed(0).padStart(4)} ms: ${(task.dur / 1000).toFixed(1)} ms  ${label.join(', ')}`);
   }
+}
+if (gpu) {
+  // The workers' first task of the sweep (over 1 ms), and the GPU process's frames after it.
+  const workers = rows.filter((r) => r.name.startsWith('DedicatedWorker')).flatMap((r) => r.list);
+  const start = Math.min(...workers.filter((e) => e.dur > 1000).map((e) => e.ts));
+  const swaps = events.filter((e) => e.ph === 'X' && e.name === 'SkiaOutputSurfaceImplOnGpu::SwapBuffers' && e.ts >= start);
+  swaps.sort((a, b) => a.ts - b.ts);
+  console.log(`the GPU process's frames from the sweep's start: ${swaps.map((e) => `at ${((e.ts - start) / 1000).toFixed(0)} ms ${(e.dur / 1000).toFixed(1)} ms`).join(', ')}`);
 }
