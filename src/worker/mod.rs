@@ -109,14 +109,6 @@ extern "C" fn count_constructor_run() {
 #[unsafe(link_section = ".init_array")]
 static COUNT_CONSTRUCTOR_RUNS: extern "C" fn() = count_constructor_run;
 
-/// `work` as a future of its own, polled through a pointer: each kind of request then compiles
-/// to functions of its own. Awaited in place, every request's work was inlined into the one
-/// `async` block below, a single wasm function of 128 KB that V8 compiled with its optimizing
-/// tier (~250 ms of a core) only once the page's second sweep was running (BENCHMARKS.md).
-fn own<'a, T>(work: impl Future<Output = T> + 'a) -> Pin<Box<dyn Future<Output = T> + 'a>> {
-    Box::pin(work)
-}
-
 /// Entry point of the worker binary.
 pub fn start() {
     let engine: Rc<RefCell<Option<Rc<Engine>>>> = Rc::new(RefCell::new(None));
@@ -125,21 +117,18 @@ pub fn start() {
     let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
         let (json, bytes) = crate::wire::unpack(&event.data());
         let (engine, helping) = (engine.clone(), helping.clone());
-        // Parsed here, not in the `async` block: serde's parser for every kind of request is
-        // 27 KB of wasm, which inlined there made the block's one function that large again.
-        let request = Request::from_json(&json);
         wasm_bindgen_futures::spawn_local(async move {
             let loaded = engine.borrow().clone();
             let not_loaded =
                 |id| post(&Response::Failed { id: Some(id), message: "the model is not loaded yet".into() }, None);
-            match request {
-                Ok(Request::Init { backend, model_url }) => own(init(engine, backend, &model_url)).await,
+            match Request::from_json(&json) {
+                Ok(Request::Init { backend, model_url }) => init(engine, backend, &model_url).await,
                 Ok(Request::Classify { id }) => match loaded {
-                    Some(e) => own(classify(&e, id, bytes.unwrap_or_default())).await,
+                    Some(e) => classify(&e, id, bytes.unwrap_or_default()).await,
                     None => not_loaded(id),
                 },
                 Ok(Request::Explain { id, job }) => match loaded {
-                    Some(e) => own(explain(&e, id, job)).await,
+                    Some(e) => explain(&e, id, job).await,
                     None => not_loaded(id),
                 },
                 Ok(Request::Cancel { id }) => {
@@ -148,7 +137,7 @@ pub fn start() {
                     }
                 }
                 Ok(Request::Optimize { id, job }) => match loaded {
-                    Some(e) => own(optimize(&e, id, job, bytes)).await,
+                    Some(e) => optimize(&e, id, job, bytes).await,
                     None => not_loaded(id),
                 },
                 Ok(Request::Pause { id, paused }) => {
@@ -162,37 +151,35 @@ pub fn start() {
                     }
                 }
                 Ok(Request::SwitchModel { model_url, reclassify }) => match loaded {
-                    Some(e) => own(switch_model(engine, &e, &model_url, reclassify)).await,
+                    Some(e) => switch_model(engine, &e, &model_url, reclassify).await,
                     None => post(&Response::Failed { id: None, message: "the model is not loaded yet".into() }, None),
                 },
                 Ok(Request::OpenModel { preprocess, labels, reclassify }) => match loaded {
                     Some(e) => {
                         let how = Overrides { preprocess, labels };
-                        own(open_model(engine, &e, bytes.unwrap_or_default(), how, reclassify)).await
+                        open_model(engine, &e, bytes.unwrap_or_default(), how, reclassify).await
                     }
                     None => post(&Response::Failed { id: None, message: "the model is not loaded yet".into() }, None),
                 },
                 Ok(Request::Anatomy { id, job }) => match loaded {
-                    Some(e) => own(anatomy::run(&e, id, job, bytes)).await,
+                    Some(e) => anatomy::run(&e, id, job, bytes).await,
                     None => not_loaded(id),
                 },
                 Ok(Request::Probe { id, class, x, y, size, fill }) => match loaded {
-                    Some(e) => own(probe(&e, id, class, [x, y, size], fill)).await,
+                    Some(e) => probe(&e, id, class, [x, y, size], fill).await,
                     None => not_loaded(id),
                 },
-                Ok(Request::Help { preprocess }) => {
-                    match own(helpers::help(&bytes.unwrap_or_default(), preprocess)).await {
-                        Ok(h) => {
-                            *helping.borrow_mut() = Some(Rc::new(h));
-                            post(&Response::HelperReady, None);
-                        }
-                        Err(message) => post(&Response::Failed { id: None, message }, None),
+                Ok(Request::Help { preprocess }) => match helpers::help(&bytes.unwrap_or_default(), preprocess).await {
+                    Ok(h) => {
+                        *helping.borrow_mut() = Some(Rc::new(h));
+                        post(&Response::HelperReady, None);
                     }
-                }
+                    Err(message) => post(&Response::Failed { id: None, message }, None),
+                },
                 Ok(Request::Measure { run, part, job }) => {
                     let h = helping.borrow().clone();
                     let values = match h {
-                        Some(h) => own(h.measure(run, part, job, bytes)).await,
+                        Some(h) => h.measure(run, part, job, bytes).await,
                         None => Err(helpers::Skipped::Failed),
                     };
                     match values {
@@ -208,7 +195,7 @@ pub fn start() {
                         let started = e.pool().is_some();
                         // This worker's share of the first sweep starts compiled too.
                         if started && method == "occlusion" && !e.warmed.replace(true) {
-                            own(crate::methods::occlusion::warm_up(&e.net, e.info.input_size)).await;
+                            crate::methods::occlusion::warm_up(&e.net, e.info.input_size).await;
                         }
                     }
                 }
