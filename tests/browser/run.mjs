@@ -241,7 +241,11 @@ await test('the live occluder follows the mouse and the keys', async () => {
 });
 
 await test('a sweep previews a coarse pass, keeps the page responsive, and can be cancelled', async () => {
-  const { page } = await openApp('?backend=cpu&method=occlusion&window=24&stride=8');
+  // Stride 4: ~2,700 windows, seconds of sweep after its preview. At stride 8 a sweep ended
+  // about half a second after its preview, and Playwright's click on Cancel, which waits for
+  // the button to hold still over two animation frames (slow here while both workers fill the
+  // cores), sometimes outlasted it and then waited for a button that was gone.
+  const { page } = await openApp('?backend=cpu&method=occlusion&window=24&stride=4');
   await classifySample(page, 'chelsea.png');
   assert.equal(await page.$eval('[data-testid="explain-method"]', (s) => s.value), 'occlusion', 'settings come from the URL');
   assert.equal(await page.$eval('[data-testid="param-window"]', (i) => i.value), '24');
