@@ -18,7 +18,7 @@ const { serve } = await import('./serve.mjs');
 const { explainMs, openSamplePage } = await import('./model-page.mjs');
 
 const [dist = 'dist', query = 'method=occlusion&window=32&stride=16&incremental=true', n = '5'] = process.argv.slice(2);
-const phases = [{ name: 'load', at: Date.now() }];
+const phases = [{ name: 'load' }];
 const compiles = [];
 const write = process.stderr.write.bind(process.stderr);
 process.stderr.write = (chunk, ...rest) => {
