@@ -566,3 +566,71 @@ fn cpu_max_pool_gradients_match_burns() {
         checked += 1;
     }
 }
+
+/// The input gradient of a convolution with constant weights (`model::conv_grad_op`: turned
+/// weights through the forward kernels at stride 1, a product and col2im otherwise) against
+/// Burn's conv2d with autodiff, on 300 random geometries (grouped, depthwise, strided,
+/// dilated, asymmetric padding, batches) and on layers large enough for Winograd.
+#[test]
+fn convolution_input_gradients_match_burns() {
+    use convlens::model::conv_grad_op::{BackWeights, ConvBack, with_conv_backward};
+    use std::sync::Arc;
+    let mut rng = StdRng::seed_from_u64(23);
+    let mut cases = Vec::new();
+    while cases.len() < 300 {
+        let depthwise = cases.len() % 4 == 3;
+        let (groups, cg, og) = if depthwise {
+            (rng.random_range(2..6), 1, 1)
+        } else {
+            ([1, 1, 1, 2, 3][rng.random_range(0..5)], rng.random_range(1..4), rng.random_range(1..4))
+        };
+        let (n, h, w) = (rng.random_range(1..3), rng.random_range(1..14), rng.random_range(1..14));
+        let (kh, kw) = (rng.random_range(1..6), rng.random_range(1..6));
+        let strides = if rng.random_bool(0.5) { [1, 1] } else { [rng.random_range(1..4), rng.random_range(1..4)] };
+        let dilations = [rng.random_range(1..3), rng.random_range(1..3)];
+        let padding =
+            [(rng.random_range(0..3), rng.random_range(0..3)), (rng.random_range(0..3), rng.random_range(0..3))];
+        let fits = |d: usize, size: usize, k: usize| size + padding[d].0 + padding[d].1 >= (k - 1) * dilations[d] + 1;
+        if fits(0, h, kh) && fits(1, w, kw) {
+            cases.push((
+                [n, cg * groups, h, w],
+                [og * groups, cg, kh, kw],
+                ConvGeometry { strides, padding, dilations, groups },
+            ));
+        }
+    }
+    let same = [(1, 1); 2];
+    let plain = |groups| ConvGeometry { strides: [1, 1], padding: same, dilations: [1, 1], groups };
+    cases.extend([
+        ([1, 64, 14, 14], [64, 64, 3, 3], plain(1)),
+        ([2, 32, 28, 28], [48, 32, 3, 3], plain(1)),
+        (
+            [1, 3, 40, 40],
+            [64, 3, 3, 3],
+            ConvGeometry { strides: [2, 2], padding: [(0, 0); 2], dilations: [1, 1], groups: 1 },
+        ),
+    ]);
+    for (x_shape, w_shape, g) in cases {
+        let [n, c, h, w] = x_shape;
+        let [o, _, kh, kw] = w_shape;
+        let x: Vec<f32> = (0..n * c * h * w).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let weight: Vec<f32> = (0..w_shape.iter().product()).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let weights = Arc::new(BackWeights::new(&weight, w_shape, &g));
+        assert!(weights.serves(&g, [kh, kw]));
+        let [oh, ow] = g.output([h, w], [kh, kw]);
+        let r: Vec<f32> = (0..n * o * oh * ow).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let back = ConvBack { weights, input: x_shape, weight: w_shape, geometry: g };
+        let ours = input_gradient(&x, x_shape, &r, &|t| {
+            let values = t.clone().inner().into_data().try_to_vec::<f32>().unwrap();
+            let y = cpu_conv2d(&values, x_shape, &weight, w_shape, None, None, &g);
+            let y = Tensor::<4>::from_data(TensorData::new(y, [n, o, oh, ow]), &device()).autodiff();
+            with_conv_backward(t, y, back.clone())
+        });
+        let wt = Tensor::<4>::from_data(TensorData::new(weight.clone(), w_shape), &device()).autodiff();
+        let options = ConvOptions::new_with_padding(g.strides, g.padding, g.dilations, g.groups);
+        let theirs = input_gradient(&x, x_shape, &r, &|t| conv2d(t, wt.clone(), None, options.clone()));
+        let scale = theirs.iter().fold(1f32, |m, v| m.max(v.abs()));
+        let worst = ours.iter().zip(&theirs).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        assert!(worst <= 1e-5 * scale, "{g:?} x {x_shape:?} w {w_shape:?}: worst difference {worst} (scale {scale})");
+    }
+}

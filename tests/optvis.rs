@@ -162,7 +162,7 @@ fn squeezenet_class_visualization_raises_the_class_score() {
     let o = Objective::Class(967);
     let start = Init::Constant(convlens::optvis::param::MEAN_RGB).image([227, 227], 0, &device());
     let before = value(&net, &o, start.clone());
-    let p = RenderParams { steps: 6, ..RenderParams::default() };
+    let p = RenderParams { steps: 8, ..RenderParams::default() };
     let mut values = Vec::new();
     let out = pollster::block_on(render(&net, &o, start, &p, &mut |s: &Step| {
         values.push(s.value);

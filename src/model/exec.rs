@@ -10,6 +10,7 @@ use burn::tensor::module::{avg_pool2d, conv2d, max_pool2d};
 use burn::tensor::ops::{AvgPoolOptions, ConvOptions, MaxPoolOptions, PadMode};
 use burn::tensor::{Device, Tensor, TensorData};
 
+use super::conv_grad_op::{BackWeights, ConvBack, with_conv_backward};
 use super::graph::{Graph, Node, Op, PadKind};
 use super::host::{HostData, HostTensor};
 use super::max_pool_op::{PoolWindow, window_max_pool2d};
@@ -99,6 +100,10 @@ pub struct Network {
     /// an input is sparse enough for [`cpu_sparse::conv1x1`] (after a ReLU, most of
     /// SqueezeNet's conv10 input is zeros). Built on first use: most 1×1 layers never are.
     sparse_1x1: HashMap<String, std::sync::OnceLock<Vec<f32>>>,
+    /// On the CPU kernels, every convolution with constant float weights (and bias, if any),
+    /// by output name: its weights as the gradient to its input takes them
+    /// ([`super::conv_grad_op`]), made on the first pass with gradients that reaches it.
+    conv_backs: HashMap<String, std::sync::OnceLock<std::sync::Arc<BackWeights>>>,
 }
 
 /// How a forward pass departs from the plain network (the methods' hooks).
@@ -274,9 +279,15 @@ impl Network {
             int_sources: HashSet::new(),
             winograd: HashMap::new(),
             sparse_1x1: HashMap::new(),
+            conv_backs: HashMap::new(),
         };
         let net = net.with_integer_kernels(cfg!(target_arch = "wasm32"));
-        Ok(Self { winograd: net.winograd_weights(), sparse_1x1: net.sparse_candidates(), ..net })
+        Ok(Self {
+            winograd: net.winograd_weights(),
+            sparse_1x1: net.sparse_candidates(),
+            conv_backs: net.conv_back_slots(),
+            ..net
+        })
     }
 
     /// How many convolutions run in integers ([`Network::with_integer_kernels`]).
@@ -652,6 +663,57 @@ impl Network {
         out
     }
 
+    /// [`Network::conv_backs`]: an empty slot for each convolution with constant float weights
+    /// and bias.
+    fn conv_back_slots(&self) -> HashMap<String, std::sync::OnceLock<std::sync::Arc<BackWeights>>> {
+        let mut out = HashMap::new();
+        if !self.cpu_kernels {
+            return out;
+        }
+        let float = |name: Option<&String>| {
+            name.and_then(|n| self.graph.constants.get(n)).is_some_and(|c| matches!(c.data, HostData::F32(_)))
+        };
+        for node in &self.graph.nodes {
+            let Op::Conv { .. } = node.op else { continue };
+            let bias = node.inputs.get(2).filter(|n| !n.is_empty());
+            if float(node.inputs.get(1)) && (bias.is_none() || float(bias)) {
+                out.insert(node.output.clone(), Default::default());
+            }
+        }
+        out
+    }
+
+    /// The backward pass of a convolution with constant weights by our kernels
+    /// ([`super::conv_grad_op`]), if this one has them and its layout serves this geometry.
+    fn conv_back(
+        &self,
+        node: &Node,
+        x: [usize; 4],
+        w: [usize; 4],
+        geometry: &cpu_conv::ConvGeometry,
+    ) -> Option<ConvBack> {
+        let slot = self.conv_backs.get(&node.output)?;
+        let weights = slot
+            .get_or_init(|| {
+                let values = match node.inputs.get(1).and_then(|n| self.graph.constants.get(n)) {
+                    Some(HostTensor { data: HostData::F32(v), .. }) => v.as_slice(),
+                    _ => &[],
+                };
+                std::sync::Arc::new(BackWeights::new(values, w, geometry))
+            })
+            .clone();
+        let [o, cg, kh, kw] = w;
+        let fits = match &*weights {
+            BackWeights::Turned { weight, .. } | BackWeights::Transposed(weight) => weight.len() == o * cg * kh * kw,
+        };
+        (fits && weights.serves(geometry, [kh, kw])).then_some(ConvBack {
+            weights,
+            input: x,
+            weight: w,
+            geometry: *geometry,
+        })
+    }
+
     /// `t` clamped to `[lo, hi]` on the CPU ([`cpu_simd::add_clamp`]; in place when no one
     /// else holds `t`).
     #[inline(never)]
@@ -753,12 +815,19 @@ impl Network {
                 let out_h = windows(h, padding[0], (kh - 1) * dilations[0] + 1, strides[0], false);
                 let out_w = windows(wd, padding[1], (kw - 1) * dilations[1] + 1, strides[1], false);
                 check_elements(node, &[n, o, out_h, out_w])?;
+                let geometry =
+                    cpu_conv::ConvGeometry { strides: *strides, padding, dilations: *dilations, groups: *groups };
+                let shapes = ([n, c, h, wd], [o, ci, kh, kw]);
                 if self.cpu_kernels && !ad {
-                    let geometry =
-                        cpu_conv::ConvGeometry { strides: *strides, padding, dilations: *dilations, groups: *groups };
-                    let shapes = ([n, c, h, wd], [o, ci, kh, kw]);
                     let y = self.cpu_conv(node, x, w, b, clamp, shapes, &geometry, integer)?;
                     return Ok(Value::nchw(y));
+                }
+                // With gradients, our forward kernels and our backward pass, if the weights
+                // are constants (the gradient goes to the input alone).
+                if let Some(back) = self.conv_back(node, shapes.0, shapes.1, &geometry).filter(|_| self.cpu_kernels) {
+                    let input = Value { tensor: x.tensor.clone().inner(), shape: x.shape.clone() };
+                    let y = self.cpu_conv(node, input, w, b, None, shapes, &geometry, false)?;
+                    return Ok(Value::nchw(with_conv_backward(x.tensor, y.autodiff(), back)));
                 }
                 let options = ConvOptions::new_with_padding(*strides, padding, *dilations, *groups);
                 let y = conv2d(x.tensor, w.tensor, b.map(|b| b.tensor.reshape([o])), options);

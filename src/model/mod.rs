@@ -1,6 +1,7 @@
 //! ONNX models on Burn: parse at run time ([`graph`]), execute on any device ([`exec`]),
 //! and the metadata the app needs (name, labels, input convention) in [`ModelInfo`].
 
+pub mod conv_grad_op;
 pub mod cpu_conv;
 pub mod cpu_gemm;
 pub mod cpu_par;
