@@ -92,14 +92,29 @@ pub fn max_pool2d_backward(
         let (ys, gs) = (&y[plane * oh * ow..][..oh * ow], &grad[plane * oh * ow..][..oh * ow]);
         for oy in 0..oh {
             let rows = span(oy, sy, top, kh, h);
-            for ox in 0..ow {
-                let (m, g) = (ys[oy * ow + ox], gs[oy * ow + ox]);
-                let xs = cols[ox].clone();
-                let hit =
-                    rows.clone().find_map(|r| xs.clone().find(|&col| src[r * w + col] == m).map(|col| r * w + col));
-                if let Some(at) = hit {
-                    dst[at] += g;
+            // Every tap of the window compared, last to first, keeping the earliest match: no
+            // branch on the comparisons, whose outcomes follow the data (an early exit there
+            // cost more than the taps it skipped), and plain loops (at opt-level "z" an
+            // iterator adapter's closure stays a call per element).
+            let mut ox = 0;
+            while ox < ow {
+                let Range { start: x0, end: x1 } = cols[ox];
+                let m = ys[oy * ow + ox];
+                let mut at = usize::MAX;
+                let mut r = rows.end;
+                while r > rows.start {
+                    r -= 1;
+                    let mut col = x1;
+                    while col > x0 {
+                        col -= 1;
+                        let i = r * w + col;
+                        at = if src[i] == m { i } else { at };
+                    }
                 }
+                if at != usize::MAX {
+                    dst[at] += gs[oy * ow + ox];
+                }
+                ox += 1;
             }
         }
     }
