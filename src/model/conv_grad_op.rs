@@ -294,6 +294,7 @@ pub fn with_conv_backward(x: Tensor<4>, y: Tensor<4>, back: ConvBack) -> Tensor<
 #[cfg(test)]
 mod tests {
     use super::*;
+    use burn::backend::ops::FloatTensorOps;
 
     /// A small deterministic pseudo-random sequence.
     fn values(len: usize, seed: u32) -> Vec<f32> {
