@@ -31,86 +31,69 @@ use super::cpu_conv::{self, ConvGeometry};
 use super::cpu_par::{SharedMut, for_each, parts};
 use super::cpu_winograd::{self, Transformed};
 
-/// One layer's weights as its input gradient takes them (made once per layer, on the first
-/// pass with gradients that reaches it).
+/// One layer's weights (`[O, C/g, kh, kw]`, shared with the graph) and the layouts its input
+/// gradient takes, each made on the first backward pass that needs it: turned weights where
+/// the gradient is a convolution the plain kernels run, their Winograd transforms where it
+/// takes Winograd (the turned copy then is not kept), transposed weights for the others.
 #[derive(Debug)]
-pub enum BackWeights {
-    /// Stride 1: `[C, O/g, kh, kw]`, kernels turned by 180°, for a convolution of the output
-    /// gradient; with its Winograd transforms when the layer suits them.
-    Turned { weight: Vec<f32>, finite: bool, winograd: [OnceLock<Transformed>; 2] },
-    /// Other strides: per group, `[C/g · kh · kw, O/g]` (the group's weights transposed).
-    Transposed(Vec<f32>),
+pub struct BackWeights {
+    original: Arc<Vec<f32>>,
+    shape: [usize; 4],
+    finite: bool,
+    turned: OnceLock<Vec<f32>>,
+    winograd: [OnceLock<Transformed>; 2],
+    transposed: OnceLock<Vec<f32>>,
 }
 
 impl BackWeights {
-    /// The layout for a convolution of `weight` (`[O, C/g, kh, kw]`) with `geometry`: turned
-    /// where it can serve ([`BackWeights::serves`]), else transposed.
-    pub fn new(weight: &[f32], [o, cg, kh, kw]: [usize; 4], geometry: &ConvGeometry) -> Self {
-        let groups = geometry.groups;
-        let (og, k) = (o / groups, cg * kh * kw);
-        let mut out = vec![0f32; weight.len()];
-        if turns(geometry, [kh, kw]) {
-            for g in 0..groups {
-                for oi in 0..og {
-                    for ci in 0..cg {
-                        let src = &weight[((g * og + oi) * cg + ci) * kh * kw..][..kh * kw];
-                        let dst = &mut out[((g * cg + ci) * og + oi) * kh * kw..][..kh * kw];
-                        // Turned by 180°: tap (i, j) goes to (kh-1-i, kw-1-j), the reversed order.
-                        dst.iter_mut().zip(src.iter().rev()).for_each(|(d, s)| *d = *s);
-                    }
-                }
-            }
-            let finite = weight.iter().all(|v| v.is_finite());
-            Self::Turned { weight: out, finite, winograd: Default::default() }
-        } else {
-            for g in 0..groups {
-                for oi in 0..og {
-                    for r in 0..k {
-                        out[g * k * og + r * og + oi] = weight[(g * og + oi) * k + r];
-                    }
-                }
-            }
-            Self::Transposed(out)
-        }
+    /// For a convolution's `weight` of `shape` (`[O, C/g, kh, kw]`); `None` if they disagree.
+    pub fn new(weight: Arc<Vec<f32>>, shape: [usize; 4]) -> Option<Self> {
+        (weight.len() == shape.iter().product::<usize>()).then(|| Self {
+            finite: weight.iter().all(|v| v.is_finite()),
+            original: weight,
+            shape,
+            turned: OnceLock::new(),
+            winograd: Default::default(),
+            transposed: OnceLock::new(),
+        })
     }
 
-    /// The forward weights again (`[O, C/g, kh, kw]`), for backends without our kernels.
-    fn original(&self, [o, cg, kh, kw]: [usize; 4], groups: usize) -> Vec<f32> {
-        let (og, k) = (o / groups, cg * kh * kw);
-        let mut w = vec![0f32; o * k];
-        match self {
-            Self::Turned { weight, .. } => {
-                for g in 0..groups {
-                    for oi in 0..og {
-                        for ci in 0..cg {
-                            let src = &weight[((g * cg + ci) * og + oi) * kh * kw..][..kh * kw];
-                            let dst = &mut w[((g * og + oi) * cg + ci) * kh * kw..][..kh * kw];
-                            dst.iter_mut().zip(src.iter().rev()).for_each(|(d, s)| *d = *s);
-                        }
-                    }
-                }
-            }
-            Self::Transposed(t) => {
-                for g in 0..groups {
-                    for oi in 0..og {
-                        for r in 0..k {
-                            w[(g * og + oi) * k + r] = t[g * k * og + r * og + oi];
-                        }
-                    }
+    /// `[C, O/g, kh, kw]`: inputs and outputs swapped, each kernel turned by 180°.
+    fn turn(&self, groups: usize) -> Vec<f32> {
+        let [o, cg, kh, kw] = self.shape;
+        let (og, taps) = (o / groups, kh * kw);
+        let mut out = vec![0f32; self.original.len()];
+        for g in 0..groups {
+            for oi in 0..og {
+                for ci in 0..cg {
+                    let src = &self.original[((g * og + oi) * cg + ci) * taps..][..taps];
+                    let dst = &mut out[((g * cg + ci) * og + oi) * taps..][..taps];
+                    // Turned by 180°: tap (i, j) goes to (kh-1-i, kw-1-j), the reversed order.
+                    dst.iter_mut().zip(src.iter().rev()).for_each(|(d, s)| *d = *s);
                 }
             }
         }
-        w
+        out
     }
 
-    /// Whether this layout serves a call with `geometry` and kernel `[kh, kw]` (a layer's
-    /// geometry is the same on every call but for the padding of ONNX's `SAME_*`, which at
-    /// stride 1 is too): transposed weights serve any, turned ones what [`turns`] allows.
-    pub fn serves(&self, geometry: &ConvGeometry, kernel: [usize; 2]) -> bool {
-        match self {
-            Self::Turned { .. } => turns(geometry, kernel),
-            Self::Transposed(_) => true,
+    /// `[O, C/g, kh, kw]`.
+    pub fn shape(&self) -> [usize; 4] {
+        self.shape
+    }
+
+    /// Per group, `[C/g · kh · kw, O/g]`: the group's weights transposed.
+    fn transpose(&self, groups: usize) -> Vec<f32> {
+        let [o, cg, kh, kw] = self.shape;
+        let (og, k) = (o / groups, cg * kh * kw);
+        let mut out = vec![0f32; self.original.len()];
+        for g in 0..groups {
+            for oi in 0..og {
+                for r in 0..k {
+                    out[g * k * og + r * og + oi] = self.original[(g * og + oi) * k + r];
+                }
+            }
         }
+        out
     }
 }
 
@@ -121,14 +104,12 @@ fn turns(geometry: &ConvGeometry, [kh, kw]: [usize; 2]) -> bool {
     geometry.strides == [1, 1] && (0..2).all(|d| geometry.padding[d].0.max(geometry.padding[d].1) <= reach[d])
 }
 
-/// One call's backward: the layer's weights, the input's and weights' shapes, the geometry.
+/// One call's backward: the layer's weights, the input's shape, the geometry.
 #[derive(Debug, Clone)]
 pub struct ConvBack {
     pub weights: Arc<BackWeights>,
     /// `[N, C, H, W]` of the input.
     pub input: [usize; 4],
-    /// `[O, C/g, kh, kw]`.
-    pub weight: [usize; 4],
     pub geometry: ConvGeometry,
 }
 
@@ -137,54 +118,56 @@ impl ConvBack {
     /// (`[N, O, H', W']`).
     pub fn input_gradient(&self, dy: &[f32]) -> Vec<f32> {
         let [n, c, h, w] = self.input;
-        let [o, cg, kh, kw] = self.weight;
+        let weights = &*self.weights;
+        let [o, cg, kh, kw] = weights.shape;
         let g = &self.geometry;
         let [oh, ow] = g.output([h, w], [kh, kw]);
         assert_eq!(dy.len(), n * o * oh * ow, "output gradient of the convolution's output size");
-        match &*self.weights {
-            BackWeights::Turned { weight, finite, winograd } => {
-                let og = o / g.groups;
-                let reach = [(kh - 1) * g.dilations[0], (kw - 1) * g.dilations[1]];
-                let turned = ConvGeometry {
-                    strides: [1, 1],
-                    padding: [0, 1].map(|d| (reach[d] - g.padding[d].0, reach[d] - g.padding[d].1)),
-                    dilations: g.dilations,
-                    groups: g.groups,
-                };
-                let dy_shape = [n, o, oh, ow];
-                let w_shape = [c, og, kh, kw];
-                if *finite && g.groups == 1 && cpu_winograd::suits_transformed(o, c, [oh, ow], [kh, kw], &turned) {
-                    let tile = cpu_winograd::tile_for([h, w]);
-                    let u = winograd[tile as usize].get_or_init(|| cpu_winograd::transform_weights(weight, c, o, tile));
-                    return cpu_winograd::conv3x3_transformed(dy, dy_shape, u, c, None, None, turned.padding);
-                }
-                if *finite && og == 1 && g.groups == o && g.groups > 1 {
-                    return cpu_conv::depthwise2d(dy, dy_shape, weight, w_shape, None, None, &turned);
-                }
-                cpu_conv::conv2d(dy, dy_shape, weight, w_shape, None, None, &turned)
+        if turns(g, [kh, kw]) {
+            let og = o / g.groups;
+            let reach = [(kh - 1) * g.dilations[0], (kw - 1) * g.dilations[1]];
+            let turned = ConvGeometry {
+                strides: [1, 1],
+                padding: [0, 1].map(|d| (reach[d] - g.padding[d].0, reach[d] - g.padding[d].1)),
+                dilations: g.dilations,
+                groups: g.groups,
+            };
+            let dy_shape = [n, o, oh, ow];
+            let w_shape = [c, og, kh, kw];
+            if weights.finite && g.groups == 1 && cpu_winograd::suits_transformed(o, c, [oh, ow], [kh, kw], &turned) {
+                let tile = cpu_winograd::tile_for([h, w]);
+                let u = weights.winograd[tile as usize].get_or_init(|| match weights.turned.get() {
+                    Some(turned) => cpu_winograd::transform_weights(turned, c, o, tile),
+                    None => cpu_winograd::transform_weights(&weights.turn(1), c, o, tile),
+                });
+                return cpu_winograd::conv3x3_transformed(dy, dy_shape, u, c, None, None, turned.padding);
             }
-            BackWeights::Transposed(t) => {
-                let (og, k, spatial) = (o / g.groups, cg * kh * kw, oh * ow);
-                let mut dx = vec![0f32; n * c * h * w];
-                let mut col = vec![0f32; k * spatial];
-                for b in 0..n {
-                    for group in 0..g.groups {
-                        let dy = &dy[(b * o + group * og) * spatial..][..og * spatial];
-                        cpu_conv::product(&mut col, &t[group * k * og..][..k * og], dy, [k, og, spatial]);
-                        let plane = &mut dx[(b * c + group * cg) * h * w..][..cg * h * w];
-                        col2im_add(&col, [cg, h, w], [kh, kw], g, [oh, ow], plane);
-                    }
-                }
-                dx
+            let weight = weights.turned.get_or_init(|| weights.turn(g.groups));
+            if weights.finite && og == 1 && g.groups == o && g.groups > 1 {
+                return cpu_conv::depthwise2d(dy, dy_shape, weight, w_shape, None, None, &turned);
+            }
+            return cpu_conv::conv2d(dy, dy_shape, weight, w_shape, None, None, &turned);
+        }
+        let t = weights.transposed.get_or_init(|| weights.transpose(g.groups));
+        let (og, k, spatial) = (o / g.groups, cg * kh * kw, oh * ow);
+        let mut dx = vec![0f32; n * c * h * w];
+        let mut col = vec![0f32; k * spatial];
+        for b in 0..n {
+            for group in 0..g.groups {
+                let dy = &dy[(b * o + group * og) * spatial..][..og * spatial];
+                cpu_conv::product(&mut col, &t[group * k * og..][..k * og], dy, [k, og, spatial]);
+                let plane = &mut dx[(b * c + group * cg) * h * w..][..cg * h * w];
+                col2im_add(&col, [cg, h, w], [kh, kw], g, [oh, ow], plane);
             }
         }
+        dx
     }
 
     /// The same by Burn's own backward pass of a convolution, on any backend.
     fn input_gradient_by_burn<B: Backend>(&self, dy: FloatTensor<B>) -> FloatTensor<B> {
         let device = burn::backend::TensorMetadata::device(&dy);
-        let weight = self.weights.original(self.weight, self.geometry.groups);
-        let weight = B::float_from_data(TensorData::new(weight, self.weight), &device);
+        let weights = &*self.weights;
+        let weight = B::float_from_data(TensorData::new(weights.original.to_vec(), weights.shape), &device);
         let x = B::float_zeros(Shape::from(self.input.to_vec()), &device, DType::F32.into());
         let g = &self.geometry;
         let options = ConvOptions::new_with_padding(g.strides, g.padding, g.dilations, g.groups);
@@ -309,8 +292,9 @@ mod tests {
             .collect()
     }
 
-    /// Our input gradient against Burn's conv2d backward on the CPU backend, over geometries
-    /// that take each path: turned weights (im2col, Winograd, depthwise), transposed (col2im).
+    /// Our input gradient against the fallback, Burn's conv2d backward, on the CPU backend, over
+    /// geometries that take each path: turned weights (im2col, Winograd, depthwise), transposed
+    /// (col2im), and again on the same weights (their layouts kept from the first call).
     #[test]
     fn input_gradient_matches_burn() {
         type B = burn::backend::Flex;
@@ -327,7 +311,7 @@ mod tests {
             ([1, 8, 9, 9], [8, 1, 3, 3], [2, 2], [(1, 1), (1, 1)], [1, 1], 8),
             ([1, 4, 11, 11], [5, 4, 5, 5], [1, 1], [(0, 0), (0, 0)], [1, 1], 1),
             ([1, 4, 11, 12], [5, 4, 3, 3], [1, 2], [(1, 1), (0, 2)], [1, 1], 1),
-            // Padding wider than the kernel's reach: transposed at stride 1.
+            // Padding wider than the kernel's reach: transposed weights at stride 1.
             ([1, 4, 7, 6], [3, 4, 1, 1], [1, 1], [(1, 0), (2, 1)], [1, 1], 1),
             ([1, 4, 7, 6], [3, 4, 3, 2], [1, 1], [(2, 3), (0, 1)], [1, 1], 1),
             // Large enough for Winograd: F(2×2) and F(4×4) planes.
@@ -339,10 +323,10 @@ mod tests {
             let w = values(weight.iter().product(), 3 * t as u32 + 1);
             let [oh, ow] = geometry.output([input[2], input[3]], [weight[2], weight[3]]);
             let dy = values(input[0] * weight[0] * oh * ow, 3 * t as u32 + 2);
-            let back = ConvBack { weights: Arc::new(BackWeights::new(&w, weight, &geometry)), input, weight, geometry };
-            assert!(back.weights.serves(&geometry, [weight[2], weight[3]]), "case {t}");
-            assert_eq!(back.weights.original(weight, groups), w, "case {t}: the layout's inverse");
+            let weights = BackWeights::new(Arc::new(w), weight).expect("weights of their shape");
+            let back = ConvBack { weights: Arc::new(weights), input, geometry };
             let ours = back.input_gradient(&dy);
+            assert_eq!(back.input_gradient(&dy), ours, "case {t}: the kept layouts");
             let reference = back.input_gradient_by_burn::<B>(B::float_from_data(
                 TensorData::new(dy, [input[0], weight[0], oh, ow]),
                 &Default::default(),

@@ -102,8 +102,9 @@ pub struct Network {
     sparse_1x1: HashMap<String, std::sync::OnceLock<Vec<f32>>>,
     /// On the CPU kernels, every convolution with constant float weights (and bias, if any),
     /// by output name: its weights as the gradient to its input takes them
-    /// ([`super::conv_grad_op`]), made on the first pass with gradients that reaches it.
-    conv_backs: HashMap<String, std::sync::OnceLock<std::sync::Arc<BackWeights>>>,
+    /// ([`super::conv_grad_op`]), made on the first pass with gradients that reaches it
+    /// (`None` if the weights do not have the shape the node gave them).
+    conv_backs: HashMap<String, std::sync::OnceLock<Option<std::sync::Arc<BackWeights>>>>,
 }
 
 /// How a forward pass departs from the plain network (the methods' hooks).
@@ -665,7 +666,7 @@ impl Network {
 
     /// [`Network::conv_backs`]: an empty slot for each convolution with constant float weights
     /// and bias.
-    fn conv_back_slots(&self) -> HashMap<String, std::sync::OnceLock<std::sync::Arc<BackWeights>>> {
+    fn conv_back_slots(&self) -> HashMap<String, std::sync::OnceLock<Option<std::sync::Arc<BackWeights>>>> {
         let mut out = HashMap::new();
         if !self.cpu_kernels {
             return out;
@@ -684,7 +685,7 @@ impl Network {
     }
 
     /// The backward pass of a convolution with constant weights by our kernels
-    /// ([`super::conv_grad_op`]), if this one has them and its layout serves this geometry.
+    /// ([`super::conv_grad_op`]), if this one has them.
     fn conv_back(
         &self,
         node: &Node,
@@ -694,24 +695,14 @@ impl Network {
     ) -> Option<ConvBack> {
         let slot = self.conv_backs.get(&node.output)?;
         let weights = slot
-            .get_or_init(|| {
-                let values = match node.inputs.get(1).and_then(|n| self.graph.constants.get(n)) {
-                    Some(HostTensor { data: HostData::F32(v), .. }) => v.as_slice(),
-                    _ => &[],
-                };
-                std::sync::Arc::new(BackWeights::new(values, w, geometry))
+            .get_or_init(|| match node.inputs.get(1).and_then(|n| self.graph.constants.get(n)) {
+                Some(HostTensor { data: HostData::F32(v), .. }) => {
+                    BackWeights::new(v.clone(), w).map(std::sync::Arc::new)
+                }
+                _ => None,
             })
-            .clone();
-        let [o, cg, kh, kw] = w;
-        let fits = match &*weights {
-            BackWeights::Turned { weight, .. } | BackWeights::Transposed(weight) => weight.len() == o * cg * kh * kw,
-        };
-        (fits && weights.serves(geometry, [kh, kw])).then_some(ConvBack {
-            weights,
-            input: x,
-            weight: w,
-            geometry: *geometry,
-        })
+            .clone()?;
+        (weights.shape() == w).then_some(ConvBack { weights, input: x, geometry: *geometry })
     }
 
     /// `t` clamped to `[lo, hi]` on the CPU ([`cpu_simd::add_clamp`]; in place when no one

@@ -17,7 +17,8 @@ pub mod dtype {
 /// Element storage of a host tensor.
 #[derive(Debug, Clone, PartialEq)]
 pub enum HostData {
-    F32(Vec<f32>),
+    /// Shared: a convolution's backward pass keeps its weights ([`super::conv_grad_op`]).
+    F32(std::sync::Arc<Vec<f32>>),
     I64(Vec<i64>),
     I8(Vec<i8>),
     U8(Vec<u8>),
@@ -32,7 +33,7 @@ pub struct HostTensor {
 
 impl HostTensor {
     pub fn f32(dims: Vec<usize>, values: Vec<f32>) -> Self {
-        Self { dims, data: HostData::F32(values) }
+        Self { dims, data: HostData::F32(values.into()) }
     }
 
     pub fn i64(dims: Vec<usize>, values: Vec<i64>) -> Self {
@@ -50,7 +51,7 @@ impl HostTensor {
     /// Values as f32 (integers are converted).
     pub fn to_f32(&self) -> Vec<f32> {
         match &self.data {
-            HostData::F32(v) => v.clone(),
+            HostData::F32(v) => v.to_vec(),
             HostData::I64(v) => v.iter().map(|&x| x as f32).collect(),
             HostData::I8(v) => v.iter().map(|&x| x as f32).collect(),
             HostData::U8(v) => v.iter().map(|&x| x as f32).collect(),
@@ -111,7 +112,7 @@ impl HostTensor {
                     t.float_data.clone()
                 };
                 check(v.len())?;
-                HostData::F32(v)
+                HostData::F32(v.into())
             }
             dtype::DOUBLE => {
                 let v: Vec<f32> = if has_raw {
@@ -122,7 +123,7 @@ impl HostTensor {
                     t.double_data.iter().map(|&x| x as f32).collect()
                 };
                 check(v.len())?;
-                HostData::F32(v)
+                HostData::F32(v.into())
             }
             dtype::INT64 => {
                 let v: Vec<i64> = if has_raw {
