@@ -12,8 +12,9 @@
 //! - Stride 1: the input gradient is itself a convolution of the output gradient, by the
 //!   weights with inputs and outputs swapped and each kernel turned by 180°, padded by
 //!   `(k − 1)·d − p` on each side; it takes the forward's kernels (Winograd for 3×3).
-//! - Other strides: each group's weights transposed times the output gradient gives the
-//!   columns of im2col's matrix, which are added back onto the input's plane (col2im).
+//! - Other strides (or padding wider than the kernel's reach): each group's weights transposed
+//!   times the output gradient gives the columns of im2col's matrix, which are added back onto
+//!   the input's plane (col2im).
 
 use std::sync::{Arc, OnceLock};
 
