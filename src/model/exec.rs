@@ -813,9 +813,10 @@ impl Network {
                     let y = self.cpu_conv(node, x, w, b, clamp, shapes, &geometry, integer)?;
                     return Ok(Value::nchw(y));
                 }
-                // With gradients, our forward kernels and our backward pass, if the weights
-                // are constants (the gradient goes to the input alone).
-                if let Some(back) = self.conv_back(node, shapes.0, shapes.1, &geometry).filter(|_| self.cpu_kernels) {
+                // With gradients on the CPU kernels (the only ones with `conv_backs`), our
+                // forward kernels and our backward pass, if the weights are constants (the
+                // gradient goes to the input alone).
+                if let Some(back) = self.conv_back(node, shapes.0, shapes.1, &geometry) {
                     let input = Value { tensor: x.tensor.clone().inner(), shape: x.shape.clone() };
                     let y = self.cpu_conv(node, input, w, b, None, shapes, &geometry, false)?;
                     return Ok(Value::nchw(with_conv_backward(x.tensor, y.autodiff(), back)));
