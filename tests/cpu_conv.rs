@@ -567,8 +567,9 @@ fn cpu_max_pool_gradients_match_burns() {
     }
 }
 
-/// The input gradient of a convolution with constant weights (`model::conv_grad_op`: turned
-/// weights through the forward kernels at stride 1, a product and col2im otherwise) against
+/// The input gradient of a convolution with constant weights (`model::conv_grad_op`: Winograd's
+/// adjoint, the weights' transpose for 1×1 layers, turned weights through the forward kernels
+/// at stride 1, a product and col2im otherwise) against
 /// Burn's conv2d with autodiff, on 300 random geometries (grouped, depthwise, strided,
 /// dilated, asymmetric padding, batches) and on layers large enough for Winograd.
 #[test]
@@ -604,6 +605,10 @@ fn convolution_input_gradients_match_burns() {
     cases.extend([
         ([1, 64, 14, 14], [64, 64, 3, 3], plain(1)),
         ([2, 32, 28, 28], [48, 32, 3, 3], plain(1)),
+        // Planes that are not whole tiles, no padding, uneven padding.
+        ([1, 40, 15, 13], [32, 40, 3, 3], plain(1)),
+        ([2, 64, 9, 11], [32, 64, 3, 3], ConvGeometry { padding: [(0, 0); 2], ..plain(1) }),
+        ([1, 16, 30, 29], [20, 16, 3, 3], ConvGeometry { padding: [(0, 2), (2, 1)], ..plain(1) }),
         (
             [1, 3, 40, 40],
             [64, 3, 3, 3],
@@ -615,7 +620,10 @@ fn convolution_input_gradients_match_burns() {
         let [o, _, kh, kw] = w_shape;
         let x: Vec<f32> = (0..n * c * h * w).map(|_| rng.random_range(-1.0..1.0)).collect();
         let weight: Vec<f32> = (0..w_shape.iter().product()).map(|_| rng.random_range(-1.0..1.0)).collect();
-        let weights = Arc::new(BackWeights::new(Arc::new(weight.clone()), w_shape).expect("weights of their shape"));
+        // Slots for Winograd's weights, as the executor gives 3×3 layers of one group.
+        let forward = ([kh, kw] == [3, 3] && g.groups == 1).then(|| Arc::new(Default::default()));
+        let weights =
+            Arc::new(BackWeights::new(Arc::new(weight.clone()), w_shape, forward).expect("weights of their shape"));
         let [oh, ow] = g.output([h, w], [kh, kw]);
         let r: Vec<f32> = (0..n * o * oh * ow).map(|_| rng.random_range(-1.0..1.0)).collect();
         let back = ConvBack { weights, input: x_shape, geometry: g };

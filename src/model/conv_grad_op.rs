@@ -9,12 +9,18 @@
 //! The weights carry no gradient: the methods differentiate with respect to the image or an
 //! activation, never a weight.
 //!
-//! - Stride 1: the input gradient is itself a convolution of the output gradient, by the
-//!   weights with inputs and outputs swapped and each kernel turned by 180°, padded by
-//!   `(k − 1)·d − p` on each side; it takes the forward's kernels (Winograd for 3×3).
-//! - Other strides (or padding wider than the kernel's reach): each group's weights transposed
-//!   times the output gradient gives the columns of im2col's matrix, which are added back onto
-//!   the input's plane (col2im).
+//! No layer keeps weights of its own for the backward pass but the small ones:
+//!
+//! - 3×3 layers the forward pass runs by Winograd's algorithm: its adjoint, on the forward's
+//!   transformed weights ([`cpu_winograd::conv3x3_transformed_input_gradient`]).
+//! - 1×1 layers (stride 1, no padding): the weights' transpose times the output gradient, the
+//!   weights read where they lie.
+//! - Other strides (or padding wider than the kernel's reach): the same product per group gives
+//!   the columns of im2col's matrix, which are added back onto the input's plane (col2im).
+//! - Other stride-1 layers (depthwise, small or few-channel 3×3 ones, 5×5, …): the input
+//!   gradient is itself a convolution of the output gradient, by the weights with inputs and
+//!   outputs swapped and each kernel turned by 180°, padded by `(k − 1)·d − p` on each side,
+//!   run by the forward's kernels on a turned copy.
 
 use std::sync::{Arc, OnceLock};
 
@@ -32,30 +38,31 @@ use super::cpu_conv::{self, ConvGeometry};
 use super::cpu_par::{SharedMut, for_each, parts};
 use super::cpu_winograd::{self, Transformed};
 
-/// One layer's weights (`[O, C/g, kh, kw]`, shared with the graph) and the layouts its input
-/// gradient takes, each made on the first backward pass that needs it: turned weights where
-/// the gradient is a convolution the plain kernels run, their Winograd transforms where it
-/// takes Winograd (the turned copy then is not kept), transposed weights for the others.
+/// One layer's weights (`[O, C/g, kh, kw]`, shared with the graph), its Winograd weights if
+/// the forward pass keeps them (shared with it), and, made on the first backward pass that
+/// needs it, the turned copy the plain kernels take.
 #[derive(Debug)]
 pub struct BackWeights {
     original: Arc<Vec<f32>>,
     shape: [usize; 4],
-    finite: bool,
+    forward: Option<Arc<[OnceLock<Transformed>; 2]>>,
     turned: OnceLock<Vec<f32>>,
-    winograd: [OnceLock<Transformed>; 2],
-    transposed: OnceLock<Vec<f32>>,
 }
 
 impl BackWeights {
-    /// For a convolution's `weight` of `shape` (`[O, C/g, kh, kw]`); `None` if they disagree.
-    pub fn new(weight: Arc<Vec<f32>>, shape: [usize; 4]) -> Option<Self> {
+    /// For a convolution's `weight` of `shape` (`[O, C/g, kh, kw]`) and its forward pass's
+    /// slots for Winograd's weights, if it has them (finite 3×3 weights: the executor's);
+    /// `None` if the weights and shape disagree.
+    pub fn new(
+        weight: Arc<Vec<f32>>,
+        shape: [usize; 4],
+        forward: Option<Arc<[OnceLock<Transformed>; 2]>>,
+    ) -> Option<Self> {
         (weight.len() == shape.iter().product::<usize>()).then(|| Self {
-            finite: weight.iter().all(|v| v.is_finite()),
             original: weight,
             shape,
+            forward,
             turned: OnceLock::new(),
-            winograd: Default::default(),
-            transposed: OnceLock::new(),
         })
     }
 
@@ -80,21 +87,6 @@ impl BackWeights {
     /// `[O, C/g, kh, kw]`.
     pub fn shape(&self) -> [usize; 4] {
         self.shape
-    }
-
-    /// Per group, `[C/g · kh · kw, O/g]`: the group's weights transposed.
-    fn transpose(&self, groups: usize) -> Vec<f32> {
-        let [o, cg, kh, kw] = self.shape;
-        let (og, k) = (o / groups, cg * kh * kw);
-        let mut out = vec![0f32; self.original.len()];
-        for g in 0..groups {
-            for oi in 0..og {
-                for r in 0..k {
-                    out[g * k * og + r * og + oi] = self.original[(g * og + oi) * k + r];
-                }
-            }
-        }
-        out
     }
 }
 
@@ -124,8 +116,34 @@ impl ConvBack {
         let g = &self.geometry;
         let [oh, ow] = g.output([h, w], [kh, kw]);
         assert_eq!(dy.len(), n * o * oh * ow, "output gradient of the convolution's output size");
+        // Winograd's adjoint where the forward pass would take Winograd (the same rule: the
+        // products are the forward's, transposed). The slots exist only for finite weights.
+        if let Some(forward) = &weights.forward
+            && cpu_winograd::suits_transformed(c, o, [h, w], [kh, kw], g)
+        {
+            let tile = cpu_winograd::tile_for([oh, ow]);
+            let u =
+                forward[tile as usize].get_or_init(|| cpu_winograd::transform_weights(&weights.original, o, c, tile));
+            return cpu_winograd::conv3x3_transformed_input_gradient(dy, [n, o, oh, ow], u, c, [h, w], g.padding);
+        }
+        let (og, k, spatial) = (o / g.groups, cg * kh * kw, oh * ow);
+        if [kh, kw] == [1, 1] && g.strides == [1, 1] && g.padding == [(0, 0); 2] {
+            let mut dx = vec![0f32; n * c * h * w];
+            for b in 0..n {
+                for group in 0..g.groups {
+                    let dy = &dy[(b * o + group * og) * spatial..][..og * spatial];
+                    let dst = &mut dx[(b * c + group * cg) * spatial..][..cg * spatial];
+                    cpu_conv::product_transposed(
+                        dst,
+                        &weights.original[group * og * cg..][..og * cg],
+                        dy,
+                        [cg, og, spatial],
+                    );
+                }
+            }
+            return dx;
+        }
         if turns(g, [kh, kw]) {
-            let og = o / g.groups;
             let reach = [(kh - 1) * g.dilations[0], (kw - 1) * g.dilations[1]];
             let turned = ConvGeometry {
                 strides: [1, 1],
@@ -133,30 +151,20 @@ impl ConvBack {
                 dilations: g.dilations,
                 groups: g.groups,
             };
-            let dy_shape = [n, o, oh, ow];
-            let w_shape = [c, og, kh, kw];
-            if weights.finite && g.groups == 1 && cpu_winograd::suits_transformed(o, c, [oh, ow], [kh, kw], &turned) {
-                let tile = cpu_winograd::tile_for([h, w]);
-                let u = weights.winograd[tile as usize].get_or_init(|| match weights.turned.get() {
-                    Some(turned) => cpu_winograd::transform_weights(turned, c, o, tile),
-                    None => cpu_winograd::transform_weights(&weights.turn(1), c, o, tile),
-                });
-                return cpu_winograd::conv3x3_transformed(dy, dy_shape, u, c, None, None, turned.padding);
-            }
+            let (dy_shape, w_shape) = ([n, o, oh, ow], [c, og, kh, kw]);
             let weight = weights.turned.get_or_init(|| weights.turn(g.groups));
-            if weights.finite && og == 1 && g.groups == o && g.groups > 1 {
+            if og == 1 && g.groups == o && g.groups > 1 && weight.iter().all(|v| v.is_finite()) {
                 return cpu_conv::depthwise2d(dy, dy_shape, weight, w_shape, None, None, &turned);
             }
             return cpu_conv::conv2d(dy, dy_shape, weight, w_shape, None, None, &turned);
         }
-        let t = weights.transposed.get_or_init(|| weights.transpose(g.groups));
-        let (og, k, spatial) = (o / g.groups, cg * kh * kw, oh * ow);
         let mut dx = vec![0f32; n * c * h * w];
         let mut col = vec![0f32; k * spatial];
         for b in 0..n {
             for group in 0..g.groups {
                 let dy = &dy[(b * o + group * og) * spatial..][..og * spatial];
-                cpu_conv::product(&mut col, &t[group * k * og..][..k * og], dy, [k, og, spatial]);
+                let weight = &weights.original[group * og * k..][..og * k];
+                cpu_conv::product_transposed(&mut col, weight, dy, [k, og, spatial]);
                 let plane = &mut dx[(b * c + group * cg) * h * w..][..cg * h * w];
                 col2im_add(&col, [cg, h, w], [kh, kw], g, [oh, ow], plane);
             }
@@ -294,8 +302,9 @@ mod tests {
     }
 
     /// Our input gradient against the fallback, Burn's conv2d backward, on the CPU backend, over
-    /// geometries that take each path: turned weights (im2col, Winograd, depthwise), transposed
-    /// (col2im), and again on the same weights (their layouts kept from the first call).
+    /// geometries that take each path: Winograd's adjoint, the transposed product (1×1, or with
+    /// col2im), turned weights (im2col, depthwise), and again on the same weights (the layouts
+    /// kept from the first call).
     #[test]
     fn input_gradient_matches_burn() {
         type B = burn::backend::Flex;
@@ -315,16 +324,20 @@ mod tests {
             // Padding wider than the kernel's reach: transposed weights at stride 1.
             ([1, 4, 7, 6], [3, 4, 1, 1], [1, 1], [(1, 0), (2, 1)], [1, 1], 1),
             ([1, 4, 7, 6], [3, 4, 3, 2], [1, 1], [(2, 3), (0, 1)], [1, 1], 1),
-            // Large enough for Winograd: F(2×2) and F(4×4) planes.
+            // Large enough for Winograd (its adjoint): F(2×2) and F(4×4) planes, whole tiles or
+            // not, padded evenly, unevenly or not at all.
             ([1, 64, 14, 14], [64, 64, 3, 3], [1, 1], [(1, 1), (1, 1)], [1, 1], 1),
             ([1, 32, 28, 28], [48, 32, 3, 3], [1, 1], [(1, 1), (1, 1)], [1, 1], 1),
+            ([2, 64, 9, 8], [40, 64, 3, 3], [1, 1], [(0, 1), (1, 0)], [1, 1], 1),
+            ([1, 24, 31, 29], [20, 24, 3, 3], [1, 1], [(0, 0), (2, 2)], [1, 1], 1),
         ];
         for (t, &(input, weight, strides, padding, dilations, groups)) in cases.iter().enumerate() {
             let geometry = ConvGeometry { strides, padding, dilations, groups };
             let w = values(weight.iter().product(), 3 * t as u32 + 1);
             let [oh, ow] = geometry.output([input[2], input[3]], [weight[2], weight[3]]);
             let dy = values(input[0] * weight[0] * oh * ow, 3 * t as u32 + 2);
-            let weights = BackWeights::new(Arc::new(w), weight).expect("weights of their shape");
+            let forward = (weight[2..] == [3, 3] && groups == 1).then(|| Arc::new(Default::default()));
+            let weights = BackWeights::new(Arc::new(w), weight, forward).expect("weights of their shape");
             let back = ConvBack { weights: Arc::new(weights), input, geometry };
             let ours = back.input_gradient(&dy);
             assert_eq!(back.input_gradient(&dy), ours, "case {t}: the kept layouts");

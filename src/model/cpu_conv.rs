@@ -111,7 +111,7 @@ pub(super) fn product(dst: &mut [f32], lhs: &[f32], rhs: &[f32], [m, k, n]: [usi
         unsafe {
             if by_columns {
                 let (lhs, rhs) = (lhs.as_ptr(), rhs.as_ptr().add(b.start));
-                gemm_raw(d.ptr().add(b.start), lhs, rhs, [m, k, b.len()], [n, k, n], kernel);
+                gemm_raw(d.ptr().add(b.start), lhs, rhs, [m, k, b.len()], [n, k, n], 1, kernel);
             } else {
                 gemm_raw(
                     d.ptr().add(b.start * n),
@@ -119,6 +119,7 @@ pub(super) fn product(dst: &mut [f32], lhs: &[f32], rhs: &[f32], [m, k, n]: [usi
                     rhs.as_ptr(),
                     [b.len(), k, n],
                     [n, k, n],
+                    1,
                     kernel,
                 );
             }
@@ -126,12 +127,45 @@ pub(super) fn product(dst: &mut [f32], lhs: &[f32], rhs: &[f32], [m, k, n]: [usi
     });
 }
 
+/// `dst = lhsᵀ · rhs` for `lhs` stored row-major as `[k, m]` (a layer's weights `[O, C]`, whose
+/// transpose takes a gradient from the outputs back to the inputs), `rhs` `[k, n]`, `dst`
+/// `[m, n]`: [`product`] with `lhs` read where it lies (column stride `m`), in parallel the same
+/// way.
+pub(super) fn product_transposed(dst: &mut [f32], lhs: &[f32], rhs: &[f32], [m, k, n]: [usize; 3]) {
+    assert!(dst.len() >= m * n && lhs.len() >= m * k && rhs.len() >= k * n);
+    let d = SharedMut(dst.as_mut_ptr());
+    let kernel = kernel_for(m, n);
+    let by_columns = n >= m;
+    let blocks = if by_columns { parts(n, 16) } else { parts(m, 8) };
+    for_each(blocks.len(), m * k * n, |p| {
+        let b = blocks[p].clone();
+        // SAFETY: block p covers columns (or rows) b of `dst`, within it (asserted above),
+        // written by this block alone; row i of lhsᵀ starts at lhs[i], its steps m apart.
+        unsafe {
+            if by_columns {
+                let (lhs, rhs) = (lhs.as_ptr(), rhs.as_ptr().add(b.start));
+                gemm_raw(d.ptr().add(b.start), lhs, rhs, [m, k, b.len()], [n, 1, n], m, kernel);
+            } else {
+                let (lhs, rhs) = (lhs.as_ptr().add(b.start), rhs.as_ptr());
+                gemm_raw(d.ptr().add(b.start * n), lhs, rhs, [b.len(), k, n], [n, 1, n], m, kernel);
+            }
+        }
+    });
+}
+
+/// [`product_transposed`] on the calling thread alone.
+pub(super) fn product_transposed_alone(dst: &mut [f32], lhs: &[f32], rhs: &[f32], [m, k, n]: [usize; 3]) {
+    assert!(dst.len() >= m * n && lhs.len() >= m * k && rhs.len() >= k * n);
+    // SAFETY: the three matrices lie within their slices (asserted above).
+    unsafe { gemm_raw(dst.as_mut_ptr(), lhs.as_ptr(), rhs.as_ptr(), [m, k, n], [n, 1, n], m, kernel_for(m, n)) }
+}
+
 /// [`product`] on the calling thread alone (for products that are themselves parts of a
 /// parallel loop).
 pub(super) fn product_alone(dst: &mut [f32], lhs: &[f32], rhs: &[f32], [m, k, n]: [usize; 3]) {
     assert!(dst.len() >= m * n && lhs.len() >= m * k && rhs.len() >= k * n);
     // SAFETY: the three matrices lie within their slices (asserted above).
-    unsafe { gemm_raw(dst.as_mut_ptr(), lhs.as_ptr(), rhs.as_ptr(), [m, k, n], [n, k, n], kernel_for(m, n)) }
+    unsafe { gemm_raw(dst.as_mut_ptr(), lhs.as_ptr(), rhs.as_ptr(), [m, k, n], [n, k, n], 1, kernel_for(m, n)) }
 }
 
 /// Which kernel runs a product.
@@ -169,7 +203,8 @@ fn kernel_for(m: usize, n: usize) -> Kernel {
 }
 
 /// `dst = lhs · rhs` (`[m, k] · [k, n]`) on this thread, each matrix row-major with the row
-/// strides `[dst, lhs, rhs]` and unit column strides, by `kernel`.
+/// strides `[dst, lhs, rhs]` and unit column strides, except `lhs`'s column stride `lcs`, by
+/// `kernel` (the narrow one reads rows where they lie: a strided `lhs` takes the wide one).
 ///
 /// # Safety
 /// The three matrices lie within live buffers, and nothing else touches `dst`'s meanwhile.
@@ -179,9 +214,15 @@ unsafe fn gemm_raw(
     rhs: *const f32,
     [m, k, n]: [usize; 3],
     [ds, ls, rs]: [usize; 3],
+    lcs: usize,
     kernel: Kernel,
 ) {
     match kernel {
+        Kernel::Wide | Kernel::Narrow if lcs != 1 => {
+            let lhs = super::cpu_gemm::Lhs::Strided { ptr: lhs, rs: ls, cs: lcs };
+            // SAFETY: by the caller's promise.
+            return unsafe { super::cpu_gemm::gemm_from(dst, lhs, rhs, [m, k, n], [ds, rs]) };
+        }
         // SAFETY: by the caller's promise.
         Kernel::Wide => return unsafe { super::cpu_gemm::gemm(dst, lhs, rhs, [m, k, n], [ds, ls, rs]) },
         // SAFETY: by the caller's promise.
@@ -199,7 +240,7 @@ unsafe fn gemm_raw(
             ds as isize,
             false,
             lhs,
-            1,
+            lcs as isize,
             ls as isize,
             rhs,
             1,

@@ -44,12 +44,37 @@ fn with_buffer<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
 /// # Safety
 /// The three matrices lie within live buffers, and nothing else touches `dst`'s meanwhile.
 pub unsafe fn gemm(dst: *mut f32, lhs: *const f32, rhs: *const f32, [m, k, n]: [usize; 3], [ds, ls, rs]: [usize; 3]) {
+    // SAFETY: by the caller's promise.
+    unsafe { gemm_from(dst, Lhs::Strided { ptr: lhs, rs: ls, cs: 1 }, rhs, [m, k, n], [ds, rs]) }
+}
+
+/// Where [`gemm_from`] reads its left operand (`[m, k]`) as it packs it.
+#[derive(Clone, Copy, Debug)]
+pub enum Lhs {
+    /// Element `(i, p)` at `ptr[i · rs + p · cs]`: with `cs == 1` a row-major matrix, with
+    /// `rs == 1` the transpose of one (a backward pass's weights, read where they lie).
+    Strided { ptr: *const f32, rs: usize, cs: usize },
+    /// The transpose of a `[rows, cols]` matrix packed by [`pack_lhs_all`]: element `(i, p)` is
+    /// the packed matrix's `(p, i)` (Winograd's transformed weights, packed for the forward
+    /// pass, read by the backward one).
+    PackedTransposed { packed: *const f32, shape: [usize; 2] },
+}
+
+/// [`gemm`] with the left operand read from `lhs`.
+///
+/// # Safety
+/// As [`gemm`]: `lhs` describes a live `[m, k]` matrix (a packed one holds
+/// [`packed_len`]`(shape)` values with `shape == [k, m]`).
+pub unsafe fn gemm_from(dst: *mut f32, lhs: Lhs, rhs: *const f32, [m, k, n]: [usize; 3], [ds, rs]: [usize; 2]) {
     if m == 0 || n == 0 {
         return;
     }
     if k == 0 {
         // SAFETY: by the caller's promise.
         return unsafe { zero(dst, [m, n], ds) };
+    }
+    if let Lhs::PackedTransposed { shape, .. } = lhs {
+        assert_eq!(shape, [k, m], "packed operand of the product's shape");
     }
     let row_blocks = m.div_ceil(MR);
     let lhs_len = row_blocks * MR * KC.min(k);
@@ -60,7 +85,12 @@ pub unsafe fn gemm(dst: *mut f32, lhs: *const f32, rhs: *const f32, [m, k, n]: [
             let kc = KC.min(k - p0);
             // SAFETY: the reads stay within lhs's m rows and columns p0..p0 + kc (the caller's
             // promise); `a` holds row_blocks · MR · kc values.
-            unsafe { pack_lhs(a, lhs.add(p0), ls, m, kc) };
+            unsafe {
+                match lhs {
+                    Lhs::Strided { ptr, rs, cs: 1 } => pack_lhs(a, ptr.add(p0), rs, m, kc),
+                    _ => pack_lhs_from(a, lhs, p0, m, kc),
+                }
+            };
             // SAFETY: by the caller's promise; `a` holds this depth block packed.
             unsafe { panels(dst, a, b, rhs, [p0, kc], [m, n], [ds, rs]) };
             p0 += KC;
@@ -414,6 +444,97 @@ unsafe fn pack_lhs(a: &mut [f32], lhs: *const f32, ls: usize, m: usize, kc: usiz
     }
 }
 
+/// [`pack_lhs`] for the other layouts of [`Lhs`]: columns `p0..p0 + kc` of its `m` rows.
+///
+/// # Safety
+/// `lhs` describes a live matrix of `m` rows and at least `p0 + kc` columns.
+#[cfg_attr(target_arch = "wasm32", target_feature(enable = "simd128"))]
+unsafe fn pack_lhs_from(a: &mut [f32], lhs: Lhs, p0: usize, m: usize, kc: usize) {
+    a[..m.div_ceil(MR) * MR * kc].fill(0.0);
+    for rb in 0..m.div_ceil(MR) {
+        let out = a[rb * MR * kc..].as_mut_ptr();
+        let (i0, rows) = (rb * MR, MR.min(m - rb * MR));
+        match lhs {
+            // A transposed matrix: each step's rows lie side by side.
+            Lhs::Strided { ptr, rs: 1, cs } => {
+                for p in 0..kc {
+                    // SAFETY: rows i0..i0 + rows < m of column p0 + p (the caller's bounds);
+                    // `a` holds MR values per step of this row block.
+                    unsafe {
+                        let (src, dst) = (ptr.add(i0 + (p0 + p) * cs), out.add(p * MR));
+                        if rows == MR {
+                            // (A copy of a fixed size: a variable one calls memcpy.)
+                            *(dst as *mut [f32; MR]) = *(src as *const [f32; MR]);
+                        } else {
+                            std::ptr::copy_nonoverlapping(src, dst, rows);
+                        }
+                    }
+                }
+            }
+            Lhs::Strided { ptr, rs, cs } => {
+                for p in 0..kc {
+                    for r in 0..rows {
+                        // SAFETY: row i0 + r < m, column p0 + p < p0 + kc (the caller's bounds).
+                        unsafe { *out.add(p * MR + r) = *ptr.add((i0 + r) * rs + (p0 + p) * cs) };
+                    }
+                }
+            }
+            Lhs::PackedTransposed { packed, shape: [q_rows, i_cols] } => {
+                // The packed `[q_rows, i_cols]` matrix keeps, for MR of its rows (q) and MR of
+                // its columns (i, from a multiple of MR), 16 values in a run: column i's MR
+                // rows side by side, then column i + 1's. Transposed, they are MR steps of
+                // this row block (p0 is a multiple of KC, hence of MR).
+                let padded = q_rows.div_ceil(MR) * MR;
+                let block = i0 / KC * KC;
+                let depth = KC.min(i_cols - block);
+                for q in (p0..p0 + kc).step_by(MR) {
+                    let steps = MR.min(p0 + kc - q);
+                    // SAFETY: the run lies within the packed matrix (i0 < i_cols, q < q_rows,
+                    // the caller's bounds); steps q − p0 … of this row block within `a`.
+                    unsafe {
+                        let run = packed.add(padded * block + (q / MR) * MR * depth + (i0 - block) * MR);
+                        if rows == MR && steps == MR {
+                            transpose4(run, out.add((q - p0) * MR));
+                        } else {
+                            transpose(run, MR, [rows, steps], out.add((q - p0) * MR), MR);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The 4 × 4 block at `src` (rows side by side) transposed to `dst`; in wasm by lane shuffles.
+///
+/// # Safety
+/// Both hold 16 values.
+#[inline]
+#[cfg_attr(target_arch = "wasm32", target_feature(enable = "simd128"))]
+unsafe fn transpose4(src: *const f32, dst: *mut f32) {
+    #[cfg(target_arch = "wasm32")]
+    // SAFETY: 16 values each (the caller's promise).
+    unsafe {
+        use core::arch::wasm32::*;
+        let r = |i: usize| v128_load(src.add(4 * i) as *const v128);
+        let (r0, r1, r2, r3) = (r(0), r(1), r(2), r(3));
+        let (a, b) = (i32x4_shuffle::<0, 4, 1, 5>(r0, r1), i32x4_shuffle::<2, 6, 3, 7>(r0, r1));
+        let (c, d) = (i32x4_shuffle::<0, 4, 1, 5>(r2, r3), i32x4_shuffle::<2, 6, 3, 7>(r2, r3));
+        let w = |i: usize, v: v128| v128_store(dst.add(4 * i) as *mut v128, v);
+        w(0, i64x2_shuffle::<0, 2>(a, c));
+        w(1, i64x2_shuffle::<1, 3>(a, c));
+        w(2, i64x2_shuffle::<0, 2>(b, d));
+        w(3, i64x2_shuffle::<1, 3>(b, d));
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    for i in 0..4 {
+        for j in 0..4 {
+            // SAFETY: 16 values each (the caller's promise).
+            unsafe { *dst.add(4 * j + i) = *src.add(4 * i + j) };
+        }
+    }
+}
+
 /// `rhs`'s rows `0..kc`, columns `0..nr`, as `[step][width]`, the missing columns zero.
 #[cfg_attr(target_arch = "wasm32", target_feature(enable = "simd128"))]
 unsafe fn pack_rhs(b: &mut [f32], rhs: *const f32, rs: usize, kc: usize, nr: usize, width: usize) {
@@ -571,8 +692,9 @@ fn madd(
 mod tests {
     use super::*;
 
-    /// Both kernels against the plain triple loop in f64: shapes around the block sizes, strides wider
-    /// than the matrices, depth over several blocks.
+    /// Both kernels against the plain triple loop in f64, with the left operand as is, packed,
+    /// transposed and packed transposed: shapes around the block sizes, strides wider than the
+    /// matrices, depth over several blocks.
     #[test]
     fn equals_the_plain_product() {
         for (m, k, n) in [
@@ -590,8 +712,11 @@ mod tests {
             let lhs: Vec<f32> = (0..m * ls).map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0).collect();
             let rhs: Vec<f32> = (0..k.max(1) * rs).map(|i| ((i * 104_729) % 997) as f32 / 498.0 - 1.0).collect();
             let packed = pack_lhs_all(&lhs, ls, [m, k]);
+            // The same left operand stored transposed (`[k, m]`), as is and packed.
+            let lhs_t: Vec<f32> = (0..k * m).map(|at| lhs[(at % m) * ls + at / m]).collect();
+            let packed_t = pack_lhs_all(&lhs_t, m, [k, m]);
             let mut wide = vec![f32::NAN; m * ds];
-            for kind in ["wide", "narrow", "packed"] {
+            for kind in ["wide", "narrow", "packed", "transposed", "packed transposed"] {
                 let mut dst = vec![f32::NAN; m * ds];
                 // SAFETY: the strides and sizes match the buffers.
                 unsafe {
@@ -599,7 +724,15 @@ mod tests {
                     match kind {
                         "wide" => gemm(d, l, r, [m, k, n], [ds, ls, rs]),
                         "narrow" => gemm_narrow(d, l, r, [m, k, n], [ds, ls, rs]),
-                        _ => gemm_packed(d, &packed, r, [m, k, n], [ds, rs]),
+                        "packed" => gemm_packed(d, &packed, r, [m, k, n], [ds, rs]),
+                        "transposed" => {
+                            let lhs = Lhs::Strided { ptr: lhs_t.as_ptr(), rs: 1, cs: m };
+                            gemm_from(d, lhs, r, [m, k, n], [ds, rs])
+                        }
+                        _ => {
+                            let lhs = Lhs::PackedTransposed { packed: packed_t.as_ptr(), shape: [k, m] };
+                            gemm_from(d, lhs, r, [m, k, n], [ds, rs])
+                        }
                     }
                 };
                 for i in 0..m {
@@ -616,10 +749,11 @@ mod tests {
                 }
                 match kind {
                     "wide" => wide = dst,
-                    // The packed weights give the same sums in the same order: the same bits.
-                    "packed" => {
+                    // The packed weights, and the transposed ones packed as they are read,
+                    // give the same sums in the same order: the same bits.
+                    "packed" | "transposed" | "packed transposed" => {
                         let bits = |d: &[f32]| d.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-                        assert_eq!(bits(&dst), bits(&wide), "{m}×{k}×{n}: packed against wide");
+                        assert_eq!(bits(&dst), bits(&wide), "{m}×{k}×{n}: {kind} against wide");
                     }
                     _ => {}
                 }

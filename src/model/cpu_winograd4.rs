@@ -43,6 +43,29 @@ fn a6([m0, m1, m2, m3, m4, m5]: [f32; 6]) -> [f32; 4] {
     [m0 + a + c, b + 2.0 * d, a + 4.0 * c, b + 8.0 * d + m5]
 }
 
+/// `A y` (`Aᵀ`'s transpose, 6 × 4) for one column of an output gradient's 4×4 block: the
+/// adjoint of [`a6`], for the backward pass ([`super::cpu_winograd::conv3x3_transformed_input_gradient`]).
+#[inline(always)]
+pub fn adjoint_output([y0, y1, y2, y3]: [f32; 4]) -> [f32; 6] {
+    let (even, odd) = (y0 + y2, y1 + y3);
+    let (even2, odd2) = (y0 + 4.0 * y2, 2.0 * y1 + 8.0 * y3);
+    [y0, even + odd, even - odd, even2 + odd2, even2 - odd2, y3]
+}
+
+/// `B z` (`Bᵀ`'s transpose) for one column of six sums back onto a 6×6 patch: the adjoint of
+/// [`b6`].
+#[inline(always)]
+pub fn adjoint_input([z0, z1, z2, z3, z4, z5]: [f32; 6]) -> [f32; 6] {
+    [
+        4.0 * z0,
+        4.0 * (z2 - z1 + z5) + 2.0 * (z4 - z3),
+        -5.0 * z0 - 4.0 * (z1 + z2) - (z3 + z4),
+        (z1 - z2) + 2.0 * (z3 - z4) - 5.0 * z5,
+        z0 + z1 + z2 + z3 + z4,
+        z5,
+    ]
+}
+
 /// `U = G g Gᵀ` for every kernel, `[36, O, C]` (transform position major, then the product's
 /// rows and columns).
 pub fn transform_weights(weight: &[f32], o: usize, c: usize) -> Vec<f32> {
@@ -200,7 +223,7 @@ mod simd {
 /// fits in whole vectors and returns where the callers' one-at-a-time loops go on; the callers
 /// check the bounds.
 #[cfg(target_arch = "wasm32")]
-mod simd {
+pub(super) mod simd {
     use core::arch::wasm32::*;
 
     use super::super::cpu_winograd::simd::{finish, load, store};
@@ -208,6 +231,27 @@ mod simd {
     #[inline(always)]
     fn times(k: f32, x: v128) -> v128 {
         f32x4_mul(f32x4_splat(k), x)
+    }
+
+    /// [`super::adjoint_output`] on four lanes.
+    #[inline(always)]
+    pub(in crate::model) fn adjoint_output4([y0, y1, y2, y3]: [v128; 4]) -> [v128; 6] {
+        let (even, odd) = (f32x4_add(y0, y2), f32x4_add(y1, y3));
+        let (even2, odd2) = (f32x4_add(y0, times(4.0, y2)), f32x4_add(times(2.0, y1), times(8.0, y3)));
+        [y0, f32x4_add(even, odd), f32x4_sub(even, odd), f32x4_add(even2, odd2), f32x4_sub(even2, odd2), y3]
+    }
+
+    /// [`super::adjoint_input`] on four lanes.
+    #[inline(always)]
+    pub(in crate::model) fn adjoint_input4([z0, z1, z2, z3, z4, z5]: [v128; 6]) -> [v128; 6] {
+        [
+            times(4.0, z0),
+            f32x4_add(times(4.0, f32x4_add(f32x4_sub(z2, z1), z5)), times(2.0, f32x4_sub(z4, z3))),
+            f32x4_sub(f32x4_sub(times(-5.0, z0), times(4.0, f32x4_add(z1, z2))), f32x4_add(z3, z4)),
+            f32x4_sub(f32x4_add(f32x4_sub(z1, z2), times(2.0, f32x4_sub(z3, z4))), times(5.0, z5)),
+            f32x4_add(f32x4_add(f32x4_add(f32x4_add(z0, z1), z2), z3), z4),
+            z5,
+        ]
     }
 
     /// [`super::b6`] on four lanes.

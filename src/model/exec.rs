@@ -94,7 +94,9 @@ pub struct Network {
     /// plane picks the algorithm ([`cpu_winograd::tile_for`]); each algorithm's weights are made
     /// on the first call that needs them (F(2×2, 3×3), then F(4×4, 3×3)): most layers only ever
     /// take one, an occlusion sweep's small patches may take F(2×2) where whole images take F(4×4).
-    winograd: HashMap<String, [std::sync::OnceLock<cpu_winograd::Transformed>; 2]>,
+    /// Shared with the layer's backward pass ([`super::conv_grad_op`]), which runs Winograd's
+    /// adjoint on the same transformed weights.
+    winograd: HashMap<String, std::sync::Arc<[std::sync::OnceLock<cpu_winograd::Transformed>; 2]>>,
     /// On the CPU kernels, the float 1×1 convolutions (stride 1, no padding, one group) with
     /// constant finite weights, by output name: their weights transposed, made the first time
     /// an input is sparse enough for [`cpu_sparse::conv1x1`] (after a ReLU, most of
@@ -621,7 +623,7 @@ impl Network {
     }
 
     /// [`Network::winograd`]: empty slots for every convolution that may use transformed weights.
-    fn winograd_weights(&self) -> HashMap<String, [std::sync::OnceLock<cpu_winograd::Transformed>; 2]> {
+    fn winograd_weights(&self) -> HashMap<String, std::sync::Arc<[std::sync::OnceLock<cpu_winograd::Transformed>; 2]>> {
         let mut out = HashMap::new();
         if !self.cpu_kernels {
             return out;
@@ -697,7 +699,8 @@ impl Network {
         let weights = slot
             .get_or_init(|| match node.inputs.get(1).and_then(|n| self.graph.constants.get(n)) {
                 Some(HostTensor { data: HostData::F32(v), .. }) => {
-                    BackWeights::new(v.clone(), w).map(std::sync::Arc::new)
+                    let forward = self.winograd.get(&node.output).cloned();
+                    BackWeights::new(v.clone(), w, forward).map(std::sync::Arc::new)
                 }
                 _ => None,
             })
