@@ -98,6 +98,19 @@ pub fn im2col_conv2d(
 /// a thread costs far more in a browser than natively). gemm's depth blocking depends on `k`
 /// alone, so every value is summed in the same order as in one product.
 pub(super) fn product(dst: &mut [f32], lhs: &[f32], rhs: &[f32], [m, k, n]: [usize; 3]) {
+    product_strided(dst, lhs, rhs, [m, k, n], [k, 1]);
+}
+
+/// `dst = lhsᵀ · rhs` for `lhs` stored row-major as `[k, m]` (a layer's weights `[O, C]`, whose
+/// transpose takes a gradient from the outputs back to the inputs), `rhs` `[k, n]`, `dst`
+/// `[m, n]`: [`product`] with `lhs` read where it lies (column stride `m`), in parallel the same
+/// way.
+pub(super) fn product_transposed(dst: &mut [f32], lhs: &[f32], rhs: &[f32], [m, k, n]: [usize; 3]) {
+    product_strided(dst, lhs, rhs, [m, k, n], [1, m]);
+}
+
+/// [`product`] with `lhs`'s element `(i, p)` at `lhs[i · ls + p · lcs]`.
+fn product_strided(dst: &mut [f32], lhs: &[f32], rhs: &[f32], [m, k, n]: [usize; 3], [ls, lcs]: [usize; 2]) {
     assert!(dst.len() >= m * n && lhs.len() >= m * k && rhs.len() >= k * n);
     let d = SharedMut(dst.as_mut_ptr());
     let kernel = kernel_for(m, n);
@@ -107,47 +120,15 @@ pub(super) fn product(dst: &mut [f32], lhs: &[f32], rhs: &[f32], [m, k, n]: [usi
     for_each(blocks.len(), m * k * n, |p| {
         let b = blocks[p].clone();
         // SAFETY: block p covers columns (or rows) b of `dst`, within it (asserted above),
-        // written by this block alone; the operands' parts are read only.
+        // written by this block alone; the operands' parts are read only (row i of lhs at
+        // lhs[i · ls]).
         unsafe {
             if by_columns {
                 let (lhs, rhs) = (lhs.as_ptr(), rhs.as_ptr().add(b.start));
-                gemm_raw(d.ptr().add(b.start), lhs, rhs, [m, k, b.len()], [n, k, n], 1, kernel);
+                gemm_raw(d.ptr().add(b.start), lhs, rhs, [m, k, b.len()], [n, ls, n], lcs, kernel);
             } else {
-                gemm_raw(
-                    d.ptr().add(b.start * n),
-                    lhs.as_ptr().add(b.start * k),
-                    rhs.as_ptr(),
-                    [b.len(), k, n],
-                    [n, k, n],
-                    1,
-                    kernel,
-                );
-            }
-        }
-    });
-}
-
-/// `dst = lhsᵀ · rhs` for `lhs` stored row-major as `[k, m]` (a layer's weights `[O, C]`, whose
-/// transpose takes a gradient from the outputs back to the inputs), `rhs` `[k, n]`, `dst`
-/// `[m, n]`: [`product`] with `lhs` read where it lies (column stride `m`), in parallel the same
-/// way.
-pub(super) fn product_transposed(dst: &mut [f32], lhs: &[f32], rhs: &[f32], [m, k, n]: [usize; 3]) {
-    assert!(dst.len() >= m * n && lhs.len() >= m * k && rhs.len() >= k * n);
-    let d = SharedMut(dst.as_mut_ptr());
-    let kernel = kernel_for(m, n);
-    let by_columns = n >= m;
-    let blocks = if by_columns { parts(n, 16) } else { parts(m, 8) };
-    for_each(blocks.len(), m * k * n, |p| {
-        let b = blocks[p].clone();
-        // SAFETY: block p covers columns (or rows) b of `dst`, within it (asserted above),
-        // written by this block alone; row i of lhsᵀ starts at lhs[i], its steps m apart.
-        unsafe {
-            if by_columns {
-                let (lhs, rhs) = (lhs.as_ptr(), rhs.as_ptr().add(b.start));
-                gemm_raw(d.ptr().add(b.start), lhs, rhs, [m, k, b.len()], [n, 1, n], m, kernel);
-            } else {
-                let (lhs, rhs) = (lhs.as_ptr().add(b.start), rhs.as_ptr());
-                gemm_raw(d.ptr().add(b.start * n), lhs, rhs, [b.len(), k, n], [n, 1, n], m, kernel);
+                let (lhs, rhs) = (lhs.as_ptr().add(b.start * ls), rhs.as_ptr());
+                gemm_raw(d.ptr().add(b.start * n), lhs, rhs, [b.len(), k, n], [n, ls, n], lcs, kernel);
             }
         }
     });

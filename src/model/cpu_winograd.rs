@@ -739,6 +739,7 @@ mod adjoint_simd {
     use core::arch::wasm32::*;
 
     use super::Adjoint;
+    use super::cpu_winograd4::simd::transpose;
     use super::simd::{load, store};
 
     /// `e[0..ALPHA]` to `p`, `stride` apart.
@@ -803,16 +804,8 @@ mod adjoint_simd {
             while tx + 4 <= tw {
                 let p = r.add(T::SIDE * tx);
                 let y = if T::SIDE == 4 {
-                    let (a, b, c, d) = (load(p), load(p.add(4)), load(p.add(8)), load(p.add(12)));
-                    // Lane l of y[k]: tile tx + l's column k (a 4 × 4 transposition).
-                    let (t0, t1) = (i32x4_shuffle::<0, 4, 1, 5>(a, b), i32x4_shuffle::<2, 6, 3, 7>(a, b));
-                    let (t2, t3) = (i32x4_shuffle::<0, 4, 1, 5>(c, d), i32x4_shuffle::<2, 6, 3, 7>(c, d));
-                    [
-                        i32x4_shuffle::<0, 1, 4, 5>(t0, t2),
-                        i32x4_shuffle::<2, 3, 6, 7>(t0, t2),
-                        i32x4_shuffle::<0, 1, 4, 5>(t1, t3),
-                        i32x4_shuffle::<2, 3, 6, 7>(t1, t3),
-                    ]
+                    // Lane l of y[k]: tile tx + l's column k.
+                    transpose([load(p), load(p.add(4)), load(p.add(8)), load(p.add(12))])
                 } else {
                     let (a, b) = (load(p), load(p.add(4)));
                     let zero = f32x4_splat(0.0);
@@ -838,12 +831,11 @@ mod adjoint_simd {
                 let d = T::b4(load_all::<T>(src.add(tx), stride));
                 let q = row.add(T::SIDE * tx);
                 if T::SIDE == 4 {
-                    let (t0, t1) = (i32x4_shuffle::<0, 4, 1, 5>(d[0], d[1]), i32x4_shuffle::<2, 6, 3, 7>(d[0], d[1]));
-                    let (t2, t3) = (i32x4_shuffle::<0, 4, 1, 5>(d[2], d[3]), i32x4_shuffle::<2, 6, 3, 7>(d[2], d[3]));
-                    add_to(q, i32x4_shuffle::<0, 1, 4, 5>(t0, t2));
-                    add_to(q.add(4), i32x4_shuffle::<2, 3, 6, 7>(t0, t2));
-                    add_to(q.add(8), i32x4_shuffle::<0, 1, 4, 5>(t1, t3));
-                    add_to(q.add(12), i32x4_shuffle::<2, 3, 6, 7>(t1, t3));
+                    let [t0, t1, t2, t3] = transpose([d[0], d[1], d[2], d[3]]);
+                    add_to(q, t0);
+                    add_to(q.add(4), t1);
+                    add_to(q.add(8), t2);
+                    add_to(q.add(12), t3);
                     let tail = [d[4], d[5]].map(|v| {
                         [
                             f32x4_extract_lane::<0>(v),

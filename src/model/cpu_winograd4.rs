@@ -322,7 +322,7 @@ pub(super) mod simd {
 
     /// The rows of a 4 × 4 block as its columns.
     #[inline(always)]
-    fn transpose([a, b, c, d]: [v128; 4]) -> [v128; 4] {
+    pub(in crate::model) fn transpose([a, b, c, d]: [v128; 4]) -> [v128; 4] {
         let (t0, t1) = (i32x4_shuffle::<0, 4, 1, 5>(a, b), i32x4_shuffle::<2, 6, 3, 7>(a, b));
         let (t2, t3) = (i32x4_shuffle::<0, 4, 1, 5>(c, d), i32x4_shuffle::<2, 6, 3, 7>(c, d));
         [
