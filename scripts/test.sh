@@ -19,7 +19,7 @@ cargo test --locked --features threads --test cpu_conv
 
 step "CPU kernels in wasm with SIMD128 (wasm32-wasip1 under Node): against Burn, onnxruntime, numpy"
 CARGO_TARGET_WASM32_WASIP1_RUNNER="node --no-warnings --single-threaded-gc scripts/wasi-run.mjs" \
-  cargo test --locked --target wasm32-wasip1 --test cpu_conv --test zoo --test squeezenet
+  cargo test --locked --target wasm32-wasip1 --test cpu_conv --test zoo --test squeezenet --test attribution_reference
 
 step "the float product with relaxed SIMD (feature relaxed-simd, wasm32-wasip1): the same checks"
 # Node 20 runs relaxed SIMD behind a flag that later versions no longer need.

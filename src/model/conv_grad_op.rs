@@ -245,8 +245,8 @@ impl ConvGradBackend for burn::backend::Flex {
         if dy.dtype() != DType::F32 {
             return back.input_gradient_by_burn::<Self>(dy);
         }
-        let values = dy.into_data().try_into_vec::<f32>().unwrap_or_default();
-        FlexTensor::from_data(TensorData::new(back.input_gradient(&values), back.input))
+        let dx = back.input_gradient(&super::exec::flex_f32(&dy));
+        FlexTensor::from_data(TensorData::new(dx, back.input))
     }
 }
 #[cfg(feature = "wgpu")]

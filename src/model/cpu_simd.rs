@@ -8,17 +8,39 @@
 /// `v ← clamp(v + add, lo, hi)` over `row`, with `lo ≤ hi` (`-∞`/`+∞` for no bound). A NaN stays
 /// NaN, as in Burn's ReLU and clamp.
 pub fn add_clamp(row: &mut [f32], add: f32, lo: f32, hi: f32) {
-    #[cfg(target_arch = "wasm32")]
-    // SAFETY: the page needs SIMD128 (gemm's kernels use it too); the function only reads and
-    // writes within `row`.
+    let (n, p) = (row.len(), row.as_mut_ptr());
+    // SAFETY: `p` is read and written for `n` values, each read before it is written.
+    unsafe { add_clamp_raw(p, p, n, add, lo, hi) }
+}
+
+/// [`add_clamp`] of `src` into a new vector (no copy of `src` first, no zeroed buffer).
+pub fn add_clamp_to(src: &[f32], add: f32, lo: f32, hi: f32) -> Vec<f32> {
+    let mut out = Vec::with_capacity(src.len());
+    // SAFETY: `src` is readable and the new buffer writable for `src.len()` values, which the
+    // call writes every one of before the length is set.
     unsafe {
-        wasm::add_clamp(row, add, lo, hi)
+        add_clamp_raw(src.as_ptr(), out.as_mut_ptr(), src.len(), add, lo, hi);
+        out.set_len(src.len());
+    }
+    out
+}
+
+/// # Safety
+/// `src` readable and `dst` writable for `n` values; equal or not overlapping.
+unsafe fn add_clamp_raw(src: *const f32, dst: *mut f32, n: usize, add: f32, lo: f32, hi: f32) {
+    #[cfg(target_arch = "wasm32")]
+    // SAFETY: the page needs SIMD128 (gemm's kernels use it too); the caller's bounds.
+    unsafe {
+        wasm::add_clamp(src, dst, n, add, lo, hi)
     }
     #[cfg(not(target_arch = "wasm32"))]
-    for v in row {
-        let x = *v + add;
-        let x = if x < lo { lo } else { x };
-        *v = if hi < x { hi } else { x };
+    for i in 0..n {
+        // SAFETY: the caller's bounds.
+        unsafe {
+            let x = *src.add(i) + add;
+            let x = if x < lo { lo } else { x };
+            *dst.add(i) = if hi < x { hi } else { x };
+        }
     }
 }
 
@@ -195,15 +217,41 @@ pub fn affine(row: &mut [f32], mul: f32, add: f32) {
 /// A ReLU's backward pass: `grad[i] ← grad[i]` where `x[i] > 0` (and, with `guided`, where
 /// `grad[i] > 0`), else 0; `x` is the ReLU's forward input.
 pub fn relu_gradient(x: &[f32], grad: &mut [f32], guided: bool) {
-    #[cfg(target_arch = "wasm32")]
-    // SAFETY: as in `add_clamp`; both slices are read and written within their common length.
+    let (n, p) = (grad.len().min(x.len()), grad.as_mut_ptr());
+    // SAFETY: `x` and `grad` hold `n` values; each gradient is read before it is written.
+    unsafe { relu_gradient_raw(x.as_ptr(), p, p, n, guided) }
+}
+
+/// [`relu_gradient`] of `grad` into a new vector (`x` and `grad` of one length).
+pub fn relu_gradient_to(x: &[f32], grad: &[f32], guided: bool) -> Vec<f32> {
+    assert_eq!(x.len(), grad.len(), "a ReLU's input and gradient of one size");
+    let mut out = Vec::with_capacity(grad.len());
+    // SAFETY: both inputs readable and the new buffer writable for `grad.len()` values, every
+    // one written before the length is set.
     unsafe {
-        wasm::relu_gradient(x, grad, guided)
+        relu_gradient_raw(x.as_ptr(), grad.as_ptr(), out.as_mut_ptr(), grad.len(), guided);
+        out.set_len(grad.len());
+    }
+    out
+}
+
+/// # Safety
+/// `x` and `grad` readable and `dst` writable for `n` values; `dst` equal to `grad` or not
+/// overlapping either.
+unsafe fn relu_gradient_raw(x: *const f32, grad: *const f32, dst: *mut f32, n: usize, guided: bool) {
+    #[cfg(target_arch = "wasm32")]
+    // SAFETY: as in `add_clamp_raw`.
+    unsafe {
+        wasm::relu_gradient(x, grad, dst, n, guided)
     }
     #[cfg(not(target_arch = "wasm32"))]
-    for (g, &v) in grad.iter_mut().zip(x) {
-        let pass = v > 0.0 && (!guided || *g > 0.0);
-        *g = if pass { *g } else { 0.0 };
+    for i in 0..n {
+        // SAFETY: the caller's bounds.
+        unsafe {
+            let (v, g) = (*x.add(i), *grad.add(i));
+            let pass = v > 0.0 && (!guided || g > 0.0);
+            *dst.add(i) = if pass { g } else { 0.0 };
+        }
     }
 }
 
@@ -355,23 +403,22 @@ mod wasm {
     }
 
     #[target_feature(enable = "simd128")]
-    pub unsafe fn add_clamp(row: &mut [f32], add: f32, lo: f32, hi: f32) {
-        let (n, p) = (row.len(), row.as_mut_ptr());
+    pub unsafe fn add_clamp(src: *const f32, dst: *mut f32, n: usize, add: f32, lo: f32, hi: f32) {
         let (a, l, h) = (f32x4_splat(add), f32x4_splat(lo), f32x4_splat(hi));
         let mut i = 0;
-        // SAFETY (all three functions): every access is at an index below the slices' common
-        // length `n`; wasm loads and stores need no alignment.
+        // SAFETY (this function and the next two): every access is at an index below `n`, the
+        // caller's bounds; wasm loads and stores need no alignment.
         unsafe {
             while i + 4 <= n {
-                let q = p.add(i) as *mut v128;
+                let x = v128_load(src.add(i) as *const v128);
                 // pmax(x, lo) = x < lo ? lo : x and pmin(x, hi) = hi < x ? hi : x keep NaN.
-                v128_store(q, f32x4_pmin(f32x4_pmax(f32x4_add(v128_load(q), a), l), h));
+                v128_store(dst.add(i) as *mut v128, f32x4_pmin(f32x4_pmax(f32x4_add(x, a), l), h));
                 i += 4;
             }
             while i < n {
-                let x = *p.add(i) + add;
+                let x = *src.add(i) + add;
                 let x = if x < lo { lo } else { x };
-                *p.add(i) = if hi < x { hi } else { x };
+                *dst.add(i) = if hi < x { hi } else { x };
                 i += 1;
             }
         }
@@ -454,25 +501,23 @@ mod wasm {
     }
 
     #[target_feature(enable = "simd128")]
-    pub unsafe fn relu_gradient(x: &[f32], grad: &mut [f32], guided: bool) {
-        let (n, p, r) = (grad.len().min(x.len()), grad.as_mut_ptr(), x.as_ptr());
+    pub unsafe fn relu_gradient(x: *const f32, grad: *const f32, dst: *mut f32, n: usize, guided: bool) {
         let zero = f32x4_splat(0.0);
         let mut i = 0;
         unsafe {
             while i + 4 <= n {
-                let q = p.add(i) as *mut v128;
-                let g = v128_load(q);
-                let mut mask = f32x4_gt(v128_load(r.add(i) as *const v128), zero);
+                let g = v128_load(grad.add(i) as *const v128);
+                let mut mask = f32x4_gt(v128_load(x.add(i) as *const v128), zero);
                 if guided {
                     mask = v128_and(mask, f32x4_gt(g, zero));
                 }
-                v128_store(q, v128_and(g, mask));
+                v128_store(dst.add(i) as *mut v128, v128_and(g, mask));
                 i += 4;
             }
             while i < n {
-                let (v, g) = (*r.add(i), *p.add(i));
+                let (v, g) = (*x.add(i), *grad.add(i));
                 let pass = v > 0.0 && (!guided || g > 0.0);
-                *p.add(i) = if pass { g } else { 0.0 };
+                *dst.add(i) = if pass { g } else { 0.0 };
                 i += 1;
             }
         }

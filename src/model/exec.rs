@@ -179,6 +179,19 @@ pub(super) fn cpu_values(t: &DispatchTensor) -> Option<&[f32]> {
     }
 }
 
+/// A float tensor of the CPU backend's f32 values: borrowed where they lie contiguous (also a
+/// shared buffer, kept by an autodiff step, or a view into one, as a concatenation's gradient
+/// gives), else read out. `into_data` would copy a shared buffer twice (its bytes, then them as
+/// f32) before a kernel reads it once.
+pub(super) fn flex_f32(t: &burn::backend::flex::FlexTensor) -> std::borrow::Cow<'_, [f32]> {
+    match t.as_slice::<f32>() {
+        Some(v) => std::borrow::Cow::Borrowed(v),
+        None => {
+            std::borrow::Cow::Owned(t.clone().into_data().convert::<f32>().try_into_vec::<f32>().unwrap_or_default())
+        }
+    }
+}
+
 fn check_elements(node: &Node, dims: &[usize]) -> Result<(), ModelError> {
     let per_image = dims.iter().skip(1).try_fold(1usize, |a, &d| a.checked_mul(d));
     match per_image {

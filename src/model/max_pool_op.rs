@@ -14,6 +14,7 @@ use burn::backend::{Autodiff, Backend, Dispatch, backend_extension};
 use burn::tensor::{DType, IntDType, Tensor, TensorData};
 
 use super::cpu_pool;
+use super::exec::flex_f32;
 
 /// A max pool's window: kernel, strides, symmetric padding, ONNX ceil mode, and the output
 /// height and width that mode gives.
@@ -53,14 +54,10 @@ fn backward_with_indices<B: Backend>(x: FloatTensor<B>, grad: FloatTensor<B>, wi
     B::max_pool2d_with_indices_backward(x, kernel, strides, padding, [1, 1], ceil_mode, grad, pooled.indices).x_grad
 }
 
-/// An f32 CPU tensor's shape and values (no copy when no one else holds it), if it is 4-D f32.
+/// An f32 CPU tensor's shape, if it is 4-D f32.
 fn nchw_f32(t: &FlexTensor) -> Option<[usize; 4]> {
     let s = t.layout().shape().to_vec();
     (t.dtype() == DType::F32 && s.len() == 4).then(|| [s[0], s[1], s[2], s[3]])
-}
-
-fn values(t: FlexTensor) -> Vec<f32> {
-    t.into_data().try_into_vec::<f32>().unwrap_or_default()
 }
 
 impl MaxPoolBackend for burn::backend::Flex {
@@ -69,7 +66,7 @@ impl MaxPoolBackend for burn::backend::Flex {
             return Self::max_pool2d(x, window.kernel, window.strides, window.padding, [1, 1], window.ceil_mode);
         };
         let pads = window.padding.map(|p| (p, p));
-        let y = cpu_pool::max_pool2d(&values(x), [n, c, h, w], window.kernel, window.strides, pads, window.out);
+        let y = cpu_pool::max_pool2d(&flex_f32(&x), [n, c, h, w], window.kernel, window.strides, pads, window.out);
         FlexTensor::from_data(TensorData::new(y, [n, c, window.out[0], window.out[1]]))
     }
 
@@ -83,7 +80,7 @@ impl MaxPoolBackend for burn::backend::Flex {
             return backward_with_indices::<Self>(x, grad, window);
         };
         let pads = window.padding.map(|p| (p, p));
-        let (x, y, grad) = (values(x), values(y), values(grad));
+        let (x, y, grad) = (flex_f32(&x), flex_f32(&y), flex_f32(&grad));
         let g = cpu_pool::max_pool2d_backward(&x, dims, window.kernel, window.strides, pads, window.out, &y, &grad);
         FlexTensor::from_data(TensorData::new(g, dims))
     }

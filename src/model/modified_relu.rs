@@ -13,6 +13,7 @@ use burn::backend::{Autodiff, Backend, Dispatch, backend_extension};
 use burn::tensor::{DType, Tensor, TensorData};
 
 use crate::model::cpu_simd;
+use crate::model::exec::flex_f32;
 
 /// How gradients cross a ReLU on the way back (x is the ReLU's forward input, g the gradient
 /// arriving from above).
@@ -59,34 +60,27 @@ impl ModifiedReluBackend for burn::backend::Flex {
             return Self::relu(x);
         }
         let _ = rule;
-        let (mut values, shape) = f32_values(x);
-        cpu_simd::add_clamp(&mut values, 0.0, 0.0, f32::INFINITY);
-        FlexTensor::from_data(TensorData::new(values, shape))
+        // Into a new buffer: with gradients the step keeps `x`, so it is shared.
+        let y = cpu_simd::add_clamp_to(&flex_f32(&x), 0.0, 0.0, f32::INFINITY);
+        FlexTensor::from_data(TensorData::new(y, x.layout().shape().clone()))
     }
 
     fn modified_relu_backward(x: FloatTensor<Self>, grad: FloatTensor<Self>, rule: ReluRule) -> FloatTensor<Self> {
-        if x.dtype() != DType::F32 || grad.dtype() != DType::F32 {
+        if x.dtype() != DType::F32 || grad.dtype() != DType::F32 || x.layout().shape() != grad.layout().shape() {
             return relu_backward_with::<Self>(x, grad, rule);
         }
-        let (mut g, shape) = f32_values(grad);
-        match rule {
+        // The gradient is often a view into a concatenation's gradient: read where it lies.
+        let g = flex_f32(&grad);
+        let dx = match rule {
             ReluRule::Standard | ReluRule::Guided => {
-                let (x, _) = f32_values(x);
-                cpu_simd::relu_gradient(&x, &mut g, rule == ReluRule::Guided);
+                cpu_simd::relu_gradient_to(&flex_f32(&x), &g, rule == ReluRule::Guided)
             }
-            ReluRule::Deconv => cpu_simd::add_clamp(&mut g, 0.0, 0.0, f32::INFINITY),
-        }
-        FlexTensor::from_data(TensorData::new(g, shape))
+            ReluRule::Deconv => cpu_simd::add_clamp_to(&g, 0.0, 0.0, f32::INFINITY),
+        };
+        FlexTensor::from_data(TensorData::new(dx, grad.layout().shape().clone()))
     }
 }
 
-/// An f32 CPU tensor's values in logical order (no copy when no one else holds it) and shape.
-fn f32_values(t: FlexTensor) -> (Vec<f32>, Vec<usize>) {
-    let shape = t.layout().shape().to_vec();
-    // The callers checked the dtype, so the values are f32.
-    let values = t.into_data().try_into_vec::<f32>().expect("an f32 tensor holds f32 values");
-    (values, shape)
-}
 #[cfg(feature = "wgpu")]
 impl ModifiedReluBackend for burn::backend::Cube {}
 #[cfg(feature = "cpu-ndarray")]
