@@ -1,5 +1,6 @@
 // Attribution methods of several builds side by side in one browser: a page per build on the
-// same photo, each method's runs alternating between the pages, the median per page. Pages on a
+// same photo, each method's runs alternating between the pages (which goes first alternating
+// too), the median per page. Pages on a
 // noisy machine see the same slow spells this way, which separate runs of bench.mjs do not.
 // Usage: METHODS=saliency,guided-backprop,smoothgrad \
 //   node tests/browser/methods-ab.mjs RUNS LABEL=DIST[?QUERY] LABEL=DIST[?QUERY] ...
@@ -45,8 +46,15 @@ for (const spec of specs) {
 for (const method of methods) {
   for (const p of pages) await explainMs(p.page, method, 999);
   const times = pages.map(() => []);
+  // The pages take turns first: a page's run right after another page's is slower (the other
+  // page's worker and renderer are still busy with the map it just showed).
   for (let i = 0; i < Number(runs); i++) {
-    for (const [j, p] of pages.entries()) times[j].push(await explainMs(p.page, method, 100 + i));
+    const order = [...pages.keys()];
+    if (i % 2) order.reverse();
+    for (const j of order) {
+      await pages[j].page.bringToFront();
+      times[j].push(await explainMs(pages[j].page, method, 100 + i));
+    }
   }
   console.log(method, pages.map((p, j) => `${p.label} ${median(times[j]).toFixed(1)} ms`).join(' | '),
     '| runs', pages.map((p, j) => `${p.label}: ${times[j].map((t) => t.toFixed(0)).join(' ')}`).join('; '));
