@@ -927,7 +927,9 @@ impl Network {
                     let means = with_host_values(node, x.tensor, |v| cpu_pool::plane_means(v, h * w))?;
                     return Ok(Value::nchw(Tensor::from_data(TensorData::new(means, [n, c, 1, 1]), &self.device)));
                 }
-                Value::nchw(x.tensor.mean_dims(&[2, 3]))
+                // One reduction over each plane's values in a row (with gradients on the CPU:
+                // `mean_dims` reduced the planes' rows, then their columns, as two passes).
+                Value::nchw(x.tensor.reshape([n, c, h * w]).mean_dim(2).reshape([n, c, 1, 1]))
             }
             Op::GlobalMaxPool => {
                 rank4(&x)?;
