@@ -23,13 +23,27 @@ fn linear_net() -> Network {
 
 fn builder(with_relu: bool) -> Network {
     let relu = if with_relu { "Relu" } else { "Identity" };
-    OnnxBuilder::new("x")
-        .f32("w", &[2, 3, 1, 1], &W1)
-        .f32("fc", &[3, 2], &FC)
-        .f32("fb", &[3], &[0.1, 0.0, -0.1])
-        .node("Conv", &["x", "w"], "conv", vec![])
-        .node(relu, &["conv"], "r", vec![])
-        .node("GlobalAveragePool", &["r"], "g", vec![])
+    tail(head().node(relu, &["conv"], "r", vec![]))
+}
+
+/// The net with a bounded ReLU, `Clip(0, CLIP)`, where the ReLU was.
+fn clip_net() -> Network {
+    tail(head().f32("lo", &[], &[0.0]).f32("hi", &[], &[CLIP]).node("Clip", &["conv", "lo", "hi"], "r", vec![]))
+}
+
+const CLIP: f32 = 0.8;
+
+fn head() -> OnnxBuilder {
+    OnnxBuilder::new("x").f32("w", &[2, 3, 1, 1], &W1).f32("fc", &[3, 2], &FC).f32("fb", &[3], &[0.1, 0.0, -0.1]).node(
+        "Conv",
+        &["x", "w"],
+        "conv",
+        vec![],
+    )
+}
+
+fn tail(b: OnnxBuilder) -> Network {
+    b.node("GlobalAveragePool", &["r"], "g", vec![])
         .node("Flatten", &["g"], "f", vec![])
         .node("Gemm", &["f", "fc", "fb"], "logits", vec![("transB", Attr::Int(1))])
         .node("Softmax", &["logits"], "prob", vec![("axis", Attr::Int(1))])
@@ -116,6 +130,30 @@ fn guided_backprop_and_deconvnet_follow_their_relu_rules() {
         .map(|m| run(&method(m), &net(), &t, 1).unwrap().score)
         .collect();
     assert!(scores.windows(2).all(|p| p[0] == p[1]), "{scores:?}");
+}
+
+#[test]
+fn bounded_relus_follow_the_relu_rules() {
+    // Through Clip(0, CLIP) the derivative passes where 0 < conv < CLIP (PyTorch's hardtanh);
+    // guided backprop gates it by the gradient's sign as at a ReLU, deconvnet passes the positive
+    // gradient whatever the input.
+    let (x, t) = image();
+    let inside = |k: usize, i: usize| {
+        let v = conv(&x, k, i);
+        0.0 < v && v < CLIP
+    };
+    let clipped = (0..2).flat_map(|k| (0..16).map(move |i| (k, i))).filter(|&(k, i)| conv(&x, k, i) >= CLIP).count();
+    let negative = (0..2).flat_map(|k| (0..16).map(move |i| (k, i))).filter(|&(k, i)| conv(&x, k, i) <= 0.0).count();
+    assert!(clipped > 0 && negative > 0, "both bounds must matter: {clipped} clipped, {negative} negative");
+    for class in 0..3 {
+        let fc = |k: usize| FC[class * 2 + k] / 16.0;
+        let saliency = through_conv(|k, i| if inside(k, i) { fc(k) } else { 0.0 });
+        let guided = through_conv(|k, i| if inside(k, i) && fc(k) > 0.0 { fc(k) } else { 0.0 });
+        let deconv = through_conv(|k, _| fc(k).max(0.0));
+        assert_close(&run(&method("saliency"), &clip_net(), &t, class).unwrap().values, &saliency, 1e-6);
+        assert_close(&run(&method("guided-backprop"), &clip_net(), &t, class).unwrap().values, &guided, 1e-6);
+        assert_close(&run(&method("deconvnet"), &clip_net(), &t, class).unwrap().values, &deconv, 1e-6);
+    }
 }
 
 #[test]

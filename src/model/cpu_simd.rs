@@ -214,22 +214,16 @@ pub fn affine(row: &mut [f32], mul: f32, add: f32) {
     }
 }
 
-/// A ReLU's backward pass: `grad[i] ← grad[i]` where `x[i] > 0` (and, with `guided`, where
-/// `grad[i] > 0`), else 0; `x` is the ReLU's forward input.
-pub fn relu_gradient(x: &[f32], grad: &mut [f32], guided: bool) {
-    let (n, p) = (grad.len().min(x.len()), grad.as_mut_ptr());
-    // SAFETY: `x` and `grad` hold `n` values; each gradient is read before it is written.
-    unsafe { relu_gradient_raw(x.as_ptr(), p, p, n, guided) }
-}
-
-/// [`relu_gradient`] of `grad` into a new vector (`x` and `grad` of one length).
-pub fn relu_gradient_to(x: &[f32], grad: &[f32], guided: bool) -> Vec<f32> {
-    assert_eq!(x.len(), grad.len(), "a ReLU's input and gradient of one size");
+/// A clamp's backward pass into a new vector: `grad[i]` where `lo < x[i] < hi` (and, with
+/// `guided`, where `grad[i] > 0`), else 0; `x` is the clamp's forward input (a ReLU's for
+/// `[0, ∞]`), of the gradient's length.
+pub fn relu_gradient_to(x: &[f32], grad: &[f32], bounds: [f32; 2], guided: bool) -> Vec<f32> {
+    assert_eq!(x.len(), grad.len(), "a clamp's input and gradient of one size");
     let mut out = Vec::with_capacity(grad.len());
     // SAFETY: both inputs readable and the new buffer writable for `grad.len()` values, every
     // one written before the length is set.
     unsafe {
-        relu_gradient_raw(x.as_ptr(), grad.as_ptr(), out.as_mut_ptr(), grad.len(), guided);
+        relu_gradient_raw(x.as_ptr(), grad.as_ptr(), out.as_mut_ptr(), grad.len(), bounds, guided);
         out.set_len(grad.len());
     }
     out
@@ -238,18 +232,25 @@ pub fn relu_gradient_to(x: &[f32], grad: &[f32], guided: bool) -> Vec<f32> {
 /// # Safety
 /// `x` and `grad` readable and `dst` writable for `n` values; `dst` equal to `grad` or not
 /// overlapping either.
-unsafe fn relu_gradient_raw(x: *const f32, grad: *const f32, dst: *mut f32, n: usize, guided: bool) {
+unsafe fn relu_gradient_raw(
+    x: *const f32,
+    grad: *const f32,
+    dst: *mut f32,
+    n: usize,
+    [lo, hi]: [f32; 2],
+    guided: bool,
+) {
     #[cfg(target_arch = "wasm32")]
     // SAFETY: as in `add_clamp_raw`.
     unsafe {
-        wasm::relu_gradient(x, grad, dst, n, guided)
+        wasm::relu_gradient(x, grad, dst, n, [lo, hi], guided)
     }
     #[cfg(not(target_arch = "wasm32"))]
     for i in 0..n {
         // SAFETY: the caller's bounds.
         unsafe {
             let (v, g) = (*x.add(i), *grad.add(i));
-            let pass = v > 0.0 && (!guided || g > 0.0);
+            let pass = lo < v && v < hi && (!guided || g > 0.0);
             *dst.add(i) = if pass { g } else { 0.0 };
         }
     }
@@ -501,13 +502,21 @@ mod wasm {
     }
 
     #[target_feature(enable = "simd128")]
-    pub unsafe fn relu_gradient(x: *const f32, grad: *const f32, dst: *mut f32, n: usize, guided: bool) {
-        let zero = f32x4_splat(0.0);
+    pub unsafe fn relu_gradient(
+        x: *const f32,
+        grad: *const f32,
+        dst: *mut f32,
+        n: usize,
+        [lo, hi]: [f32; 2],
+        guided: bool,
+    ) {
+        let (zero, l, h) = (f32x4_splat(0.0), f32x4_splat(lo), f32x4_splat(hi));
         let mut i = 0;
         unsafe {
             while i + 4 <= n {
                 let g = v128_load(grad.add(i) as *const v128);
-                let mut mask = f32x4_gt(v128_load(x.add(i) as *const v128), zero);
+                let v = v128_load(x.add(i) as *const v128);
+                let mut mask = v128_and(f32x4_gt(v, l), f32x4_lt(v, h));
                 if guided {
                     mask = v128_and(mask, f32x4_gt(g, zero));
                 }
@@ -516,7 +525,7 @@ mod wasm {
             }
             while i < n {
                 let (v, g) = (*x.add(i), *grad.add(i));
-                let pass = v > 0.0 && (!guided || g > 0.0);
+                let pass = lo < v && v < hi && (!guided || g > 0.0);
                 *dst.add(i) = if pass { g } else { 0.0 };
                 i += 1;
             }

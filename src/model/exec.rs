@@ -14,7 +14,7 @@ use super::conv_grad_op::{BackWeights, ConvBack, with_conv_backward};
 use super::graph::{Graph, Node, Op, PadKind};
 use super::host::{HostData, HostTensor};
 use super::max_pool_op::{PoolWindow, window_max_pool2d};
-use super::modified_relu::{ReluRule, modified_relu};
+use super::modified_relu::{ReluRule, bounded_relu, modified_relu};
 use super::{cpu_conv, cpu_par, cpu_pool, cpu_qconv, cpu_simd, cpu_sparse, cpu_winograd};
 use crate::error::ModelError;
 
@@ -860,9 +860,17 @@ impl Network {
                 };
                 let lo = min.or(scalar(1)?);
                 let hi = max.or(scalar(2)?);
+                let bounds = [lo.unwrap_or(f32::NEG_INFINITY), hi.unwrap_or(f32::INFINITY)];
                 if self.cpu_kernels && !ad {
-                    let bounds = [lo.unwrap_or(f32::NEG_INFINITY), hi.unwrap_or(f32::INFINITY)];
                     return Ok(Value { tensor: self.cpu_clamp(node, x.tensor, bounds)?, shape: x.shape });
+                }
+                // With gradients, a clip from 0 (ReLU6) is a ReLU to the rules; on the CPU
+                // every clip is one SIMD pass each way (Burn's clamp and its gradient took a
+                // fifth of a MobileNetV2 gradient pass in wasm, in masks and fills).
+                let relu_like = lo == Some(0.0);
+                if ad && (self.cpu_kernels || (relu_like && rule != ReluRule::Standard)) && bounds[0] <= bounds[1] {
+                    let rule = if relu_like { rule } else { ReluRule::Standard };
+                    return Ok(Value { tensor: bounded_relu(x.tensor, rule, bounds), shape: x.shape });
                 }
                 let mut t = x.tensor;
                 if let Some(lo) = lo {
