@@ -502,15 +502,17 @@ fn cpu_quantization_rounds_half_to_even_and_clamps() {
 
 #[test]
 fn cpu_relu_gradient_masks_like_the_rules() {
-    use convlens::model::cpu_simd::relu_gradient;
+    use convlens::model::cpu_simd::relu_gradient_to;
     let x: Vec<f32> = (0..23).map(|i| (i as f32 - 11.0) * 0.5).collect();
     let g: Vec<f32> = (0..23).map(|i| ((i * 7) % 5) as f32 - 2.0).collect();
-    for guided in [false, true] {
-        let mut ours = g.clone();
-        relu_gradient(&x, &mut ours, guided);
-        for i in 0..x.len() {
-            let pass = x[i] > 0.0 && (!guided || g[i] > 0.0);
-            assert_eq!(ours[i], if pass { g[i] } else { 0.0 }, "guided {guided}, element {i}");
+    // A ReLU, and a bounded one whose upper bound lies on one of the inputs.
+    for [lo, hi] in [[0.0, f32::INFINITY], [0.0, 3.0]] {
+        for guided in [false, true] {
+            let ours = relu_gradient_to(&x, &g, [lo, hi], guided);
+            for i in 0..x.len() {
+                let pass = lo < x[i] && x[i] < hi && (!guided || g[i] > 0.0);
+                assert_eq!(ours[i], if pass { g[i] } else { 0.0 }, "guided {guided}, bounds {lo}..{hi}, element {i}");
+            }
         }
     }
 }
